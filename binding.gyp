@@ -1,0 +1,42 @@
+{
+  "variables": {
+    "nvtx_include%": "<!(node scripts/find-nvtx.js)"
+  },
+  "target_defaults": {
+    "include_dirs": ["native/protocol"]
+  },
+  "targets": [
+    {
+      # The server's hot path: frame decoding and aggregation.
+      "target_name": "gilwatch_addon",
+      "sources": [
+        "native/addon/addon.cc",
+        "native/addon/decoder.cc",
+        "native/addon/store.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-O3", "-Wall", "-Wextra", "-Wno-missing-field-initializers"]
+    },
+    {
+      # The NVTX injection library loaded into monitored processes (NVTX_INJECTION64_PATH).
+      "target_name": "gilwatch_nvtx",
+      "type": "shared_library",
+      "sources": [
+        "native/injection/config.c",
+        "native/injection/handlers.c",
+        "native/injection/init.c",
+        "native/injection/intern.c",
+        "native/injection/sender.c",
+        "native/injection/threads.c"
+      ],
+      "include_dirs": ["<(nvtx_include)"],
+      "defines": ["_GNU_SOURCE"],
+      "cflags": ["-std=gnu11", "-O2", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra"],
+      "ldflags": ["-pthread", "-Wl,--no-undefined", "-Wl,-z,nodelete"],
+      "libraries": ["-lpthread"]
+    }
+  ]
+}

@@ -1,0 +1,359 @@
+// JavaScript bindings: the ingest sockets live in Node; decoding and aggregation live here.
+#include <napi.h>
+
+#include <cstddef>
+#include <ctime>
+#include <map>
+#include <memory>
+
+#include "decoder.h"
+#include "store.h"
+
+namespace gilwatch {
+namespace {
+
+uint64_t serverNowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+std::string hex64(uint64_t value) {
+  char text[17];
+  snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(value));
+  return text;
+}
+
+const char *stateName(ProcessState state) {
+  switch (state) {
+    case ProcessState::Connected: return "connected";
+    case ProcessState::Disconnected: return "disconnected";
+    case ProcessState::Retired: return "retired";
+  }
+  return "unknown";
+}
+
+Napi::Value payloadValue(Napi::Env env, uint8_t type, uint64_t bits) {
+  switch (type) {
+    case GW_PAYLOAD_UINT64: return Napi::Number::New(env, static_cast<double>(bits));
+    case GW_PAYLOAD_INT64: return Napi::Number::New(env, static_cast<double>(static_cast<int64_t>(bits)));
+    case GW_PAYLOAD_DOUBLE: {
+      double value;
+      std::memcpy(&value, &bits, sizeof value);
+      return Napi::Number::New(env, value);
+    }
+    default: return env.Null();
+  }
+}
+
+class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Store",
+                       {
+                           InstanceMethod<&StoreWrap::OpenConnection>("openConnection"),
+                           InstanceMethod<&StoreWrap::Feed>("feed"),
+                           InstanceMethod<&StoreWrap::CloseConnection>("closeConnection"),
+                           InstanceMethod<&StoreWrap::ConnectionProcess>("connectionProcess"),
+                           InstanceMethod<&StoreWrap::Processes>("processes"),
+                           InstanceMethod<&StoreWrap::Ranges>("ranges"),
+                           InstanceMethod<&StoreWrap::Sweep>("sweep"),
+                           InstanceMethod<&StoreWrap::Counters>("counters"),
+                       });
+  }
+
+  explicit StoreWrap(const Napi::CallbackInfo &info) : Napi::ObjectWrap<StoreWrap>(info), store_(options(info)) {}
+
+ private:
+  static StoreOptions options(const Napi::CallbackInfo &info) {
+    StoreOptions options;
+    if (info.Length() > 0 && info[0].IsObject()) {
+      Napi::Object o = info[0].As<Napi::Object>();
+      if (o.Get("recentPerThread").IsNumber())
+        options.recentPerThread = o.Get("recentPerThread").As<Napi::Number>().Uint32Value();
+    }
+    return options;
+  }
+
+  Connection *connection(const Napi::CallbackInfo &info) {
+    auto found = connections_.find(info[0].As<Napi::Number>().Uint32Value());
+    return found == connections_.end() ? nullptr : found->second.get();
+  }
+
+  Napi::Value OpenConnection(const Napi::CallbackInfo &info) {
+    uint32_t id = nextConnection_++;
+    connections_.emplace(id, std::make_unique<Connection>(store_));
+    store_.counters().connectionsOpen++;
+    store_.counters().connectionsTotal++;
+    return Napi::Number::New(info.Env(), id);
+  }
+
+  // feed(id, chunk) -> undefined, or {code, message} once the stream is invalid.
+  Napi::Value Feed(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Connection *c = connection(info);
+    if (!c) return env.Undefined();
+    auto chunk = info[1].As<Napi::Buffer<uint8_t>>();
+    DecodeError error = c->feed(chunk.Data(), chunk.Length(), serverNowNs());
+    if (!error.failed()) return env.Undefined();
+    store_.counters().decodeErrors++;
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("code", error.code);
+    result.Set("message", error.message);
+    return result;
+  }
+
+  Napi::Value CloseConnection(const Napi::CallbackInfo &info) {
+    auto found = connections_.find(info[0].As<Napi::Number>().Uint32Value());
+    if (found != connections_.end()) {
+      found->second->close(serverNowNs());
+      connections_.erase(found);
+      store_.counters().connectionsOpen--;
+    }
+    return info.Env().Undefined();
+  }
+
+  // The process behind a connection (its instance id), once HELLO arrived.
+  Napi::Value ConnectionProcess(const Napi::CallbackInfo &info) {
+    Connection *c = connection(info);
+    if (!c || !c->process()) return info.Env().Undefined();
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("instance", hex64(c->process()->instance));
+    o.Set("pid", c->process()->pid);
+    o.Set("service", c->process()->service);
+    return o;
+  }
+
+  Napi::Object processObject(Napi::Env env, const Process &p, uint64_t now) {
+    const StringTable &strings = store_.strings();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("instance", hex64(p.instance));
+    o.Set("pid", p.pid);
+    o.Set("ppid", p.ppid);
+    o.Set("service", p.service);
+    o.Set("executable", p.executable);
+    Napi::Array argv = Napi::Array::New(env, p.argv.size());
+    for (size_t i = 0; i < p.argv.size(); i++) argv.Set(i, p.argv[i]);
+    o.Set("argv", argv);
+    o.Set("state", stateName(p.state));
+    o.Set("connectedAtMs", p.wallMs(p.helloMonotonicNs));
+    uint64_t clientNow = p.state == ProcessState::Connected ? p.clientNowNs(now) : p.clientNowNs(p.disconnectedServerNs);
+    o.Set("clientNowNs", static_cast<double>(clientNow));
+    o.Set("nowMs", p.wallMs(clientNow));
+    o.Set("droppedEvents", static_cast<double>(p.droppedEvents));
+    o.Set("unmatchedPops", static_cast<double>(p.unmatchedPops));
+    o.Set("rangesReceived", static_cast<double>(p.rangesReceived));
+    Napi::Array threads = Napi::Array::New(env, p.threads.size());
+    for (size_t i = 0; i < p.threads.size(); i++) {
+      const Thread &t = *p.threads[i];
+      Napi::Object to = Napi::Object::New(env);
+      to.Set("id", t.id);
+      to.Set("tid", t.tid);
+      to.Set("name", t.name);
+      to.Set("exited", t.exited);
+      Napi::Array totals = Napi::Array::New(env, t.totals.size());
+      for (size_t k = 0; k < t.totals.size(); k++) {
+        const auto &[key, value] = t.totals[k];
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("domain", strings.text(key.domain));
+        r.Set("message", strings.text(key.message));
+        r.Set("kind", key.kind == EventKind::Mark ? "mark" : "range");
+        r.Set("count", static_cast<double>(value.count));
+        r.Set("totalNs", static_cast<double>(value.totalNs));
+        r.Set("maxNs", static_cast<double>(value.maxNs));
+        totals.Set(k, r);
+      }
+      to.Set("ranges", totals);
+      Napi::Array open = Napi::Array::New(env, t.open.size());
+      for (size_t k = 0; k < t.open.size(); k++) {
+        const OpenRange &r = t.open[k];
+        Napi::Object ro = Napi::Object::New(env);
+        ro.Set("domain", strings.text(r.domain));
+        ro.Set("message", strings.text(r.message));
+        ro.Set("depth", r.depth);
+        ro.Set("startNs", static_cast<double>(r.startNs));
+        ro.Set("startMs", p.wallMs(r.startNs));
+        ro.Set("ageNs", static_cast<double>(clientNow > r.startNs ? clientNow - r.startNs : 0));
+        ro.Set("payload", payloadValue(env, r.payloadType, r.payload));
+        open.Set(k, ro);
+      }
+      to.Set("open", open);
+      threads.Set(i, to);
+    }
+    o.Set("threads", threads);
+    return o;
+  }
+
+  Napi::Value Processes(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    uint64_t now = serverNowNs();
+    const auto &processes = store_.processes();
+    Napi::Array list = Napi::Array::New(env, processes.size());
+    for (size_t i = 0; i < processes.size(); i++) list.Set(i, processObject(env, *processes[i], now));
+    return list;
+  }
+
+  // ranges(instance, {thread?, sinceNs?, limit?}) -> recent completed ranges, oldest first.
+  Napi::Value Ranges(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    uint64_t instance = std::stoull(info[0].As<Napi::String>().Utf8Value(), nullptr, 16);
+    Process *p = store_.find(instance);
+    if (!p) return env.Null();
+    int64_t onlyThread = -1;
+    double sinceNs = 0;
+    size_t limit = SIZE_MAX;
+    if (info.Length() > 1 && info[1].IsObject()) {
+      Napi::Object o = info[1].As<Napi::Object>();
+      if (o.Has("thread") && o.Get("thread").IsNumber()) onlyThread = o.Get("thread").As<Napi::Number>().Int64Value();
+      if (o.Has("sinceNs") && o.Get("sinceNs").IsNumber()) sinceNs = o.Get("sinceNs").As<Napi::Number>().DoubleValue();
+      if (o.Has("limit") && o.Get("limit").IsNumber()) limit = o.Get("limit").As<Napi::Number>().Uint32Value();
+    }
+    const StringTable &strings = store_.strings();
+    Napi::Array out = Napi::Array::New(env);
+    uint32_t n = 0;
+    for (const auto &t : p->threads) {
+      if (onlyThread >= 0 && t->id != static_cast<uint32_t>(onlyThread)) continue;
+      for (size_t i = 0; i < t->recent.size() && n < limit; i++) {
+        const RecentRange &r = t->recent.at(i);
+        if (static_cast<double>(r.endNs) < sinceNs) continue;
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("thread", t->id);
+        o.Set("tid", t->tid);
+        o.Set("domain", strings.text(r.domain));
+        o.Set("message", strings.text(r.message));
+        o.Set("kind", r.kind == EventKind::Mark ? "mark" : "range");
+        o.Set("depth", r.depth);
+        o.Set("startNs", static_cast<double>(r.startNs));
+        o.Set("endNs", static_cast<double>(r.endNs));
+        o.Set("durationNs", static_cast<double>(r.endNs - r.startNs));
+        o.Set("startMs", p->wallMs(r.startNs));
+        o.Set("closedBy", (r.flags & GW_FLAG_CLOSED_BY_THREAD_EXIT) ? "thread-exit"
+                          : (r.flags & kFlagClosedAtDisconnect)    ? "disconnect"
+                                                                   : "pop");
+        o.Set("payload", payloadValue(env, r.payloadType, r.payload));
+        out.Set(n++, o);
+      }
+    }
+    return out;
+  }
+
+  Napi::Value Sweep(const Napi::CallbackInfo &info) {
+    auto ms = [&](size_t i) { return static_cast<uint64_t>(info[i].As<Napi::Number>().DoubleValue() * 1e6); };
+    store_.sweep(serverNowNs(), ms(0), ms(1), info[2].As<Napi::Number>().Uint32Value());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Counters(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    const StoreCounters &c = store_.counters();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("rangesReceived", static_cast<double>(c.rangesReceived));
+    o.Set("bytesReceived", static_cast<double>(c.bytesReceived));
+    o.Set("decodeErrors", static_cast<double>(c.decodeErrors));
+    o.Set("connectionsOpen", static_cast<double>(c.connectionsOpen));
+    o.Set("connectionsTotal", static_cast<double>(c.connectionsTotal));
+    return o;
+  }
+
+  Store store_;
+  uint32_t nextConnection_ = 1;
+  std::map<uint32_t, std::unique_ptr<Connection>> connections_;
+};
+
+// The wire layout as this build sees it, for the test that proves server/protocol.ts agrees.
+Napi::Value ProtocolLayout(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  auto set = [&](const char *name, double value) { o.Set(name, value); };
+#define SIZE(type) set("sizeof_" #type, sizeof(type))
+#define FIELD(type, field) set(#type "." #field, offsetof(type, field))
+  set("GW_PROTOCOL_MAGIC", GW_PROTOCOL_MAGIC);
+  set("GW_PROTOCOL_VERSION", GW_PROTOCOL_VERSION);
+  set("GW_MAX_FRAME_BODY", GW_MAX_FRAME_BODY);
+  set("GW_FRAME_ALIGN", GW_FRAME_ALIGN);
+  set("GW_MAX_DOMAINS", GW_MAX_DOMAINS);
+  set("GW_MAX_STRINGS", GW_MAX_STRINGS);
+  set("GW_MAX_THREADS", GW_MAX_THREADS);
+  set("GW_MAX_STRING_BYTES", GW_MAX_STRING_BYTES);
+  set("GW_FRAME_HELLO", GW_FRAME_HELLO);
+  set("GW_FRAME_STRING", GW_FRAME_STRING);
+  set("GW_FRAME_THREAD", GW_FRAME_THREAD);
+  set("GW_FRAME_RECORDS", GW_FRAME_RECORDS);
+  set("GW_FRAME_STATUS", GW_FRAME_STATUS);
+  set("GW_FRAME_THREAD_EXIT", GW_FRAME_THREAD_EXIT);
+  set("GW_STRING_DOMAIN", GW_STRING_DOMAIN);
+  set("GW_STRING_MESSAGE", GW_STRING_MESSAGE);
+  set("GW_STRING_CATEGORY", GW_STRING_CATEGORY);
+  set("GW_RECORD_RANGE", GW_RECORD_RANGE);
+  set("GW_RECORD_OPEN", GW_RECORD_OPEN);
+  set("GW_RECORD_START", GW_RECORD_START);
+  set("GW_RECORD_END", GW_RECORD_END);
+  set("GW_RECORD_MARK", GW_RECORD_MARK);
+  set("GW_PAYLOAD_NONE", GW_PAYLOAD_NONE);
+  set("GW_PAYLOAD_UINT64", GW_PAYLOAD_UINT64);
+  set("GW_PAYLOAD_INT64", GW_PAYLOAD_INT64);
+  set("GW_PAYLOAD_DOUBLE", GW_PAYLOAD_DOUBLE);
+  set("GW_FLAG_CLOSED_BY_THREAD_EXIT", GW_FLAG_CLOSED_BY_THREAD_EXIT);
+  SIZE(gw_frame_header);
+  FIELD(gw_frame_header, length);
+  FIELD(gw_frame_header, type);
+  SIZE(gw_hello);
+  FIELD(gw_hello, magic);
+  FIELD(gw_hello, version);
+  FIELD(gw_hello, record_size);
+  FIELD(gw_hello, pid);
+  FIELD(gw_hello, ppid);
+  FIELD(gw_hello, instance);
+  FIELD(gw_hello, monotonic_ns);
+  FIELD(gw_hello, realtime_ns);
+  FIELD(gw_hello, service_length);
+  FIELD(gw_hello, executable_length);
+  FIELD(gw_hello, argv_length);
+  SIZE(gw_string);
+  FIELD(gw_string, id);
+  FIELD(gw_string, domain);
+  FIELD(gw_string, kind);
+  FIELD(gw_string, length);
+  SIZE(gw_thread_info);
+  FIELD(gw_thread_info, thread);
+  FIELD(gw_thread_info, tid);
+  FIELD(gw_thread_info, name_length);
+  SIZE(gw_thread_exit);
+  FIELD(gw_thread_exit, thread);
+  FIELD(gw_thread_exit, time_ns);
+  SIZE(gw_records_header);
+  FIELD(gw_records_header, thread);
+  FIELD(gw_records_header, count);
+  SIZE(gw_record);
+  FIELD(gw_record, kind);
+  FIELD(gw_record, payload_type);
+  FIELD(gw_record, depth);
+  FIELD(gw_record, flags);
+  FIELD(gw_record, message);
+  FIELD(gw_record, domain);
+  FIELD(gw_record, aux);
+  FIELD(gw_record, start_ns);
+  FIELD(gw_record, end_ns);
+  FIELD(gw_record, payload);
+  SIZE(gw_status);
+  FIELD(gw_status, sent_ns);
+  FIELD(gw_status, dropped_events);
+  FIELD(gw_status, unmatched_pops);
+  FIELD(gw_status, threads);
+#undef SIZE
+#undef FIELD
+  return o;
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Store", StoreWrap::Define(env));
+  exports.Set("protocolLayout", Napi::Function::New(env, ProtocolLayout));
+  return exports;
+}
+
+}  // namespace gilwatch
+
+static Napi::Object InitGilwatch(Napi::Env env, Napi::Object exports) { return gilwatch::Init(env, exports); }
+NODE_API_MODULE(gilwatch_addon, InitGilwatch)

@@ -1,0 +1,185 @@
+// Frame reassembly and validation (see decoder.h and docs/protocol.md).
+#include "decoder.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace gilwatch {
+
+namespace {
+
+DecodeError fail(const char *code, std::string message) { return DecodeError{code, std::move(message)}; }
+
+template <typename T>
+T load(const uint8_t *p) {
+  T value;
+  std::memcpy(&value, p, sizeof value);
+  return value;
+}
+
+}  // namespace
+
+DecodeError Connection::feed(const uint8_t *data, size_t size, uint64_t serverNowNs) {
+  if (error_.failed()) return error_;
+  store_.counters().bytesReceived += size;
+  auto tooLarge = [](uint32_t length) {
+    return fail("frame_too_large", "frame of " + std::to_string(length) + " bytes exceeds the limit of " +
+                                       std::to_string(GW_MAX_FRAME_BODY));
+  };
+  while (size > 0) {
+    // Fast path: whole frames straight from the chunk.
+    if (partial_.empty() && size >= sizeof(gw_frame_header)) {
+      gw_frame_header header = load<gw_frame_header>(data);
+      if (header.length > GW_MAX_FRAME_BODY) return error_ = tooLarge(header.length);
+      size_t total = sizeof header + header.length;
+      if (size >= total) {
+        error_ = frame(header.type, data + sizeof header, header.length, serverNowNs);
+        if (error_.failed()) return error_;
+        data += total;
+        size -= total;
+        continue;
+      }
+    }
+    // Slow path: a frame split across chunks is assembled in partial_.
+    if (partial_.size() < sizeof(gw_frame_header)) {
+      size_t take = std::min(size, sizeof(gw_frame_header) - partial_.size());
+      partial_.insert(partial_.end(), data, data + take);
+      data += take;
+      size -= take;
+      if (partial_.size() < sizeof(gw_frame_header)) return {};
+      uint32_t length = load<gw_frame_header>(partial_.data()).length;
+      if (length > GW_MAX_FRAME_BODY) return error_ = tooLarge(length);
+    }
+    gw_frame_header header = load<gw_frame_header>(partial_.data());
+    size_t total = sizeof header + header.length;
+    size_t take = std::min(size, total - partial_.size());
+    partial_.insert(partial_.end(), data, data + take);
+    data += take;
+    size -= take;
+    if (partial_.size() < total) return {};
+    error_ = frame(header.type, partial_.data() + sizeof header, header.length, serverNowNs);
+    partial_.clear();
+    if (error_.failed()) return error_;
+  }
+  return {};
+}
+
+void Connection::close(uint64_t serverNowNs) {
+  if (closed_) return;
+  closed_ = true;
+  if (process_) store_.detach(process_, serverNowNs);
+  process_ = nullptr;
+}
+
+DecodeError Connection::hello(const uint8_t *body, uint32_t length, uint64_t serverNowNs) {
+  if (length < sizeof(gw_hello)) return fail("bad_length", "HELLO frame is shorter than its header");
+  gw_hello hello = load<gw_hello>(body);
+  if (hello.magic != GW_PROTOCOL_MAGIC) return fail("bad_magic", "not a gilwatch stream (bad magic)");
+  if (hello.version != GW_PROTOCOL_VERSION)
+    return fail("bad_version", "protocol version " + std::to_string(hello.version) + " is not supported (server speaks " +
+                                   std::to_string(GW_PROTOCOL_VERSION) + ")");
+  if (hello.record_size != sizeof(gw_record))
+    return fail("bad_version", "record size " + std::to_string(hello.record_size) + " does not match " +
+                                   std::to_string(sizeof(gw_record)));
+  uint64_t variable = uint64_t{hello.service_length} + hello.executable_length + hello.argv_length;
+  if (sizeof(gw_hello) + variable > length) return fail("bad_length", "HELLO strings overrun the frame");
+  const char *text = reinterpret_cast<const char *>(body + sizeof(gw_hello));
+  std::string service(text, hello.service_length);
+  std::string executable(text + hello.service_length, hello.executable_length);
+  std::vector<std::string> argv;
+  const char *args = text + hello.service_length + hello.executable_length;
+  for (uint32_t start = 0, i = 0; i < hello.argv_length; i++) {
+    if (args[i] == 0) {
+      argv.emplace_back(args + start, i - start);
+      start = i + 1;
+    } else if (i + 1 == hello.argv_length) {
+      argv.emplace_back(args + start, i + 1 - start);
+    }
+  }
+  process_ = store_.attach(hello, std::move(service), std::move(executable), std::move(argv), serverNowNs);
+  return {};
+}
+
+DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t length, uint64_t serverNowNs) {
+  if (length % GW_FRAME_ALIGN != 0)
+    return fail("bad_length", "frame length " + std::to_string(length) + " is not a multiple of 8");
+  if (!process_) {
+    if (type != GW_FRAME_HELLO) return fail("expected_hello", "the first frame must be HELLO");
+    return hello(body, length, serverNowNs);
+  }
+  Process &process = *process_;
+  switch (type) {
+    case GW_FRAME_HELLO:
+      return fail("duplicate_hello", "HELLO sent twice on one connection");
+
+    case GW_FRAME_STRING: {
+      if (length < sizeof(gw_string)) return fail("bad_length", "STRING frame is shorter than its header");
+      gw_string header = load<gw_string>(body);
+      if (header.length > GW_MAX_STRING_BYTES || sizeof header + header.length > length)
+        return fail("bad_length", "STRING text overruns the frame");
+      if (header.kind == GW_STRING_DOMAIN && (header.id == GW_DEFAULT_DOMAIN || header.id >= GW_MAX_DOMAINS))
+        return fail("bad_id", "domain id " + std::to_string(header.id) + " is out of range");
+      if (header.kind == GW_STRING_MESSAGE && (header.id == GW_NO_MESSAGE || header.id >= GW_MAX_STRINGS))
+        return fail("bad_id", "message id " + std::to_string(header.id) + " is out of range");
+      if (header.kind == GW_STRING_CATEGORY && header.domain >= GW_MAX_DOMAINS)
+        return fail("bad_id", "category domain " + std::to_string(header.domain) + " is out of range");
+      if (header.kind < GW_STRING_DOMAIN || header.kind > GW_STRING_CATEGORY)
+        return fail("bad_record", "unknown string kind " + std::to_string(header.kind));
+      store_.defineString(process, header,
+                          std::string_view(reinterpret_cast<const char *>(body + sizeof header), header.length));
+      return {};
+    }
+
+    case GW_FRAME_THREAD: {
+      if (length < sizeof(gw_thread_info)) return fail("bad_length", "THREAD frame is shorter than its header");
+      gw_thread_info info = load<gw_thread_info>(body);
+      if (info.thread == 0 || info.thread >= GW_MAX_THREADS)
+        return fail("bad_id", "thread id " + std::to_string(info.thread) + " is out of range");
+      if (sizeof info + info.name_length > length) return fail("bad_length", "THREAD name overruns the frame");
+      store_.defineThread(process, info.thread, info.tid,
+                          std::string_view(reinterpret_cast<const char *>(body + sizeof info), info.name_length));
+      return {};
+    }
+
+    case GW_FRAME_RECORDS: {
+      if (length < sizeof(gw_records_header)) return fail("bad_length", "RECORDS frame is shorter than its header");
+      gw_records_header header = load<gw_records_header>(body);
+      if (sizeof header + uint64_t{header.count} * sizeof(gw_record) > length)
+        return fail("bad_length", "RECORDS count " + std::to_string(header.count) + " overruns the frame");
+      Thread *thread = process.thread(header.thread);
+      if (!thread) return fail("unknown_id", "records for undefined thread " + std::to_string(header.thread));
+      const uint8_t *first = body + sizeof header;
+      std::string error;
+      bool ok;
+      if (reinterpret_cast<uintptr_t>(first) % alignof(gw_record) == 0) {
+        ok = store_.records(process, *thread, reinterpret_cast<const gw_record *>(first), header.count, error);
+      } else {
+        std::vector<gw_record> aligned(header.count);
+        std::memcpy(aligned.data(), first, header.count * sizeof(gw_record));
+        ok = store_.records(process, *thread, aligned.data(), header.count, error);
+      }
+      if (!ok) return fail("unknown_id", error);
+      return {};
+    }
+
+    case GW_FRAME_STATUS: {
+      if (length < sizeof(gw_status)) return fail("bad_length", "STATUS frame is shorter than its body");
+      store_.status(process, load<gw_status>(body), serverNowNs);
+      return {};
+    }
+
+    case GW_FRAME_THREAD_EXIT: {
+      if (length < sizeof(gw_thread_exit)) return fail("bad_length", "THREAD_EXIT frame is shorter than its body");
+      gw_thread_exit message = load<gw_thread_exit>(body);
+      Thread *thread = process.thread(message.thread);
+      if (!thread) return fail("unknown_id", "exit of undefined thread " + std::to_string(message.thread));
+      store_.threadExit(process, *thread, message.time_ns);
+      return {};
+    }
+
+    default:
+      return fail("unknown_frame", "unknown frame type " + std::to_string(type));
+  }
+}
+
+}  // namespace gilwatch

@@ -1,0 +1,41 @@
+// One ingest connection: reassembles frames from arbitrary byte chunks, validates them
+// against the wire protocol and applies them to the Store. Any violation fails the
+// connection (never the server) with a stable error code.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "store.h"
+
+namespace gilwatch {
+
+struct DecodeError {
+  std::string code;  // stable, documented in docs/protocol.md
+  std::string message;
+  bool failed() const { return !code.empty(); }
+};
+
+class Connection {
+ public:
+  explicit Connection(Store &store) : store_(store) {}
+  ~Connection() { close(0); }
+
+  // Consumes a chunk of the stream. After an error the connection must be closed.
+  DecodeError feed(const uint8_t *data, size_t size, uint64_t serverNowNs);
+  void close(uint64_t serverNowNs);
+  Process *process() const { return process_; }
+
+ private:
+  DecodeError frame(uint16_t type, const uint8_t *body, uint32_t length, uint64_t serverNowNs);
+  DecodeError hello(const uint8_t *body, uint32_t length, uint64_t serverNowNs);
+
+  Store &store_;
+  Process *process_ = nullptr;
+  bool closed_ = false;
+  DecodeError error_;
+  std::vector<uint8_t> partial_;  // an incomplete frame carried to the next chunk
+};
+
+}  // namespace gilwatch

@@ -1,0 +1,262 @@
+// Aggregation of decoded frames into per-process, per-thread state (see store.h).
+#include "store.h"
+
+#include <algorithm>
+
+namespace gilwatch {
+
+StringTable::StringTable() {
+  intern("");         // id 0: NVTX's default domain, "no message"
+  intern("(other)");  // id 1: beyond kMaxStrings
+}
+
+uint32_t StringTable::intern(std::string_view text) {
+  auto found = ids_.find(std::string(text));
+  if (found != ids_.end()) return found->second;
+  if (texts_.size() >= kMaxStrings) return overflowId();
+  uint32_t id = static_cast<uint32_t>(texts_.size());
+  texts_.emplace_back(text);
+  ids_.emplace(texts_.back(), id);
+  return id;
+}
+
+Totals &Thread::totalsFor(const TotalsKey &key) {
+  if (lastTotals < totals.size() && totals[lastTotals].first == key) return totals[lastTotals].second;
+  for (size_t i = 0; i < totals.size(); i++) {
+    if (totals[i].first == key) {
+      lastTotals = i;
+      return totals[i].second;
+    }
+  }
+  totals.emplace_back(key, Totals{});
+  lastTotals = totals.size() - 1;
+  return totals.back().second;
+}
+
+uint64_t Process::clientNowNs(uint64_t serverNowNs) const {
+  if (lastStatusServerNs) return lastSentNs + (serverNowNs - lastStatusServerNs);
+  return helloMonotonicNs + (serverNowNs - helloServerNs);
+}
+
+Process *Store::find(uint64_t instance) {
+  for (auto &process : processes_)
+    if (process->instance == instance) return process.get();
+  return nullptr;
+}
+
+Process *Store::attach(const gw_hello &hello, std::string service, std::string executable,
+                       std::vector<std::string> argv, uint64_t serverNowNs) {
+  Process *process = find(hello.instance);
+  if (!process) {
+    processes_.push_back(std::make_unique<Process>());
+    process = processes_.back().get();
+    process->instance = hello.instance;
+    process->domainIds.assign(GW_MAX_DOMAINS, Process::kUndefined);
+    process->domainIds[GW_DEFAULT_DOMAIN] = 0;
+  }
+  process->pid = hello.pid;
+  process->ppid = hello.ppid;
+  process->service = std::move(service);
+  process->executable = std::move(executable);
+  process->argv = std::move(argv);
+  process->helloMonotonicNs = hello.monotonic_ns;
+  process->helloRealtimeNs = hello.realtime_ns;
+  process->helloServerNs = serverNowNs;
+  process->lastStatusServerNs = 0;
+  process->state = ProcessState::Connected;
+  process->stateChangedServerNs = serverNowNs;
+  process->connections++;
+  return process;
+}
+
+void Store::completeRange(Process &process, Thread &thread, const OpenRange &range, uint64_t endNs, uint8_t flags,
+                          EventKind kind) {
+  uint64_t duration = endNs > range.startNs ? endNs - range.startNs : 0;
+  Totals &totals = thread.totalsFor(TotalsKey{range.domain, range.message, kind});
+  totals.count++;
+  totals.totalNs += duration;
+  if (duration > totals.maxNs) totals.maxNs = duration;
+  thread.recent.push(RecentRange{range.startNs, endNs, range.payload, range.domain, range.message, range.depth, flags,
+                                 range.payloadType, kind});
+  process.rangesReceived++;
+  counters_.rangesReceived++;
+}
+
+void Store::detach(Process *process, uint64_t serverNowNs) {
+  if (!process || --process->connections > 0) return;
+  // Ranges still open end when the process left: a hold that never ended is still a hold.
+  uint64_t endNs = process->clientNowNs(serverNowNs);
+  for (auto &thread : process->threads) {
+    for (const OpenRange &range : thread->open)
+      completeRange(*process, *thread, range, std::max(endNs, range.startNs), kFlagClosedAtDisconnect,
+                    EventKind::Range);
+    thread->open.clear();
+  }
+  process->started.clear();
+  process->endedBeforeStart.clear();
+  process->state = ProcessState::Disconnected;
+  process->disconnectedServerNs = serverNowNs;
+  process->stateChangedServerNs = serverNowNs;
+}
+
+void Store::sweep(uint64_t serverNowNs, uint64_t retireAfterNs, uint64_t forgetAfterNs, size_t maxRetired) {
+  size_t retired = 0;
+  for (auto &process : processes_) {
+    if (process->state == ProcessState::Disconnected &&
+        serverNowNs - process->disconnectedServerNs >= retireAfterNs) {
+      process->state = ProcessState::Retired;
+      process->stateChangedServerNs = serverNowNs;
+    }
+    if (process->state == ProcessState::Retired) retired++;
+  }
+  // Forget the oldest retired first.
+  std::vector<Process *> candidates;
+  for (auto &process : processes_)
+    if (process->state == ProcessState::Retired) candidates.push_back(process.get());
+  std::sort(candidates.begin(), candidates.end(),
+            [](const Process *a, const Process *b) { return a->stateChangedServerNs < b->stateChangedServerNs; });
+  std::vector<Process *> forget;
+  for (Process *process : candidates) {
+    if (retired > maxRetired || serverNowNs - process->stateChangedServerNs >= forgetAfterNs) {
+      forget.push_back(process);
+      retired--;
+    }
+  }
+  if (forget.empty()) return;
+  processes_.erase(std::remove_if(processes_.begin(), processes_.end(),
+                                  [&](const std::unique_ptr<Process> &p) {
+                                    return std::find(forget.begin(), forget.end(), p.get()) != forget.end();
+                                  }),
+                   processes_.end());
+}
+
+void Store::defineString(Process &process, const gw_string &header, std::string_view text) {
+  uint32_t id = strings_.intern(text);
+  switch (header.kind) {
+    case GW_STRING_DOMAIN:
+      process.domainIds[header.id] = id;
+      break;
+    case GW_STRING_MESSAGE:
+      if (process.messageIds.size() <= header.id) process.messageIds.resize(header.id + 1, Process::kUndefined);
+      process.messageIds[header.id] = id;
+      break;
+    case GW_STRING_CATEGORY:
+      process.categoryNames[(static_cast<uint64_t>(header.domain) << 32) | header.id] = id;
+      break;
+  }
+}
+
+Thread &Store::defineThread(Process &process, uint32_t id, uint32_t tid, std::string_view name) {
+  if (process.threadIndex.size() <= id) process.threadIndex.resize(id + 1, -1);
+  if (process.threadIndex[id] < 0) {
+    process.threadIndex[id] = static_cast<int32_t>(process.threads.size());
+    process.threads.push_back(std::make_unique<Thread>(options_.recentPerThread));
+  }
+  Thread &thread = *process.threads[process.threadIndex[id]];
+  thread.id = id;
+  thread.tid = tid;
+  thread.name.assign(name);
+  return thread;
+}
+
+void Store::threadExit(Process &process, Thread &thread, uint64_t timeNs) {
+  // The sender already closed what the thread had pushed; anything left is stale.
+  (void)process;
+  thread.open.clear();
+  thread.exited = true;
+  thread.exitNs = timeNs;
+}
+
+void Store::status(Process &process, const gw_status &status, uint64_t serverNowNs) {
+  process.lastSentNs = status.sent_ns;
+  process.lastStatusServerNs = serverNowNs;
+  process.droppedEvents = std::max(process.droppedEvents, status.dropped_events);
+  process.unmatchedPops = std::max(process.unmatchedPops, status.unmatched_pops);
+}
+
+bool Store::mapIds(const Process &process, const gw_record &record, uint32_t &domain, uint32_t &message,
+                   std::string &error) const {
+  if (record.domain >= GW_MAX_DOMAINS || process.domainIds[record.domain] == Process::kUndefined) {
+    error = "record refers to undefined domain " + std::to_string(record.domain);
+    return false;
+  }
+  domain = process.domainIds[record.domain];
+  if (record.message == GW_NO_MESSAGE) {
+    message = 0;
+    return true;
+  }
+  if (record.message >= process.messageIds.size() || process.messageIds[record.message] == Process::kUndefined) {
+    error = "record refers to undefined message " + std::to_string(record.message);
+    return false;
+  }
+  message = process.messageIds[record.message];
+  return true;
+}
+
+bool Store::records(Process &process, Thread &thread, const gw_record *records, uint32_t count, std::string &error) {
+  for (uint32_t i = 0; i < count; i++) {
+    const gw_record &record = records[i];
+    uint32_t domain = 0, message = 0;
+    if (record.kind != GW_RECORD_END && !mapIds(process, record, domain, message, error)) return false;
+    OpenRange range{domain, message, record.aux, record.depth, record.payload_type, record.start_ns, record.payload};
+    switch (record.kind) {
+      case GW_RECORD_RANGE: {
+        if (!thread.open.empty()) {
+          // This range ends whatever was reported open at its level or deeper in its domain.
+          auto &open = thread.open;
+          open.erase(std::remove_if(open.begin(), open.end(),
+                                    [&](const OpenRange &o) {
+                                      return o.domain == domain && o.depth >= record.depth &&
+                                             o.startNs >= record.start_ns;
+                                    }),
+                     open.end());
+        }
+        completeRange(process, thread, range, record.end_ns, record.flags & GW_FLAG_CLOSED_BY_THREAD_EXIT,
+                      EventKind::Range);
+        break;
+      }
+      case GW_RECORD_OPEN: {
+        auto &open = thread.open;
+        auto same = std::find_if(open.begin(), open.end(),
+                                 [&](const OpenRange &o) { return o.domain == domain && o.depth == record.depth; });
+        if (same != open.end()) {
+          *same = range;
+        } else {
+          open.push_back(range);
+        }
+        break;
+      }
+      case GW_RECORD_START: {
+        auto ended = process.endedBeforeStart.find(record.aux);
+        if (ended != process.endedBeforeStart.end()) {
+          completeRange(process, thread, range, ended->second, 0, EventKind::Range);
+          process.endedBeforeStart.erase(ended);
+        } else if (process.started.size() < options_.maxStartedRanges) {
+          process.started[record.aux] = StartedRange{thread.id, range};
+        }
+        break;
+      }
+      case GW_RECORD_END: {
+        auto started = process.started.find(record.aux);
+        if (started != process.started.end()) {
+          Thread *starter = process.thread(started->second.thread);
+          completeRange(process, starter ? *starter : thread, started->second.range, record.end_ns, 0,
+                        EventKind::Range);
+          process.started.erase(started);
+        } else if (process.endedBeforeStart.size() < options_.maxStartedRanges) {
+          process.endedBeforeStart[record.aux] = record.end_ns;
+        }
+        break;
+      }
+      case GW_RECORD_MARK:
+        completeRange(process, thread, range, record.start_ns, 0, EventKind::Mark);
+        break;
+      default:
+        error = "unknown record kind " + std::to_string(record.kind);
+        return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace gilwatch

@@ -1,0 +1,213 @@
+// What the server knows about every monitored process: threads, open ranges, recent
+// completed ranges and running totals. Fed by Connection (decoder.h), read by the
+// JavaScript side through addon.cc. Single-threaded: everything runs on Node's main thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "../protocol/gilwatch_protocol.h"
+
+namespace gilwatch {
+
+// Server-wide interning: equal texts from any process share one id, so two NVTX copies
+// (or two processes) that name the same domain aggregate together.
+class StringTable {
+ public:
+  static constexpr uint32_t kMaxStrings = 1u << 20;
+  StringTable();
+  uint32_t intern(std::string_view text);
+  const std::string &text(uint32_t id) const { return texts_[id]; }
+  uint32_t overflowId() const { return 1; }
+
+ private:
+  std::vector<std::string> texts_;
+  std::unordered_map<std::string, uint32_t> ids_;
+};
+
+// Oldest entries are overwritten once `capacity` is reached; storage grows on demand.
+template <typename T>
+class BoundedRing {
+ public:
+  explicit BoundedRing(size_t capacity) : capacity_(capacity ? capacity : 1) {}
+  void push(const T &item) {
+    if (items_.size() < capacity_) {
+      items_.push_back(item);
+    } else {
+      items_[pushed_ % capacity_] = item;
+    }
+    pushed_++;
+  }
+  size_t size() const { return items_.size(); }
+  uint64_t pushed() const { return pushed_; }
+  // i-th oldest retained item.
+  const T &at(size_t i) const {
+    return items_.size() < capacity_ ? items_[i] : items_[(pushed_ + i) % capacity_];
+  }
+
+ private:
+  size_t capacity_;
+  uint64_t pushed_ = 0;
+  std::vector<T> items_;
+};
+
+enum class EventKind : uint8_t { Range = 0, Mark = 1 };
+
+// Server-side flag, beside the wire's GW_FLAG_CLOSED_BY_THREAD_EXIT.
+constexpr uint8_t kFlagClosedAtDisconnect = 0x80;
+
+struct TotalsKey {
+  uint32_t domain;
+  uint32_t message;
+  EventKind kind;
+  bool operator==(const TotalsKey &o) const { return domain == o.domain && message == o.message && kind == o.kind; }
+};
+
+struct Totals {
+  uint64_t count = 0;
+  uint64_t totalNs = 0;
+  uint64_t maxNs = 0;
+};
+
+struct OpenRange {
+  uint32_t domain;  // server string ids
+  uint32_t message;
+  uint32_t category;
+  uint8_t depth;
+  uint8_t payloadType;
+  uint64_t startNs;
+  uint64_t payload;
+};
+
+struct RecentRange {
+  uint64_t startNs;
+  uint64_t endNs;
+  uint64_t payload;
+  uint32_t domain;
+  uint32_t message;
+  uint8_t depth;
+  uint8_t flags;
+  uint8_t payloadType;
+  EventKind kind;
+};
+
+struct Thread {
+  uint32_t id = 0;  // the sender's id
+  uint32_t tid = 0;
+  std::string name;
+  bool exited = false;
+  uint64_t exitNs = 0;
+  std::vector<std::pair<TotalsKey, Totals>> totals;
+  size_t lastTotals = 0;  // most recent hit: consecutive records usually share a key
+  std::vector<OpenRange> open;
+  BoundedRing<RecentRange> recent;
+
+  explicit Thread(size_t recentCapacity) : recent(recentCapacity) {}
+  Totals &totalsFor(const TotalsKey &key);
+};
+
+enum class ProcessState : uint8_t { Connected, Disconnected, Retired };
+
+struct StartedRange {  // nvtxRangeStart waiting for its nvtxRangeEnd
+  uint32_t thread;
+  OpenRange range;
+};
+
+struct Process {
+  uint64_t instance = 0;
+  uint32_t pid = 0;
+  uint32_t ppid = 0;
+  std::string service;
+  std::string executable;
+  std::vector<std::string> argv;
+  uint64_t helloMonotonicNs = 0;
+  uint64_t helloRealtimeNs = 0;
+  uint64_t helloServerNs = 0;  // server steady clock at HELLO
+
+  ProcessState state = ProcessState::Connected;
+  int connections = 0;
+  uint64_t disconnectedServerNs = 0;
+  uint64_t stateChangedServerNs = 0;
+
+  uint64_t lastSentNs = 0;  // client clock in the last STATUS
+  uint64_t lastStatusServerNs = 0;
+  uint64_t droppedEvents = 0;
+  uint64_t unmatchedPops = 0;
+  uint64_t rangesReceived = 0;
+
+  // Sender ids -> server ids. kUndefined until a STRING frame defines them.
+  static constexpr uint32_t kUndefined = 0xFFFFFFFFu;
+  std::vector<uint32_t> domainIds;
+  std::vector<uint32_t> messageIds;
+  std::unordered_map<uint64_t, uint32_t> categoryNames;  // (domain << 32 | category) -> string id
+  std::vector<int32_t> threadIndex;                      // sender thread id -> threads index, -1 if none
+  std::vector<std::unique_ptr<Thread>> threads;
+
+  std::unordered_map<uint32_t, StartedRange> started;
+  std::unordered_map<uint32_t, uint64_t> endedBeforeStart;  // range id -> end (END overtook START)
+
+  // The sender's CLOCK_MONOTONIC now, estimated from the last heartbeat.
+  uint64_t clientNowNs(uint64_t serverNowNs) const;
+  // Wall-clock milliseconds of a sender timestamp.
+  double wallMs(uint64_t clientNs) const {
+    return (static_cast<double>(helloRealtimeNs) + (static_cast<double>(clientNs) - static_cast<double>(helloMonotonicNs))) / 1e6;
+  }
+  Thread *thread(uint32_t id) {
+    return id < threadIndex.size() && threadIndex[id] >= 0 ? threads[threadIndex[id]].get() : nullptr;
+  }
+};
+
+struct StoreOptions {
+  size_t recentPerThread = 8192;
+  size_t maxStartedRanges = 65536;  // per process
+};
+
+struct StoreCounters {
+  uint64_t rangesReceived = 0;
+  uint64_t bytesReceived = 0;
+  uint64_t decodeErrors = 0;
+  uint64_t connectionsOpen = 0;
+  uint64_t connectionsTotal = 0;
+};
+
+class Store {
+ public:
+  explicit Store(StoreOptions options) : options_(options) {}
+
+  // A HELLO: a new process, or the same instance reconnecting.
+  Process *attach(const gw_hello &hello, std::string service, std::string executable, std::vector<std::string> argv,
+                  uint64_t serverNowNs);
+  void detach(Process *process, uint64_t serverNowNs);
+  // Disconnected processes become retired after `retireAfterNs`; retired ones are forgotten
+  // after `forgetAfterNs` or when more than `maxRetired` are kept.
+  void sweep(uint64_t serverNowNs, uint64_t retireAfterNs, uint64_t forgetAfterNs, size_t maxRetired);
+
+  void defineString(Process &process, const gw_string &header, std::string_view text);
+  Thread &defineThread(Process &process, uint32_t id, uint32_t tid, std::string_view name);
+  void threadExit(Process &process, Thread &thread, uint64_t timeNs);
+  void status(Process &process, const gw_status &status, uint64_t serverNowNs);
+  // Returns false with `error` set when a record refers to something undefined.
+  bool records(Process &process, Thread &thread, const gw_record *records, uint32_t count, std::string &error);
+
+  const std::vector<std::unique_ptr<Process>> &processes() const { return processes_; }
+  Process *find(uint64_t instance);
+  const StringTable &strings() const { return strings_; }
+  StoreCounters &counters() { return counters_; }
+
+ private:
+  void completeRange(Process &process, Thread &thread, const OpenRange &range, uint64_t endNs, uint8_t flags,
+                     EventKind kind);
+  bool mapIds(const Process &process, const gw_record &record, uint32_t &domain, uint32_t &message,
+              std::string &error) const;
+
+  StoreOptions options_;
+  StringTable strings_;
+  StoreCounters counters_;
+  std::vector<std::unique_ptr<Process>> processes_;
+};
+
+}  // namespace gilwatch

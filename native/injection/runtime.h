@@ -1,0 +1,238 @@
+/*
+ * Internal state of the gilwatch NVTX injection library, shared by its files.
+ *
+ * Threads that call NVTX (producers) each own a gw_thread: a stack per domain and a
+ * single-producer/single-consumer ring of finished records. The sender thread
+ * (sender.c) is the only consumer. Producers never lock, never allocate after their
+ * first event and never make a syscall other than reading the clock.
+ */
+#ifndef GILWATCH_RUNTIME_H
+#define GILWATCH_RUNTIME_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "../protocol/gilwatch_protocol.h"
+
+#define GW_LIKELY(x) __builtin_expect(!!(x), 1)
+#define GW_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define GW_EXPORT __attribute__((visibility("default")))
+#define GW_CACHELINE 64
+
+/* Relaxed/acquire/release helpers on plain fields (GCC builtins, no _Atomic plumbing). */
+#define gw_load_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define gw_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define gw_store_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define gw_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+/* Copies a C string, truncating to fit (snprintf("%s") without its truncation warnings). */
+static inline void gw_copy_string(char *out, size_t size, const char *in) {
+  size_t n = 0;
+  while (n + 1 < size && in[n]) n++;
+  __builtin_memcpy(out, in, n);
+  out[n] = 0;
+}
+
+static inline uint64_t gw_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- configuration (config.c) ---- */
+
+enum gw_transport { GW_TRANSPORT_UNIX = 1, GW_TRANSPORT_TCP = 2 };
+
+typedef struct gw_config {
+  int transport;
+  char unix_path[108];       /* sizeof(sockaddr_un.sun_path) */
+  int unix_path_is_default;  /* the per-user default: its directory must be ours and private */
+  char tcp_host[256];
+  char tcp_port[16];
+  char service[256];
+  char domains[1024];        /* GILWATCH_DOMAINS, comma separated; empty = all */
+  uint32_t ring_events;      /* per-thread ring capacity, a power of two */
+  uint32_t send_buffer_bytes;
+} gw_config;
+
+/* Reads the environment. Returns 0 and writes a one-line reason to `why` when invalid. */
+int gw_config_load(gw_config *config, char *why, size_t why_size);
+/* Whether domain `name` is forwarded under GILWATCH_DOMAINS ("default" selects domain 0). */
+int gw_config_domain_enabled(const gw_config *config, const char *name);
+
+/* ---- interned strings (intern.c) ---- */
+
+/* An append-only, lock-free table: text -> small id. Ids are dense, from 1. */
+typedef struct gw_intern_entry {
+  uint64_t hash;
+  uint32_t offset; /* into the arena */
+  uint16_t length;
+  uint16_t ready; /* release-stored once text, hash and length are written */
+} gw_intern_entry;
+
+typedef struct gw_intern_table {
+  uint32_t capacity;       /* ids 1..capacity-1 */
+  uint32_t slot_mask;      /* open-addressing index of ids, 2 * capacity slots */
+  uint32_t next_id;        /* atomically incremented */
+  uint32_t arena_used;     /* atomically incremented */
+  uint32_t arena_size;
+  uint32_t overflow_id;    /* returned when full: the text "(other)" */
+  uint32_t *slots;
+  gw_intern_entry *entries;
+  char *arena;
+} gw_intern_table;
+
+int gw_intern_init(gw_intern_table *table, uint32_t capacity, uint32_t arena_size);
+/* Id of `text` (length bytes); inserts it if new. Never blocks; overflow_id when full. */
+uint32_t gw_intern(gw_intern_table *table, const char *text, size_t length);
+uint32_t gw_intern_count(const gw_intern_table *table); /* ids handed out so far, + 1 */
+/* The text of `id` if its entry is complete, else NULL. */
+const char *gw_intern_text(const gw_intern_table *table, uint32_t id, uint16_t *length);
+
+/* Categories: (domain, category number) -> name, set by nvtx[Domain]NameCategoryA. */
+#define GW_MAX_CATEGORIES 256u
+typedef struct gw_category {
+  uint32_t domain;
+  uint32_t category;
+  uint32_t name;  /* message-table id of the name */
+  uint32_t state; /* 0 free, 1 being written, 2 ready */
+  uint32_t version; /* bumped on rename so the sender resends */
+} gw_category;
+
+/* Names given with nvtxNameOsThreadA / gilwatch_name_thread: tid -> name, newest wins. */
+#define GW_MAX_THREAD_NAMES 1024u
+typedef struct gw_thread_name {
+  uint32_t tid;     /* 0 = free */
+  uint32_t version; /* odd while being written */
+  char name[128];
+} gw_thread_name;
+
+/* ---- per-thread state (threads.c) ---- */
+
+#define GW_STACK_DEPTH 32      /* deeper pushes are counted, not recorded */
+#define GW_STACKS_PER_THREAD 16 /* distinct domains one thread may have open */
+#define GW_OPEN_REPORT_DEPTH 4 /* the sender reports open ranges this deep */
+
+typedef struct gw_stack_entry {
+  uint64_t start_ns;
+  uint64_t payload;
+  uint32_t message;
+  uint32_t category;
+  uint8_t payload_type;
+} gw_stack_entry;
+
+typedef struct gw_stack {
+  uint32_t domain;
+  uint32_t depth;   /* may exceed GW_STACK_DEPTH */
+  uint32_t seq;     /* odd while the owner writes an entry: the sender's scan retries */
+  gw_stack_entry entries[GW_STACK_DEPTH];
+  uint64_t reported_start[GW_OPEN_REPORT_DEPTH]; /* sender-private: OPEN already sent */
+} gw_stack;
+
+typedef struct gw_thread {
+  /* written once at registration */
+  struct gw_thread *next; /* registry list; changed only by the sender (unlink) and at push */
+  uint32_t id;
+  pid_t tid;
+  char start_name[16];    /* OS name at registration: a thread may exit before the sender reads /proc */
+  gw_record *ring;
+  uint64_t ring_mask;
+
+  /* producer side */
+  uint64_t head __attribute__((aligned(GW_CACHELINE))); /* next write; release-stored */
+  uint64_t tail_seen;        /* producer's cached copy of tail */
+  uint64_t dropped;          /* ring full or depth overflow: relaxed-stored by the owner */
+  uint64_t unmatched_pops;
+  uint32_t stack_count;      /* release-stored after a stack's domain is set */
+  int exited;                /* release-stored by the thread's exit destructor */
+  gw_stack stacks[GW_STACKS_PER_THREAD];
+
+  /* consumer (sender) side */
+  uint64_t tail __attribute__((aligned(GW_CACHELINE)));
+  int info_sent;                   /* on the current connection */
+  uint32_t name_version_sent;      /* version of the override name last sent */
+  uint64_t name_checked_ns;        /* when the OS name was last read */
+  char name[128];                  /* last name sent */
+} gw_thread;
+
+/* The calling thread's state, registering it on its first event. NULL when the
+ * thread has already run its exit destructor or registration failed (counted). */
+gw_thread *gw_thread_slow(void);
+extern __thread gw_thread *gw_tls_thread __attribute__((tls_model("initial-exec")));
+
+static inline gw_thread *gw_current_thread(void) {
+  gw_thread *thread = gw_tls_thread;
+  return GW_LIKELY(thread != NULL) ? thread : gw_thread_slow();
+}
+
+/* Stack of `domain` on `thread`, created on first use; NULL when all are taken. */
+static inline gw_stack *gw_stack_for(gw_thread *thread, uint32_t domain) {
+  uint32_t n = thread->stack_count;
+  for (uint32_t i = 0; i < n; i++)
+    if (thread->stacks[i].domain == domain) return &thread->stacks[i];
+  if (GW_UNLIKELY(n == GW_STACKS_PER_THREAD)) return NULL;
+  thread->stacks[n].domain = domain;
+  gw_store_release(&thread->stack_count, n + 1);
+  return &thread->stacks[n];
+}
+
+/* Claims the next ring slot; NULL (and a counted drop) when the sender is behind. */
+static inline gw_record *gw_ring_claim(gw_thread *thread) {
+  uint64_t head = thread->head;
+  if (GW_UNLIKELY(head - thread->tail_seen > thread->ring_mask)) {
+    thread->tail_seen = gw_load_acquire(&thread->tail);
+    if (head - thread->tail_seen > thread->ring_mask) {
+      gw_store_relaxed(&thread->dropped, thread->dropped + 1);
+      return NULL;
+    }
+  }
+  return &thread->ring[head & thread->ring_mask];
+}
+
+static inline void gw_ring_publish(gw_thread *thread) {
+  gw_store_release(&thread->head, thread->head + 1);
+}
+
+/* Closes every range the thread still has pushed (thread exit). */
+void gw_thread_close_open_ranges(gw_thread *thread, uint64_t now_ns);
+/* The exit_key destructor. */
+void gw_thread_on_exit(void *thread);
+
+/* ---- process-wide state (init.c) ---- */
+
+typedef struct gw_runtime {
+  gw_config config;
+  gw_intern_table domains;
+  gw_intern_table messages;
+  uint8_t domain_enabled[GW_MAX_DOMAINS]; /* GILWATCH_DOMAINS, decided at nvtxDomainCreateA */
+  gw_category categories[GW_MAX_CATEGORIES];
+  gw_thread_name thread_names[GW_MAX_THREAD_NAMES];
+  gw_thread *threads;      /* registry head */
+  uint32_t next_thread_id;
+  uint64_t next_range_id;
+  uint64_t lost_threads;   /* events of threads that could not register */
+  pthread_key_t exit_key;  /* its destructor marks a thread exited */
+  pthread_mutex_t tick_lock; /* held by the sender while it walks the registry; taken
+                                around fork so a child never sees it half-edited */
+  uint64_t instance;
+  pid_t pid;
+  int started;
+} gw_runtime;
+
+extern gw_runtime gw_rt;
+
+/* ---- sender (sender.c) ---- */
+
+int gw_sender_start(void);    /* 0 on failure */
+void gw_sender_after_fork_child(void);
+void gw_sender_flush_at_exit(void); /* waits at most GW_EXIT_FLUSH_MS */
+
+#define GW_TICK_MS 10
+#define GW_EXIT_FLUSH_MS 200
+#define GW_OPEN_REPORT_AFTER_NS (GW_TICK_MS * 1000000ull) /* open ranges older than this are reported */
+#define GW_NAME_REFRESH_NS 1000000000ull
+
+#endif

@@ -1,0 +1,616 @@
+/*
+ * The sender thread: every GW_TICK_MS it reports long-open ranges, drains every thread's
+ * ring, and writes frames to the server without ever blocking a producer.
+ *
+ * Memory is bounded by the rings plus one send buffer (GILWATCH_SEND_BUFFER_KB): when the
+ * server is absent, slow or gone, drained records are dropped and counted, and the
+ * cumulative count reaches the server in the next STATUS frame after (re)connecting.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+typedef struct byte_buffer {
+  char *data;
+  size_t size;
+  size_t capacity;
+} byte_buffer;
+
+static struct sender {
+  pthread_t thread;
+  int running;
+  int wake_fd;
+  int socket_fd;             /* -1 while disconnected */
+  uint64_t next_connect_ns;
+  uint64_t backoff_ns;
+  int warned_address;        /* one stderr line per cause, not one per retry */
+
+  byte_buffer pending;       /* accepted for the current connection, not yet written */
+  byte_buffer definitions;   /* this tick: strings and threads, sent before records */
+  byte_buffer records;       /* this tick: records, thread exits, status */
+  uint64_t pending_records;  /* records in `pending` since it was last empty */
+
+  uint8_t message_sent[GW_MAX_STRINGS / 8];
+  uint8_t domain_sent[GW_MAX_DOMAINS / 8];
+  uint32_t category_version_sent[GW_MAX_CATEGORIES];
+
+  uint64_t dropped;              /* lost by the sender itself, and by threads already reaped */
+  uint64_t unmatched_reaped;
+
+  uint64_t exit_requested;       /* atomically incremented by the exit flush */
+  uint64_t exit_done;
+} S = {.wake_fd = -1, .socket_fd = -1};
+
+/* ---- buffers ---- */
+
+static int reserve(byte_buffer *buffer, size_t extra) {
+  if (buffer->size + extra <= buffer->capacity) return 1;
+  size_t capacity = buffer->capacity ? buffer->capacity : 65536;
+  while (capacity < buffer->size + extra) capacity *= 2;
+  char *data = realloc(buffer->data, capacity);
+  if (!data) return 0;
+  buffer->data = data;
+  buffer->capacity = capacity;
+  return 1;
+}
+
+/* Appends one frame: header, the fixed part, then up to two variable parts, padded. */
+static int append_frame(byte_buffer *buffer, uint16_t type, const void *fixed, size_t fixed_size, const void *extra,
+                        size_t extra_size, const void *extra2, size_t extra2_size) {
+  uint32_t length = gw_padded((uint32_t)(fixed_size + extra_size + extra2_size));
+  if (!reserve(buffer, sizeof(gw_frame_header) + length)) return 0;
+  gw_frame_header header = {.length = length, .type = type, .reserved = 0};
+  char *out = buffer->data + buffer->size;
+  memcpy(out, &header, sizeof header);
+  out += sizeof header;
+  memcpy(out, fixed, fixed_size);
+  if (extra_size) memcpy(out + fixed_size, extra, extra_size);
+  if (extra2_size) memcpy(out + fixed_size + extra_size, extra2, extra2_size);
+  memset(out + fixed_size + extra_size + extra2_size, 0, length - fixed_size - extra_size - extra2_size);
+  buffer->size += sizeof header + length;
+  return 1;
+}
+
+static int bit_get(const uint8_t *bits, uint32_t i) { return bits[i >> 3] & (1u << (i & 7)); }
+static void bit_set(uint8_t *bits, uint32_t i) { bits[i >> 3] |= (uint8_t)(1u << (i & 7)); }
+
+/* ---- connection ---- */
+
+static void disconnect(void) {
+  if (S.socket_fd >= 0) close(S.socket_fd);
+  S.socket_fd = -1;
+  S.dropped += S.pending_records;
+  S.pending_records = 0;
+  S.pending.size = 0;
+  S.next_connect_ns = gw_now_ns() + S.backoff_ns;
+}
+
+/* The default socket lives in a directory the server made private to this user; refuse
+ * anything else so another local user cannot collect our data by creating it first. */
+static int default_directory_is_ours(const char *socket_path) {
+  char directory[sizeof gw_rt.config.unix_path];
+  gw_copy_string(directory, sizeof directory, socket_path);
+  char *slash = strrchr(directory, '/');
+  if (!slash) return 0;
+  *slash = 0;
+  struct stat st;
+  if (lstat(directory, &st) != 0) return 0; /* no server yet: retry later, silently */
+  if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077)) {
+    if (!S.warned_address)
+      fprintf(stderr, "gilwatch: %s is not a private directory owned by this user; not connecting\n", directory);
+    S.warned_address = 1;
+    return 0;
+  }
+  return 1;
+}
+
+static int connect_unix(void) {
+  const gw_config *config = &gw_rt.config;
+  if (config->unix_path_is_default && !default_directory_is_ours(config->unix_path)) return -1;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_un address = {.sun_family = AF_UNIX};
+  gw_copy_string(address.sun_path, sizeof address.sun_path, config->unix_path);
+  if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static int connect_tcp(void) {
+  const gw_config *config = &gw_rt.config;
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+  struct addrinfo *addresses = NULL;
+  if (getaddrinfo(config->tcp_host, config->tcp_port, &hints, &addresses) != 0) {
+    if (!S.warned_address) fprintf(stderr, "gilwatch: cannot resolve %s; will keep trying\n", config->tcp_host);
+    S.warned_address = 1;
+    return -1;
+  }
+  int fd = -1;
+  for (struct addrinfo *a = addresses; a && fd < 0; a = a->ai_next) {
+    fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+    if (fd < 0) continue;
+    int ok = connect(fd, a->ai_addr, a->ai_addrlen) == 0;
+    if (!ok && errno == EINPROGRESS) {
+      struct pollfd p = {.fd = fd, .events = POLLOUT};
+      int error = 0;
+      socklen_t length = sizeof error;
+      ok = poll(&p, 1, 1000) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0;
+    }
+    if (!ok) {
+      close(fd);
+      fd = -1;
+    }
+  }
+  freeaddrinfo(addresses);
+  if (fd >= 0) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  return fd;
+}
+
+static void read_cmdline(byte_buffer *out) {
+  out->size = 0;
+  int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  while (out->size < 65536 && reserve(out, 4096)) {
+    ssize_t n = read(fd, out->data + out->size, 4096);
+    if (n <= 0) break;
+    out->size += (size_t)n;
+  }
+  close(fd);
+}
+
+static void queue_hello(void) {
+  char executable[4096];
+  ssize_t executable_length = readlink("/proc/self/exe", executable, sizeof executable);
+  if (executable_length < 0) executable_length = 0;
+  byte_buffer argv = {0};
+  read_cmdline(&argv);
+  size_t service_length = strlen(gw_rt.config.service);
+  struct timespec mono, real;
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  clock_gettime(CLOCK_REALTIME, &real);
+  gw_hello hello = {.magic = GW_PROTOCOL_MAGIC,
+                    .version = GW_PROTOCOL_VERSION,
+                    .record_size = sizeof(gw_record),
+                    .pid = (uint32_t)gw_rt.pid,
+                    .ppid = (uint32_t)getppid(),
+                    .instance = gw_rt.instance,
+                    .monotonic_ns = (uint64_t)mono.tv_sec * 1000000000u + (uint64_t)mono.tv_nsec,
+                    .realtime_ns = (uint64_t)real.tv_sec * 1000000000u + (uint64_t)real.tv_nsec,
+                    .service_length = (uint16_t)service_length,
+                    .executable_length = (uint16_t)executable_length,
+                    .argv_length = (uint32_t)argv.size};
+  /* service and executable go in the first extra part, argv in the second */
+  char head[256 + 4096];
+  memcpy(head, gw_rt.config.service, service_length);
+  memcpy(head + service_length, executable, (size_t)executable_length);
+  append_frame(&S.pending, GW_FRAME_HELLO, &hello, sizeof hello, head, service_length + (size_t)executable_length,
+               argv.data, argv.size);
+  free(argv.data);
+}
+
+/* Everything the server knew is gone with the old connection: resend from scratch. */
+static void reset_connection_state(void) {
+  memset(S.message_sent, 0, sizeof S.message_sent);
+  memset(S.domain_sent, 0, sizeof S.domain_sent);
+  memset(S.category_version_sent, 0, sizeof S.category_version_sent);
+  for (gw_thread *thread = gw_load_acquire(&gw_rt.threads); thread; thread = thread->next) {
+    thread->info_sent = 0;
+    thread->name_version_sent = 0;
+    for (uint32_t i = 0; i < GW_STACKS_PER_THREAD; i++)
+      memset(thread->stacks[i].reported_start, 0, sizeof thread->stacks[i].reported_start);
+  }
+}
+
+/* Opens a connection if one is due. Runs outside tick_lock: a TCP connect may take a second. */
+static int open_connection_if_due(uint64_t now) {
+  if (S.socket_fd >= 0 || now < S.next_connect_ns) return -1;
+  int fd = gw_rt.config.transport == GW_TRANSPORT_TCP ? connect_tcp() : connect_unix();
+  if (fd < 0) {
+    S.next_connect_ns = now + S.backoff_ns;
+    S.backoff_ns = S.backoff_ns * 2 > 1000000000ull ? 1000000000ull : S.backoff_ns * 2;
+  }
+  return fd;
+}
+
+static void on_connected(int fd) {
+  S.socket_fd = fd;
+  S.backoff_ns = 50000000ull;
+  S.warned_address = 0;
+  S.pending.size = 0;
+  S.pending_records = 0;
+  reset_connection_state();
+  queue_hello();
+}
+
+/* Writes what the socket takes now. */
+static void write_pending(void) {
+  size_t written = 0;
+  while (S.socket_fd >= 0 && written < S.pending.size) {
+    ssize_t n = send(S.socket_fd, S.pending.data + written, S.pending.size - written, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      written += (size_t)n;
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      break;
+    } else {
+      disconnect();
+      return;
+    }
+  }
+  if (S.socket_fd < 0) return;
+  memmove(S.pending.data, S.pending.data + written, S.pending.size - written);
+  S.pending.size -= written;
+  if (S.pending.size == 0) S.pending_records = 0;
+}
+
+/* ---- what a tick sends ---- */
+
+static void queue_strings(void) {
+  uint32_t domains = gw_intern_count(&gw_rt.domains);
+  for (uint32_t id = 1; id < domains; id++) {
+    uint16_t length;
+    const char *text;
+    if (bit_get(S.domain_sent, id) || !(text = gw_intern_text(&gw_rt.domains, id, &length))) continue;
+    gw_string string = {.id = id, .kind = GW_STRING_DOMAIN, .length = length};
+    if (append_frame(&S.definitions, GW_FRAME_STRING, &string, sizeof string, text, length, NULL, 0))
+      bit_set(S.domain_sent, id);
+  }
+  uint32_t messages = gw_intern_count(&gw_rt.messages);
+  for (uint32_t id = 1; id < messages; id++) {
+    uint16_t length;
+    const char *text;
+    if (bit_get(S.message_sent, id) || !(text = gw_intern_text(&gw_rt.messages, id, &length))) continue;
+    gw_string string = {.id = id, .kind = GW_STRING_MESSAGE, .length = length};
+    if (append_frame(&S.definitions, GW_FRAME_STRING, &string, sizeof string, text, length, NULL, 0))
+      bit_set(S.message_sent, id);
+  }
+  for (uint32_t i = 0; i < GW_MAX_CATEGORIES; i++) {
+    gw_category *category = &gw_rt.categories[i];
+    if (gw_load_acquire(&category->state) != 2) continue;
+    uint32_t version = gw_load_acquire(&category->version);
+    if (version == S.category_version_sent[i]) continue;
+    uint16_t length;
+    const char *text = gw_intern_text(&gw_rt.messages, gw_load_acquire(&category->name), &length);
+    if (!text) continue;
+    gw_string string = {
+        .id = category->category, .domain = category->domain, .kind = GW_STRING_CATEGORY, .length = length};
+    if (append_frame(&S.definitions, GW_FRAME_STRING, &string, sizeof string, text, length, NULL, 0))
+      S.category_version_sent[i] = version;
+  }
+}
+
+/* A name from nvtxNameOsThreadA / gilwatch_name_thread, read under its seqlock. */
+static int override_name(pid_t tid, char *out, size_t size, uint32_t *version_out) {
+  for (uint32_t i = 0; i < GW_MAX_THREAD_NAMES; i++) {
+    gw_thread_name *slot = &gw_rt.thread_names[i];
+    uint32_t owner = gw_load_acquire(&slot->tid);
+    if (owner == 0) return 0;
+    if (owner != (uint32_t)tid) continue;
+    for (int attempt = 0; attempt < 4; attempt++) {
+      uint32_t before = gw_load_acquire(&slot->version);
+      if (before & 1) continue;
+      size_t n = 0;
+      for (; n + 1 < size && n < sizeof slot->name; n++) {
+        out[n] = gw_load_relaxed(&slot->name[n]);
+        if (!out[n]) break;
+      }
+      out[n < size ? n : size - 1] = 0;
+      __atomic_thread_fence(__ATOMIC_ACQUIRE);
+      if (gw_load_relaxed(&slot->version) == before) {
+        *version_out = before;
+        return before != 0;
+      }
+    }
+    return 0;
+  }
+  return 0;
+}
+
+static void os_name(pid_t tid, char *out, size_t size) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/comm", (int)tid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return; /* keep the last known name */
+  ssize_t n = read(fd, out, size - 1);
+  close(fd);
+  if (n <= 0) return;
+  if (out[n - 1] == '\n') n--;
+  out[n] = 0;
+}
+
+static void queue_thread_info(gw_thread *thread, uint64_t now) {
+  char name[sizeof thread->name];
+  uint32_t version = 0;
+  int changed = 0;
+  if (override_name(thread->tid, name, sizeof name, &version)) {
+    changed = version != thread->name_version_sent;
+  } else if (!thread->info_sent || now - thread->name_checked_ns >= GW_NAME_REFRESH_NS) {
+    gw_copy_string(name, sizeof name, thread->name[0] ? thread->name : thread->start_name);
+    os_name(thread->tid, name, sizeof name);
+    thread->name_checked_ns = now;
+    changed = strcmp(name, thread->name) != 0;
+  }
+  if (!thread->info_sent || changed) {
+    if (changed) gw_copy_string(thread->name, sizeof thread->name, name);
+    uint16_t length = (uint16_t)strlen(thread->name);
+    gw_thread_info info = {.thread = thread->id, .tid = (uint32_t)thread->tid, .name_length = length};
+    if (append_frame(&S.definitions, GW_FRAME_THREAD, &info, sizeof info, thread->name, length, NULL, 0)) {
+      thread->info_sent = 1;
+      thread->name_version_sent = version;
+    }
+  }
+}
+
+/* Adds open ranges older than GW_OPEN_REPORT_AFTER_NS (all of them when `final`), once each. */
+static size_t collect_open(gw_thread *thread, gw_record *out, size_t max, uint64_t now, int final) {
+  size_t n = 0;
+  uint32_t stacks = gw_load_acquire(&thread->stack_count);
+  for (uint32_t i = 0; i < stacks; i++) {
+    gw_stack *stack = &thread->stacks[i];
+    uint32_t seq = gw_load_acquire(&stack->seq);
+    if (seq & 1) continue; /* being pushed right now: next tick */
+    uint32_t depth = gw_load_acquire(&stack->depth);
+    if (depth > GW_OPEN_REPORT_DEPTH) depth = GW_OPEN_REPORT_DEPTH;
+    gw_stack_entry entries[GW_OPEN_REPORT_DEPTH];
+    for (uint32_t level = 0; level < depth; level++) {
+      entries[level].start_ns = gw_load_relaxed(&stack->entries[level].start_ns);
+      entries[level].message = gw_load_relaxed(&stack->entries[level].message);
+      entries[level].category = gw_load_relaxed(&stack->entries[level].category);
+      entries[level].payload = gw_load_relaxed(&stack->entries[level].payload);
+      entries[level].payload_type = gw_load_relaxed(&stack->entries[level].payload_type);
+    }
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (gw_load_relaxed(&stack->seq) != seq) continue;
+    for (uint32_t level = 0; level < depth && n < max; level++) {
+      const gw_stack_entry *entry = &entries[level];
+      if (entry->start_ns == stack->reported_start[level]) continue;
+      if (!final && now - entry->start_ns < GW_OPEN_REPORT_AFTER_NS) continue;
+      stack->reported_start[level] = entry->start_ns;
+      out[n++] = (gw_record){.kind = GW_RECORD_OPEN,
+                             .payload_type = entry->payload_type,
+                             .depth = (uint8_t)level,
+                             .message = entry->message,
+                             .domain = stack->domain,
+                             .aux = entry->category,
+                             .start_ns = entry->start_ns,
+                             .payload = entry->payload};
+    }
+  }
+  return n;
+}
+
+/* Moves the thread's open-range reports and finished records into S.records, within
+ * `budget` bytes; what does not fit is dropped and counted. Returns records queued. */
+static uint64_t drain_thread(gw_thread *thread, uint64_t now, int final, int connected, size_t *budget) {
+  gw_record open[GW_STACKS_PER_THREAD * GW_OPEN_REPORT_DEPTH];
+  size_t open_count = connected ? collect_open(thread, open, sizeof open / sizeof open[0], now, final) : 0;
+  uint64_t head = gw_load_acquire(&thread->head);
+  uint64_t tail = thread->tail;
+  uint64_t available = head - tail;
+  uint64_t total = available + open_count;
+  if (total == 0) return 0;
+
+  uint64_t queued = 0;
+  if (connected) {
+    uint64_t fit = *budget / sizeof(gw_record);
+    uint64_t take = total < fit ? total : fit;
+    uint64_t taken = 0;
+    while (taken < take) {
+      uint64_t chunk = take - taken;
+      if (chunk > GW_RECORDS_PER_FRAME) chunk = GW_RECORDS_PER_FRAME;
+      gw_records_header header = {.thread = thread->id, .count = (uint32_t)chunk};
+      uint32_t body = (uint32_t)(sizeof header + chunk * sizeof(gw_record));
+      if (!reserve(&S.records, sizeof(gw_frame_header) + body)) break;
+      gw_frame_header frame = {.length = body, .type = GW_FRAME_RECORDS};
+      char *out = S.records.data + S.records.size;
+      memcpy(out, &frame, sizeof frame);
+      memcpy(out + sizeof frame, &header, sizeof header);
+      gw_record *records = (gw_record *)(out + sizeof frame + sizeof header);
+      for (uint64_t i = 0; i < chunk; i++) {
+        uint64_t k = taken + i;
+        records[i] = k < open_count ? open[k] : thread->ring[(tail + (k - open_count)) & thread->ring_mask];
+      }
+      S.records.size += sizeof frame + body;
+      *budget -= chunk * sizeof(gw_record);
+      taken += chunk;
+    }
+    queued = taken;
+  }
+  S.dropped += total - queued;
+  gw_store_release(&thread->tail, head);
+  return queued;
+}
+
+static void queue_status(uint32_t thread_count) {
+  uint64_t dropped = S.dropped + gw_load_relaxed(&gw_rt.lost_threads);
+  uint64_t unmatched = S.unmatched_reaped;
+  for (gw_thread *thread = gw_load_acquire(&gw_rt.threads); thread; thread = thread->next) {
+    dropped += gw_load_relaxed(&thread->dropped);
+    unmatched += gw_load_relaxed(&thread->unmatched_pops);
+  }
+  gw_status status = {.sent_ns = gw_now_ns(),
+                      .dropped_events = dropped,
+                      .unmatched_pops = unmatched,
+                      .threads = thread_count};
+  append_frame(&S.records, GW_FRAME_STATUS, &status, sizeof status, NULL, 0, NULL, 0);
+}
+
+/* Removes `thread` (already drained, exited) from the registry. Producers only ever
+ * prepend to the head, so only an unlink at the head needs a CAS. */
+static void unlink_thread(gw_thread **link, gw_thread *thread) {
+  if (link == &gw_rt.threads) {
+    gw_thread *expected = thread;
+    if (__atomic_compare_exchange_n(&gw_rt.threads, &expected, thread->next, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE))
+      return;
+    for (gw_thread *p = expected; p; p = p->next)
+      if (p->next == thread) {
+        p->next = thread->next;
+        return;
+      }
+  } else {
+    *link = thread->next;
+  }
+}
+
+/* One round. tick_lock is held around every change to the registry and the buffers, so a
+ * fork child never inherits them half-edited; nothing under it blocks. */
+static void tick(int final) {
+  uint64_t now = gw_now_ns();
+  int fd = open_connection_if_due(now);
+  pthread_mutex_lock(&gw_rt.tick_lock);
+  if (fd >= 0) on_connected(fd);
+  int connected = S.socket_fd >= 0;
+  S.definitions.size = 0;
+  S.records.size = 0;
+
+  size_t limit = gw_rt.config.send_buffer_bytes;
+  size_t budget = limit > S.pending.size ? limit - S.pending.size : 0;
+  uint64_t queued = 0;
+  uint32_t thread_count = 0;
+  gw_thread **link = &gw_rt.threads;
+  gw_thread *thread = gw_load_acquire(&gw_rt.threads);
+  while (thread) {
+    /* Read `exited` before draining: once set, every record of the thread is in its ring. */
+    int exited = gw_load_acquire(&thread->exited);
+    if (connected) queue_thread_info(thread, now);
+    queued += drain_thread(thread, now, final, connected, &budget);
+    gw_thread *next = thread->next;
+    if (exited) {
+      if (connected) {
+        gw_thread_exit message = {.thread = thread->id, .time_ns = now};
+        append_frame(&S.records, GW_FRAME_THREAD_EXIT, &message, sizeof message, NULL, 0, NULL, 0);
+      }
+      S.dropped += thread->dropped;
+      S.unmatched_reaped += thread->unmatched_pops;
+      unlink_thread(link, thread);
+      free(thread->ring);
+      free(thread);
+    } else {
+      thread_count++;
+      link = &thread->next;
+    }
+    thread = next;
+  }
+
+  if (connected) {
+    queue_strings();
+    queue_status(thread_count);
+    /* Definitions first: records refer to them. They are small, so they may pass the budget. */
+    if (reserve(&S.pending, S.definitions.size + S.records.size)) {
+      memcpy(S.pending.data + S.pending.size, S.definitions.data, S.definitions.size);
+      memcpy(S.pending.data + S.pending.size + S.definitions.size, S.records.data, S.records.size);
+      S.pending.size += S.definitions.size + S.records.size;
+      S.pending_records += queued;
+    } else {
+      disconnect(); /* out of memory: start over rather than send a stream with holes */
+    }
+  }
+  write_pending();
+  pthread_mutex_unlock(&gw_rt.tick_lock);
+}
+
+/* At exit: send what is left, waiting for the socket until `deadline`. */
+static void flush_until(uint64_t deadline) {
+  while (S.socket_fd >= 0 && S.pending.size > 0) {
+    uint64_t now = gw_now_ns();
+    if (now >= deadline) return;
+    struct pollfd p = {.fd = S.socket_fd, .events = POLLOUT};
+    if (poll(&p, 1, (int)((deadline - now) / 1000000 + 1)) <= 0) return;
+    pthread_mutex_lock(&gw_rt.tick_lock);
+    write_pending();
+    pthread_mutex_unlock(&gw_rt.tick_lock);
+  }
+}
+
+static void *sender_main(void *arg) {
+  (void)arg;
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL); /* the host's signals are not ours to take */
+  for (;;) {
+    struct pollfd p = {.fd = S.wake_fd, .events = POLLIN};
+    if (poll(&p, 1, GW_TICK_MS) > 0) {
+      uint64_t value;
+      if (read(S.wake_fd, &value, sizeof value) < 0) { /* nothing to do: the wake is all that matters */
+      }
+    }
+    uint64_t requested = gw_load_acquire(&S.exit_requested);
+    if (requested != gw_load_relaxed(&S.exit_done)) {
+      uint64_t deadline = gw_now_ns() + (GW_EXIT_FLUSH_MS - 50) * 1000000ull;
+      tick(1);
+      flush_until(deadline);
+      gw_store_release(&S.exit_done, requested);
+      continue;
+    }
+    tick(0);
+  }
+  return NULL;
+}
+
+static int spawn(void) {
+  S.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (S.wake_fd < 0) return 0;
+  S.socket_fd = -1;
+  S.backoff_ns = 50000000ull;
+  S.next_connect_ns = 0;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  int ok = pthread_create(&S.thread, &attr, sender_main, NULL) == 0;
+  pthread_attr_destroy(&attr);
+  if (ok) pthread_setname_np(S.thread, "gilwatch-send");
+  S.running = ok;
+  return ok;
+}
+
+int gw_sender_start(void) { return spawn(); }
+
+void gw_sender_after_fork_child(void) {
+  /* The parent's socket and eventfd are shared file descriptions: close our copies only. */
+  if (S.socket_fd >= 0) close(S.socket_fd);
+  if (S.wake_fd >= 0) close(S.wake_fd);
+  S.pending.size = 0;
+  S.pending_records = 0;
+  S.dropped = 0;
+  S.unmatched_reaped = 0;
+  S.exit_requested = 0;
+  S.exit_done = 0;
+  S.warned_address = 0;
+  S.running = 0;
+  if (gw_load_relaxed(&gw_rt.started)) spawn();
+}
+
+void gw_sender_flush_at_exit(void) {
+  if (!S.running || pthread_equal(pthread_self(), S.thread)) return;
+  uint64_t want = __atomic_add_fetch(&S.exit_requested, 1, __ATOMIC_ACQ_REL);
+  uint64_t one = 1;
+  if (write(S.wake_fd, &one, sizeof one) < 0) { /* the sender wakes within a tick anyway */
+  }
+  uint64_t deadline = gw_now_ns() + GW_EXIT_FLUSH_MS * 1000000ull;
+  while (gw_load_acquire(&S.exit_done) < want && gw_now_ns() < deadline) {
+    struct timespec pause = {0, 1000000};
+    nanosleep(&pause, NULL);
+  }
+}

@@ -1,0 +1,162 @@
+/*
+ * gilwatch wire protocol, version 1.
+ *
+ * The single definition shared by the injection library (C, the sender) and the
+ * server addon (C++, the receiver). server/protocol.ts mirrors it for TypeScript;
+ * test/protocol.test.ts proves the two agree. Prose: docs/protocol.md.
+ *
+ * A connection is a byte stream of frames. Every frame is a gw_frame_header
+ * followed by `length` body bytes; bodies are padded to a multiple of 8 so that
+ * records stay 8-byte aligned. All integers are little-endian. The first frame of
+ * a connection is HELLO; after it, frames may come in any order, except that a
+ * string or thread is always defined before a record refers to it.
+ */
+#ifndef GILWATCH_PROTOCOL_H
+#define GILWATCH_PROTOCOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GW_PROTOCOL_MAGIC 0x574C4947u /* the bytes "GILW" */
+#define GW_PROTOCOL_VERSION 1u
+
+/* A receiver rejects larger frames: a hostile or corrupt length cannot make it buffer more. */
+#define GW_MAX_FRAME_BODY (1u << 20)
+#define GW_FRAME_ALIGN 8u
+
+/* Ids a sender may use. Receivers reject ids at or above these limits. */
+#define GW_MAX_DOMAINS 256u
+#define GW_MAX_STRINGS 16384u
+#define GW_MAX_THREADS 65536u
+#define GW_MAX_STRING_BYTES 1024u
+
+/* Domain id 0 is NVTX's default domain (no name). Message id 0 is "no message". */
+#define GW_DEFAULT_DOMAIN 0u
+#define GW_NO_MESSAGE 0u
+
+enum gw_frame_type {
+  GW_FRAME_HELLO = 1,       /* gw_hello + service + executable + argv */
+  GW_FRAME_STRING = 2,      /* gw_string + text */
+  GW_FRAME_THREAD = 3,      /* gw_thread_info + name */
+  GW_FRAME_RECORDS = 4,     /* gw_records_header + count * gw_record, all from one thread */
+  GW_FRAME_STATUS = 5,      /* gw_status: heartbeat, clock, loss counters */
+  GW_FRAME_THREAD_EXIT = 6, /* gw_thread_exit */
+};
+
+typedef struct gw_frame_header {
+  uint32_t length; /* body bytes that follow, padding included */
+  uint16_t type;   /* gw_frame_type */
+  uint16_t reserved;
+} gw_frame_header;
+
+typedef struct gw_hello {
+  uint32_t magic;       /* GW_PROTOCOL_MAGIC */
+  uint16_t version;     /* GW_PROTOCOL_VERSION */
+  uint16_t record_size; /* sizeof(gw_record): a cheap guard against mismatched builds */
+  uint32_t pid;
+  uint32_t ppid;
+  uint64_t instance;    /* random per process image; a fork child draws a new one.
+                           A reconnect with the same instance continues the same process. */
+  uint64_t monotonic_ns; /* CLOCK_MONOTONIC and CLOCK_REALTIME read together, */
+  uint64_t realtime_ns;  /* so the receiver can turn range times into wall time. */
+  uint16_t service_length;
+  uint16_t executable_length;
+  uint32_t argv_length; /* argv strings, each NUL-terminated */
+  /* followed by: service, executable, argv (no terminators between the three parts) */
+} gw_hello;
+
+enum gw_string_kind {
+  GW_STRING_DOMAIN = 1,   /* id is a domain id */
+  GW_STRING_MESSAGE = 2,  /* id is a message id (registered or ASCII message) */
+  GW_STRING_CATEGORY = 3, /* id is an NVTX category number within `domain` */
+};
+
+typedef struct gw_string {
+  uint32_t id;
+  uint32_t domain; /* GW_STRING_CATEGORY only; 0 otherwise */
+  uint16_t kind;   /* gw_string_kind */
+  uint16_t length; /* text bytes, no terminator, <= GW_MAX_STRING_BYTES */
+  uint32_t reserved;
+  /* followed by text */
+} gw_string;
+
+typedef struct gw_thread_info {
+  uint32_t thread; /* sender-chosen id, unique within the process instance */
+  uint32_t tid;    /* OS thread id */
+  uint16_t name_length;
+  uint16_t reserved;
+  uint32_t reserved2;
+  /* followed by name; sent again whenever the name changes */
+} gw_thread_info;
+
+typedef struct gw_thread_exit {
+  uint32_t thread;
+  uint32_t reserved;
+  uint64_t time_ns;
+} gw_thread_exit;
+
+typedef struct gw_records_header {
+  uint32_t thread;
+  uint32_t count;
+} gw_records_header;
+
+enum gw_record_kind {
+  GW_RECORD_RANGE = 1, /* a push/pop range that ended: start..end */
+  GW_RECORD_OPEN = 2,  /* a push range still open at send time (start only); its RANGE follows later */
+  GW_RECORD_START = 3, /* nvtxRangeStart: start, aux = range id */
+  GW_RECORD_END = 4,   /* nvtxRangeEnd: end, aux = range id (may arrive on another thread) */
+  GW_RECORD_MARK = 5,  /* an instant at start */
+};
+
+enum gw_payload_type {
+  GW_PAYLOAD_NONE = 0,
+  GW_PAYLOAD_UINT64 = 1,
+  GW_PAYLOAD_INT64 = 2,
+  GW_PAYLOAD_DOUBLE = 3,
+};
+
+enum gw_record_flags {
+  GW_FLAG_CLOSED_BY_THREAD_EXIT = 1, /* the thread exited with the range still pushed */
+};
+
+typedef struct gw_record {
+  uint8_t kind;         /* gw_record_kind */
+  uint8_t payload_type; /* gw_payload_type */
+  uint8_t depth;        /* nesting level in its (thread, domain) stack; 0 = outermost */
+  uint8_t flags;        /* gw_record_flags */
+  uint32_t message;     /* message id, or GW_NO_MESSAGE */
+  uint32_t domain;      /* domain id */
+  uint32_t aux;         /* category (RANGE, OPEN, MARK) or range id (START, END) */
+  uint64_t start_ns;    /* CLOCK_MONOTONIC of the sender; 0 for END */
+  uint64_t end_ns;      /* RANGE and END only */
+  uint64_t payload;     /* raw bits, interpreted by payload_type */
+} gw_record;
+
+typedef struct gw_status {
+  uint64_t sent_ns;        /* sender's CLOCK_MONOTONIC when the frame was written: clock sync and lag */
+  uint64_t dropped_events; /* cumulative events lost (buffer full, server absent or slow) */
+  uint64_t unmatched_pops; /* cumulative pops with an empty stack */
+  uint32_t threads;        /* threads currently registered */
+  uint32_t reserved;
+} gw_status;
+
+#define GW_RECORDS_PER_FRAME ((GW_MAX_FRAME_BODY - sizeof(gw_records_header)) / sizeof(gw_record))
+
+/* Layout guards: a change here is a protocol change (bump GW_PROTOCOL_VERSION). */
+#ifdef __cplusplus
+#define GW_STATIC_ASSERT static_assert
+#else
+#define GW_STATIC_ASSERT _Static_assert
+#endif
+GW_STATIC_ASSERT(sizeof(gw_frame_header) == 8, "frame header");
+GW_STATIC_ASSERT(sizeof(gw_hello) == 48, "hello");
+GW_STATIC_ASSERT(sizeof(gw_string) == 16, "string");
+GW_STATIC_ASSERT(sizeof(gw_thread_info) == 16, "thread info");
+GW_STATIC_ASSERT(sizeof(gw_thread_exit) == 16, "thread exit");
+GW_STATIC_ASSERT(sizeof(gw_records_header) == 8, "records header");
+GW_STATIC_ASSERT(sizeof(gw_record) == 40, "record");
+GW_STATIC_ASSERT(sizeof(gw_status) == 32, "status");
+
+static inline uint32_t gw_padded(uint32_t n) { return (n + GW_FRAME_ALIGN - 1) & ~(GW_FRAME_ALIGN - 1); }
+
+#endif

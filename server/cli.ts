@@ -1,0 +1,179 @@
+// The `gilwatch` command line.
+import fs from 'node:fs'
+import path from 'node:path'
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT, defaultSocketPath, paths } from './config'
+import { GilwatchError, errors } from './errors'
+import { createLogger } from './log'
+import { startServer } from './serve'
+
+const version: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version
+
+const usage = `gilwatch ${version}: live monitoring of the CPython GIL
+
+Usage:
+  gilwatch serve [options]     start the server (ingest + HTTP API)
+  gilwatch env [--addr ADDR]   print the shell lines that make a process report to the server
+  gilwatch help COMMAND        help for one command
+
+Run \`gilwatch help serve\` for the server's options.`
+
+const help: Record<string, string> = {
+  serve: `Usage: gilwatch serve [options]
+
+Starts the gilwatch server: it receives NVTX ranges from monitored processes and serves
+the HTTP API.
+
+Options:
+  --socket PATH        Unix ingest socket (default: ${defaultSocketPath()})
+  --no-socket          do not listen on a Unix socket
+  --tcp HOST:PORT      also accept processes over TCP (e.g. 127.0.0.1:${DEFAULT_TCP_PORT}; 0.0.0.0 exposes it)
+  --http HOST:PORT     HTTP address (default ${DEFAULT_HTTP_HOST}:${DEFAULT_HTTP_PORT}); port 0 picks a free one
+  --no-http            no HTTP server
+  --recent N           completed ranges kept per thread for the API (default 8192)
+  --quiet              only log errors
+
+Examples:
+  gilwatch serve
+  gilwatch serve --http 0.0.0.0:${DEFAULT_HTTP_PORT} --tcp 127.0.0.1:${DEFAULT_TCP_PORT}`,
+  env: `Usage: gilwatch env [--addr ADDR]
+
+Prints the environment that makes a process stream its NVTX ranges to a gilwatch server:
+
+  eval "$(gilwatch env)"
+  python3 my_service.py
+
+Options:
+  --addr ADDR   where the server listens: a socket path, unix:PATH or tcp://HOST:PORT
+                (default: ${defaultSocketPath()})`
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>
+
+function parse<O extends Options> (command: string, args: string[], options: O) {
+  try {
+    return parseArgs({ args, options, strict: true as const, allowPositionals: false as const })
+  } catch (error) {
+    const message = (error as Error).message.replace(/\. To specify a positional argument.*$/s, '')
+    throw errors.badFlag(`${message}. Run \`gilwatch help ${command}\` for the options.`)
+  }
+}
+
+export function parseHostPort (text: string, flag: string, defaultHost = DEFAULT_HTTP_HOST): { host: string, port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]*))?:?(\d+)$/.exec(text)
+  const port = match ? Number(match[3]) : NaN
+  if (!match || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw errors.badFlag(`${flag} ${text} is not HOST:PORT (for example 127.0.0.1:${DEFAULT_HTTP_PORT})`)
+  }
+  return { host: match[1] ?? (match[2] || defaultHost), port }
+}
+
+function shellQuote (value: string): string {
+  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, "'\\''")}'`
+}
+
+export function validateAddress (addr: string): string {
+  if (addr.startsWith('tcp://')) {
+    parseHostPort(addr.slice(6), '--addr')
+    return addr
+  }
+  const socketPath = addr.startsWith('unix:') ? addr.slice(5) : addr
+  if (!path.isAbsolute(socketPath)) {
+    throw errors.badAddress(`--addr ${addr} must be an absolute socket path, unix:PATH or tcp://HOST:PORT`)
+  }
+  return addr
+}
+
+export function environmentFor (addr?: string): Record<string, string> {
+  if (!fs.existsSync(paths.injectionLibrary)) {
+    throw errors.missingBuild(`${paths.injectionLibrary} is missing: run \`npm install\` (it builds the native parts)`)
+  }
+  return {
+    NVTX_INJECTION64_PATH: paths.injectionLibrary,
+    GILWATCH_ADDR: addr ? validateAddress(addr) : defaultSocketPath()
+  }
+}
+
+async function serve (args: string[]): Promise<number> {
+  const { values } = parse('serve', args, {
+    socket: { type: 'string' },
+    'no-socket': { type: 'boolean' },
+    tcp: { type: 'string' },
+    http: { type: 'string' },
+    'no-http': { type: 'boolean' },
+    recent: { type: 'string' },
+    quiet: { type: 'boolean' }
+  })
+  if (values.socket && values['no-socket']) throw errors.badFlag('--socket and --no-socket contradict each other')
+  if (values.http && values['no-http']) throw errors.badFlag('--http and --no-http contradict each other')
+  if (values.socket && !path.isAbsolute(values.socket)) throw errors.badFlag(`--socket ${values.socket} must be an absolute path`)
+  const recent = values.recent === undefined ? undefined : Number(values.recent)
+  if (recent !== undefined && !(Number.isInteger(recent) && recent >= 16 && recent <= 1_000_000)) {
+    throw errors.badFlag(`--recent ${values.recent} must be a whole number from 16 to 1000000`)
+  }
+  const logger = createLogger(values.quiet ? 'error' : 'info')
+  const server = await startServer({
+    socket: values['no-socket'] ? null : (values.socket ?? defaultSocketPath()),
+    tcp: values.tcp ? parseHostPort(values.tcp, '--tcp') : null,
+    http: values['no-http'] ? null : parseHostPort(values.http ?? `${DEFAULT_HTTP_HOST}:${DEFAULT_HTTP_PORT}`, '--http'),
+    recentPerThread: recent,
+    logger
+  })
+  for (const a of server.ingest) logger.info(`ingest listening on ${a.kind === 'unix' ? `unix:${a.address}` : a.address}`)
+  if (server.httpUrl) logger.info(`HTTP on ${server.httpUrl} (API: ${server.httpUrl}/api/processes)`)
+  const first = server.ingest[0]
+  if (first) {
+    const addr = first.kind === 'unix' && first.address === defaultSocketPath() ? '' : ` --addr ${shellQuote(first.address)}`
+    logger.info(`monitor a program with: eval "$(npx gilwatch env${addr})"; your-program`)
+  }
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve()
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+  })
+  await server.close()
+  return 0
+}
+
+function env (args: string[]): number {
+  const { values } = parse('env', args, { addr: { type: 'string' } })
+  for (const [name, value] of Object.entries(environmentFor(values.addr))) {
+    process.stdout.write(`export ${name}=${shellQuote(value)}\n`)
+  }
+  return 0
+}
+
+export async function main (argv: string[]): Promise<number> {
+  const [command, ...args] = argv
+  try {
+    if (command && help[command] && (args.includes('--help') || args.includes('-h'))) {
+      process.stdout.write(`${help[command]}\n`)
+      return 0
+    }
+    switch (command) {
+      case 'serve': return await serve(args)
+      case 'env': return env(args)
+      case undefined:
+      case '-h':
+      case '--help':
+        process.stdout.write(`${usage}\n`)
+        return 0
+      case 'help': {
+        const topic = args[0]
+        process.stdout.write(`${(topic && help[topic]) || usage}\n`)
+        return topic && !help[topic] ? 2 : 0
+      }
+      case '--version':
+        process.stdout.write(`${version}\n`)
+        return 0
+      default:
+        throw errors.unknownCommand(`unknown command "${command}". Commands: serve, env, help`)
+    }
+  } catch (error) {
+    if (error instanceof GilwatchError) {
+      process.stderr.write(`gilwatch: ${error.message}\n`)
+      return 2
+    }
+    throw error
+  }
+}

@@ -1,0 +1,30 @@
+// Every error gilwatch reports to a user, in one place, with a stable code (like
+// fastify's FST_ERR_*). Messages say what is wrong and how to fix it.
+
+export class GilwatchError extends Error {
+  readonly code: string
+  constructor (code: string, message: string) {
+    super(message)
+    this.name = 'GilwatchError'
+    this.code = code
+  }
+}
+
+const make = (code: string) => (message: string) => new GilwatchError(code, message)
+
+export const errors = {
+  badFlag: make('GW_ERR_BAD_FLAG'),
+  badAddress: make('GW_ERR_BAD_ADDRESS'),
+  addressInUse: make('GW_ERR_ADDRESS_IN_USE'),
+  unsafeSocketDirectory: make('GW_ERR_UNSAFE_SOCKET_DIR'),
+  missingBuild: make('GW_ERR_MISSING_BUILD'),
+  unknownCommand: make('GW_ERR_UNKNOWN_COMMAND')
+}
+
+// Why the server closed an ingest connection (codes produced by native/addon/decoder.cc).
+export const decodeErrorCodes = [
+  'expected_hello', 'duplicate_hello', 'bad_magic', 'bad_version', 'bad_length', 'frame_too_large',
+  'unknown_frame', 'bad_id', 'unknown_id', 'bad_record'
+] as const
+export type DecodeErrorCode = typeof decodeErrorCodes[number]
+export interface DecodeError { code: DecodeErrorCode, message: string }

@@ -1,0 +1,117 @@
+// The ingest listeners: a Unix socket private to this user and, when asked, TCP. Sockets
+// and their lifetimes are handled here; every byte goes to the native decoder.
+import fs from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import { errors } from './errors'
+import type { Logger } from './log'
+import type { Store } from './store'
+
+export interface IngestAddress { kind: 'unix' | 'tcp', address: string }
+
+export class Ingest {
+  private readonly servers: net.Server[] = []
+  private readonly sockets = new Set<net.Socket>()
+  private readonly unixPaths: string[] = []
+
+  constructor (private readonly store: Store, private readonly log: Logger) {}
+
+  async listenUnix (socketPath: string): Promise<IngestAddress> {
+    prepareSocketDirectory(socketPath)
+    await removeStaleSocket(socketPath)
+    const server = this.createServer()
+    // umask so the socket is born 0600: no window where another user could connect.
+    const previous = process.umask(0o177)
+    try {
+      await listen(server, { path: socketPath })
+    } finally {
+      process.umask(previous)
+    }
+    fs.chmodSync(socketPath, 0o600)
+    this.unixPaths.push(socketPath)
+    return { kind: 'unix', address: socketPath }
+  }
+
+  async listenTcp (host: string, port: number): Promise<IngestAddress> {
+    const server = this.createServer()
+    await listen(server, { host, port })
+    const bound = server.address() as net.AddressInfo
+    return { kind: 'tcp', address: `tcp://${formatHost(bound.address)}:${bound.port}` }
+  }
+
+  async close (): Promise<void> {
+    for (const socket of this.sockets) socket.destroy()
+    await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))
+    for (const p of this.unixPaths) fs.rmSync(p, { force: true })
+  }
+
+  private createServer (): net.Server {
+    const server = net.createServer((socket) => this.accept(socket))
+    server.on('error', (error) => this.log.error(`ingest listener: ${error.message}`))
+    this.servers.push(server)
+    return server
+  }
+
+  private accept (socket: net.Socket): void {
+    const connection = this.store.openConnection()
+    this.sockets.add(socket)
+    socket.on('data', (chunk: Buffer) => {
+      const error = this.store.feed(connection, chunk)
+      if (!error) return
+      const who = this.store.connectionProcess(connection)
+      const from = who ? `pid ${who.pid} (${who.service})` : (socket.remoteAddress ?? 'a local process')
+      this.log.warn(`closing ingest connection from ${from}: ${error.code}: ${error.message}`)
+      socket.destroy()
+    })
+    socket.on('error', () => { /* 'close' follows and cleans up */ })
+    socket.on('close', () => {
+      this.sockets.delete(socket)
+      this.store.closeConnection(connection)
+    })
+  }
+}
+
+function listen (server: net.Server, options: net.ListenOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      server.off('listening', onListening)
+      const where = options.path ?? `${options.host}:${options.port}`
+      reject(error.code === 'EADDRINUSE'
+        ? errors.addressInUse(`${where} is already in use: is another gilwatch server running? Pick another address with --socket/--tcp/--http`)
+        : error)
+    }
+    const onListening = () => { server.off('error', onError); resolve() }
+    server.once('error', onError)
+    server.once('listening', onListening)
+    server.listen(options)
+  })
+}
+
+// The socket's directory must be ours and private (0700): the default lives in
+// $XDG_RUNTIME_DIR or /tmp, where another user could otherwise pre-create it.
+function prepareSocketDirectory (socketPath: string): void {
+  const directory = path.dirname(socketPath)
+  if (!fs.existsSync(directory)) fs.mkdirSync(directory, { recursive: true, mode: 0o700 })
+  const st = fs.lstatSync(directory)
+  const uid = process.getuid ? process.getuid() : st.uid
+  if (!st.isDirectory() || st.uid !== uid) {
+    throw errors.unsafeSocketDirectory(`${directory} is not a directory owned by you: choose another path with --socket`)
+  }
+  if ((st.mode & 0o077) !== 0 && path.basename(directory).startsWith('gilwatch')) fs.chmodSync(directory, 0o700)
+}
+
+// A socket file left by a server that died is removed; a live one is an error.
+async function removeStaleSocket (socketPath: string): Promise<void> {
+  if (!fs.existsSync(socketPath)) return
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = net.connect({ path: socketPath })
+    probe.once('connect', () => { probe.destroy(); resolve(true) })
+    probe.once('error', () => resolve(false))
+  })
+  if (alive) throw errors.addressInUse(`a gilwatch server already listens on ${socketPath}: stop it, or pass --socket PATH`)
+  fs.rmSync(socketPath, { force: true })
+}
+
+function formatHost (host: string): string {
+  return host.includes(':') ? `[${host}]` : host
+}

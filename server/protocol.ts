@@ -1,0 +1,172 @@
+// The gilwatch wire protocol for TypeScript: a mirror of native/protocol/gilwatch_protocol.h
+// (test/protocol.test.ts proves they agree) and encoders for every frame. The server decodes
+// in the native addon; these encoders serve tests, tools and recordings. See docs/protocol.md.
+
+export const MAGIC = 0x574c4947 // "GILW"
+export const VERSION = 1
+export const MAX_FRAME_BODY = 1 << 20
+export const FRAME_ALIGN = 8
+export const MAX_DOMAINS = 256
+export const MAX_STRINGS = 16384
+export const MAX_THREADS = 65536
+export const MAX_STRING_BYTES = 1024
+
+export const FrameType = { HELLO: 1, STRING: 2, THREAD: 3, RECORDS: 4, STATUS: 5, THREAD_EXIT: 6 } as const
+export const StringKind = { DOMAIN: 1, MESSAGE: 2, CATEGORY: 3 } as const
+export const RecordKind = { RANGE: 1, OPEN: 2, START: 3, END: 4, MARK: 5 } as const
+export const PayloadType = { NONE: 0, UINT64: 1, INT64: 2, DOUBLE: 3 } as const
+export const RecordFlag = { CLOSED_BY_THREAD_EXIT: 1 } as const
+
+// Byte offsets of every field, and each struct's size.
+export const layout = {
+  frameHeader: { size: 8, length: 0, type: 4 },
+  hello: {
+    size: 48,
+    magic: 0,
+    version: 4,
+    recordSize: 6,
+    pid: 8,
+    ppid: 12,
+    instance: 16,
+    monotonicNs: 24,
+    realtimeNs: 32,
+    serviceLength: 40,
+    executableLength: 42,
+    argvLength: 44
+  },
+  string: { size: 16, id: 0, domain: 4, kind: 8, length: 10 },
+  threadInfo: { size: 16, thread: 0, tid: 4, nameLength: 8 },
+  threadExit: { size: 16, thread: 0, timeNs: 8 },
+  recordsHeader: { size: 8, thread: 0, count: 4 },
+  record: {
+    size: 40,
+    kind: 0,
+    payloadType: 1,
+    depth: 2,
+    flags: 3,
+    message: 4,
+    domain: 8,
+    aux: 12,
+    startNs: 16,
+    endNs: 24,
+    payload: 32
+  },
+  status: { size: 32, sentNs: 0, droppedEvents: 8, unmatchedPops: 16, threads: 24 }
+} as const
+
+export const padded = (n: number): number => (n + FRAME_ALIGN - 1) & ~(FRAME_ALIGN - 1)
+
+export function encodeFrame (type: number, body: Buffer): Buffer {
+  const length = padded(body.length)
+  const frame = Buffer.alloc(layout.frameHeader.size + length)
+  frame.writeUInt32LE(length, layout.frameHeader.length)
+  frame.writeUInt16LE(type, layout.frameHeader.type)
+  body.copy(frame, layout.frameHeader.size)
+  return frame
+}
+
+export interface Hello {
+  pid: number
+  ppid?: number
+  instance: bigint
+  monotonicNs: bigint
+  realtimeNs: bigint
+  service: string
+  executable?: string
+  argv?: string[]
+}
+
+export function encodeHello (hello: Hello): Buffer {
+  const L = layout.hello
+  const service = Buffer.from(hello.service)
+  const executable = Buffer.from(hello.executable ?? '')
+  const argv = Buffer.from((hello.argv ?? []).map((a) => `${a}\0`).join(''))
+  const fixed = Buffer.alloc(L.size)
+  fixed.writeUInt32LE(MAGIC, L.magic)
+  fixed.writeUInt16LE(VERSION, L.version)
+  fixed.writeUInt16LE(layout.record.size, L.recordSize)
+  fixed.writeUInt32LE(hello.pid, L.pid)
+  fixed.writeUInt32LE(hello.ppid ?? 0, L.ppid)
+  fixed.writeBigUInt64LE(hello.instance, L.instance)
+  fixed.writeBigUInt64LE(hello.monotonicNs, L.monotonicNs)
+  fixed.writeBigUInt64LE(hello.realtimeNs, L.realtimeNs)
+  fixed.writeUInt16LE(service.length, L.serviceLength)
+  fixed.writeUInt16LE(executable.length, L.executableLength)
+  fixed.writeUInt32LE(argv.length, L.argvLength)
+  return encodeFrame(FrameType.HELLO, Buffer.concat([fixed, service, executable, argv]))
+}
+
+export function encodeString (kind: number, id: number, text: string, domain = 0): Buffer {
+  const L = layout.string
+  const bytes = Buffer.from(text)
+  const fixed = Buffer.alloc(L.size)
+  fixed.writeUInt32LE(id, L.id)
+  fixed.writeUInt32LE(domain, L.domain)
+  fixed.writeUInt16LE(kind, L.kind)
+  fixed.writeUInt16LE(bytes.length, L.length)
+  return encodeFrame(FrameType.STRING, Buffer.concat([fixed, bytes]))
+}
+
+export function encodeThread (thread: number, tid: number, name: string): Buffer {
+  const L = layout.threadInfo
+  const bytes = Buffer.from(name)
+  const fixed = Buffer.alloc(L.size)
+  fixed.writeUInt32LE(thread, L.thread)
+  fixed.writeUInt32LE(tid, L.tid)
+  fixed.writeUInt16LE(bytes.length, L.nameLength)
+  return encodeFrame(FrameType.THREAD, Buffer.concat([fixed, bytes]))
+}
+
+export interface WireRecord {
+  kind: number
+  message?: number
+  domain?: number
+  aux?: number
+  depth?: number
+  flags?: number
+  payloadType?: number
+  payload?: bigint
+  startNs?: bigint
+  endNs?: bigint
+}
+
+export function writeRecord (out: Buffer, offset: number, r: WireRecord): void {
+  const L = layout.record
+  out.writeUInt8(r.kind, offset + L.kind)
+  out.writeUInt8(r.payloadType ?? PayloadType.NONE, offset + L.payloadType)
+  out.writeUInt8(r.depth ?? 0, offset + L.depth)
+  out.writeUInt8(r.flags ?? 0, offset + L.flags)
+  out.writeUInt32LE(r.message ?? 0, offset + L.message)
+  out.writeUInt32LE(r.domain ?? 0, offset + L.domain)
+  out.writeUInt32LE(r.aux ?? 0, offset + L.aux)
+  out.writeBigUInt64LE(r.startNs ?? 0n, offset + L.startNs)
+  out.writeBigUInt64LE(r.endNs ?? 0n, offset + L.endNs)
+  out.writeBigUInt64LE(r.payload ?? 0n, offset + L.payload)
+}
+
+export function encodeRecords (thread: number, records: WireRecord[]): Buffer {
+  const H = layout.recordsHeader
+  const body = Buffer.alloc(H.size + records.length * layout.record.size)
+  body.writeUInt32LE(thread, H.thread)
+  body.writeUInt32LE(records.length, H.count)
+  records.forEach((r, i) => writeRecord(body, H.size + i * layout.record.size, r))
+  return encodeFrame(FrameType.RECORDS, body)
+}
+
+export function encodeStatus (sentNs: bigint, droppedEvents = 0n, unmatchedPops = 0n, threads = 0): Buffer {
+  const L = layout.status
+  const body = Buffer.alloc(L.size)
+  body.writeBigUInt64LE(sentNs, L.sentNs)
+  body.writeBigUInt64LE(droppedEvents, L.droppedEvents)
+  body.writeBigUInt64LE(unmatchedPops, L.unmatchedPops)
+  body.writeUInt32LE(threads, L.threads)
+  return encodeFrame(FrameType.STATUS, body)
+}
+
+export function encodeThreadExit (thread: number, timeNs: bigint): Buffer {
+  const L = layout.threadExit
+  const body = Buffer.alloc(L.size)
+  body.writeUInt32LE(thread, L.thread)
+  body.writeBigUInt64LE(timeNs, L.timeNs)
+  return encodeFrame(FrameType.THREAD_EXIT, body)
+}

@@ -1,0 +1,58 @@
+// Starts a complete server: store, ingest listeners and HTTP. Used by `gilwatch serve`,
+// `gilwatch run` and the tests.
+import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, defaultSocketPath } from './config'
+import { createHttp } from './http'
+import { Ingest, type IngestAddress } from './ingest'
+import { createLogger, type Logger } from './log'
+import { Store, type StoreOptions } from './store'
+
+export interface ServeOptions extends StoreOptions {
+  socket?: string | null // null: no Unix socket
+  tcp?: { host: string, port: number } | null
+  http?: { host: string, port: number } | null
+  logger?: Logger
+  logRequests?: boolean
+}
+
+export interface RunningServer {
+  store: Store
+  ingest: IngestAddress[]
+  httpUrl: string | null
+  close(): Promise<void>
+}
+
+export async function startServer (options: ServeOptions = {}): Promise<RunningServer> {
+  const log = options.logger ?? createLogger()
+  const store = new Store(options)
+  const ingest = new Ingest(store, log)
+  const app = createHttp({ store, logRequests: options.logRequests })
+  const addresses: IngestAddress[] = []
+  let httpUrl: string | null = null
+  try {
+    const socket = options.socket === undefined ? defaultSocketPath() : options.socket
+    if (socket) addresses.push(await ingest.listenUnix(socket))
+    if (options.tcp) addresses.push(await ingest.listenTcp(options.tcp.host, options.tcp.port))
+    const http = options.http === undefined ? { host: DEFAULT_HTTP_HOST, port: DEFAULT_HTTP_PORT } : options.http
+    if (http) {
+      await app.listen({ host: http.host, port: http.port })
+      const bound = app.server.address()
+      const port = typeof bound === 'object' && bound ? bound.port : http.port
+      httpUrl = `http://${http.host.includes(':') ? `[${http.host}]` : http.host}:${port}`
+    }
+  } catch (error) {
+    await ingest.close()
+    await app.close()
+    store.close()
+    throw error
+  }
+  return {
+    store,
+    ingest: addresses,
+    httpUrl,
+    async close () {
+      await ingest.close()
+      await app.close()
+      store.close()
+    }
+  }
+}
