@@ -150,15 +150,16 @@ DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t lengt
       if (!thread) return fail("unknown_id", "records for undefined thread " + std::to_string(header.thread));
       const uint8_t *first = body + sizeof header;
       std::string error;
+      const char *code = "";
       bool ok;
       if (reinterpret_cast<uintptr_t>(first) % alignof(gw_record) == 0) {
-        ok = store_.records(process, *thread, reinterpret_cast<const gw_record *>(first), header.count, error);
+        ok = store_.records(process, *thread, reinterpret_cast<const gw_record *>(first), header.count, code, error);
       } else {
         std::vector<gw_record> aligned(header.count);
         std::memcpy(aligned.data(), first, header.count * sizeof(gw_record));
-        ok = store_.records(process, *thread, aligned.data(), header.count, error);
+        ok = store_.records(process, *thread, aligned.data(), header.count, code, error);
       }
-      if (!ok) return fail("unknown_id", error);
+      if (!ok) return fail(code, error);
       return {};
     }
 

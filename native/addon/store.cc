@@ -193,7 +193,9 @@ bool Store::mapIds(const Process &process, const gw_record &record, uint32_t &do
   return true;
 }
 
-bool Store::records(Process &process, Thread &thread, const gw_record *records, uint32_t count, std::string &error) {
+bool Store::records(Process &process, Thread &thread, const gw_record *records, uint32_t count, const char *&code,
+                    std::string &error) {
+  code = "unknown_id";
   for (uint32_t i = 0; i < count; i++) {
     const gw_record &record = records[i];
     uint32_t domain = 0, message = 0;
@@ -252,6 +254,7 @@ bool Store::records(Process &process, Thread &thread, const gw_record *records, 
         completeRange(process, thread, range, record.start_ns, 0, EventKind::Mark);
         break;
       default:
+        code = "bad_record";
         error = "unknown record kind " + std::to_string(record.kind);
         return false;
     }

@@ -190,8 +190,9 @@ class Store {
   Thread &defineThread(Process &process, uint32_t id, uint32_t tid, std::string_view name);
   void threadExit(Process &process, Thread &thread, uint64_t timeNs);
   void status(Process &process, const gw_status &status, uint64_t serverNowNs);
-  // Returns false with `error` set when a record refers to something undefined.
-  bool records(Process &process, Thread &thread, const gw_record *records, uint32_t count, std::string &error);
+  // Returns false with `code` ("unknown_id", "bad_record") and `error` set on an invalid record.
+  bool records(Process &process, Thread &thread, const gw_record *records, uint32_t count, const char *&code,
+               std::string &error);
 
   const std::vector<std::unique_ptr<Process>> &processes() const { return processes_; }
   Process *find(uint64_t instance);

@@ -1,0 +1,136 @@
+// End to end: the C fixture plays CPython's GIL protocol through the official NVTX client;
+// the server must see exactly the ranges the fixture recorded as its ground truth.
+import assert from 'node:assert/strict'
+import path from 'node:path'
+import { after, before, test } from 'node:test'
+import type { CompletedRange, ProcessSnapshot } from '../server/store'
+import {
+  buildFixture, groupBy, median, monitoredEnv, readTruth, run, startTestServer, waitFor,
+  type TestServer, type TruthRange
+} from './helpers'
+
+let server: TestServer
+let fixture: string
+let secondCopy: string
+
+before(async () => {
+  fixture = buildFixture('gil_fixture.c')
+  secondCopy = buildFixture('second_copy.c', { shared: true })
+  server = await startTestServer()
+})
+after(async () => { await server.close() })
+
+function compareWithTruth (truth: TruthRange[], ranges: CompletedRange[]) {
+  const key = (r: { tid: number, domain: string, message: string }) => `${r.tid}/${r.domain}/${r.message}`
+  const expected = groupBy(truth, key)
+  const seen = groupBy(ranges.filter((r) => r.kind === 'range'), key)
+  assert.deepEqual([...seen.keys()].sort(), [...expected.keys()].sort(), 'the same (thread, domain, message) groups')
+  const startDiffs: number[] = []
+  const endDiffs: number[] = []
+  for (const [k, wanted] of expected) {
+    const got = seen.get(k)!
+    assert.equal(got.length, wanted.length, `range count for ${k}`)
+    const a = [...wanted].sort((x, y) => x.startNs - y.startNs)
+    const b = [...got].sort((x, y) => x.startNs - y.startNs)
+    a.forEach((t, i) => {
+      startDiffs.push(Math.abs(b[i].startNs - t.startNs))
+      if (t.exited) {
+        assert.equal(b[i].closedBy, 'thread-exit', `${k}: a range left open at thread exit is closed by it`)
+        assert.ok(b[i].endNs >= t.startNs)
+      } else {
+        endDiffs.push(Math.abs(t.endNs - b[i].endNs))
+        assert.equal(b[i].closedBy, 'pop')
+      }
+    })
+  }
+  // The fixture reads the clock right next to each NVTX call; preemption on a busy machine
+  // can widen a few, so the bound is on the bulk.
+  const within = (diffs: number[], ns: number) => diffs.filter((d) => d <= ns).length / diffs.length
+  assert.ok(median(startDiffs) < 2000, `median start difference ${median(startDiffs)} ns`)
+  assert.ok(median(endDiffs) < 2000, `median end difference ${median(endDiffs)} ns`)
+  assert.ok(within(startDiffs, 5000) >= 0.95, `${within(startDiffs, 5000)} of starts within 5 µs`)
+  assert.ok(within(endDiffs, 5000) >= 0.95, `${within(endDiffs, 5000)} of ends within 5 µs`)
+}
+
+async function finishedProcess (pid: number): Promise<ProcessSnapshot> {
+  return waitFor(`process ${pid} to disconnect`, async () =>
+    (await server.processes()).find((p) => p.pid === pid && p.state !== 'connected'))
+}
+
+test('the server sees every range the fixture made, with matching times', async () => {
+  const truthFile = path.join(server.dir, 'truth-basic')
+  const result = await run(fixture, ['--truth', truthFile, '--threads', '4', '--iterations', '400', '--name-threads'],
+    monitoredEnv(server.socket))
+  assert.equal(result.code, 0, result.stderr)
+  const pid = Number(/parent (\d+)/.exec(result.stdout)![1])
+  const process = await finishedProcess(pid)
+  assert.equal(process.service, path.basename(fixture))
+  assert.equal(process.droppedEvents, 0)
+  assert.equal(process.unmatchedPops, 0)
+  const ranges = await server.ranges(process.instance)
+  compareWithTruth(readTruth(truthFile), ranges)
+
+  // Names given with nvtxNameOsThreadA arrive whole (the OS would cut them at 15 bytes).
+  const names = process.threads.map((t) => t.name).sort()
+  assert.deepEqual(names, [0, 1, 2, 3].map((i) => `fixture-worker-${i}-with-a-long-name`))
+  // Per-thread totals agree with the ranges.
+  for (const thread of process.threads) {
+    const holds = thread.ranges.find((r) => r.message === 'Holding GIL')!
+    assert.equal(holds.domain, 'GIL NVTX Domain')
+    assert.equal(holds.count, 400)
+    const mine = ranges.filter((r) => r.tid === thread.tid && r.message === 'Holding GIL')
+    assert.equal(holds.totalNs, mine.reduce((sum, r) => sum + r.durationNs, 0))
+    assert.equal(holds.maxNs, Math.max(...mine.map((r) => r.durationNs)))
+  }
+})
+
+test('a thread that exits holding, a fork child and a second NVTX copy', async () => {
+  const truthFile = path.join(server.dir, 'truth-fork')
+  const result = await run(fixture, ['--truth', truthFile, '--threads', '3', '--iterations', '200', '--exit-holding',
+    '--fork', '--second-copy', secondCopy], monitoredEnv(server.socket))
+  assert.equal(result.code, 0, result.stderr)
+
+  // Both NVTX copies got the same handle for "GIL NVTX Domain": one id per domain name.
+  const [, mine, theirs] = /domain handles (\d+) (\d+)/.exec(result.stdout)!
+  assert.equal(mine, theirs)
+
+  const parentPid = Number(/parent (\d+)/.exec(result.stdout)![1])
+  const childPid = Number(/child (\d+)/.exec(result.stdout)![1])
+  const parent = await finishedProcess(parentPid)
+  const child = await finishedProcess(childPid)
+  assert.notEqual(child.instance, parent.instance)
+  assert.equal(child.ppid, parentPid, 'the fork child reports as its own process')
+
+  const parentTruth = readTruth(truthFile)
+  assert.ok(parentTruth.some((r) => r.message === 'second copy'))
+  compareWithTruth(parentTruth, await server.ranges(parent.instance))
+  compareWithTruth(readTruth(`${truthFile}.child`), await server.ranges(child.instance))
+  // The child starts clean: none of the parent's threads or ranges.
+  const parentTids = new Set(parent.threads.map((t) => t.tid))
+  assert.ok(child.threads.every((t) => !parentTids.has(t.tid)))
+  assert.equal(child.unmatchedPops, 0)
+})
+
+test('a thread stuck holding the GIL shows as open while it holds', async () => {
+  const truthFile = path.join(server.dir, 'truth-stuck')
+  const running = run(fixture, ['--truth', truthFile, '--threads', '2', '--iterations', '20', '--stuck-ms', '3000'],
+    monitoredEnv(server.socket))
+  const open = await waitFor('an open hold older than 1 s', async () => {
+    for (const p of await server.processes()) {
+      for (const t of p.threads) {
+        const hold = t.open.find((o) => o.message === 'Holding GIL' && o.ageNs > 1e9)
+        if (hold && p.state === 'connected') return { process: p, hold }
+      }
+    }
+    return undefined
+  }, 10_000)
+  assert.equal(open.hold.domain, 'GIL NVTX Domain')
+  assert.equal(running.child.exitCode, null, 'seen while the hold is still going on')
+  const result = await running
+  assert.equal(result.code, 0)
+  const done = await finishedProcess(open.process.pid)
+  const holds = (await server.ranges(done.instance)).filter((r) => r.message === 'Holding GIL')
+  const longest = Math.max(...holds.map((r) => r.durationNs))
+  assert.ok(longest >= 3e9 && longest < 3.5e9, `the stuck hold completed: ${longest} ns`)
+  assert.ok(done.threads.every((t) => t.open.length === 0), 'nothing stays open once it ended')
+})

@@ -1,0 +1,145 @@
+// Shared test plumbing: building the C fixtures, starting servers on private addresses,
+// running monitored programs and reading their ground truth.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { paths } from '../server/config'
+import { createLogger } from '../server/log'
+import { startServer, type RunningServer, type ServeOptions } from '../server/serve'
+import type { CompletedRange, ProcessSnapshot } from '../server/store'
+
+export const repoRoot = path.resolve(__dirname, '..', '..')
+export const fixturesDir = path.join(repoRoot, 'test', 'fixtures')
+const cacheDir = path.join(repoRoot, '.cache', 'fixtures')
+
+const { findNvtxInclude } = require(path.join(repoRoot, 'scripts', 'find-nvtx.js')) as {
+  findNvtxInclude: () => string | null
+}
+
+// Compiles a C fixture against the official NVTX v3 headers, once per source version.
+export function buildFixture (source: string, options: { shared?: boolean } = {}): string {
+  const file = path.join(fixturesDir, source)
+  const text = fs.readFileSync(file)
+  const hash = crypto.createHash('sha256').update(text).digest('hex').slice(0, 12)
+  const base = path.basename(source, '.c')
+  const out = path.join(cacheDir, options.shared ? `lib${base}-${hash}.so` : `${base}-${hash}`)
+  if (fs.existsSync(out)) return out
+  const include = findNvtxInclude()
+  if (!include) throw new Error('NVTX headers not found (set NVTX_INCLUDE_DIR)')
+  fs.mkdirSync(cacheDir, { recursive: true })
+  const args = ['-O2', '-g', '-Wall', '-Wextra', '-pthread', `-I${include}`, file, '-o', `${out}.tmp`, '-ldl']
+  if (options.shared) args.unshift('-shared', '-fPIC')
+  execFileSync(process.env.CC ?? 'cc', args, { stdio: 'inherit' })
+  fs.renameSync(`${out}.tmp`, out)
+  return out
+}
+
+export function tempDir (prefix = 'gilwatch-test-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  fs.chmodSync(dir, 0o700)
+  return dir
+}
+
+export interface TestServer extends RunningServer {
+  socket: string
+  dir: string
+  get(pathname: string): Promise<any>
+  processes(): Promise<ProcessSnapshot[]>
+  ranges(instance: string): Promise<CompletedRange[]>
+}
+
+export async function startTestServer (options: ServeOptions & { socket?: string } = {}): Promise<TestServer> {
+  const dir = tempDir()
+  const socket = options.socket ?? path.join(dir, 'ingest.sock')
+  const server = await startServer({
+    http: { host: '127.0.0.1', port: 0 },
+    logger: createLogger('error'),
+    ...options,
+    socket
+  })
+  const get = async (pathname: string) => {
+    const response = await fetch(`${server.httpUrl}${pathname}`)
+    if (!response.ok) throw new Error(`GET ${pathname}: ${response.status} ${await response.text()}`)
+    return response.json()
+  }
+  return Object.assign(server, {
+    socket,
+    dir,
+    get,
+    processes: async () => (await get('/api/processes')).processes as ProcessSnapshot[],
+    ranges: async (instance: string) => (await get(`/api/processes/${instance}/ranges`)).ranges as CompletedRange[]
+  })
+}
+
+export function monitoredEnv (addr: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { ...process.env, NVTX_INJECTION64_PATH: paths.injectionLibrary, GILWATCH_ADDR: addr, ...extra }
+}
+
+export interface Finished { code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }
+
+export function run (command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<Finished> & { child: ChildProcess } {
+  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout!.on('data', (d) => { stdout += d })
+  child.stderr!.on('data', (d) => { stderr += d })
+  const promise = new Promise<Finished>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`${path.basename(command)} did not finish within ${timeoutMs} ms; stderr: ${stderr}`))
+    }, timeoutMs)
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr })
+    })
+  })
+  return Object.assign(promise, { child })
+}
+
+export async function waitFor<T> (what: string, probe: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const value = await probe()
+      if (value) return value
+    } catch (error) {
+      last = error
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`)
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+}
+
+export interface TruthRange { tid: number, domain: string, message: string, startNs: number, endNs: number, exited: boolean }
+
+// Lines written by gil_fixture: R <tid> <domain> <message words...> <start_ns> <end_ns> [exit]
+export function readTruth (file: string): TruthRange[] {
+  return fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((line) => {
+    const words = line.split(' ')
+    const exited = words[words.length - 1] === 'exit'
+    if (exited) words.pop()
+    const endNs = Number(words.pop())
+    const startNs = Number(words.pop())
+    const domain = words[2] === 'GIL' ? 'GIL NVTX Domain' : ''
+    return { tid: Number(words[1]), domain, message: words.slice(3).join(' '), startNs, endNs, exited }
+  })
+}
+
+export const groupBy = <T>(items: T[], key: (item: T) => string): Map<string, T[]> => {
+  const groups = new Map<string, T[]>()
+  for (const item of items) {
+    const k = key(item)
+    const list = groups.get(k)
+    if (list) list.push(item)
+    else groups.set(k, [item])
+  }
+  return groups
+}
+
+export const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)]
+}

@@ -1,0 +1,59 @@
+// The wire format is defined once in native/protocol/gilwatch_protocol.h; server/protocol.ts
+// mirrors it. This proves the two agree, constant by constant and offset by offset, using
+// the layout the native addon was compiled with.
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import * as protocol from '../server/protocol'
+import { loadAddon } from '../server/store'
+
+const camel = (snake: string) => snake.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())
+
+// GW_FRAME_HELLO -> FrameType.HELLO, GW_MAX_DOMAINS -> MAX_DOMAINS, ...
+const constantGroups: Array<[string, Record<string, number>]> = [
+  ['GW_FRAME_', protocol.FrameType],
+  ['GW_STRING_', protocol.StringKind],
+  ['GW_RECORD_', protocol.RecordKind],
+  ['GW_PAYLOAD_', protocol.PayloadType],
+  ['GW_FLAG_', protocol.RecordFlag]
+]
+const plainConstants: Record<string, number> = {
+  GW_PROTOCOL_MAGIC: protocol.MAGIC,
+  GW_PROTOCOL_VERSION: protocol.VERSION,
+  GW_MAX_FRAME_BODY: protocol.MAX_FRAME_BODY,
+  GW_FRAME_ALIGN: protocol.FRAME_ALIGN,
+  GW_MAX_DOMAINS: protocol.MAX_DOMAINS,
+  GW_MAX_STRINGS: protocol.MAX_STRINGS,
+  GW_MAX_THREADS: protocol.MAX_THREADS,
+  GW_MAX_STRING_BYTES: protocol.MAX_STRING_BYTES
+}
+
+test('server/protocol.ts agrees with gilwatch_protocol.h', () => {
+  const native = loadAddon().protocolLayout()
+  let checked = 0
+  for (const [name, value] of Object.entries(native)) {
+    let mirrored: number | undefined
+    if (name.startsWith('sizeof_gw_')) {
+      mirrored = (protocol.layout as any)[camel(name.slice('sizeof_gw_'.length))]?.size
+    } else if (name.startsWith('gw_')) {
+      const [struct, field] = name.slice(3).split('.')
+      mirrored = (protocol.layout as any)[camel(struct)]?.[camel(field)]
+    } else if (name in plainConstants) {
+      mirrored = plainConstants[name]
+    } else {
+      const group = constantGroups.find(([prefix]) => name.startsWith(prefix))
+      assert.ok(group, `${name} has no TypeScript mirror`)
+      mirrored = group[1][name.slice(group[0].length)]
+    }
+    assert.equal(mirrored, value, `${name}: C says ${value}, TypeScript says ${mirrored}`)
+    checked++
+  }
+  assert.ok(checked > 60, `checked ${checked} items`)
+  // And every TypeScript layout entry exists on the C side.
+  for (const [struct, fields] of Object.entries(protocol.layout)) {
+    for (const field of Object.keys(fields)) {
+      const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
+      const key = field === 'size' ? `sizeof_gw_${snake(struct)}` : `gw_${snake(struct)}.${snake(field)}`
+      assert.ok(key in native, `${key} is in protocol.ts but not in the C header`)
+    }
+  }
+})
