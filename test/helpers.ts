@@ -20,7 +20,11 @@ const { findNvtxInclude } = require(path.join(repoRoot, 'scripts', 'find-nvtx.js
 
 // Compiles a C fixture against the official NVTX v3 headers, once per source version.
 export function buildFixture (source: string, options: { shared?: boolean } = {}): string {
-  const file = path.join(fixturesDir, source)
+  return buildC(path.join(fixturesDir, source), options)
+}
+
+export function buildC (file: string, options: { shared?: boolean } = {}): string {
+  const source = path.basename(file)
   const text = fs.readFileSync(file)
   const hash = crypto.createHash('sha256').update(text).digest('hex').slice(0, 12)
   const base = path.basename(source, '.c')

@@ -1,0 +1,16 @@
+// `npm run bench [-- --quick]`: every benchmark, printed as ratios against baselines
+// measured in the same run (never asserted: this machine is noisy).
+import os from 'node:os'
+import { benchDecode } from './decode'
+import { benchNvtxCost } from './nvtx-cost'
+
+async function main () {
+  const quick = process.argv.includes('--quick')
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
+  console.log(`gilwatch benchmarks — ${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}${quick ? ' (quick)' : ''}\n`)
+  console.log(await benchNvtxCost(quick))
+  console.log()
+  console.log(benchDecode(quick))
+}
+
+main().catch((error) => { console.error(error); process.exit(1) })
