@@ -5,6 +5,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT, defaultSocketPath, paths } from './config'
 import { GilwatchError, errors } from './errors'
 import { createLogger } from './log'
+import { buildPython, patchedVersions } from './python-build'
 import { startServer } from './serve'
 
 const version: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version
@@ -14,6 +15,7 @@ const usage = `gilwatch ${version}: live monitoring of the CPython GIL
 Usage:
   gilwatch serve [options]     start the server (ingest + HTTP API)
   gilwatch env [--addr ADDR]   print the shell lines that make a process report to the server
+  gilwatch python build 3.X    build a CPython with the NVTX GIL patch; prints its path
   gilwatch help COMMAND        help for one command
 
 Run \`gilwatch help serve\` for the server's options.`
@@ -36,6 +38,23 @@ Options:
 Examples:
   gilwatch serve
   gilwatch serve --http 0.0.0.0:${DEFAULT_HTTP_PORT} --tcp 127.0.0.1:${DEFAULT_TCP_PORT}`,
+  python: `Usage: gilwatch python build VERSION [--disable-gil] [--stock] [--source TARBALL] [--prefix DIR] [--jobs N]
+
+Builds CPython VERSION with gilwatch's NVTX GIL patch (native/cpython/) and prints the
+interpreter's path. Without --source, the source comes from the Debian source package
+(deb-src entries needed). The build is cached by version and patch hash: a second call
+returns at once. About 5 minutes on 2 cores.
+
+Options:
+  --disable-gil     free-threaded build (3.13+)
+  --stock           the same source without the patch (to compare overhead)
+  --source TARBALL  build this Python-3.X.Y tarball instead
+  --prefix DIR      install here instead of the cache (.cache/cpython/)
+  --jobs N          parallel compile jobs (default: all cores)
+
+Examples:
+  gilwatch python build 3.11
+  eval "$(gilwatch env)"; $(gilwatch python build 3.11) my_service.py`,
   env: `Usage: gilwatch env [--addr ADDR]
 
 Prints the environment that makes a process stream its NVTX ranges to a gilwatch server:
@@ -84,13 +103,15 @@ export function validateAddress (addr: string): string {
   return addr
 }
 
-export function environmentFor (addr?: string): Record<string, string> {
+// What a monitored process needs in its environment. PYTHONPATH keeps what `base` had.
+export function environmentFor (addr?: string, base: NodeJS.ProcessEnv = process.env): Record<string, string> {
   if (!fs.existsSync(paths.injectionLibrary)) {
     throw errors.missingBuild(`${paths.injectionLibrary} is missing: run \`npm install\` (it builds the native parts)`)
   }
   return {
     NVTX_INJECTION64_PATH: paths.injectionLibrary,
-    GILWATCH_ADDR: addr ? validateAddress(addr) : defaultSocketPath()
+    GILWATCH_ADDR: addr ? validateAddress(addr) : defaultSocketPath(),
+    PYTHONPATH: base.PYTHONPATH ? `${paths.pythonHook}:${base.PYTHONPATH}` : paths.pythonHook
   }
 }
 
@@ -137,9 +158,42 @@ async function serve (args: string[]): Promise<number> {
 
 function env (args: string[]): number {
   const { values } = parse('env', args, { addr: { type: 'string' } })
-  for (const [name, value] of Object.entries(environmentFor(values.addr))) {
-    process.stdout.write(`export ${name}=${shellQuote(value)}\n`)
+  const vars = environmentFor(values.addr, {})
+  for (const [name, value] of Object.entries(vars)) {
+    // PYTHONPATH is prepended to, not replaced: expanded by the shell that evals this.
+    const tail = name === 'PYTHONPATH' ? '"${PYTHONPATH:+:$PYTHONPATH}"' : ''
+    process.stdout.write(`export ${name}=${shellQuote(value)}${tail}\n`)
   }
+  return 0
+}
+
+async function python (args: string[]): Promise<number> {
+  const [action, ...rest] = args
+  if (action !== 'build') throw errors.badFlag(`gilwatch python ${action ?? ''}: the only action is "build". Run \`gilwatch help python\``)
+  const { values, positionals } = parseArgs({
+    args: rest,
+    strict: false,
+    allowPositionals: true,
+    options: { 'disable-gil': { type: 'boolean' }, stock: { type: 'boolean' }, source: { type: 'string' }, prefix: { type: 'string' }, jobs: { type: 'string' } }
+  })
+  const unknown = Object.keys(values).filter((k) => !['disable-gil', 'stock', 'source', 'prefix', 'jobs'].includes(k))
+  if (unknown.length) throw errors.badFlag(`unknown option --${unknown[0]}. Run \`gilwatch help python\` for the options.`)
+  const versions = patchedVersions()
+  if (positionals.length !== 1 || !versions.includes(positionals[0])) {
+    throw errors.badFlag(`give one Python version to build: ${versions.join(' or ')} (e.g. gilwatch python build ${versions[0]})`)
+  }
+  const jobs = values.jobs === undefined ? undefined : Number(values.jobs)
+  if (jobs !== undefined && !(Number.isInteger(jobs) && jobs > 0)) throw errors.badFlag(`--jobs ${values.jobs} must be a positive whole number`)
+  const built = await buildPython({
+    minor: positionals[0],
+    disableGil: Boolean(values['disable-gil']),
+    stock: Boolean(values.stock),
+    source: values.source as string | undefined,
+    prefix: values.prefix as string | undefined,
+    jobs
+  })
+  if (built.cached) process.stderr.write(`Python ${built.version}${values.stock ? ' (stock)' : ' with the NVTX GIL patch'} is already built\n`)
+  process.stdout.write(`${built.python}\n`)
   return 0
 }
 
@@ -153,6 +207,7 @@ export async function main (argv: string[]): Promise<number> {
     switch (command) {
       case 'serve': return await serve(args)
       case 'env': return env(args)
+      case 'python': return await python(args)
       case undefined:
       case '-h':
       case '--help':
@@ -167,7 +222,7 @@ export async function main (argv: string[]): Promise<number> {
         process.stdout.write(`${version}\n`)
         return 0
       default:
-        throw errors.unknownCommand(`unknown command "${command}". Commands: serve, env, help`)
+        throw errors.unknownCommand(`unknown command "${command}". Commands: serve, env, python, help`)
     }
   } catch (error) {
     if (error instanceof GilwatchError) {

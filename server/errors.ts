@@ -18,7 +18,9 @@ export const errors = {
   addressInUse: make('GW_ERR_ADDRESS_IN_USE'),
   unsafeSocketDirectory: make('GW_ERR_UNSAFE_SOCKET_DIR'),
   missingBuild: make('GW_ERR_MISSING_BUILD'),
-  unknownCommand: make('GW_ERR_UNKNOWN_COMMAND')
+  unknownCommand: make('GW_ERR_UNKNOWN_COMMAND'),
+  buildPrerequisite: make('GW_ERR_BUILD_PREREQUISITE'),
+  pythonBuildFailed: make('GW_ERR_PYTHON_BUILD_FAILED')
 }
 
 // Why the server closed an ingest connection (codes produced by native/addon/decoder.cc).

@@ -47,9 +47,15 @@ test('serve: private socket, loopback HTTP by default, and a second server on th
   const socket = path.join(dir, 'ingest.sock')
   const child = spawn(process.execPath, [gilwatch, 'serve', '--socket', socket], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
-  child.stderr!.on('data', (d) => { stderr += d })
+  const listening = new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (d) => {
+      stderr += d
+      if (/HTTP on/.test(stderr)) resolve()
+    })
+    child.once('exit', () => reject(new Error(`gilwatch serve exited: ${stderr}`)))
+  })
   try {
-    await waitFor('the server to listen', () => /HTTP on/.test(stderr))
+    await listening
     assert.match(stderr, /HTTP on http:\/\/127\.0\.0\.1:9477/)
     assert.equal(fs.statSync(socket).mode & 0o777, 0o600, 'the socket is not world-writable')
     assert.equal(fs.statSync(dir).mode & 0o777, 0o700, 'its directory is private')

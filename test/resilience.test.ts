@@ -77,23 +77,26 @@ test('the server killed and restarted mid-run: the program finishes normally, dr
   const dir = tempDir()
   const socket = path.join(dir, 'ingest.sock')
   const truth = path.join(dir, 'truth')
+  const stop = path.join(dir, 'stop')
   const first = await startServerProcess(socket)
-  const running = run(fixture, ['--truth', truth, '--threads', '3', '--duration-ms', '3000', '--hold-us', '200'],
-    monitoredEnv(socket))
-  await sleep(800)
+  const running = run(fixture, ['--truth', truth, '--threads', '3', '--duration-ms', '60000', '--hold-us', '200',
+    '--stop-file', stop], monitoredEnv(socket), 90_000)
+  const processesOn = async (url: string) =>
+    ((await (await fetch(`${url}/api/processes`)).json()) as { processes: ProcessSnapshot[] }).processes
+  await waitFor('ranges on the first server', async () => (await processesOn(first.url)).some((p) => p.rangesReceived > 0))
   first.child.kill('SIGKILL')
-  await sleep(700)
+  await sleep(300)
   assert.ok(fs.existsSync(socket), 'a killed server leaves its socket file behind')
   const second = await startServerProcess(socket) // and a new server replaces it
   try {
+    const seen = await waitFor('the program to reconnect to the new server', async () =>
+      (await processesOn(second.url)).find((p) => p.rangesReceived > 0), 20_000)
+    fs.writeFileSync(stop, '')
     const result = await running
     assert.equal(result.code, 0, result.stderr)
-    const pid = parentPid(result.stdout)
-    const process: ProcessSnapshot = await waitFor('the process on the new server', async () => {
-      const body = await (await fetch(`${second.url}/api/processes`)).json() as { processes: ProcessSnapshot[] }
-      return body.processes.find((p) => p.pid === pid && p.state === 'disconnected')
-    })
-    assert.ok(process.rangesReceived > 0, 'it reconnected and kept sending')
+    const process = await waitFor('the process to finish on the new server', async () =>
+      (await processesOn(second.url)).find((p) => p.pid === seen.pid && p.state === 'disconnected'))
+    assert.equal(process.pid, parentPid(result.stdout))
     assert.ok(process.droppedEvents > 0, 'what was lost while the server was down is counted')
     assert.ok(process.rangesReceived + process.droppedEvents <= readTruth(truth).length)
   } finally {
@@ -114,6 +117,22 @@ test('a server that never reads cannot block or hang the program', async () => {
     assert.equal(readTruth(truth).length >= 4 * 20000, true, 'the program did all its work')
   } finally {
     stalled.close()
+  }
+})
+
+test('a main thread that calls pthread_exit: the process still ends with its last thread', async () => {
+  const server = await startTestServer()
+  try {
+    const truth = path.join(server.dir, 'truth')
+    const result = await run(fixture, ['--truth', truth, '--threads', '3', '--iterations', '300', '--main-exits'],
+      monitoredEnv(server.socket), 20_000)
+    assert.equal(result.code, 0, result.stderr)
+    const pid = parentPid(result.stdout)
+    const p = await waitFor('the process', async () =>
+      (await server.processes()).find((x) => x.pid === pid && x.state === 'disconnected'))
+    assert.equal(p.rangesReceived, readTruth(truth).length, 'everything was flushed before the end')
+  } finally {
+    await server.close()
   }
 })
 

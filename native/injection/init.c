@@ -25,11 +25,10 @@ static uint64_t new_instance_id(void) {
 
 /* ---- fork: the child is a new process to the server ---- */
 
-static void before_fork(void) { pthread_mutex_lock(&gw_rt.tick_lock); }
-static void after_fork_parent(void) { pthread_mutex_unlock(&gw_rt.tick_lock); }
+static void before_fork(void) { gw_sender_before_fork(); }
+static void after_fork_parent(void) { gw_sender_after_fork_parent(); }
 
 static void after_fork_child(void) {
-  pthread_mutex_init(&gw_rt.tick_lock, NULL);
   gw_rt.pid = getpid();
   gw_rt.instance = new_instance_id();
   gw_rt.lost_threads = 0;
@@ -76,7 +75,6 @@ static void start_runtime(void) {
   }
   gw_rt.domain_enabled[GW_DEFAULT_DOMAIN] = (uint8_t)gw_config_domain_enabled(&gw_rt.config, "");
   if (pthread_key_create(&gw_rt.exit_key, gw_thread_on_exit) != 0) return;
-  pthread_mutex_init(&gw_rt.tick_lock, NULL);
   gw_rt.pid = getpid();
   gw_rt.instance = new_instance_id();
   if (pthread_atfork(before_fork, after_fork_parent, after_fork_child) != 0) return;
@@ -139,10 +137,9 @@ GW_EXPORT int InitializeInjectionNvtx2(NvtxGetExportTableFunc_t get_export_table
   return core || core2;
 }
 
-/* For the Python thread-name hook: gives thread `tid` a name, like nvtxNameOsThreadA. */
-GW_EXPORT void gilwatch_name_thread(uint32_t tid, const char *name) {
-  if (runtime_ok) gw_name_thread(tid, name);
-}
+/* For the Python thread-name hook: gives thread `tid` a name, like nvtxNameOsThreadA.
+ * Works before NVTX starts the runtime (the table is static), so early names are kept. */
+GW_EXPORT void gilwatch_name_thread(uint32_t tid, const char *name) { gw_name_thread(tid, name); }
 
 /* 1 once an NVTX client has started the runtime in this process. */
 GW_EXPORT int gilwatch_active(void) { return runtime_ok; }

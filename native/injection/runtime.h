@@ -179,8 +179,34 @@ static inline gw_stack *gw_stack_for(gw_thread *thread, uint32_t domain) {
   return &thread->stacks[n];
 }
 
+/* ---- process-wide state (init.c) ---- */
+
+struct gw_runtime {
+  gw_config config;
+  gw_intern_table domains;
+  gw_intern_table messages;
+  uint8_t domain_enabled[GW_MAX_DOMAINS]; /* GILWATCH_DOMAINS, decided at nvtxDomainCreateA */
+  gw_category categories[GW_MAX_CATEGORIES];
+  gw_thread_name thread_names[GW_MAX_THREAD_NAMES];
+  gw_thread *threads;      /* registry head */
+  uint32_t next_thread_id;
+  uint64_t next_range_id;
+  uint64_t lost_threads;   /* events of threads that could not register */
+  pthread_key_t exit_key;  /* its destructor marks a thread exited */
+  int sender_wanted;       /* the sender was stopped for a fork: the next event restarts it */
+  uint64_t instance;
+  pid_t pid;
+  int started;
+};
+
+typedef struct gw_runtime gw_runtime;
+extern gw_runtime gw_rt;
+
+void gw_sender_resume(void);
+
 /* Claims the next ring slot; NULL (and a counted drop) when the sender is behind. */
 static inline gw_record *gw_ring_claim(gw_thread *thread) {
+  if (GW_UNLIKELY(gw_load_relaxed(&gw_rt.sender_wanted))) gw_sender_resume();
   uint64_t head = thread->head;
   if (GW_UNLIKELY(head - thread->tail_seen > thread->ring_mask)) {
     thread->tail_seen = gw_load_acquire(&thread->tail);
@@ -201,36 +227,20 @@ void gw_thread_close_open_ranges(gw_thread *thread, uint64_t now_ns);
 /* The exit_key destructor. */
 void gw_thread_on_exit(void *thread);
 
-/* ---- process-wide state (init.c) ---- */
-
-typedef struct gw_runtime {
-  gw_config config;
-  gw_intern_table domains;
-  gw_intern_table messages;
-  uint8_t domain_enabled[GW_MAX_DOMAINS]; /* GILWATCH_DOMAINS, decided at nvtxDomainCreateA */
-  gw_category categories[GW_MAX_CATEGORIES];
-  gw_thread_name thread_names[GW_MAX_THREAD_NAMES];
-  gw_thread *threads;      /* registry head */
-  uint32_t next_thread_id;
-  uint64_t next_range_id;
-  uint64_t lost_threads;   /* events of threads that could not register */
-  pthread_key_t exit_key;  /* its destructor marks a thread exited */
-  pthread_mutex_t tick_lock; /* held by the sender while it walks the registry; taken
-                                around fork so a child never sees it half-edited */
-  uint64_t instance;
-  pid_t pid;
-  int started;
-} gw_runtime;
-
-extern gw_runtime gw_rt;
 
 /* ---- sender (sender.c) ---- */
 
-int gw_sender_start(void);    /* 0 on failure */
+int gw_sender_start(void); /* 0 on failure */
+/* fork: the sender thread is stopped before fork() and restarted lazily by the next event
+ * in each process, so that at fork time, and right after it, the process has no thread of
+ * ours (CPython 3.12+ warns when os.fork() runs in a multi-threaded process). */
+void gw_sender_before_fork(void);
+void gw_sender_after_fork_parent(void);
 void gw_sender_after_fork_child(void);
 void gw_sender_flush_at_exit(void); /* waits at most GW_EXIT_FLUSH_MS */
 
 #define GW_TICK_MS 10
+#define GW_BUSY_TICK_MS 1
 #define GW_EXIT_FLUSH_MS 200
 #define GW_OPEN_REPORT_AFTER_NS (GW_TICK_MS * 1000000ull) /* open ranges older than this are reported */
 #define GW_NAME_REFRESH_NS 1000000000ull

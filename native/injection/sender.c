@@ -16,8 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <linux/futex.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -32,8 +34,11 @@ typedef struct byte_buffer {
 
 static struct sender {
   pthread_t thread;
-  int running;
-  int wake_fd;
+  int running;               /* the thread exists (changed under `lifecycle`) */
+  int stop_requested;        /* before fork: finish the tick and exit */
+  int stopped_for_fork;
+  pthread_mutex_t lifecycle; /* start, stop and restart of the thread */
+  uint32_t wake_word; /* futex: bumped to wake the sender early (exit flush); no fd needed */
   int socket_fd;             /* -1 while disconnected */
   uint64_t next_connect_ns;
   uint64_t backoff_ns;
@@ -51,9 +56,10 @@ static struct sender {
   uint64_t dropped;              /* lost by the sender itself, and by threads already reaped */
   uint64_t unmatched_reaped;
 
+  int busy;                      /* a ring was over a quarter full at the last drain */
   uint64_t exit_requested;       /* atomically incremented by the exit flush */
   uint64_t exit_done;
-} S = {.wake_fd = -1, .socket_fd = -1};
+} S = {.socket_fd = -1, .lifecycle = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- buffers ---- */
 
@@ -147,10 +153,14 @@ static int connect_tcp(void) {
     if (fd < 0) continue;
     int ok = connect(fd, a->ai_addr, a->ai_addrlen) == 0;
     if (!ok && errno == EINPROGRESS) {
+      /* Up to 1 s, in slices, so a fork never waits long for this thread to stop. */
       struct pollfd p = {.fd = fd, .events = POLLOUT};
+      int ready = 0;
+      for (int slice = 0; slice < 20 && !ready && !gw_load_acquire(&S.stop_requested); slice++)
+        ready = poll(&p, 1, 50);
       int error = 0;
       socklen_t length = sizeof error;
-      ok = poll(&p, 1, 1000) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0;
+      ok = ready == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0;
     }
     if (!ok) {
       close(fd);
@@ -220,7 +230,7 @@ static void reset_connection_state(void) {
   }
 }
 
-/* Opens a connection if one is due. Runs outside tick_lock: a TCP connect may take a second. */
+/* Opens a connection if one is due (a TCP connect may take up to a second). */
 static int open_connection_if_due(uint64_t now) {
   if (S.socket_fd >= 0 || now < S.next_connect_ns) return -1;
   int fd = gw_rt.config.transport == GW_TRANSPORT_TCP ? connect_tcp() : connect_unix();
@@ -231,8 +241,22 @@ static int open_connection_if_due(uint64_t now) {
   return fd;
 }
 
+/* Moves the socket above the descriptors programs usually use, so code that reasons about
+ * its own low-numbered descriptors (a child's inherited fds, "close all but 0-2" checks)
+ * never meets ours. */
+static int move_high(int fd) {
+  struct rlimit limit;
+  int base = 768;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < 1024) base = (int)(limit.rlim_cur / 2);
+  if (fd >= base) return fd;
+  int high = fcntl(fd, F_DUPFD_CLOEXEC, base);
+  if (high < 0) return fd;
+  close(fd);
+  return high;
+}
+
 static void on_connected(int fd) {
-  S.socket_fd = fd;
+  S.socket_fd = move_high(fd);
   S.backoff_ns = 50000000ull;
   S.warned_address = 0;
   S.pending.size = 0;
@@ -409,6 +433,7 @@ static uint64_t drain_thread(gw_thread *thread, uint64_t now, int final, int con
   uint64_t available = head - tail;
   uint64_t total = available + open_count;
   if (total == 0) return 0;
+  if (available > (thread->ring_mask + 1) / 4) S.busy = 1; /* poll faster until it calms down */
 
   uint64_t queued = 0;
   if (connected) {
@@ -473,12 +498,11 @@ static void unlink_thread(gw_thread **link, gw_thread *thread) {
   }
 }
 
-/* One round. tick_lock is held around every change to the registry and the buffers, so a
- * fork child never inherits them half-edited; nothing under it blocks. */
+/* One round. The sender thread is stopped around fork(), so a child never inherits the
+ * registry or these buffers half-edited. */
 static void tick(int final) {
   uint64_t now = gw_now_ns();
   int fd = open_connection_if_due(now);
-  pthread_mutex_lock(&gw_rt.tick_lock);
   if (fd >= 0) on_connected(fd);
   int connected = S.socket_fd >= 0;
   S.definitions.size = 0;
@@ -527,7 +551,6 @@ static void tick(int final) {
     }
   }
   write_pending();
-  pthread_mutex_unlock(&gw_rt.tick_lock);
 }
 
 /* At exit: send what is left, waiting for the socket until `deadline`. */
@@ -537,24 +560,54 @@ static void flush_until(uint64_t deadline) {
     if (now >= deadline) return;
     struct pollfd p = {.fd = S.socket_fd, .events = POLLOUT};
     if (poll(&p, 1, (int)((deadline - now) / 1000000 + 1)) <= 0) return;
-    pthread_mutex_lock(&gw_rt.tick_lock);
     write_pending();
-    pthread_mutex_unlock(&gw_rt.tick_lock);
   }
+}
+
+/* True when every other thread of the process has exited and only the thread-group
+ * leader's zombie remains (the main thread called pthread_exit, or a thread that forked
+ * has returned in the child). Without us the process would have ended then; glibc ends it
+ * when the last thread exits, so the sender must not be that last thread for long. */
+static int only_sender_left(void) {
+  char buffer[1024];
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buffer, sizeof buffer - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buffer[n] = 0;
+  const char *p = strrchr(buffer, ')'); /* the command name may contain spaces */
+  long threads = 0;
+  /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
+   * stime cutime cstime priority nice num_threads */
+  if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %ld", &threads) != 1)
+    return 0;
+  if (threads != 2) return 0;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)getpid());
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  n = read(fd, buffer, sizeof buffer - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buffer[n] = 0;
+  p = strrchr(buffer, ')');
+  return p && p[1] == ' ' && p[2] == 'Z';
 }
 
 static void *sender_main(void *arg) {
   (void)arg;
+  unsigned ticks = 0;
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, NULL); /* the host's signals are not ours to take */
   for (;;) {
-    struct pollfd p = {.fd = S.wake_fd, .events = POLLIN};
-    if (poll(&p, 1, GW_TICK_MS) > 0) {
-      uint64_t value;
-      if (read(S.wake_fd, &value, sizeof value) < 0) { /* nothing to do: the wake is all that matters */
-      }
-    }
+    /* Sleep one tick (a short one while rings fill fast), or less if the exit flush bumps
+     * wake_word. Producers never wake us: that would be a syscall on their hot path. */
+    struct timespec pause = {0, (S.busy ? GW_BUSY_TICK_MS : GW_TICK_MS) * 1000000L};
+    S.busy = 0;
+    syscall(SYS_futex, &S.wake_word, FUTEX_WAIT_PRIVATE, gw_load_acquire(&S.wake_word), &pause, NULL, 0);
+    if (gw_load_acquire(&S.stop_requested)) return NULL; /* fork: pending bytes wait for the restart */
     uint64_t requested = gw_load_acquire(&S.exit_requested);
     if (requested != gw_load_relaxed(&S.exit_done)) {
       uint64_t deadline = gw_now_ns() + (GW_EXIT_FLUSH_MS - 50) * 1000000ull;
@@ -564,33 +617,63 @@ static void *sender_main(void *arg) {
       continue;
     }
     tick(0);
+    if (++ticks % 10 == 0 && only_sender_left()) {
+      /* Flush, then exit this thread: glibc ends the process as it would have without us. */
+      uint64_t deadline = gw_now_ns() + (GW_EXIT_FLUSH_MS - 50) * 1000000ull;
+      tick(1);
+      flush_until(deadline);
+      pthread_detach(pthread_self()); /* nobody will join it: the process ends with it */
+      gw_store_release(&S.running, 0);
+      return NULL;
+    }
   }
-  return NULL;
 }
 
+/* Starts the thread; the caller holds S.lifecycle. Joinable: a fork waits for it to end. */
 static int spawn(void) {
-  S.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (S.wake_fd < 0) return 0;
-  S.socket_fd = -1;
-  S.backoff_ns = 50000000ull;
-  S.next_connect_ns = 0;
+  S.stop_requested = 0;
+  if (S.socket_fd < 0 && S.backoff_ns == 0) S.backoff_ns = 50000000ull;
   pthread_attr_t attr;
   pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   pthread_attr_setstacksize(&attr, 256 * 1024);
   int ok = pthread_create(&S.thread, &attr, sender_main, NULL) == 0;
   pthread_attr_destroy(&attr);
   if (ok) pthread_setname_np(S.thread, "gilwatch-send");
-  S.running = ok;
+  gw_store_release(&S.running, ok);
   return ok;
 }
 
-int gw_sender_start(void) { return spawn(); }
+int gw_sender_start(void) {
+  pthread_mutex_lock(&S.lifecycle);
+  int ok = spawn();
+  pthread_mutex_unlock(&S.lifecycle);
+  return ok;
+}
+
+void gw_sender_before_fork(void) {
+  pthread_mutex_lock(&S.lifecycle); /* released in the parent and the child handlers */
+  S.stopped_for_fork = 0;
+  if (!gw_load_acquire(&S.running)) return;
+  gw_store_release(&S.stop_requested, 1);
+  __atomic_add_fetch(&S.wake_word, 1, __ATOMIC_RELEASE);
+  syscall(SYS_futex, &S.wake_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+  pthread_join(S.thread, NULL); /* gone from /proc/self/stat before fork() returns */
+  gw_store_release(&S.running, 0);
+  S.stopped_for_fork = 1;
+}
+
+void gw_sender_after_fork_parent(void) {
+  if (S.stopped_for_fork) gw_store_release(&gw_rt.sender_wanted, 1);
+  pthread_mutex_unlock(&S.lifecycle);
+}
 
 void gw_sender_after_fork_child(void) {
-  /* The parent's socket and eventfd are shared file descriptions: close our copies only. */
+  pthread_mutex_init(&S.lifecycle, NULL);
+  /* The parent's socket is a shared file description: close our copy only. */
   if (S.socket_fd >= 0) close(S.socket_fd);
-  if (S.wake_fd >= 0) close(S.wake_fd);
+  S.socket_fd = -1;
+  S.backoff_ns = 50000000ull;
+  S.next_connect_ns = 0;
   S.pending.size = 0;
   S.pending_records = 0;
   S.dropped = 0;
@@ -599,15 +682,25 @@ void gw_sender_after_fork_child(void) {
   S.exit_done = 0;
   S.warned_address = 0;
   S.running = 0;
-  if (gw_load_relaxed(&gw_rt.started)) spawn();
+  S.stop_requested = 0;
+  /* Started by the child's first event: a child that only execs never gets a thread. */
+  gw_store_release(&gw_rt.sender_wanted, gw_load_relaxed(&gw_rt.started) ? 1 : 0);
+}
+
+void gw_sender_resume(void) {
+  int wanted = 1;
+  if (!__atomic_compare_exchange_n(&gw_rt.sender_wanted, &wanted, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return;
+  pthread_mutex_lock(&S.lifecycle);
+  if (!gw_load_acquire(&S.running)) spawn();
+  pthread_mutex_unlock(&S.lifecycle);
 }
 
 void gw_sender_flush_at_exit(void) {
-  if (!S.running || pthread_equal(pthread_self(), S.thread)) return;
+  gw_sender_resume(); /* stopped for a fork and not yet restarted: events may be waiting */
+  if (!gw_load_acquire(&S.running) || pthread_equal(pthread_self(), S.thread)) return;
   uint64_t want = __atomic_add_fetch(&S.exit_requested, 1, __ATOMIC_ACQ_REL);
-  uint64_t one = 1;
-  if (write(S.wake_fd, &one, sizeof one) < 0) { /* the sender wakes within a tick anyway */
-  }
+  __atomic_add_fetch(&S.wake_word, 1, __ATOMIC_RELEASE);
+  syscall(SYS_futex, &S.wake_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
   uint64_t deadline = gw_now_ns() + GW_EXIT_FLUSH_MS * 1000000ull;
   while (gw_load_acquire(&S.exit_done) < want && gw_now_ns() < deadline) {
     struct timespec pause = {0, 1000000};
