@@ -37,6 +37,21 @@
       "cflags": ["-std=gnu11", "-O2", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra"],
       "ldflags": ["-pthread", "-Wl,--no-undefined", "-Wl,-z,nodelete"],
       "libraries": ["-lpthread"]
+    },
+    {
+      # LD_PRELOAD probe for stock CPython: emits the GIL ranges through NVTX.
+      "target_name": "gilwatch_probe",
+      "type": "shared_library",
+      "sources": [
+        "native/probe/gils.c",
+        "native/probe/interpose.c",
+        "native/probe/transitions.c"
+      ],
+      "include_dirs": ["<(nvtx_include)"],
+      "defines": ["_GNU_SOURCE"],
+      "cflags": ["-std=gnu11", "-O2", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra"],
+      "ldflags": ["-pthread", "-Wl,--no-undefined", "-Wl,-z,nodelete"],
+      "libraries": ["-ldl", "-lpthread"]
     }
   ]
 }

@@ -3,6 +3,7 @@
 import os from 'node:os'
 import { benchDecode } from './decode'
 import { benchNvtxCost } from './nvtx-cost'
+import { benchPythonOverhead } from './python-overhead'
 
 async function main () {
   const quick = process.argv.includes('--quick')
@@ -11,6 +12,8 @@ async function main () {
   console.log(await benchNvtxCost(quick))
   console.log()
   console.log(benchDecode(quick))
+  console.log()
+  console.log(await benchPythonOverhead(quick))
 }
 
 main().catch((error) => { console.error(error); process.exit(1) })

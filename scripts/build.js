@@ -26,6 +26,7 @@ step('native libraries', () => {
   const built = path.join(root, 'build', 'Release')
   const copies = [
     [path.join(built, 'gilwatch_nvtx.so'), 'libgilwatch-nvtx.so'],
+    [path.join(built, 'gilwatch_probe.so'), 'libgilwatch-probe.so'],
     [path.join(built, 'gilwatch_addon.node'), 'gilwatch_addon.node']
   ]
   for (const [from, name] of copies) {

@@ -19,7 +19,9 @@ const systemRequirements = [
 // headers the patched CPython build needs (ctypes is used by the tests)
 const headerRequirements = [
   { header: '/usr/include/ffi.h', alt: '/usr/include/x86_64-linux-gnu/ffi.h', pkg: 'libffi-dev' },
-  { header: '/usr/include/zlib.h', pkg: 'zlib1g-dev' }
+  { header: '/usr/include/zlib.h', pkg: 'zlib1g-dev' },
+  // CPython's own test_threading, run under the probe on Debian's interpreter
+  { header: '/usr/lib/python3.11/test/test_threading.py', pkg: 'libpython3.11-testsuite', onlyIf: '/usr/bin/python3.11' }
 ]
 
 function has (command) {
@@ -31,7 +33,7 @@ const aptEnv = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
 
 function installSystemPackages () {
   const missing = systemRequirements.filter((r) => !has(r.command))
-    .concat(headerRequirements.filter((r) => !fs.existsSync(r.header) && !(r.alt && fs.existsSync(r.alt)))
+    .concat(headerRequirements.filter((r) => (!r.onlyIf || fs.existsSync(r.onlyIf)) && !fs.existsSync(r.header) && !(r.alt && fs.existsSync(r.alt)))
       .map((r) => ({ command: r.header, pkg: r.pkg })))
   if (missing.length === 0) return
   const pkgs = [...new Set(missing.map((r) => r.pkg))]

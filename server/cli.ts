@@ -6,6 +6,7 @@ import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT, defaultSocketPa
 import { GilwatchError, errors } from './errors'
 import { createLogger } from './log'
 import { buildPython, patchedVersions } from './python-build'
+import { checkedPython, isPatchedPython } from './python-detect'
 import { startServer } from './serve'
 
 const version: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version
@@ -14,7 +15,7 @@ const usage = `gilwatch ${version}: live monitoring of the CPython GIL
 
 Usage:
   gilwatch serve [options]     start the server (ingest + HTTP API)
-  gilwatch env [--addr ADDR]   print the shell lines that make a process report to the server
+  gilwatch env [--python PY]   print the shell lines that make a process report to the server
   gilwatch python build 3.X    build a CPython with the NVTX GIL patch; prints its path
   gilwatch help COMMAND        help for one command
 
@@ -55,16 +56,19 @@ Options:
 Examples:
   gilwatch python build 3.11
   eval "$(gilwatch env)"; $(gilwatch python build 3.11) my_service.py`,
-  env: `Usage: gilwatch env [--addr ADDR]
+  env: `Usage: gilwatch env [--addr ADDR] [--probe | --python PYTHON]
 
 Prints the environment that makes a process stream its NVTX ranges to a gilwatch server:
 
-  eval "$(gilwatch env)"
+  eval "$(gilwatch env --python python3)"
   python3 my_service.py
 
 Options:
-  --addr ADDR   where the server listens: a socket path, unix:PATH or tcp://HOST:PORT
-                (default: ${defaultSocketPath()})`
+  --addr ADDR      where the server listens: a socket path, unix:PATH or tcp://HOST:PORT
+                   (default: ${defaultSocketPath()})
+  --probe          also preload the probe (LD_PRELOAD), for a stock CPython 3.10-3.13
+  --python PYTHON  decide for this interpreter: the probe if it is stock, none if it is
+                   built with the NVTX GIL patch`
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>
@@ -103,15 +107,18 @@ export function validateAddress (addr: string): string {
   return addr
 }
 
-// What a monitored process needs in its environment. PYTHONPATH keeps what `base` had.
-export function environmentFor (addr?: string, base: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  if (!fs.existsSync(paths.injectionLibrary)) {
-    throw errors.missingBuild(`${paths.injectionLibrary} is missing: run \`npm install\` (it builds the native parts)`)
+// What a monitored process needs in its environment. PYTHONPATH (and LD_PRELOAD, with the
+// probe) keep what `base` had.
+export function environmentFor (addr?: string, base: NodeJS.ProcessEnv = process.env, probe = false): Record<string, string> {
+  for (const library of [paths.injectionLibrary, ...(probe ? [paths.probeLibrary] : [])]) {
+    if (!fs.existsSync(library)) throw errors.missingBuild(`${library} is missing: run \`npm install\` (it builds the native parts)`)
   }
+  const prepend = (value: string, rest: string | undefined) => (rest ? `${value}:${rest}` : value)
   return {
     NVTX_INJECTION64_PATH: paths.injectionLibrary,
     GILWATCH_ADDR: addr ? validateAddress(addr) : defaultSocketPath(),
-    PYTHONPATH: base.PYTHONPATH ? `${paths.pythonHook}:${base.PYTHONPATH}` : paths.pythonHook
+    PYTHONPATH: prepend(paths.pythonHook, base.PYTHONPATH),
+    ...(probe ? { LD_PRELOAD: prepend(paths.probeLibrary, base.LD_PRELOAD) } : {})
   }
 }
 
@@ -157,11 +164,20 @@ async function serve (args: string[]): Promise<number> {
 }
 
 function env (args: string[]): number {
-  const { values } = parse('env', args, { addr: { type: 'string' } })
-  const vars = environmentFor(values.addr, {})
+  const { values } = parse('env', args, { addr: { type: 'string' }, probe: { type: 'boolean' }, python: { type: 'string' } })
+  if (values.probe && values.python) throw errors.badFlag('--probe and --python contradict each other: --python decides by itself')
+  let probe = Boolean(values.probe)
+  if (values.python) {
+    const python = checkedPython(values.python)
+    probe = !isPatchedPython(python)
+    process.stderr.write(probe
+      ? `# ${python} is a stock CPython: the probe (LD_PRELOAD) reports its GIL\n`
+      : `# ${python} has the NVTX GIL patch: no probe needed\n`)
+  }
+  const vars = environmentFor(values.addr, {}, probe)
   for (const [name, value] of Object.entries(vars)) {
-    // PYTHONPATH is prepended to, not replaced: expanded by the shell that evals this.
-    const tail = name === 'PYTHONPATH' ? '"${PYTHONPATH:+:$PYTHONPATH}"' : ''
+    // PYTHONPATH and LD_PRELOAD are prepended to, not replaced: the evaluating shell expands.
+    const tail = name === 'PYTHONPATH' || name === 'LD_PRELOAD' ? `"\${${name}:+:$${name}}"` : ''
     process.stdout.write(`export ${name}=${shellQuote(value)}${tail}\n`)
   }
   return 0

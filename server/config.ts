@@ -22,6 +22,7 @@ export function defaultSocketPath (env: NodeJS.ProcessEnv = process.env): string
 const distDir = path.resolve(__dirname, '..')
 export const paths = {
   injectionLibrary: path.join(distDir, 'lib', 'libgilwatch-nvtx.so'),
+  probeLibrary: path.join(distDir, 'lib', 'libgilwatch-probe.so'),
   addon: path.join(distDir, 'lib', 'gilwatch_addon.node'),
   // put first on PYTHONPATH: its sitecustomize names Python threads in the monitor
   pythonHook: path.join(distDir, '..', 'python', 'gilwatch_hook')

@@ -20,6 +20,7 @@ export const errors = {
   missingBuild: make('GW_ERR_MISSING_BUILD'),
   unknownCommand: make('GW_ERR_UNKNOWN_COMMAND'),
   buildPrerequisite: make('GW_ERR_BUILD_PREREQUISITE'),
+  missingInterpreter: make('GW_ERR_MISSING_INTERPRETER'),
   pythonBuildFailed: make('GW_ERR_PYTHON_BUILD_FAILED')
 }
 

@@ -69,6 +69,30 @@ for (const minor of patchedVersions().filter((v) => selected.includes(v))) {
       }
     })
 
+    test('the thread-name hook imports nothing at startup and follows renames', async () => {
+      const code = [
+        'import sys',
+        'print(sorted(m for m in ("threading", "ctypes") if m in sys.modules))',
+        'import threading, time',
+        'def work():',
+        '    time.sleep(0.05)',
+        '    threading.current_thread().name = "renamed-while-running"',
+        '    time.sleep(0.1)',
+        't = threading.Thread(target=work, name="first-name")',
+        't.start(); t.join()',
+        'print(threading.get_native_id(), t.native_id)'
+      ].join('\n')
+      const result = await run(python, ['-c', code], pythonEnv(server))
+      assert.equal(result.code, 0, result.stderr)
+      const [imported, ids] = result.stdout.trim().split('\n')
+      assert.equal(imported, '[]', 'neither threading nor ctypes is imported before the program does')
+      const [mainTid, workerTid] = ids.split(' ').map(Number)
+      const pid = (await waitFor('the process', async () =>
+        (await server.processes()).find((p) => p.threads.some((t) => t.tid === workerTid) && p.state !== 'connected')))
+      assert.equal(pid.threads.find((t) => t.tid === mainTid)?.name, 'MainThread')
+      assert.equal(pid.threads.find((t) => t.tid === workerTid)?.name, 'renamed-while-running')
+    })
+
     test('invariants over a contended run with daemon threads at exit and a fork child', async () => {
       const seconds = Number(process.env.GILWATCH_CONTENDED_SECONDS ?? 10)
       const result = await run(python, [script('contended.py'), String(seconds)], pythonEnv(server), 120_000)

@@ -3,16 +3,19 @@
 CPython before 3.14 does not name OS threads, and OS names stop at 15 bytes. This module
 tells the gilwatch injection library (the one NVTX loads from NVTX_INJECTION64_PATH) the
 name of every Python thread when it starts and whenever its name changes. It changes
-nothing else: no OS thread names, no new threads, no effect when gilwatch is absent.
+nothing else: no OS thread names, no new threads, no effect when gilwatch is absent, and
+no import of threading or ctypes before the program imports threading itself (gevent and
+similar libraries must patch threading first).
 """
-import ctypes
 import os
-import threading
+import sys
 
 _name_thread = None
 
 
 def _load():
+    import ctypes
+
     path = os.environ.get("NVTX_INJECTION64_PATH")
     if not path:
         return None
@@ -31,9 +34,44 @@ def _tell(native_id, name):
         _name_thread(native_id, str(name).encode("utf-8", "replace"))
 
 
-def install():
+class _AfterThreadingImport:
+    """A one-shot meta path finder: lets threading load normally, then hooks it."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "threading":
+            return None
+        sys.meta_path.remove(self)
+        import importlib.util
+
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        loader = spec.loader
+
+        class _Loader:
+            def create_module(self, spec):
+                return loader.create_module(spec)
+
+            def exec_module(self, module):
+                loader.exec_module(module)
+                install(module)
+
+        spec.loader = _Loader()
+        return spec
+
+
+def install_when_threading_loads():
+    if "threading" in sys.modules:
+        install(sys.modules["threading"])
+    else:
+        sys.meta_path.insert(0, _AfterThreadingImport())
+
+
+def install(threading=None):
     """Hook threading.Thread; returns False when gilwatch is not loaded."""
     global _name_thread
+    if threading is None:
+        import threading
     if _name_thread is not None:
         return True
     _name_thread = _load()

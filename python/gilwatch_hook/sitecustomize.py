@@ -1,15 +1,19 @@
 """gilwatch's sitecustomize: names Python threads in the monitor, then runs the
-sitecustomize it shadows, if there is one further along sys.path."""
-import importlib.util
+sitecustomize it shadows, if there is one further along sys.path.
+
+It imports nothing at startup: the thread-name hook is installed when the program itself
+imports threading (or at once, if something already did)."""
 import os
 import sys
 
-try:
-    import gilwatch_threadnames
 
-    gilwatch_threadnames.install()
-except Exception as error:  # never stop the program from starting
-    sys.stderr.write("gilwatch: thread names unavailable: %s\n" % (error,))
+def _install_thread_names():
+    try:
+        import gilwatch_threadnames
+
+        gilwatch_threadnames.install_when_threading_loads()
+    except Exception as error:  # never stop the program from starting
+        sys.stderr.write("gilwatch: thread names unavailable: %s\n" % (error,))
 
 
 def _run_shadowed_sitecustomize():
@@ -19,6 +23,8 @@ def _run_shadowed_sitecustomize():
             continue
         candidate = os.path.join(entry, "sitecustomize.py")
         if os.path.isfile(candidate):
+            import importlib.util
+
             spec = importlib.util.spec_from_file_location("sitecustomize", candidate)
             module = importlib.util.module_from_spec(spec)
             sys.modules["sitecustomize"] = module
@@ -26,4 +32,6 @@ def _run_shadowed_sitecustomize():
             return
 
 
+if os.environ.get("NVTX_INJECTION64_PATH"):
+    _install_thread_names()
 _run_shadowed_sitecustomize()

@@ -1,0 +1,99 @@
+/*
+ * The interposed pthread functions. Each resolves the real one (the next definition after
+ * the probe, i.e. glibc's) and adds a GIL check: one load when no GIL is known, a few
+ * pointer compares otherwise.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "probe.h"
+
+typedef int (*mutex_init_fn)(pthread_mutex_t *, const pthread_mutexattr_t *);
+typedef int (*mutex_fn)(pthread_mutex_t *);
+typedef int (*cond_init_fn)(pthread_cond_t *, const pthread_condattr_t *);
+typedef int (*cond_signal_fn)(pthread_cond_t *);
+typedef int (*cond_timedwait_fn)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
+
+static struct {
+  mutex_init_fn mutex_init;
+  mutex_fn mutex_lock;
+  mutex_fn mutex_unlock;
+  cond_init_fn cond_init;
+  cond_signal_fn cond_signal;
+  cond_timedwait_fn cond_timedwait;
+} real;
+
+/* Condition variables changed ABI in glibc 2.3.2; plain dlsym may return the old compat
+ * version, so ask for the current one by name. */
+static void *next_cond(const char *name) {
+  void *f = dlvsym(RTLD_NEXT, name, "GLIBC_2.3.2");
+  return f ? f : dlsym(RTLD_NEXT, name);
+}
+
+static void resolve(void) {
+  real.mutex_init = (mutex_init_fn)dlsym(RTLD_NEXT, "pthread_mutex_init");
+  real.mutex_lock = (mutex_fn)dlsym(RTLD_NEXT, "pthread_mutex_lock");
+  real.mutex_unlock = (mutex_fn)dlsym(RTLD_NEXT, "pthread_mutex_unlock");
+  real.cond_init = (cond_init_fn)next_cond("pthread_cond_init");
+  real.cond_signal = (cond_signal_fn)next_cond("pthread_cond_signal");
+  real.cond_timedwait = (cond_timedwait_fn)next_cond("pthread_cond_timedwait");
+}
+
+#define REAL(fn) (__builtin_expect(real.fn != NULL, 1) ? real.fn : (resolve(), real.fn))
+
+__attribute__((constructor)) static void probe_constructor(void) {
+  resolve();
+  probe_start();
+}
+
+#define EXPORT __attribute__((visibility("default")))
+
+EXPORT int pthread_mutex_init(pthread_mutex_t *mutex, const pthread_mutexattr_t *attr) {
+  int result = REAL(mutex_init)(mutex, attr);
+  if (probe_enabled) probe_saw_mutex_init(mutex);
+  return result;
+}
+
+EXPORT int pthread_cond_init(pthread_cond_t *cond, const pthread_condattr_t *attr) {
+  int result = REAL(cond_init)(cond, attr);
+  if (probe_enabled) probe_saw_cond_init(cond);
+  return result;
+}
+
+EXPORT int pthread_mutex_lock(pthread_mutex_t *mutex) {
+  int result = REAL(mutex_lock)(mutex);
+  enum probe_object which;
+  probe_gil *gil;
+  if (result == 0 && (gil = probe_find(mutex, &which)) != NULL) probe_after_lock(gil, which);
+  return result;
+}
+
+EXPORT int pthread_mutex_unlock(pthread_mutex_t *mutex) {
+  enum probe_object which;
+  probe_gil *gil = probe_find(mutex, &which);
+  if (!gil) return REAL(mutex_unlock)(mutex);
+  probe_before_unlock(gil, which);
+  int result = REAL(mutex_unlock)(mutex);
+  probe_after_unlock(gil, which);
+  return result;
+}
+
+EXPORT int pthread_cond_signal(pthread_cond_t *cond) {
+  enum probe_object which;
+  probe_gil *gil = probe_find(cond, &which);
+  if (gil) probe_before_signal(gil, which);
+  return REAL(cond_signal)(cond);
+}
+
+EXPORT int pthread_cond_timedwait(pthread_cond_t *cond, pthread_mutex_t *mutex, const struct timespec *abstime) {
+  enum probe_object which;
+  probe_gil *gil = probe_find(cond, &which);
+  if (!gil || which != PROBE_COND) return REAL(cond_timedwait)(cond, mutex, abstime);
+  probe_before_timedwait(gil);
+  int result = REAL(cond_timedwait)(cond, mutex, abstime);
+  probe_after_timedwait(gil, result);
+  return result;
+}
