@@ -63,8 +63,11 @@ test('serve: private socket, loopback HTTP by default, and a second server on th
     assert.equal(second.code, 2)
     assert.match(second.stderr, /already listens on .*ingest\.sock: stop it, or pass --socket PATH/)
   } finally {
-    child.kill('SIGTERM')
-    await new Promise((resolve) => child.once('exit', resolve))
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.kill('SIGTERM')
+      await exited
+    }
   }
   assert.equal(fs.existsSync(socket), false, 'a stopped server removes its socket')
 })

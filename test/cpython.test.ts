@@ -95,7 +95,9 @@ for (const minor of patchedVersions().filter((v) => selected.includes(v))) {
 
     test('invariants over a contended run with daemon threads at exit and a fork child', async () => {
       const seconds = Number(process.env.GILWATCH_CONTENDED_SECONDS ?? 10)
-      const result = await run(python, [script('contended.py'), String(seconds)], pythonEnv(server), 120_000)
+      // A ring large enough that nothing is dropped: the invariants need every range.
+      const env = pythonEnv(server, { GILWATCH_BUFFER_EVENTS: '262144' })
+      const result = await run(python, [script('contended.py'), String(seconds)], env, 120_000)
       assert.equal(result.code, 0, result.stderr)
       const pid = Number(/pid (\d+)/.exec(result.stdout)![1])
       const childPid = Number(/child (\d+)/.exec(result.stdout)![1])
@@ -105,6 +107,7 @@ for (const minor of patchedVersions().filter((v) => selected.includes(v))) {
 
       for (const p of [parent, child]) {
         assert.equal(p.unmatchedPops, 0, `pid ${p.pid}: no unbalanced pops`)
+        assert.equal(p.droppedEvents, 0, `pid ${p.pid}: nothing dropped`)
         const ranges = await server.ranges(p.instance)
         const holds = ranges.filter(isHold).sort((a, b) => a.startNs - b.startNs)
         const kept = p.threads.reduce((n, t) => n + (t.ranges.find((r) => r.message === 'Holding GIL')?.count ?? 0), 0)
@@ -128,7 +131,7 @@ for (const minor of patchedVersions().filter((v) => selected.includes(v))) {
             if (!isWait(r) || r.closedBy !== 'pop') return
             const next = mine[i + 1]
             const exitedWaiting = !next && thread.exited
-            assert.ok(exitedWaiting || (next && isHold(next) && next.startNs >= r.endNs && next.startNs - r.endNs < 1e6),
+            assert.ok(exitedWaiting || (next && isHold(next) && next.startNs >= r.endNs),
               `${thread.name}: wait at ${r.startNs} is followed by a hold`)
           })
         }

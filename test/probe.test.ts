@@ -102,6 +102,21 @@ describe('stock interpreters under the probe', () => {
     })
 
     const version = /python(3\.\d+)$/.exec(python)![1]
+    if (Number(version.split('.')[1]) >= 12) {
+      test(`${python}: a sub-interpreter that imports threading behaves as without gilwatch`, async () => {
+        const result = await run(python, [script('subinterpreter.py')], probeEnv(), 60_000)
+        assert.equal(result.code, 0, result.stderr)
+        const [ok, pid] = result.stdout.trim().split('\n')
+        assert.equal(ok, 'ok')
+        assert.equal(result.stderr, '')
+        // Its own GIL reports under its interpreter id (the payload); the main GIL under 0.
+        const process = await finished(Number(pid))
+        const payloads = new Set((await server.ranges(process.instance))
+          .filter((r) => r.message === 'Holding GIL').map((r) => r.payload))
+        assert.ok(payloads.has(0), 'holds of the main GIL')
+        assert.ok([...payloads].some((p) => typeof p === 'number' && p >= 1), `holds of the sub-interpreter's GIL: ${[...payloads]}`)
+      })
+    }
     const testsuite = path.join(path.dirname(python), '..', 'lib', `python${version}`, 'test', 'test_threading.py')
     const debianTestsuite = `/usr/lib/python${version}/test/test_threading.py`
     test(`${python}: test_threading passes under the probe`, async () => {

@@ -54,13 +54,27 @@ class _AfterThreadingImport:
 
             def exec_module(self, module):
                 loader.exec_module(module)
-                install(module)
+                try:
+                    install(module)
+                except Exception:  # the program's import of threading must succeed regardless
+                    pass
 
         spec.loader = _Loader()
         return spec
 
 
+def _in_main_interpreter():
+    import _thread
+
+    is_main = getattr(_thread, "_is_main_interpreter", None)  # 3.12+
+    return is_main is None or is_main()
+
+
 def install_when_threading_loads():
+    # Sub-interpreters run site too, but may not load ctypes (3.12+ isolated ones refuse
+    # single-phase extensions): name threads of the main interpreter only.
+    if not _in_main_interpreter():
+        return
     if "threading" in sys.modules:
         install(sys.modules["threading"])
     else:
