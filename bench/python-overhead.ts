@@ -1,6 +1,6 @@
 // Bench 2: what monitoring costs a threaded Python program. Same workload, same CPython
-// version: stock vs patched without injection vs patched + gilwatch (later also stock +
-// probe + gilwatch). Runs are interleaved and each ratio is taken within one round.
+// version: stock vs patched without injection vs patched + gilwatch vs stock + probe +
+// gilwatch. Runs are interleaved and each ratio is taken within one round.
 import path from 'node:path'
 import { paths } from '../server/config'
 import { buildPython } from '../server/python-build'
@@ -23,7 +23,12 @@ export async function pythonConfigs (minor: string, socket: string): Promise<Pyt
   return [
     { name: 'stock', python: stock.python, env: plain },
     { name: 'patched, no injection', python: patched.python, env: plain },
-    { name: 'patched + gilwatch', python: patched.python, env: monitoredEnv(socket, { PYTHONPATH: paths.pythonHook }) }
+    { name: 'patched + gilwatch', python: patched.python, env: monitoredEnv(socket, { PYTHONPATH: paths.pythonHook }) },
+    {
+      name: 'stock + probe + gilwatch',
+      python: stock.python,
+      env: monitoredEnv(socket, { PYTHONPATH: paths.pythonHook, LD_PRELOAD: paths.probeLibrary })
+    }
   ]
 }
 
@@ -32,7 +37,7 @@ export async function benchPythonOverhead (quick: boolean, minor = '3.11', extra
   try {
     const configs = [...await pythonConfigs(minor, server.socket), ...extra]
     const rounds = quick ? 3 : 7
-    const scale = quick ? 0.3 : 1
+    const scales: Record<string, number> = quick ? { 'realistic.py': 0.5, 'switch_storm.py': 0.3 } : { 'realistic.py': 3, 'switch_storm.py': 1 }
     const out: string[] = []
     for (const workload of ['realistic.py', 'switch_storm.py']) {
       const times = new Map<string, number[]>(configs.map((c) => [c.name, []]))
@@ -40,7 +45,7 @@ export async function benchPythonOverhead (quick: boolean, minor = '3.11', extra
       for (let r = 0; r < rounds; r++) {
         let baseline = 0
         for (const config of configs) {
-          const t = await elapsed(config, workload, scale)
+          const t = await elapsed(config, workload, scales[workload])
           if (config.name === 'stock') baseline = t
           times.get(config.name)!.push(t)
           ratios.get(config.name)!.push(t / baseline)

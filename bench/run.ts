@@ -2,6 +2,7 @@
 // measured in the same run (never asserted: this machine is noisy).
 import os from 'node:os'
 import { benchDecode } from './decode'
+import { benchMetricsRender } from './metrics-render'
 import { benchNvtxCost } from './nvtx-cost'
 import { benchPythonOverhead } from './python-overhead'
 
@@ -9,9 +10,13 @@ async function main () {
   const quick = process.argv.includes('--quick')
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
   console.log(`gilwatch benchmarks — ${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}${quick ? ' (quick)' : ''}\n`)
+  const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7)
+  if (only === 'metrics') return console.log(await benchMetricsRender(quick))
   console.log(await benchNvtxCost(quick))
   console.log()
   console.log(benchDecode(quick))
+  console.log()
+  console.log(await benchMetricsRender(quick))
   console.log()
   console.log(await benchPythonOverhead(quick))
 }

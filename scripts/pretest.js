@@ -14,7 +14,9 @@ const root = path.resolve(__dirname, '..')
 const systemRequirements = [
   { command: 'cc', pkg: 'gcc' },
   { command: 'make', pkg: 'make' },
-  { command: 'patch', pkg: 'patch' }
+  { command: 'patch', pkg: 'patch' },
+  { command: 'promtool', pkg: 'prometheus' }, // the real Prometheus server and promtool
+  { command: 'prometheus', pkg: 'prometheus' }
 ]
 // headers the patched CPython build needs (ctypes is used by the tests)
 const headerRequirements = [

@@ -34,6 +34,9 @@ Options:
   --http HOST:PORT     HTTP address (default ${DEFAULT_HTTP_HOST}:${DEFAULT_HTTP_PORT}); port 0 picks a free one
   --no-http            no HTTP server
   --recent N           completed ranges kept per thread for the API (default 8192)
+  --max-thread-labels N  thread label values per process in /metrics; more fold into "other" (default 20)
+  --max-range-keys N   (domain, message) histograms per process in /metrics (default 20)
+  --hold-max-window S  seconds covered by python_gil_hold_max_seconds (default 60)
   --quiet              only log errors
 
 Examples:
@@ -130,21 +133,33 @@ async function serve (args: string[]): Promise<number> {
     http: { type: 'string' },
     'no-http': { type: 'boolean' },
     recent: { type: 'string' },
+    'max-thread-labels': { type: 'string' },
+    'max-range-keys': { type: 'string' },
+    'hold-max-window': { type: 'string' },
     quiet: { type: 'boolean' }
   })
   if (values.socket && values['no-socket']) throw errors.badFlag('--socket and --no-socket contradict each other')
   if (values.http && values['no-http']) throw errors.badFlag('--http and --no-http contradict each other')
   if (values.socket && !path.isAbsolute(values.socket)) throw errors.badFlag(`--socket ${values.socket} must be an absolute path`)
-  const recent = values.recent === undefined ? undefined : Number(values.recent)
-  if (recent !== undefined && !(Number.isInteger(recent) && recent >= 16 && recent <= 1_000_000)) {
-    throw errors.badFlag(`--recent ${values.recent} must be a whole number from 16 to 1000000`)
+  const whole = (flag: string, value: string | undefined, min: number, max: number) => {
+    if (value === undefined) return undefined
+    const n = Number(value)
+    if (!(Number.isInteger(n) && n >= min && n <= max)) throw errors.badFlag(`--${flag} ${value} must be a whole number from ${min} to ${max}`)
+    return n
   }
+  const recent = whole('recent', values.recent, 16, 1_000_000)
+  const maxThreadLabels = whole('max-thread-labels', values['max-thread-labels'], 1, 10_000)
+  const maxRangeKeys = whole('max-range-keys', values['max-range-keys'], 0, 10_000)
+  const holdMaxWindow = whole('hold-max-window', values['hold-max-window'], 1, 86_400)
   const logger = createLogger(values.quiet ? 'error' : 'info')
   const server = await startServer({
     socket: values['no-socket'] ? null : (values.socket ?? defaultSocketPath()),
     tcp: values.tcp ? parseHostPort(values.tcp, '--tcp') : null,
     http: values['no-http'] ? null : parseHostPort(values.http ?? `${DEFAULT_HTTP_HOST}:${DEFAULT_HTTP_PORT}`, '--http'),
     recentPerThread: recent,
+    maxThreadLabels,
+    maxRangeKeys,
+    holdMaxWindowMs: holdMaxWindow === undefined ? undefined : holdMaxWindow * 1000,
     logger
   })
   for (const a of server.ingest) logger.info(`ingest listening on ${a.kind === 'unix' ? `unix:${a.address}` : a.address}`)

@@ -1,5 +1,6 @@
 // The HTTP side: JSON API for people and tests (later also /metrics and the dashboard).
 import Fastify, { type FastifyInstance } from 'fastify'
+import { createMetrics } from './metrics'
 import type { Store } from './store'
 
 export interface HttpOptions { store: Store, logRequests?: boolean }
@@ -8,6 +9,12 @@ export function createHttp ({ store, logRequests = false }: HttpOptions): Fastif
   const app = Fastify({ logger: logRequests })
 
   app.get('/healthz', async () => ({ ok: true }))
+
+  const metrics = createMetrics(store)
+  app.get('/metrics', async (_request, reply) => {
+    reply.type(metrics.contentType)
+    return metrics.render()
+  })
 
   // Every process with its threads; per thread and (domain, message): count, total and max
   // duration in ns, and ranges still open.

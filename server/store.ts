@@ -68,6 +68,40 @@ export interface CompletedRange {
 
 export interface RangeQuery { thread?: number, sinceNs?: number, limit?: number }
 
+export interface HistogramSnapshot { counts: number[], count: number, sum: number }
+
+export interface MetricsSnapshot {
+  counters: StoreCounters
+  processes: Array<{
+    service: string
+    pid: number
+    connected: boolean
+    droppedEvents: number
+    lagSeconds: number
+    gils: Array<{
+      interp: number
+      hold: HistogramSnapshot
+      wait: HistogramSnapshot
+      dropRequests: number
+      contendedSeconds: number
+      currentHoldSeconds: number
+      waiters: number
+    }>
+    // tid 0 is the fold of threads beyond the label limit ("other")
+    threads: Array<{
+      name: string
+      tid: number
+      interp: number
+      holdSeconds: number
+      waitSeconds: number
+      contended: number
+      uncontended: number
+      holdMaxSeconds: number
+    }>
+    ranges: Array<HistogramSnapshot & { domain: string, message: string }>
+  }>
+}
+
 export interface StoreCounters {
   rangesReceived: number
   bytesReceived: number
@@ -85,11 +119,12 @@ interface NativeStore {
   ranges(instance: string, query?: RangeQuery): CompletedRange[] | null
   sweep(retireAfterMs: number, forgetAfterMs: number, maxRetired: number): void
   counters(): StoreCounters
+  metrics(): MetricsSnapshot['processes']
 }
 
 interface NativeAddon {
-  Store: new (options: { recentPerThread?: number }) => NativeStore
-  protocolLayout(): Record<string, number>
+  Store: new (options: { recentPerThread?: number, maxThreadLabels?: number, maxRangeKeys?: number, holdMaxWindowMs?: number }) => NativeStore
+  protocolLayout(): Record<string, number> & { durationBucketsSeconds: number[] }
 }
 
 let addon: NativeAddon | undefined
@@ -105,6 +140,9 @@ export function loadAddon (): NativeAddon {
 
 export interface StoreOptions {
   recentPerThread?: number
+  maxThreadLabels?: number // per process; more threads fold into thread="other"
+  maxRangeKeys?: number // nvtx_range_duration_seconds (domain, message) pairs per process
+  holdMaxWindowMs?: number // python_gil_hold_max_seconds window
   retireAfterMs?: number
   forgetAfterMs?: number
   maxRetired?: number
@@ -118,7 +156,12 @@ export class Store {
   private sweeper: NodeJS.Timeout | undefined
 
   constructor (options: StoreOptions = {}) {
-    this.native = new (loadAddon().Store)({ recentPerThread: options.recentPerThread })
+    this.native = new (loadAddon().Store)({
+      recentPerThread: options.recentPerThread,
+      maxThreadLabels: options.maxThreadLabels,
+      maxRangeKeys: options.maxRangeKeys,
+      holdMaxWindowMs: options.holdMaxWindowMs
+    })
     this.retireAfterMs = options.retireAfterMs ?? RETIRE_AFTER_MS
     this.forgetAfterMs = options.forgetAfterMs ?? FORGET_AFTER_MS
     this.maxRetired = options.maxRetired ?? MAX_RETIRED_PROCESSES
@@ -139,6 +182,8 @@ export class Store {
   }
 
   counters (): StoreCounters { return this.native.counters() }
+  metrics (): MetricsSnapshot { return { counters: this.native.counters(), processes: this.native.metrics() } }
+  durationBuckets (): number[] { return loadAddon().protocolLayout().durationBucketsSeconds }
 
   sweep (): void { this.native.sweep(this.retireAfterMs, this.forgetAfterMs, this.maxRetired) }
 

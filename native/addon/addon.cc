@@ -59,6 +59,7 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
                            InstanceMethod<&StoreWrap::Ranges>("ranges"),
                            InstanceMethod<&StoreWrap::Sweep>("sweep"),
                            InstanceMethod<&StoreWrap::Counters>("counters"),
+                           InstanceMethod<&StoreWrap::Metrics>("metrics"),
                        });
   }
 
@@ -69,8 +70,13 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
     StoreOptions options;
     if (info.Length() > 0 && info[0].IsObject()) {
       Napi::Object o = info[0].As<Napi::Object>();
-      if (o.Get("recentPerThread").IsNumber())
-        options.recentPerThread = o.Get("recentPerThread").As<Napi::Number>().Uint32Value();
+      auto number = [&](const char *key, auto &out, double scale = 1) {
+        if (o.Get(key).IsNumber()) out = static_cast<std::remove_reference_t<decltype(out)>>(o.Get(key).As<Napi::Number>().DoubleValue() * scale);
+      };
+      number("recentPerThread", options.recentPerThread);
+      number("maxThreadLabels", options.metrics.maxThreads);
+      number("maxRangeKeys", options.metrics.maxRangeKeys);
+      number("holdMaxWindowMs", options.metrics.holdMaxWindowNs, 1e6);
     }
     return options;
   }
@@ -144,8 +150,9 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
     o.Set("unmatchedPops", static_cast<double>(p.unmatchedPops));
     o.Set("rangesReceived", static_cast<double>(p.rangesReceived));
     Napi::Array threads = Napi::Array::New(env, p.threads.size());
-    for (size_t i = 0; i < p.threads.size(); i++) {
-      const Thread &t = *p.threads[i];
+    uint32_t i = 0;
+    for (const auto &[id, thread] : p.threads) {
+      const Thread &t = *thread;
       Napi::Object to = Napi::Object::New(env);
       to.Set("id", t.id);
       to.Set("tid", t.tid);
@@ -178,7 +185,7 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
         open.Set(k, ro);
       }
       to.Set("open", open);
-      threads.Set(i, to);
+      threads.Set(i++, to);
     }
     o.Set("threads", threads);
     return o;
@@ -211,7 +218,7 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
     const StringTable &strings = store_.strings();
     Napi::Array out = Napi::Array::New(env);
     uint32_t n = 0;
-    for (const auto &t : p->threads) {
+    for (const auto &[id, t] : p->threads) {
       if (onlyThread >= 0 && t->id != static_cast<uint32_t>(onlyThread)) continue;
       for (size_t i = 0; i < t->recent.size() && n < limit; i++) {
         const RecentRange &r = t->recent.at(i);
@@ -243,6 +250,104 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
     return info.Env().Undefined();
   }
 
+  static Napi::Object histogramObject(Napi::Env env, const DurationHistogram &h) {
+    Napi::Object o = Napi::Object::New(env);
+    Napi::Array counts = Napi::Array::New(env, h.counts.size());
+    for (size_t i = 0; i < h.counts.size(); i++) counts.Set(i, static_cast<double>(h.counts[i]));
+    o.Set("counts", counts);  // per bucket (not cumulative), last: above the largest bound
+    o.Set("count", static_cast<double>(h.count));
+    o.Set("sum", static_cast<double>(h.sumNs) / 1e9);
+    return o;
+  }
+
+  // What /metrics needs, already aggregated: per process its GILs, its labelled threads
+  // (plus "other"), and its non-GIL range histograms. Retired processes are left out.
+  Napi::Value Metrics(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    const StringTable &strings = store_.strings();
+    const MetricsOptions &options = store_.options().metrics;
+    uint64_t now = serverNowNs();
+    uint64_t slotWidth = options.holdMaxWindowNs / WindowMax::kSlots;
+    Napi::Array list = Napi::Array::New(env);
+    uint32_t n = 0;
+    for (const auto &process : store_.processes()) {
+      const Process &p = *process;
+      if (p.state == ProcessState::Retired) continue;
+      uint64_t clientNow = p.state == ProcessState::Connected ? p.clientNowNs(now) : p.clientNowNs(p.disconnectedServerNs);
+      Napi::Object po = Napi::Object::New(env);
+      po.Set("service", p.service);
+      po.Set("pid", p.pid);
+      po.Set("connected", p.state == ProcessState::Connected);
+      po.Set("droppedEvents", static_cast<double>(p.droppedEvents));
+      po.Set("lagSeconds", static_cast<double>(p.lagNs) / 1e9);
+
+      Napi::Array gils = Napi::Array::New(env, p.gils.size());
+      for (size_t g = 0; g < p.gils.size(); g++) {
+        const GilTotals &gil = p.gils[g];
+        double currentHold = 0;
+        uint32_t waiters = 0;
+        if (p.state == ProcessState::Connected) {
+          for (const auto &[id, t] : p.threads) {
+            for (const OpenRange &r : t->open) {
+              if (r.domain != store_.gilDomain() || Store::interpOf(r.payloadType, r.payload) != gil.interp) continue;
+              if (r.message == store_.holdingId() && clientNow > r.startNs)
+                currentHold = std::max(currentHold, static_cast<double>(clientNow - r.startNs) / 1e9);
+              if (r.message == store_.waitingId()) waiters++;
+            }
+          }
+        }
+        Napi::Object go = Napi::Object::New(env);
+        go.Set("interp", static_cast<double>(gil.interp));
+        go.Set("hold", histogramObject(env, gil.hold));
+        go.Set("wait", histogramObject(env, gil.wait));
+        go.Set("dropRequests", static_cast<double>(gil.dropRequests));
+        go.Set("contendedSeconds", static_cast<double>(gil.contendedNs) / 1e9);
+        go.Set("currentHoldSeconds", currentHold);
+        go.Set("waiters", waiters);
+        gils.Set(g, go);
+      }
+      po.Set("gils", gils);
+
+      Napi::Array threads = Napi::Array::New(env);
+      uint32_t t = 0;
+      auto addThread = [&](const std::string &name, uint32_t tid, const ThreadGil &g) {
+        Napi::Object to = Napi::Object::New(env);
+        to.Set("name", name);
+        to.Set("tid", tid);
+        to.Set("interp", static_cast<double>(g.interp));
+        to.Set("holdSeconds", static_cast<double>(g.holdNs) / 1e9);
+        to.Set("waitSeconds", static_cast<double>(g.waitNs) / 1e9);
+        to.Set("contended", static_cast<double>(g.contended));
+        to.Set("uncontended", static_cast<double>(g.uncontended));
+        to.Set("holdMaxSeconds", static_cast<double>(g.holdMax.max(clientNow / slotWidth)) / 1e9);
+        threads.Set(t++, to);
+      };
+      for (const auto &[id, thread] : p.threads)
+        if (thread->slot == LabelSlot::Own)
+          for (const ThreadGil &g : thread->gil) addThread(thread->name, thread->tid, g);
+      for (const ThreadGil &g : p.otherThreads) addThread("other", 0, g);
+      po.Set("threads", threads);
+
+      Napi::Array ranges = Napi::Array::New(env);
+      uint32_t r = 0;
+      for (const RangeHistogram &h : p.rangeHistograms) {
+        Napi::Object ro = histogramObject(env, h.histogram);
+        ro.Set("domain", strings.text(h.domain));
+        ro.Set("message", strings.text(h.message));
+        ranges.Set(r++, ro);
+      }
+      if (p.otherRanges.count) {
+        Napi::Object ro = histogramObject(env, p.otherRanges);
+        ro.Set("domain", "(other)");
+        ro.Set("message", "(other)");
+        ranges.Set(r++, ro);
+      }
+      po.Set("ranges", ranges);
+      list.Set(n++, po);
+    }
+    return list;
+  }
+
   Napi::Value Counters(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     const StoreCounters &c = store_.counters();
@@ -267,6 +372,9 @@ Napi::Value ProtocolLayout(const Napi::CallbackInfo &info) {
   auto set = [&](const char *name, double value) { o.Set(name, value); };
 #define SIZE(type) set("sizeof_" #type, sizeof(type))
 #define FIELD(type, field) set(#type "." #field, offsetof(type, field))
+  Napi::Array buckets = Napi::Array::New(env, kDurationBuckets);
+  for (size_t i = 0; i < kDurationBuckets; i++) buckets.Set(i, static_cast<double>(kDurationBucketsNs[i]) / 1e9);
+  o.Set("durationBucketsSeconds", buckets);
   set("GW_PROTOCOL_MAGIC", GW_PROTOCOL_MAGIC);
   set("GW_PROTOCOL_VERSION", GW_PROTOCOL_VERSION);
   set("GW_MAX_FRAME_BODY", GW_MAX_FRAME_BODY);

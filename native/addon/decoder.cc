@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <ctime>
 
 namespace gilwatch {
 
@@ -165,7 +166,10 @@ DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t lengt
 
     case GW_FRAME_STATUS: {
       if (length < sizeof(gw_status)) return fail("bad_length", "STATUS frame is shorter than its body");
-      store_.status(process, load<gw_status>(body), serverNowNs);
+      timespec realtime;
+      clock_gettime(CLOCK_REALTIME, &realtime);
+      store_.status(process, load<gw_status>(body), serverNowNs,
+                    static_cast<uint64_t>(realtime.tv_sec) * 1000000000u + static_cast<uint64_t>(realtime.tv_nsec));
       return {};
     }
 
@@ -174,7 +178,7 @@ DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t lengt
       gw_thread_exit message = load<gw_thread_exit>(body);
       Thread *thread = process.thread(message.thread);
       if (!thread) return fail("unknown_id", "exit of undefined thread " + std::to_string(message.thread));
-      store_.threadExit(process, *thread, message.time_ns);
+      store_.threadExit(process, *thread, message.time_ns, serverNowNs);
       return {};
     }
 

@@ -20,6 +20,34 @@ uint32_t StringTable::intern(std::string_view text) {
   return id;
 }
 
+ThreadGil &gilFor(std::vector<ThreadGil> &list, int64_t interp) {
+  for (ThreadGil &g : list)
+    if (g.interp == interp) return g;
+  list.emplace_back();
+  list.back().interp = interp;
+  return list.back();
+}
+
+GilTotals &Process::gil(int64_t interp) {
+  for (GilTotals &g : gils)
+    if (g.interp == interp) return g;
+  gils.emplace_back();
+  gils.back().interp = interp;
+  return gils.back();
+}
+
+Store::Store(StoreOptions options) : options_(options) {
+  gilDomain_ = strings_.intern("GIL NVTX Domain");
+  holding_ = strings_.intern("Holding GIL");
+  waiting_ = strings_.intern("Waiting for GIL");
+  dropRequest_ = strings_.intern("GIL drop request");
+}
+
+int64_t Store::interpOf(uint8_t payloadType, uint64_t payload) {
+  if (payloadType == GW_PAYLOAD_INT64 || payloadType == GW_PAYLOAD_UINT64) return static_cast<int64_t>(payload);
+  return 0;
+}
+
 Totals &Thread::totalsFor(const TotalsKey &key) {
   if (lastTotals < totals.size() && totals[lastTotals].first == key) return totals[lastTotals].second;
   for (size_t i = 0; i < totals.size(); i++) {
@@ -78,20 +106,85 @@ void Store::completeRange(Process &process, Thread &thread, const OpenRange &ran
   if (duration > totals.maxNs) totals.maxNs = duration;
   thread.recent.push(RecentRange{range.startNs, endNs, range.payload, range.domain, range.message, range.depth, flags,
                                  range.payloadType, kind});
+  countGil(process, thread, range, duration, endNs, kind);
   process.rangesReceived++;
   counters_.rangesReceived++;
+}
+
+ThreadGil &Store::threadGil(Process &process, Thread &thread, int64_t interp) {
+  if (thread.slot == LabelSlot::Unassigned) {
+    bool own = process.ownLabels < options_.metrics.maxThreads;
+    thread.slot = own ? LabelSlot::Own : LabelSlot::Other;
+    if (own) process.ownLabels++;
+  }
+  return gilFor(thread.slot == LabelSlot::Own ? thread.gil : process.otherThreads, interp);
+}
+
+void Store::countGil(Process &process, Thread &thread, const OpenRange &range, uint64_t durationNs, uint64_t endNs,
+                     EventKind kind) {
+  if (range.domain != gilDomain_) {
+    if (kind != EventKind::Range) return;
+    for (RangeHistogram &h : process.rangeHistograms) {
+      if (h.domain == range.domain && h.message == range.message) return h.histogram.add(durationNs);
+    }
+    if (process.rangeHistograms.size() < options_.metrics.maxRangeKeys) {
+      process.rangeHistograms.push_back(RangeHistogram{range.domain, range.message, {}});
+      return process.rangeHistograms.back().histogram.add(durationNs);
+    }
+    return process.otherRanges.add(durationNs);
+  }
+  int64_t interp = interpOf(range.payloadType, range.payload);
+  if (kind == EventKind::Mark) {
+    if (range.message == dropRequest_) process.gil(interp).dropRequests++;
+    return;
+  }
+  if (range.message == holding_) {
+    GilTotals &gil = process.gil(interp);
+    gil.hold.add(durationNs);
+    ThreadGil &mine = threadGil(process, thread, interp);
+    mine.holdNs += durationNs;
+    mine.holdMax.add(endNs / (options_.metrics.holdMaxWindowNs / WindowMax::kSlots), durationNs);
+    (thread.waited ? mine.contended : mine.uncontended)++;
+    thread.waited = false;
+  } else if (range.message == waiting_) {
+    GilTotals &gil = process.gil(interp);
+    gil.wait.add(durationNs);
+    gil.batchWaits.emplace_back(range.startNs, endNs);
+    ThreadGil &mine = threadGil(process, thread, interp);
+    mine.waitNs += durationNs;
+    thread.waited = true;
+  }
+}
+
+// Contended time is the union of the waits. Waits arrive per thread, so a batch (everything
+// up to a STATUS frame) is sorted before it extends the union; a wait that ends in a later
+// batch than one that started after it can lose its part before that start (at most one
+// batch, 10 ms).
+void Store::mergeWaits(Process &process) {
+  for (GilTotals &gil : process.gils) {
+    auto &waits = gil.batchWaits;
+    if (waits.empty()) continue;
+    std::sort(waits.begin(), waits.end());
+    for (const auto &[start, end] : waits) {
+      if (end <= gil.contendedCursor) continue;
+      gil.contendedNs += end - std::max(start, gil.contendedCursor);
+      gil.contendedCursor = end;
+    }
+    waits.clear();
+  }
 }
 
 void Store::detach(Process *process, uint64_t serverNowNs) {
   if (!process || --process->connections > 0) return;
   // Ranges still open end when the process left: a hold that never ended is still a hold.
   uint64_t endNs = process->clientNowNs(serverNowNs);
-  for (auto &thread : process->threads) {
+  for (auto &[id, thread] : process->threads) {
     for (const OpenRange &range : thread->open)
       completeRange(*process, *thread, range, std::max(endNs, range.startNs), kFlagClosedAtDisconnect,
                     EventKind::Range);
     thread->open.clear();
   }
+  mergeWaits(*process);
   process->started.clear();
   process->endedBeforeStart.clear();
   process->state = ProcessState::Disconnected;
@@ -102,6 +195,16 @@ void Store::detach(Process *process, uint64_t serverNowNs) {
 void Store::sweep(uint64_t serverNowNs, uint64_t retireAfterNs, uint64_t forgetAfterNs, size_t maxRetired) {
   size_t retired = 0;
   for (auto &process : processes_) {
+    // Threads that exited a while ago: free their memory and their label slot.
+    for (auto it = process->threads.begin(); it != process->threads.end();) {
+      Thread &t = *it->second;
+      if (t.exited && serverNowNs - t.exitServerNs >= retireAfterNs) {
+        if (t.slot == LabelSlot::Own) process->ownLabels--;
+        it = process->threads.erase(it);
+      } else {
+        ++it;
+      }
+    }
     if (process->state == ProcessState::Disconnected &&
         serverNowNs - process->disconnectedServerNs >= retireAfterNs) {
       process->state = ProcessState::Retired;
@@ -147,29 +250,31 @@ void Store::defineString(Process &process, const gw_string &header, std::string_
 }
 
 Thread &Store::defineThread(Process &process, uint32_t id, uint32_t tid, std::string_view name) {
-  if (process.threadIndex.size() <= id) process.threadIndex.resize(id + 1, -1);
-  if (process.threadIndex[id] < 0) {
-    process.threadIndex[id] = static_cast<int32_t>(process.threads.size());
-    process.threads.push_back(std::make_unique<Thread>(options_.recentPerThread));
-  }
-  Thread &thread = *process.threads[process.threadIndex[id]];
+  auto &slot = process.threads[id];
+  if (!slot) slot = std::make_unique<Thread>(options_.recentPerThread);
+  Thread &thread = *slot;
   thread.id = id;
   thread.tid = tid;
   thread.name.assign(name);
   return thread;
 }
 
-void Store::threadExit(Process &process, Thread &thread, uint64_t timeNs) {
+void Store::threadExit(Process &process, Thread &thread, uint64_t timeNs, uint64_t serverNowNs) {
   // The sender already closed what the thread had pushed; anything left is stale.
   (void)process;
   thread.open.clear();
   thread.exited = true;
   thread.exitNs = timeNs;
+  thread.exitServerNs = serverNowNs;
 }
 
-void Store::status(Process &process, const gw_status &status, uint64_t serverNowNs) {
+void Store::status(Process &process, const gw_status &status, uint64_t serverNowNs, uint64_t serverRealtimeNs) {
   process.lastSentNs = status.sent_ns;
   process.lastStatusServerNs = serverNowNs;
+  int64_t sentRealtime = static_cast<int64_t>(process.helloRealtimeNs) +
+                         (static_cast<int64_t>(status.sent_ns) - static_cast<int64_t>(process.helloMonotonicNs));
+  process.lagNs = static_cast<int64_t>(serverRealtimeNs) - sentRealtime;
+  mergeWaits(process);
   process.droppedEvents = std::max(process.droppedEvents, status.dropped_events);
   process.unmatchedPops = std::max(process.unmatchedPops, status.unmatched_pops);
 }

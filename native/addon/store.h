@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "../protocol/gilwatch_protocol.h"
+#include "gil_metrics.h"
 
 namespace gilwatch {
 
@@ -95,12 +97,19 @@ struct RecentRange {
   EventKind kind;
 };
 
+// Which `thread` label a thread's GIL metrics carry (see MetricsOptions::maxThreads).
+enum class LabelSlot : uint8_t { Unassigned, Own, Other };
+
 struct Thread {
   uint32_t id = 0;  // the sender's id
   uint32_t tid = 0;
   std::string name;
   bool exited = false;
   uint64_t exitNs = 0;
+  uint64_t exitServerNs = 0;
+  LabelSlot slot = LabelSlot::Unassigned;
+  bool waited = false;  // a GIL wait ended and its hold has not come yet (a contended acquisition)
+  std::vector<ThreadGil> gil;  // one per GIL (interpreter) the thread used
   std::vector<std::pair<TotalsKey, Totals>> totals;
   size_t lastTotals = 0;  // most recent hit: consecutive records usually share a key
   std::vector<OpenRange> open;
@@ -108,6 +117,15 @@ struct Thread {
 
   explicit Thread(size_t recentCapacity) : recent(recentCapacity) {}
   Totals &totalsFor(const TotalsKey &key);
+};
+
+ThreadGil &gilFor(std::vector<ThreadGil> &list, int64_t interp);
+
+// nvtx_range_duration_seconds for one (domain, message) of a process.
+struct RangeHistogram {
+  uint32_t domain;
+  uint32_t message;
+  DurationHistogram histogram;
 };
 
 enum class ProcessState : uint8_t { Connected, Disconnected, Retired };
@@ -135,6 +153,7 @@ struct Process {
 
   uint64_t lastSentNs = 0;  // client clock in the last STATUS
   uint64_t lastStatusServerNs = 0;
+  int64_t lagNs = 0;        // wall time from the sender writing the last STATUS to us reading it
   uint64_t droppedEvents = 0;
   uint64_t unmatchedPops = 0;
   uint64_t rangesReceived = 0;
@@ -144,8 +163,14 @@ struct Process {
   std::vector<uint32_t> domainIds;
   std::vector<uint32_t> messageIds;
   std::unordered_map<uint64_t, uint32_t> categoryNames;  // (domain << 32 | category) -> string id
-  std::vector<int32_t> threadIndex;                      // sender thread id -> threads index, -1 if none
-  std::vector<std::unique_ptr<Thread>> threads;
+  std::map<uint32_t, std::unique_ptr<Thread>> threads;   // by sender thread id
+
+  // GIL metrics.
+  std::vector<GilTotals> gils;          // one per interpreter GIL seen
+  std::vector<ThreadGil> otherThreads;  // threads beyond MetricsOptions::maxThreads, per GIL
+  size_t ownLabels = 0;
+  std::vector<RangeHistogram> rangeHistograms;  // the first maxRangeKeys (domain, message) pairs
+  DurationHistogram otherRanges;                // the rest
 
   std::unordered_map<uint32_t, StartedRange> started;
   std::unordered_map<uint32_t, uint64_t> endedBeforeStart;  // range id -> end (END overtook START)
@@ -157,13 +182,16 @@ struct Process {
     return (static_cast<double>(helloRealtimeNs) + (static_cast<double>(clientNs) - static_cast<double>(helloMonotonicNs))) / 1e6;
   }
   Thread *thread(uint32_t id) {
-    return id < threadIndex.size() && threadIndex[id] >= 0 ? threads[threadIndex[id]].get() : nullptr;
+    auto found = threads.find(id);
+    return found == threads.end() ? nullptr : found->second.get();
   }
+  GilTotals &gil(int64_t interp);
 };
 
 struct StoreOptions {
   size_t recentPerThread = 8192;
   size_t maxStartedRanges = 65536;  // per process
+  MetricsOptions metrics;
 };
 
 struct StoreCounters {
@@ -176,20 +204,21 @@ struct StoreCounters {
 
 class Store {
  public:
-  explicit Store(StoreOptions options) : options_(options) {}
+  explicit Store(StoreOptions options);
 
   // A HELLO: a new process, or the same instance reconnecting.
   Process *attach(const gw_hello &hello, std::string service, std::string executable, std::vector<std::string> argv,
                   uint64_t serverNowNs);
   void detach(Process *process, uint64_t serverNowNs);
   // Disconnected processes become retired after `retireAfterNs`; retired ones are forgotten
-  // after `forgetAfterNs` or when more than `maxRetired` are kept.
+  // after `forgetAfterNs` or when more than `maxRetired` are kept. Threads that exited
+  // `retireAfterNs` ago are forgotten too (their label slot is freed).
   void sweep(uint64_t serverNowNs, uint64_t retireAfterNs, uint64_t forgetAfterNs, size_t maxRetired);
 
   void defineString(Process &process, const gw_string &header, std::string_view text);
   Thread &defineThread(Process &process, uint32_t id, uint32_t tid, std::string_view name);
-  void threadExit(Process &process, Thread &thread, uint64_t timeNs);
-  void status(Process &process, const gw_status &status, uint64_t serverNowNs);
+  void threadExit(Process &process, Thread &thread, uint64_t timeNs, uint64_t serverNowNs);
+  void status(Process &process, const gw_status &status, uint64_t serverNowNs, uint64_t serverRealtimeNs);
   // Returns false with `code` ("unknown_id", "bad_record") and `error` set on an invalid record.
   bool records(Process &process, Thread &thread, const gw_record *records, uint32_t count, const char *&code,
                std::string &error);
@@ -198,12 +227,25 @@ class Store {
   Process *find(uint64_t instance);
   const StringTable &strings() const { return strings_; }
   StoreCounters &counters() { return counters_; }
+  const StoreOptions &options() const { return options_; }
+  uint32_t gilDomain() const { return gilDomain_; }
+  uint32_t holdingId() const { return holding_; }
+  uint32_t waitingId() const { return waiting_; }
+  // Interpreter id carried by a GIL range's payload (0 when it has none).
+  static int64_t interpOf(uint8_t payloadType, uint64_t payload);
 
  private:
   void completeRange(Process &process, Thread &thread, const OpenRange &range, uint64_t endNs, uint8_t flags,
                      EventKind kind);
   bool mapIds(const Process &process, const gw_record &record, uint32_t &domain, uint32_t &message,
               std::string &error) const;
+  void countGil(Process &process, Thread &thread, const OpenRange &range, uint64_t durationNs, uint64_t endNs,
+                EventKind kind);
+  ThreadGil &threadGil(Process &process, Thread &thread, int64_t interp);
+  void mergeWaits(Process &process);
+
+  // Server ids of the strings the GIL metrics look for.
+  uint32_t gilDomain_, holding_, waiting_, dropRequest_;
 
   StoreOptions options_;
   StringTable strings_;

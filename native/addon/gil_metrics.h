@@ -1,0 +1,86 @@
+// GIL aggregation for the Prometheus metrics (docs/metrics.md): the ranges of domain
+// "GIL NVTX Domain" folded into per-GIL histograms, per-thread totals and sliding-window
+// maxima as they are decoded, so a scrape only reads sums. No per-event work in JS.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+namespace gilwatch {
+
+// Upper bounds in ns (seconds in docs/metrics.md): 1 µs to 10 s, with 1, 5, 10, 50, 100,
+// 200, 500 ms and 1 s among the edges.
+constexpr std::array<uint64_t, 20> kDurationBucketsNs = {
+    1'000,       5'000,       10'000,        50'000,        100'000,       250'000,        500'000,
+    1'000'000,   2'500'000,   5'000'000,     10'000'000,    25'000'000,    50'000'000,     100'000'000,
+    200'000'000, 500'000'000, 1'000'000'000, 2'000'000'000, 5'000'000'000, 10'000'000'000};
+constexpr size_t kDurationBuckets = kDurationBucketsNs.size();  // +Inf is implicit
+
+struct DurationHistogram {
+  std::array<uint64_t, kDurationBuckets + 1> counts{};  // last: above the largest bound
+  uint64_t count = 0;
+  uint64_t sumNs = 0;
+  void add(uint64_t ns) {
+    size_t i = 0;
+    while (i < kDurationBuckets && ns > kDurationBucketsNs[i]) i++;
+    counts[i]++;
+    count++;
+    sumNs += ns;
+  }
+};
+
+// Longest value per time slot; the window max is the max over the last `slots` slots.
+class WindowMax {
+ public:
+  static constexpr size_t kSlots = 60;
+  void add(uint64_t slot, uint64_t value) {
+    Entry &e = entries_[slot % kSlots];
+    if (e.slot != slot) e = Entry{slot, 0};
+    if (value > e.value) e.value = value;
+  }
+  uint64_t max(uint64_t nowSlot) const {
+    uint64_t best = 0;
+    for (const Entry &e : entries_)
+      if (e.slot + kSlots > nowSlot && e.slot <= nowSlot && e.value > best) best = e.value;
+    return best;
+  }
+
+ private:
+  struct Entry {
+    uint64_t slot = UINT64_MAX;
+    uint64_t value = 0;
+  };
+  std::array<Entry, kSlots> entries_{};
+};
+
+// One thread's use of one GIL.
+struct ThreadGil {
+  int64_t interp = 0;
+  uint64_t holdNs = 0;
+  uint64_t waitNs = 0;
+  uint64_t contended = 0;    // acquisitions after a wait
+  uint64_t uncontended = 0;  // acquisitions without one
+  WindowMax holdMax;
+};
+
+// One GIL of a process (one per interpreter that owns one).
+struct GilTotals {
+  int64_t interp = 0;
+  DurationHistogram hold;
+  DurationHistogram wait;
+  uint64_t dropRequests = 0;
+  uint64_t contendedNs = 0;      // union of waits: wall time with at least one waiter
+  uint64_t contendedCursor = 0;  // end of the union so far
+  std::vector<std::pair<uint64_t, uint64_t>> batchWaits;  // this batch's waits, merged at STATUS
+};
+
+// Thread label slots: the first `maxThreads` threads of a process that use the GIL get their
+// own `thread` label; later ones fold into thread="other".
+struct MetricsOptions {
+  size_t maxThreads = 20;
+  size_t maxRangeKeys = 20;            // nvtx_range_duration_seconds: (domain, message) pairs
+  uint64_t holdMaxWindowNs = 60'000'000'000;  // python_gil_hold_max_seconds window
+};
+
+}  // namespace gilwatch
