@@ -79,6 +79,24 @@ test('a valid stream decodes the same whatever the chunk boundaries', () => {
   }
 })
 
+test('open ranges: a RANGE closes its own OPEN, not the newer range reported open before it', () => {
+  const store = new Store()
+  const c = store.openConnection()
+  const open = (message: number, startNs: bigint): WireRecord => ({ kind: RecordKind.OPEN, domain: 1, message, startNs })
+  const feed = (...frames: Buffer[]) => assert.equal(store.feed(c, Buffer.concat(frames)), undefined)
+  feed(hello(), encodeString(StringKind.DOMAIN, 1, 'GIL NVTX Domain'), encodeString(StringKind.MESSAGE, 2, 'Holding GIL'),
+    encodeString(StringKind.MESSAGE, 3, 'Waiting for GIL'), encodeThread(1, 777, 'MainThread'))
+  // One batch: the next hold's OPEN (it began at 5 s) before the wait that preceded it (4-5 s).
+  feed(encodeRecords(1, [open(2, 5_000_000_000n), range(4_000_000_000n, 5_000_000_000n, 3)]))
+  let [t] = store.processes()[0].threads
+  assert.deepEqual(t.open.map((o) => [o.message, o.startNs]), [['Holding GIL', 5e9]])
+  // Its own RANGE closes it.
+  feed(encodeRecords(1, [range(5_000_000_000n, 6_000_000_000n, 2)]))
+  ;[t] = store.processes()[0].threads
+  assert.deepEqual(t.open, [])
+  store.close()
+})
+
 const malformed: Array<[string, () => Buffer, string]> = [
   ['no HELLO first', () => encodeString(StringKind.MESSAGE, 2, 'x'), 'expected_hello'],
   ['bad magic', () => { const h = hello(); h.writeUInt32LE(0xdeadbeef, layout.frameHeader.size); return h }, 'bad_magic'],

@@ -309,12 +309,16 @@ bool Store::records(Process &process, Thread &thread, const gw_record *records, 
     switch (record.kind) {
       case GW_RECORD_RANGE: {
         if (!thread.open.empty()) {
-          // This range ends whatever was reported open at its level or deeper in its domain.
+          // This range ends what was reported open at its level or deeper in its domain and
+          // started within it (itself, or ranges nested in it). An open range that started
+          // after it ended is a newer one: the OPEN of the next hold can precede, in the same
+          // batch, the RANGE of the wait before it.
           auto &open = thread.open;
           open.erase(std::remove_if(open.begin(), open.end(),
                                     [&](const OpenRange &o) {
                                       return o.domain == domain && o.depth >= record.depth &&
-                                             o.startNs >= record.start_ns;
+                                             (o.startNs == record.start_ns ||
+                                              (o.startNs > record.start_ns && o.startNs < record.end_ns));
                                     }),
                      open.end());
         }
