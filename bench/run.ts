@@ -5,6 +5,7 @@ import { benchDecode } from './decode'
 import { benchMetricsRender } from './metrics-render'
 import { benchNvtxCost } from './nvtx-cost'
 import { benchPythonOverhead } from './python-overhead'
+import { benchServerCapacity } from './server-capacity'
 
 async function main () {
   const quick = process.argv.includes('--quick')
@@ -12,11 +13,14 @@ async function main () {
   console.log(`gilwatch benchmarks — ${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}${quick ? ' (quick)' : ''}\n`)
   const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7)
   if (only === 'metrics') return console.log(await benchMetricsRender(quick))
+  if (only === 'capacity') return console.log(await benchServerCapacity(quick))
   console.log(await benchNvtxCost(quick))
   console.log()
   console.log(benchDecode(quick))
   console.log()
   console.log(await benchMetricsRender(quick))
+  console.log()
+  console.log(await benchServerCapacity(quick))
   console.log()
   console.log(await benchPythonOverhead(quick))
 }
