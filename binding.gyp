@@ -11,7 +11,9 @@
       "target_name": "gilwatch_addon",
       "sources": [
         "native/addon/addon.cc",
+        "native/addon/dashboard_views.cc",
         "native/addon/decoder.cc",
+        "native/addon/history.cc",
         "native/addon/store.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -1,6 +1,7 @@
 // `npm run bench [-- --quick]`: every benchmark, printed as ratios against baselines
 // measured in the same run (never asserted: this machine is noisy).
 import os from 'node:os'
+import { benchDashboard } from './dashboard-load'
 import { benchDecode } from './decode'
 import { benchMetricsRender } from './metrics-render'
 import { benchNvtxCost } from './nvtx-cost'
@@ -14,6 +15,7 @@ async function main () {
   const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7)
   if (only === 'metrics') return console.log(await benchMetricsRender(quick))
   if (only === 'capacity') return console.log(await benchServerCapacity(quick))
+  if (only === 'dashboard') return console.log(await benchDashboard(quick))
   console.log(await benchNvtxCost(quick))
   console.log()
   console.log(benchDecode(quick))
@@ -21,6 +23,8 @@ async function main () {
   console.log(await benchMetricsRender(quick))
   console.log()
   console.log(await benchServerCapacity(quick))
+  console.log()
+  console.log(await benchDashboard(quick))
   console.log()
   console.log(await benchPythonOverhead(quick))
 }

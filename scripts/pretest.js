@@ -16,7 +16,8 @@ const systemRequirements = [
   { command: 'make', pkg: 'make' },
   { command: 'patch', pkg: 'patch' },
   { command: 'promtool', pkg: 'prometheus' }, // the real Prometheus server and promtool
-  { command: 'prometheus', pkg: 'prometheus' }
+  { command: 'prometheus', pkg: 'prometheus' },
+  { command: 'chromium', pkg: 'chromium' } // the dashboard tests drive it with playwright-core
 ]
 // headers the patched CPython build needs (ctypes is used by the tests)
 const headerRequirements = [

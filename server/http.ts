@@ -1,6 +1,7 @@
 // The HTTP side: JSON API for people and tests (later also /metrics and the dashboard).
 import Fastify, { type FastifyInstance } from 'fastify'
 import { createMetrics } from './metrics'
+import { registerDashboardAssets } from './static'
 import type { Store } from './store'
 
 export interface HttpOptions { store: Store, logRequests?: boolean }
@@ -9,6 +10,7 @@ export function createHttp ({ store, logRequests = false }: HttpOptions): Fastif
   const app = Fastify({ logger: logRequests })
 
   app.get('/healthz', async () => ({ ok: true }))
+  registerDashboardAssets(app)
 
   const metrics = createMetrics(store)
   app.get('/metrics', async (_request, reply) => {

@@ -1,6 +1,7 @@
 // Starts a complete server: store, ingest listeners and HTTP. Used by `gilwatch serve`,
 // `gilwatch run` and the tests.
 import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, defaultSocketPath } from './config'
+import { DashboardHub } from './dashboard'
 import { createHttp } from './http'
 import { Ingest, type IngestAddress } from './ingest'
 import { createLogger, type Logger } from './log'
@@ -16,6 +17,7 @@ export interface ServeOptions extends StoreOptions {
 
 export interface RunningServer {
   store: Store
+  dashboard: DashboardHub
   ingest: IngestAddress[]
   httpUrl: string | null
   close(): Promise<void>
@@ -26,6 +28,8 @@ export async function startServer (options: ServeOptions = {}): Promise<RunningS
   const store = new Store(options)
   const ingest = new Ingest(store, log)
   const app = createHttp({ store, logRequests: options.logRequests })
+  const dashboard = new DashboardHub(store, log)
+  dashboard.attach(app.server)
   const addresses: IngestAddress[] = []
   let httpUrl: string | null = null
   try {
@@ -40,6 +44,7 @@ export async function startServer (options: ServeOptions = {}): Promise<RunningS
       httpUrl = `http://${http.host.includes(':') ? `[${http.host}]` : http.host}:${port}`
     }
   } catch (error) {
+    dashboard.close()
     await ingest.close()
     await app.close()
     store.close()
@@ -47,9 +52,11 @@ export async function startServer (options: ServeOptions = {}): Promise<RunningS
   }
   return {
     store,
+    dashboard,
     ingest: addresses,
     httpUrl,
     async close () {
+      dashboard.close()
       await ingest.close()
       await app.close()
       store.close()

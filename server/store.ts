@@ -102,6 +102,33 @@ export interface MetricsSnapshot {
   }>
 }
 
+// The dashboard's views (native/addon/dashboard_views.cc).
+export interface TimelineView {
+  startNs: number
+  endNs: number
+  nowNs: number
+  wallAtStartMs: number
+  strings: string[]
+  // items: [start ns, end ns, kind (0 hold, 1 wait, 2 user; +16 open), count, fill 0..1, message index] × n
+  lanes: Array<{ thread: number, tid: number, name: string, exited: boolean, items: Float64Array }>
+}
+
+export interface LongHold {
+  thread: number
+  tid: number
+  name: string
+  interp: number
+  startNs: number
+  endNs: number
+  durationNs: number
+  startMs: number
+  ongoing: boolean
+  waiters: Array<{ thread: number, name: string, waitedNs: number }>
+}
+
+// rows: per second [wall ms, held s, waiting thread-s, acquisitions, hold p50, p99, max, wait p50, p99, max, forced switches]
+export interface SeriesView { interp: number, firstSecond: number, columns: number, rows: Float64Array }
+
 export interface StoreCounters {
   rangesReceived: number
   bytesReceived: number
@@ -120,6 +147,10 @@ interface NativeStore {
   sweep(retireAfterMs: number, forgetAfterMs: number, maxRetired: number): void
   counters(): StoreCounters
   metrics(): MetricsSnapshot['processes']
+  timeline(instance: string, startNs: number, endNs: number, pxNs: number): TimelineView | null
+  longHolds(instance: string, thresholdNs: number, limit: number): LongHold[] | null
+  series(instance: string, fromSecond: number): SeriesView[] | null
+  clock(instance: string): { nowNs: number, wallMs: number } | null
 }
 
 interface NativeAddon {
@@ -184,6 +215,12 @@ export class Store {
   counters (): StoreCounters { return this.native.counters() }
   metrics (): MetricsSnapshot { return { counters: this.native.counters(), processes: this.native.metrics() } }
   durationBuckets (): number[] { return loadAddon().protocolLayout().durationBucketsSeconds }
+
+  // Dashboard views of one process (null for an unknown instance).
+  timeline (instance: string, startNs: number, endNs: number, pxNs: number) { return this.native.timeline(instance, startNs, endNs, pxNs) }
+  longHolds (instance: string, thresholdNs: number, limit: number) { return this.native.longHolds(instance, thresholdNs, limit) }
+  series (instance: string, fromSecond: number) { return this.native.series(instance, fromSecond) }
+  clock (instance: string) { return this.native.clock(instance) }
 
   sweep (): void { this.native.sweep(this.retireAfterMs, this.forgetAfterMs, this.maxRetired) }
 

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 
+#include "dashboard_views.h"
 #include "decoder.h"
 #include "store.h"
 
@@ -60,6 +61,10 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
                            InstanceMethod<&StoreWrap::Sweep>("sweep"),
                            InstanceMethod<&StoreWrap::Counters>("counters"),
                            InstanceMethod<&StoreWrap::Metrics>("metrics"),
+                           InstanceMethod<&StoreWrap::Timeline>("timeline"),
+                           InstanceMethod<&StoreWrap::LongHolds>("longHolds"),
+                           InstanceMethod<&StoreWrap::Series>("series"),
+                           InstanceMethod<&StoreWrap::Clock>("clock"),
                        });
   }
 
@@ -242,6 +247,52 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
       }
     }
     return out;
+  }
+
+  // The process named by info[0] (hex instance) and its clock "now", or nullptr.
+  const Process *processArg(const Napi::CallbackInfo &info, uint64_t &clientNow) {
+    if (info.Length() < 1 || !info[0].IsString()) return nullptr;
+    uint64_t instance = std::strtoull(info[0].As<Napi::String>().Utf8Value().c_str(), nullptr, 16);
+    const Process *p = store_.find(instance);
+    if (p) clientNow = p->state == ProcessState::Connected ? p->clientNowNs(serverNowNs()) : p->clientNowNs(p->disconnectedServerNs);
+    return p;
+  }
+
+  // timeline(instance, startNs, endNs, pxNs)
+  Napi::Value Timeline(const Napi::CallbackInfo &info) {
+    uint64_t now = 0;
+    const Process *p = processArg(info, now);
+    if (!p) return info.Env().Null();
+    return timelineView(info.Env(), store_, *p, now, info[1].As<Napi::Number>().DoubleValue(),
+                        info[2].As<Napi::Number>().DoubleValue(), info[3].As<Napi::Number>().DoubleValue());
+  }
+
+  // longHolds(instance, thresholdNs, limit)
+  Napi::Value LongHolds(const Napi::CallbackInfo &info) {
+    uint64_t now = 0;
+    const Process *p = processArg(info, now);
+    if (!p) return info.Env().Null();
+    return longHoldsView(info.Env(), store_, *p, now, info[1].As<Napi::Number>().DoubleValue(),
+                         info[2].As<Napi::Number>().Uint32Value());
+  }
+
+  // clock(instance) -> {nowNs, wallMs}: the process's clock now and the matching wall time.
+  Napi::Value Clock(const Napi::CallbackInfo &info) {
+    uint64_t now = 0;
+    const Process *p = processArg(info, now);
+    if (!p) return info.Env().Null();
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("nowNs", static_cast<double>(now));
+    o.Set("wallMs", p->wallMs(now));
+    return o;
+  }
+
+  // series(instance, fromSecond)
+  Napi::Value Series(const Napi::CallbackInfo &info) {
+    uint64_t now = 0;
+    const Process *p = processArg(info, now);
+    if (!p) return info.Env().Null();
+    return seriesView(info.Env(), *p, now, static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue()));
   }
 
   Napi::Value Sweep(const Napi::CallbackInfo &info) {

@@ -28,6 +28,13 @@ ThreadGil &gilFor(std::vector<ThreadGil> &list, int64_t interp) {
   return list.back();
 }
 
+SecondSeries &Process::secondsOf(int64_t interp) {
+  for (auto &[id, series] : seconds)
+    if (id == interp) return series;
+  seconds.emplace_back(interp, SecondSeries{});
+  return seconds.back().second;
+}
+
 GilTotals &Process::gil(int64_t interp) {
   for (GilTotals &g : gils)
     if (g.interp == interp) return g;
@@ -104,8 +111,14 @@ void Store::completeRange(Process &process, Thread &thread, const OpenRange &ran
   totals.count++;
   totals.totalNs += duration;
   if (duration > totals.maxNs) totals.maxNs = duration;
-  thread.recent.push(RecentRange{range.startNs, endNs, range.payload, range.domain, range.message, range.depth, flags,
-                                 range.payloadType, kind});
+  RecentRange recent{range.startNs, endNs, range.payload, range.domain, range.message, range.depth, flags,
+                     range.payloadType, kind};
+  thread.recent.push(recent);
+  if (kind == EventKind::Range) {
+    if (duration >= kSignificantNs) thread.significant.push(recent);
+    thread.density.add(laneOf(range.domain, range.message), range.startNs, endNs);
+    thread.lastEndNs = std::max(thread.lastEndNs, endNs);
+  }
   countGil(process, thread, range, duration, endNs, kind);
   process.rangesReceived++;
   counters_.rangesReceived++;
@@ -135,8 +148,33 @@ void Store::countGil(Process &process, Thread &thread, const OpenRange &range, u
   }
   int64_t interp = interpOf(range.payloadType, range.payload);
   if (kind == EventKind::Mark) {
-    if (range.message == dropRequest_) process.gil(interp).dropRequests++;
+    if (range.message == dropRequest_) {
+      process.gil(interp).dropRequests++;
+      process.secondsOf(interp).at(range.startNs / 1'000'000'000).dropRequests++;
+    }
     return;
+  }
+  if (range.message == holding_ || range.message == waiting_) {
+    // Per-second series: time split across the seconds it covers, the rest at its end.
+    bool hold = range.message == holding_;
+    SecondSeries &series = process.secondsOf(interp);
+    uint64_t first = range.startNs / 1'000'000'000, last = endNs / 1'000'000'000;
+    if (last - first >= SecondSeries::kSeconds) first = last - SecondSeries::kSeconds + 1;
+    for (uint64_t second = first; second <= last; second++) {
+      uint64_t from = std::max(range.startNs, second * 1'000'000'000), to = std::min(endNs, (second + 1) * 1'000'000'000);
+      (hold ? series.at(second).holdNs : series.at(second).waitNs) += to > from ? to - from : 0;
+    }
+    SecondSample &end = series.at(last);
+    size_t bucket = 0;
+    while (bucket < kDurationBuckets && durationNs > kDurationBucketsNs[bucket]) bucket++;
+    if (hold) {
+      end.acquisitions++;
+      end.holdMaxNs = std::max(end.holdMaxNs, durationNs);
+      end.holdBuckets[bucket]++;
+    } else {
+      end.waitMaxNs = std::max(end.waitMaxNs, durationNs);
+      end.waitBuckets[bucket]++;
+    }
   }
   if (range.message == holding_) {
     GilTotals &gil = process.gil(interp);

@@ -13,6 +13,7 @@
 
 #include "../protocol/gilwatch_protocol.h"
 #include "gil_metrics.h"
+#include "history.h"
 
 namespace gilwatch {
 
@@ -114,6 +115,10 @@ struct Thread {
   size_t lastTotals = 0;  // most recent hit: consecutive records usually share a key
   std::vector<OpenRange> open;
   BoundedRing<RecentRange> recent;
+  // For the dashboard: ranges of 1 ms or more, and everything as density, beyond `recent`.
+  BoundedRing<RecentRange> significant{4096};
+  DensityBins density;
+  uint64_t lastEndNs = 0;
 
   explicit Thread(size_t recentCapacity) : recent(recentCapacity) {}
   Totals &totalsFor(const TotalsKey &key);
@@ -167,6 +172,8 @@ struct Process {
 
   // GIL metrics.
   std::vector<GilTotals> gils;          // one per interpreter GIL seen
+  std::vector<std::pair<int64_t, SecondSeries>> seconds;  // per GIL (interp): dashboard charts
+  SecondSeries &secondsOf(int64_t interp);
   std::vector<ThreadGil> otherThreads;  // threads beyond MetricsOptions::maxThreads, per GIL
   size_t ownLabels = 0;
   std::vector<RangeHistogram> rangeHistograms;  // the first maxRangeKeys (domain, message) pairs
@@ -231,6 +238,11 @@ class Store {
   uint32_t gilDomain() const { return gilDomain_; }
   uint32_t holdingId() const { return holding_; }
   uint32_t waitingId() const { return waiting_; }
+  uint32_t dropRequestId() const { return dropRequest_; }
+  LaneKind laneOf(uint32_t domain, uint32_t message) const {
+    if (domain != gilDomain_) return LaneKind::User;
+    return message == holding_ ? LaneKind::Hold : message == waiting_ ? LaneKind::Wait : LaneKind::User;
+  }
   // Interpreter id carried by a GIL range's payload (0 when it has none).
   static int64_t interpOf(uint8_t payloadType, uint64_t payload);
 

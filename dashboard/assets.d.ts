@@ -1,0 +1,2 @@
+// CSS is bundled by esbuild.
+declare module '*.css'

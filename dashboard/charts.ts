@@ -1,0 +1,84 @@
+// The 5-minute charts (uPlot), fed one row per second by the server.
+import uPlot from 'uplot'
+import type { SeriesMessage } from './messages'
+
+// Columns of a series row (native/addon/dashboard_views.cc).
+const WALL = 0, HELD = 1, WAITING = 2, ACQUISITIONS = 3, HOLD_P50 = 4, HOLD_P99 = 5, HOLD_MAX = 6
+const WAIT_P50 = 7, WAIT_P99 = 8, WAIT_MAX = 9, SWITCHES = 10
+const KEEP_SECONDS = 300
+
+interface ChartSpec { element: string, title: string, series: Array<{ label: string, column: number, scale?: string, color: string, scaleBy?: number }>, log?: boolean, unit: string }
+
+const specs: ChartSpec[] = [
+  { element: 'chart-fractions', title: 'GIL held % and threads waiting', unit: '', series: [
+    { label: 'held %', column: HELD, color: '#e4572e', scaleBy: 100 },
+    { label: 'threads waiting (avg)', column: WAITING, color: '#4c78a8', scale: 'waiting' }] },
+  { element: 'chart-acquisitions', title: 'Acquisitions and forced switches per second', unit: '/s', series: [
+    { label: 'acquisitions/s', column: ACQUISITIONS, color: '#e4572e' },
+    { label: 'forced switches/s', column: SWITCHES, color: '#9467bd', scale: 'switches' }] },
+  { element: 'chart-holds', title: 'Hold duration (ms)', unit: 'ms', log: true, series: [
+    { label: 'p50', column: HOLD_P50, color: '#f4a582', scaleBy: 1000 },
+    { label: 'p99', column: HOLD_P99, color: '#d6604d', scaleBy: 1000 },
+    { label: 'max', column: HOLD_MAX, color: '#67001f', scaleBy: 1000 }] },
+  { element: 'chart-waits', title: 'Wait duration (ms)', unit: 'ms', log: true, series: [
+    { label: 'p50', column: WAIT_P50, color: '#92c5de', scaleBy: 1000 },
+    { label: 'p99', column: WAIT_P99, color: '#4393c3', scaleBy: 1000 },
+    { label: 'max', column: WAIT_MAX, color: '#053061', scaleBy: 1000 }] }
+]
+
+export class Charts {
+  private readonly plots: uPlot[] = []
+  private rows: number[][] = [] // one per second: [wall s, ...columns]
+
+  constructor () {
+    for (const spec of specs) {
+      const element = document.getElementById(spec.element)!
+      const scales: uPlot.Scales = { x: { time: true } }
+      if (spec.log) scales.y = { distr: 3, log: 10 }
+      const plot = new uPlot({
+        title: spec.title,
+        width: element.clientWidth - 8,
+        height: 190,
+        scales,
+        axes: [{}, { size: 50 }, ...spec.series.filter((s) => s.scale).map((s) => ({ scale: s.scale, side: 1, grid: { show: false } }))],
+        series: [{}, ...spec.series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5, scale: s.scale ?? 'y', spanGaps: false }))]
+      }, [[], ...spec.series.map(() => [])], element)
+      this.plots.push(plot)
+    }
+    window.addEventListener('resize', () => this.plots.forEach((p, i) =>
+      p.setSize({ width: document.getElementById(specs[i].element)!.clientWidth - 8, height: 190 })))
+  }
+
+  reset (): void { this.rows = [] }
+
+  // New seconds (rows replace any already seen for the same second).
+  add (series: SeriesMessage[] | undefined): void {
+    const main = series?.find((s) => s.interp === 0) ?? series?.[0]
+    if (!main) return
+    for (let i = 0; i + main.columns <= main.rows.length; i += main.columns) {
+      const row = main.rows.slice(i, i + main.columns)
+      const wall = Math.round(row[WALL] / 1000)
+      const existing = this.rows.findIndex((r) => r[0] === wall)
+      const entry = [wall, ...row.slice(1)]
+      if (existing >= 0) this.rows[existing] = entry
+      else this.rows.push(entry)
+    }
+    this.rows.sort((a, b) => a[0] - b[0])
+    if (this.rows.length > KEEP_SECONDS) this.rows.splice(0, this.rows.length - KEEP_SECONDS)
+    this.plots.forEach((plot, p) => {
+      const data: uPlot.AlignedData = [
+        this.rows.map((r) => r[0]),
+        ...specs[p].series.map((s) => this.rows.map((r) => {
+          const v = r[s.column] * (s.scaleBy ?? 1)
+          return specs[p].log && v <= 0 ? null : v
+        }))
+      ]
+      plot.setData(data)
+    })
+  }
+
+  points (): number { return this.rows.length }
+  latest (seconds: number): number[][] { return this.rows.slice(-seconds) }
+}
+
+export const columns = { HELD, WAITING, ACQUISITIONS, SWITCHES }

@@ -1,0 +1,28 @@
+// The long-holds table: the latest holds above the threshold, who waited meanwhile, and a
+// click that shows the hold on the timeline.
+import { clock, duration } from './format'
+import type { LongHold } from './messages'
+
+export function renderLongHolds (body: HTMLElement, holds: LongHold[], onPick: (hold: LongHold) => void): void {
+  body.replaceChildren(...holds.map((hold) => {
+    const row = document.createElement('tr')
+    row.dataset.thread = hold.name
+    row.dataset.durationNs = String(hold.durationNs)
+    const waiters = [...hold.waiters].sort((a, b) => b.waitedNs - a.waitedNs)
+      .map((w) => `${w.name} (${duration(w.waitedNs)})`).join(', ')
+    const cells = [
+      clock(hold.startMs),
+      hold.name,
+      `${duration(hold.durationNs)}${hold.ongoing ? ' so far' : ''}`,
+      waiters || '—'
+    ]
+    cells.forEach((text, i) => {
+      const cell = document.createElement('td')
+      cell.textContent = text
+      if (i === 2) cell.className = hold.ongoing ? 'duration ongoing' : 'duration'
+      row.append(cell)
+    })
+    row.addEventListener('click', () => onPick(hold))
+    return row
+  }))
+}

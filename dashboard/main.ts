@@ -1,0 +1,172 @@
+// The gilwatch live dashboard: wires the connection, the process picker, tiles, charts,
+// timeline and long-holds table together.
+import 'uplot/dist/uPlot.min.css'
+import './style.css'
+import { Charts, columns } from './charts'
+import { Connection } from './connection'
+import { clock, duration, percent } from './format'
+import { renderLongHolds } from './longholds'
+import type { LongHold, ProcessInfo, ServerMessage } from './messages'
+import { renderTiles } from './tiles'
+import { HOLD, TimelineModel, TimelineView, WAIT } from './timeline'
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
+const params = new URLSearchParams(location.search)
+
+const state = {
+  processes: [] as ProcessInfo[],
+  selected: params.get('instance') as string | null, // null: the newest connected process
+  shown: null as string | null, // the process the page currently displays
+  paused: false,
+  windowMs: 20_000,
+  longHoldMs: Number(params.get('longHoldMs') ?? 50),
+  longHolds: [] as LongHold[],
+  messages: 0,
+  lastMessageBytes: 0
+}
+
+const model = new TimelineModel()
+const charts = new Charts()
+const timeline = new TimelineView($('timeline'), model, (startNs, endNs) => requestView(startNs, endNs), () => state.paused)
+const connection = new Connection(receive, (live) => {
+  $('connection').textContent = live ? 'live' : 'reconnecting…'
+  $('connection').className = live ? 'connection live' : 'connection'
+})
+
+;(window as any).__gilwatch = { state, model, charts, timeline }
+$<HTMLInputElement>('threshold').value = String(state.longHoldMs)
+
+function subscribe (extra: Record<string, unknown> = {}): void {
+  connection.send({
+    type: 'subscribe',
+    instance: state.selected,
+    live: !state.paused,
+    windowMs: state.windowMs,
+    widthPx: timeline.widthPx(),
+    longHoldMs: state.longHoldMs,
+    ...extra
+  })
+}
+
+let viewTimer: ReturnType<typeof setTimeout> | undefined
+function requestView (startNs: number, endNs: number): void {
+  clearTimeout(viewTimer)
+  viewTimer = setTimeout(() => subscribe({ live: false, startNs, endNs }), 120)
+}
+
+function setPaused (paused: boolean): void {
+  state.paused = paused
+  $('live').textContent = paused ? 'Live' : 'Pause'
+  $('hint').hidden = !paused
+  if (paused) subscribe({ live: false, ...timeline.view })
+  else subscribe()
+}
+
+function receive (message: ServerMessage, bytes: number): void {
+  state.messages++
+  state.lastMessageBytes = bytes
+  if (message.type === 'processes') return renderPicker(message.processes)
+  const full = message.type === 'full' || message.instance !== state.shown
+  if (full) {
+    if (message.instance !== state.shown) charts.reset()
+    state.shown = message.instance
+  }
+  const spanNs = message.live && !state.paused ? message.windowMs * 1e6 : timeline.view.endNs - timeline.view.startNs
+  model.apply(message.timeline, full, 35_000 * 1e6, spanNs / timeline.widthPx())
+  if (message.live && !state.paused) {
+    timeline.setView(model.nowNs - message.windowMs * 1e6, model.nowNs)
+  } else if (full && message.timeline.endUs > 0) {
+    timeline.setView(message.timeline.baseNs, message.timeline.baseNs + message.timeline.endUs * 1000)
+  }
+  timeline.requestFrame()
+  if (message.series) charts.add(message.series)
+  if (message.longHolds) {
+    state.longHolds = message.longHolds
+    renderLongHolds($('long-holds'), message.longHolds, showHold)
+  }
+  renderSummary()
+}
+
+function showHold (hold: LongHold): void {
+  const pad = Math.max((hold.endNs - hold.startNs) * 0.5, 20e6)
+  state.paused = true
+  $('live').textContent = 'Live'
+  $('hint').hidden = false
+  const startNs = hold.startNs - pad
+  const endNs = hold.endNs + pad
+  timeline.setView(startNs, endNs)
+  subscribe({ live: false, startNs, endNs })
+}
+
+function renderPicker (processes: ProcessInfo[]): void {
+  state.processes = processes
+  const pid = params.get('pid')
+  if (pid && !state.selected) {
+    const match = processes.filter((p) => String(p.pid) === pid).pop()
+    if (match) {
+      state.selected = match.instance
+      subscribe()
+    }
+  }
+  const select = $<HTMLSelectElement>('process')
+  const options = [new Option('newest live process', '')]
+  for (const p of [...processes].reverse()) {
+    const label = `${p.service} · pid ${p.pid} · ${p.state === 'connected' ? 'live' : 'exited'} · ${p.threads} threads`
+    options.push(new Option(label, p.instance))
+  }
+  select.replaceChildren(...options)
+  select.value = state.selected ?? ''
+  renderSummary()
+}
+
+function renderSummary (): void {
+  const recent = charts.latest(5)
+  const avg = (column: number) => (recent.length ? recent.reduce((n, r) => n + r[column], 0) / recent.length : 0)
+  let waitersNow = 0
+  let longest: { ns: number, lane: string, at: number } | null = null
+  const [start, end] = [timeline.view.startNs, timeline.view.endNs]
+  for (const lane of model.lanes.values()) {
+    for (const item of lane.items) {
+      if (item.kind === WAIT && item.open) waitersNow++
+      if (item.kind === HOLD && item.count === 1 && item.end >= start && item.start <= end) {
+        const ns = item.end - item.start
+        if (!longest || ns > longest.ns) longest = { ns, lane: lane.name, at: item.start }
+      }
+    }
+  }
+  const shown = state.processes.find((p) => p.instance === state.shown)
+  renderTiles($('tiles'), [
+    { label: 'GIL held', value: percent(avg(columns.HELD)), detail: 'last 5 s' },
+    { label: 'Threads waiting', value: avg(columns.WAITING).toFixed(2), detail: 'average, last 5 s' },
+    { label: 'Waiters now', value: String(waitersNow), detail: 'waiting 10 ms or more' },
+    {
+      label: 'Longest hold',
+      value: longest ? duration(longest.ns) : '—',
+      detail: longest ? `${longest.lane} at ${clock(model.wallMs(longest.at))}` : 'in the timeline window'
+    },
+    { label: 'Forced switches', value: `${avg(columns.SWITCHES).toFixed(1)}/s`, detail: 'last 5 s' },
+    { label: 'Dropped events', value: String(shown?.droppedEvents ?? 0), detail: shown ? `${shown.service} pid ${shown.pid}` : 'no process yet' }
+  ])
+}
+
+$<HTMLSelectElement>('process').addEventListener('change', (e) => {
+  state.selected = (e.target as HTMLSelectElement).value || null
+  state.paused = false
+  $('live').textContent = 'Pause'
+  $('hint').hidden = true
+  subscribe()
+})
+$('live').addEventListener('click', () => setPaused(!state.paused))
+$<HTMLSelectElement>('window').addEventListener('change', (e) => {
+  state.windowMs = Number((e.target as HTMLSelectElement).value)
+  subscribe()
+})
+$<HTMLInputElement>('threshold').addEventListener('change', (e) => {
+  const ms = Number((e.target as HTMLInputElement).value)
+  if (ms > 0) {
+    state.longHoldMs = ms
+    subscribe(state.paused ? { live: false, ...timeline.view } : {})
+  }
+})
+window.addEventListener('resize', () => timeline.requestFrame())
+subscribe()

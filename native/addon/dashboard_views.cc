@@ -1,0 +1,281 @@
+// The live dashboard's views of one process, computed next to the data so that only what
+// the screen can show crosses into JavaScript and over the WebSocket:
+//   timeline:  per thread lane, ranges in [start, end] downsampled to the pixel width
+//              (sub-pixel ranges merged into one item that keeps their count);
+//   longHolds: the latest holds above a threshold and who waited during each;
+//   series:    per-second GIL figures for the last 5 minutes.
+#include "dashboard_views.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace gilwatch {
+namespace {
+
+constexpr uint32_t kOpenFlag = 16;
+
+struct Item {
+  double start, end;
+  uint32_t flags;  // LaneKind, | kOpenFlag while still open
+  double count;
+  double busyNs;  // time covered by the merged ranges
+  uint32_t message;
+};
+
+// Merges sub-pixel ranges of one kind that are within a pixel of each other.
+class LaneBuilder {
+ public:
+  explicit LaneBuilder(double pxNs) : pxNs_(pxNs) {}
+  void add(const Item &item) {
+    size_t k = item.flags & 3;
+    double duration = item.end - item.start;
+    if (duration < pxNs_ && last_[k] >= 0) {
+      Item &prev = items_[static_cast<size_t>(last_[k])];
+      if (!(prev.flags & kOpenFlag) && item.start <= prev.end + pxNs_ && item.message == prev.message) {
+        prev.end = std::max(prev.end, item.end);
+        prev.count += item.count;
+        prev.busyNs += item.busyNs;
+        return;
+      }
+    }
+    items_.push_back(item);
+    last_[k] = duration < pxNs_ ? static_cast<long>(items_.size() - 1) : -1;
+  }
+  std::vector<Item> &items() { return items_; }
+
+ private:
+  double pxNs_;
+  std::vector<Item> items_;
+  long last_[3] = {-1, -1, -1};
+};
+
+// Strings of a response, sent once, referenced by index.
+class StringIndex {
+ public:
+  explicit StringIndex(const StringTable &strings) : strings_(strings) {}
+  uint32_t of(uint32_t id) {
+    auto found = index_.find(id);
+    if (found != index_.end()) return found->second;
+    uint32_t i = static_cast<uint32_t>(order_.size());
+    order_.push_back(id);
+    index_.emplace(id, i);
+    return i;
+  }
+  Napi::Array toArray(Napi::Env env) const {
+    Napi::Array out = Napi::Array::New(env, order_.size());
+    for (size_t i = 0; i < order_.size(); i++) out.Set(i, strings_.text(order_[i]));
+    return out;
+  }
+
+ private:
+  const StringTable &strings_;
+  std::unordered_map<uint32_t, uint32_t> index_;
+  std::vector<uint32_t> order_;
+};
+
+}  // namespace
+
+Napi::Value timelineView(Napi::Env env, const Store &store, const Process &p, uint64_t clientNow, double startNs,
+                         double endNs, double pxNs) {
+  pxNs = std::max(pxNs, 1.0);
+  StringIndex strings(store.strings());
+  Napi::Array lanes = Napi::Array::New(env);
+  uint32_t laneCount = 0;
+  for (const auto &[id, threadPtr] : p.threads) {
+    const Thread &t = *threadPtr;
+    if (static_cast<double>(t.lastEndNs) < startNs && t.open.empty() && t.recent.size() == 0) continue;
+    LaneBuilder lane(pxNs);
+    // Where the raw ring's coverage begins: older time comes from density bins and the
+    // exactly kept long ranges.
+    double rawFrom = t.recent.pushed() > t.recent.size() && t.recent.size() ? static_cast<double>(t.recent.at(0).endNs) : 0;
+    if (startNs < rawFrom) {
+      double until = std::min(endNs, rawFrom);
+      uint64_t firstBin = static_cast<uint64_t>(std::max(0.0, startNs)) / kBinNs;
+      uint64_t lastBin = static_cast<uint64_t>(until) / kBinNs;
+      uint64_t binsPerItem = std::max<uint64_t>(1, static_cast<uint64_t>(pxNs / kBinNs));
+      for (uint64_t b = firstBin; b <= lastBin; b += binsPerItem) {
+        for (size_t k = 0; k < 3; k++) {
+          double busy = 0, count = 0;
+          for (uint64_t i = b; i < b + binsPerItem && i <= lastBin; i++) {
+            if (const DensityBin *bin = t.density.at(i)) {
+              busy += bin->busyUs[k] * 1000.0;
+              count += bin->count[k];
+            }
+          }
+          if (count > 0) {
+            double from = static_cast<double>(b * kBinNs), to = static_cast<double>(std::min(b + binsPerItem, lastBin + 1) * kBinNs);
+            lane.add(Item{from, to, static_cast<uint32_t>(k), count, busy, 0});
+          }
+        }
+      }
+      for (size_t i = 0; i < t.significant.size(); i++) {
+        const RecentRange &r = t.significant.at(i);
+        if (static_cast<double>(r.endNs) < startNs || static_cast<double>(r.startNs) > until) continue;
+        lane.add(Item{static_cast<double>(r.startNs), static_cast<double>(r.endNs),
+                      static_cast<uint32_t>(store.laneOf(r.domain, r.message)), 1,
+                      static_cast<double>(r.endNs - r.startNs), strings.of(r.message)});
+      }
+    }
+    // The raw ring, newest first until before the window (entries are in end order).
+    std::vector<const RecentRange *> raw;
+    for (size_t i = t.recent.size(); i-- > 0;) {
+      const RecentRange &r = t.recent.at(i);
+      if (static_cast<double>(r.endNs) < std::max(startNs, rawFrom)) break;
+      if (r.kind == EventKind::Range && static_cast<double>(r.startNs) <= endNs) raw.push_back(&r);
+    }
+    for (size_t i = raw.size(); i-- > 0;) {
+      const RecentRange &r = *raw[i];
+      lane.add(Item{static_cast<double>(r.startNs), static_cast<double>(r.endNs),
+                    static_cast<uint32_t>(store.laneOf(r.domain, r.message)), 1, static_cast<double>(r.endNs - r.startNs),
+                    strings.of(r.message)});
+    }
+    for (const OpenRange &o : t.open) {
+      if (static_cast<double>(o.startNs) > endNs) continue;
+      double until = static_cast<double>(std::max(clientNow, o.startNs));
+      lane.add(Item{static_cast<double>(o.startNs), until, static_cast<uint32_t>(store.laneOf(o.domain, o.message)) | kOpenFlag,
+                    1, until - static_cast<double>(o.startNs), strings.of(o.message)});
+    }
+    auto &items = lane.items();
+    if (items.empty()) continue;
+    // [start, end, flags, count, fill, message] per item, as one Float64Array.
+    Napi::Float64Array data = Napi::Float64Array::New(env, items.size() * 6);
+    for (size_t i = 0; i < items.size(); i++) {
+      const Item &it = items[i];
+      double span = it.end - it.start;
+      data[i * 6 + 0] = it.start;
+      data[i * 6 + 1] = it.end;
+      data[i * 6 + 2] = it.flags;
+      data[i * 6 + 3] = it.count;
+      data[i * 6 + 4] = span > 0 ? std::min(1.0, it.busyNs / span) : 1.0;
+      data[i * 6 + 5] = it.message;
+    }
+    Napi::Object lo = Napi::Object::New(env);
+    lo.Set("thread", t.id);
+    lo.Set("tid", t.tid);
+    lo.Set("name", t.name);
+    lo.Set("exited", t.exited);
+    lo.Set("items", data);
+    lanes.Set(laneCount++, lo);
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("startNs", startNs);
+  out.Set("endNs", endNs);
+  out.Set("nowNs", static_cast<double>(clientNow));
+  out.Set("wallAtStartMs", p.wallMs(static_cast<uint64_t>(std::max(0.0, startNs))));
+  out.Set("lanes", lanes);
+  out.Set("strings", strings.toArray(env));
+  return out;
+}
+
+Napi::Value longHoldsView(Napi::Env env, const Store &store, const Process &p, uint64_t clientNow, double thresholdNs,
+                          uint32_t limit) {
+  struct Hold {
+    const Thread *thread;
+    uint64_t start, end;
+    bool ongoing;
+    int64_t interp;
+  };
+  std::vector<Hold> holds;
+  for (const auto &[id, t] : p.threads) {
+    for (size_t i = 0; i < t->significant.size(); i++) {
+      const RecentRange &r = t->significant.at(i);
+      if (r.kind == EventKind::Range && r.domain == store.gilDomain() && r.message == store.holdingId() &&
+          static_cast<double>(r.endNs - r.startNs) >= thresholdNs)
+        holds.push_back(Hold{t.get(), r.startNs, r.endNs, false, Store::interpOf(r.payloadType, r.payload)});
+    }
+    for (const OpenRange &o : t->open) {
+      if (o.domain == store.gilDomain() && o.message == store.holdingId() && clientNow > o.startNs &&
+          static_cast<double>(clientNow - o.startNs) >= thresholdNs)
+        holds.push_back(Hold{t.get(), o.startNs, clientNow, true, Store::interpOf(o.payloadType, o.payload)});
+    }
+  }
+  std::sort(holds.begin(), holds.end(), [](const Hold &a, const Hold &b) { return a.start > b.start; });
+  if (holds.size() > limit) holds.resize(limit);
+
+  Napi::Array out = Napi::Array::New(env, holds.size());
+  for (size_t h = 0; h < holds.size(); h++) {
+    const Hold &hold = holds[h];
+    // Who waited meanwhile: every other thread's waits that overlap the hold.
+    Napi::Array waiters = Napi::Array::New(env);
+    uint32_t w = 0;
+    for (const auto &[id, t] : p.threads) {
+      if (t.get() == hold.thread) continue;
+      uint64_t waited = 0;
+      auto overlap = [&](uint64_t s, uint64_t e) {
+        uint64_t from = std::max(s, hold.start), to = std::min(e, hold.end);
+        return to > from ? to - from : 0;
+      };
+      // Long waits are kept exactly; short ones only while they are in the raw ring.
+      uint64_t rawFrom = t->recent.size() ? t->recent.at(0).startNs : 0;
+      for (size_t i = 0; i < t->significant.size(); i++) {
+        const RecentRange &r = t->significant.at(i);
+        if (r.domain == store.gilDomain() && r.message == store.waitingId() && r.startNs < rawFrom) waited += overlap(r.startNs, r.endNs);
+      }
+      for (size_t i = t->recent.size(); i-- > 0;) {
+        const RecentRange &r = t->recent.at(i);
+        if (r.endNs < hold.start) break;
+        if (r.kind == EventKind::Range && r.domain == store.gilDomain() && r.message == store.waitingId()) waited += overlap(r.startNs, r.endNs);
+      }
+      for (const OpenRange &o : t->open)
+        if (o.domain == store.gilDomain() && o.message == store.waitingId()) waited += overlap(o.startNs, clientNow);
+      if (waited == 0) continue;
+      Napi::Object wo = Napi::Object::New(env);
+      wo.Set("thread", t->id);
+      wo.Set("name", t->name);
+      wo.Set("waitedNs", static_cast<double>(waited));
+      waiters.Set(w++, wo);
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("thread", hold.thread->id);
+    o.Set("tid", hold.thread->tid);
+    o.Set("name", hold.thread->name);
+    o.Set("interp", static_cast<double>(hold.interp));
+    o.Set("startNs", static_cast<double>(hold.start));
+    o.Set("endNs", static_cast<double>(hold.end));
+    o.Set("durationNs", static_cast<double>(hold.end - hold.start));
+    o.Set("startMs", p.wallMs(hold.start));
+    o.Set("ongoing", hold.ongoing);
+    o.Set("waiters", waiters);
+    out.Set(h, o);
+  }
+  return out;
+}
+
+Napi::Value seriesView(Napi::Env env, const Process &p, uint64_t clientNow, uint64_t fromSecond) {
+  uint64_t nowSecond = clientNow / 1'000'000'000;
+  uint64_t first = std::max<uint64_t>(fromSecond, nowSecond >= SecondSeries::kSeconds ? nowSecond - SecondSeries::kSeconds + 1 : 0);
+  first = std::max<uint64_t>(first, p.helloMonotonicNs / 1'000'000'000);  // nothing before the process came
+  // The current second is incomplete while the process runs; once it left, it is final.
+  uint64_t end = p.state == ProcessState::Connected ? nowSecond : nowSecond + 1;
+  Napi::Array gils = Napi::Array::New(env);
+  uint32_t g = 0;
+  for (const auto &[interp, series] : p.seconds) {
+    // Columns: wall ms, held fraction, thread-seconds waiting per second, acquisitions/s,
+    // hold p50/p99/max (s), wait p50/p99/max (s), forced switches/s.
+    const size_t columns = 11;
+    std::vector<double> rows;
+    for (uint64_t second = first; second < end; second++) {
+      const SecondSample *s = series.find(second);
+      SecondSample empty;
+      if (!s) s = &empty;
+      double row[columns] = {p.wallMs(second * 1'000'000'000), static_cast<double>(s->holdNs) / 1e9,
+                             static_cast<double>(s->waitNs) / 1e9, static_cast<double>(s->acquisitions),
+                             bucketQuantile(s->holdBuckets, 0.5) / 1e9, bucketQuantile(s->holdBuckets, 0.99) / 1e9,
+                             static_cast<double>(s->holdMaxNs) / 1e9, bucketQuantile(s->waitBuckets, 0.5) / 1e9,
+                             bucketQuantile(s->waitBuckets, 0.99) / 1e9, static_cast<double>(s->waitMaxNs) / 1e9,
+                             static_cast<double>(s->dropRequests)};
+      rows.insert(rows.end(), row, row + columns);
+    }
+    Napi::Float64Array data = Napi::Float64Array::New(env, rows.size());
+    std::copy(rows.begin(), rows.end(), data.Data());
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("interp", static_cast<double>(interp));
+    o.Set("firstSecond", static_cast<double>(first));
+    o.Set("columns", static_cast<double>(columns));
+    o.Set("rows", data);
+    gils.Set(g++, o);
+  }
+  return gils;
+}
+
+}  // namespace gilwatch

@@ -1,0 +1,16 @@
+// The live dashboard's views of a process (see dashboard_views.cc).
+#pragma once
+
+#include <napi.h>
+
+#include "store.h"
+
+namespace gilwatch {
+
+Napi::Value timelineView(Napi::Env env, const Store &store, const Process &p, uint64_t clientNow, double startNs,
+                         double endNs, double pxNs);
+Napi::Value longHoldsView(Napi::Env env, const Store &store, const Process &p, uint64_t clientNow, double thresholdNs,
+                          uint32_t limit);
+Napi::Value seriesView(Napi::Env env, const Process &p, uint64_t clientNow, uint64_t fromSecond);
+
+}  // namespace gilwatch

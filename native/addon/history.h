@@ -1,0 +1,71 @@
+// What the live dashboard draws, kept beside the raw recent ranges: long ranges exactly,
+// short ones as 20 ms density bins (30 s), and per-second GIL series (5 minutes). Bounded
+// per thread and per GIL whatever the event rate.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "gil_metrics.h"
+
+namespace gilwatch {
+
+// Timeline item kinds (also in dashboard/protocol.ts).
+enum class LaneKind : uint8_t { Hold = 0, Wait = 1, User = 2 };
+
+constexpr uint64_t kBinNs = 20'000'000;  // 20 ms
+constexpr size_t kBinCount = 1500;       // 30 s
+constexpr uint64_t kSignificantNs = 1'000'000;  // ranges of 1 ms or more are kept exactly
+
+struct DensityBin {
+  uint32_t index = UINT32_MAX;  // bin number (time / kBinNs), truncated; UINT32_MAX = empty
+  std::array<uint16_t, 3> busyUs{};  // per LaneKind, µs covered within the bin
+  std::array<uint16_t, 3> count{};
+};
+
+class DensityBins {
+ public:
+  // Spreads [start, end) over the bins it covers (at most the last kBinCount).
+  void add(LaneKind kind, uint64_t startNs, uint64_t endNs);
+  const DensityBin *at(uint64_t index) const {
+    if (bins_.empty()) return nullptr;
+    const DensityBin &b = bins_[index % kBinCount];
+    return b.index == static_cast<uint32_t>(index) ? &b : nullptr;
+  }
+
+ private:
+  std::vector<DensityBin> bins_;  // allocated on first use
+};
+
+// One second of one GIL, for the dashboard's 5-minute charts.
+struct SecondSample {
+  uint64_t second = UINT64_MAX;  // sender clock / 1e9
+  uint64_t holdNs = 0;
+  uint64_t waitNs = 0;
+  uint64_t acquisitions = 0;
+  uint64_t dropRequests = 0;
+  uint64_t holdMaxNs = 0;
+  uint64_t waitMaxNs = 0;
+  std::array<uint32_t, kDurationBuckets + 1> holdBuckets{};
+  std::array<uint32_t, kDurationBuckets + 1> waitBuckets{};
+};
+
+class SecondSeries {
+ public:
+  static constexpr size_t kSeconds = 300;
+  SecondSample &at(uint64_t second);
+  const SecondSample *find(uint64_t second) const {
+    if (samples_.empty()) return nullptr;
+    const SecondSample &s = samples_[second % kSeconds];
+    return s.second == second ? &s : nullptr;
+  }
+
+ private:
+  std::vector<SecondSample> samples_;
+};
+
+// Quantile estimate from per-bucket counts (linear within the bucket).
+double bucketQuantile(const std::array<uint32_t, kDurationBuckets + 1> &counts, double q);
+
+}  // namespace gilwatch

@@ -1,0 +1,224 @@
+// The live dashboard's WebSocket side (/ws). Each browser subscribes to one process and
+// gets, about 10 times a second, what changed: the timeline since the last update
+// (downsampled to its pixel width by the store), the per-second series, the long holds and
+// the summary tiles. A client that does not keep up is never queued for: while its socket
+// holds more than SEND_BUFFER_LIMIT bytes, updates are skipped, and once it drains it gets
+// a full, current state instead of the backlog.
+import type { Server as HttpServer } from 'node:http'
+import { WebSocketServer, type WebSocket } from 'ws'
+import type { Logger } from './log'
+import type { Store, TimelineView } from './store'
+
+export const UPDATE_INTERVAL_MS = 100
+export const SEND_BUFFER_LIMIT = 1 << 20
+const DEFAULT_WINDOW_MS = 20_000
+const OVERLAP_MS = 300 // each update re-sends this much: ranges that ended late replace what was drawn
+
+interface Subscription {
+  instance: string | null // null: follow the newest connected process
+  live: boolean
+  windowMs: number
+  widthPx: number
+  longHoldMs: number
+  view?: { startNs: number, endNs: number } // when paused/zoomed
+}
+
+interface Client {
+  socket: WebSocket
+  subscription: Subscription
+  sentUntilNs: number // timeline sent up to here (live mode)
+  seriesFromSecond: number
+  needsFull: boolean
+  tick: number
+  skipped: number
+}
+
+export interface DashboardStats { clients: number, skippedUpdates: number, maxBufferedBytes: number }
+
+type Timeline = TimelineView
+
+// ns timestamps become µs offsets from the view's start: compact JSON, exact enough to draw.
+function encodeTimeline (t: Timeline) {
+  return {
+    baseNs: t.startNs,
+    wallAtStartMs: t.wallAtStartMs,
+    endUs: Math.round((t.endNs - t.startNs) / 1000),
+    nowUs: Math.round((t.nowNs - t.startNs) / 1000),
+    strings: t.strings,
+    lanes: t.lanes.map((lane) => {
+      const items: number[] = new Array(lane.items.length)
+      for (let i = 0; i < lane.items.length; i += 6) {
+        items[i] = Math.round((lane.items[i] - t.startNs) / 1000)
+        items[i + 1] = Math.round((lane.items[i + 1] - t.startNs) / 1000)
+        items[i + 2] = lane.items[i + 2]
+        items[i + 3] = lane.items[i + 3]
+        items[i + 4] = Math.round(lane.items[i + 4] * 1000) / 1000
+        items[i + 5] = lane.items[i + 5]
+      }
+      return { thread: lane.thread, tid: lane.tid, name: lane.name, exited: lane.exited, items }
+    })
+  }
+}
+
+export class DashboardHub {
+  private readonly wss: WebSocketServer
+  private readonly clients = new Set<Client>()
+  private readonly timer: NodeJS.Timeout
+  private skippedUpdates = 0
+  private processesTick = 0
+
+  constructor (private readonly store: Store, private readonly log: Logger) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 })
+    this.wss.on('connection', (socket) => this.accept(socket))
+    this.timer = setInterval(() => this.push(), UPDATE_INTERVAL_MS)
+    this.timer.unref()
+  }
+
+  attach (server: HttpServer): void {
+    server.on('upgrade', (request, socket, head) => {
+      if (new URL(request.url ?? '/', 'http://localhost').pathname !== '/ws') {
+        socket.destroy()
+        return
+      }
+      this.wss.handleUpgrade(request, socket, head, (ws) => this.wss.emit('connection', ws, request))
+    })
+  }
+
+  stats (): DashboardStats {
+    let maxBufferedBytes = 0
+    for (const c of this.clients) maxBufferedBytes = Math.max(maxBufferedBytes, c.socket.bufferedAmount)
+    return { clients: this.clients.size, skippedUpdates: this.skippedUpdates, maxBufferedBytes }
+  }
+
+  // Drops every browser connection (they reconnect by themselves).
+  terminateClients (): void {
+    for (const c of this.clients) c.socket.terminate()
+  }
+
+  close (): void {
+    clearInterval(this.timer)
+    this.terminateClients()
+    this.wss.close()
+  }
+
+  private accept (socket: WebSocket): void {
+    const client: Client = {
+      socket,
+      subscription: { instance: null, live: true, windowMs: DEFAULT_WINDOW_MS, widthPx: 1200, longHoldMs: 50 },
+      sentUntilNs: 0,
+      seriesFromSecond: 0,
+      needsFull: true,
+      tick: 0,
+      skipped: 0
+    }
+    this.clients.add(client)
+    socket.on('message', (data) => this.receive(client, data.toString()))
+    socket.on('close', () => this.clients.delete(client))
+    socket.on('error', () => this.clients.delete(client))
+    this.sendProcesses(client)
+  }
+
+  private receive (client: Client, text: string): void {
+    let message: any
+    try {
+      message = JSON.parse(text)
+    } catch {
+      return void client.socket.close(1003, 'messages must be JSON')
+    }
+    const s = client.subscription
+    if (message.type === 'subscribe') {
+      s.instance = typeof message.instance === 'string' && /^[0-9a-f]{16}$/.test(message.instance) ? message.instance : null
+      if (Number.isFinite(message.windowMs)) s.windowMs = Math.min(Math.max(message.windowMs, 1000), 30_000)
+      if (Number.isFinite(message.widthPx)) s.widthPx = Math.min(Math.max(message.widthPx, 100), 8000)
+      if (Number.isFinite(message.longHoldMs)) s.longHoldMs = Math.max(message.longHoldMs, 1)
+      s.live = message.live !== false
+      s.view = s.live || !Number.isFinite(message.startNs) ? undefined : { startNs: message.startNs, endNs: message.endNs }
+      client.needsFull = true
+      // A client that floods requests while not reading gets nothing more queued.
+      if (client.socket.bufferedAmount <= SEND_BUFFER_LIMIT) this.update(client)
+    }
+  }
+
+  private sendProcesses (client: Client): void {
+    const processes = this.store.processes().map((p) => ({
+      instance: p.instance,
+      pid: p.pid,
+      service: p.service,
+      state: p.state,
+      argv: p.argv,
+      connectedAtMs: p.connectedAtMs,
+      droppedEvents: p.droppedEvents,
+      threads: p.threads.length
+    }))
+    this.send(client, { type: 'processes', processes })
+  }
+
+  private push (): void {
+    const sendProcesses = ++this.processesTick % 10 === 0
+    for (const client of this.clients) {
+      if (client.socket.bufferedAmount > SEND_BUFFER_LIMIT) {
+        client.skipped++
+        this.skippedUpdates++
+        client.needsFull = true // when it drains, it gets the current state, not the backlog
+        continue
+      }
+      if (sendProcesses) this.sendProcesses(client)
+      this.update(client)
+    }
+  }
+
+  private target (client: Client): string | null {
+    const s = client.subscription
+    if (s.instance) return s.instance
+    const live = this.store.processes().filter((p) => p.state === 'connected')
+    return live.length ? live[live.length - 1].instance : null
+  }
+
+  private update (client: Client): void {
+    const instance = this.target(client)
+    if (!instance) return
+    const s = client.subscription
+    client.tick++
+    const full = client.needsFull
+    let timeline: Timeline | null
+    if (s.view) {
+      if (!full) return // a paused view does not change
+      timeline = this.store.timeline(instance, s.view.startNs, s.view.endNs, (s.view.endNs - s.view.startNs) / s.widthPx)
+    } else {
+      const now = this.store.clock(instance)?.nowNs
+      if (now === undefined) return
+      const windowNs = s.windowMs * 1e6
+      const from = full ? now - windowNs : Math.max(now - windowNs, client.sentUntilNs - OVERLAP_MS * 1e6)
+      timeline = this.store.timeline(instance, from, now, windowNs / s.widthPx)
+      client.sentUntilNs = now
+    }
+    if (!timeline) return
+    const message: Record<string, unknown> = {
+      type: full ? 'full' : 'update',
+      instance,
+      live: !s.view,
+      windowMs: s.windowMs,
+      timeline: encodeTimeline(timeline as Timeline)
+    }
+    // Charts and long holds change at most once a second; tiles with them.
+    if (full || client.tick % 5 === 0) {
+      const series = this.store.series(instance, full ? 0 : client.seriesFromSecond)
+      if (series) {
+        message.series = series.map((g) => ({ interp: g.interp, columns: g.columns, rows: Array.from(g.rows) }))
+        const first = series[0]
+        if (first) client.seriesFromSecond = first.firstSecond + first.rows.length / first.columns
+      }
+      message.longHolds = this.store.longHolds(instance, s.longHoldMs * 1e6, 50)
+    }
+    client.needsFull = false
+    this.send(client, message)
+  }
+
+  private send (client: Client, message: unknown): void {
+    try {
+      client.socket.send(JSON.stringify(message))
+    } catch (error) {
+      this.log.warn(`dashboard client: ${(error as Error).message}`)
+    }
+  }
+}

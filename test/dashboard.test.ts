@@ -1,0 +1,146 @@
+// The live dashboard in a real browser (Debian's Chromium, driven by playwright-core): the
+// 200 ms ground truth shows in the charts, the long-holds table and the timeline; the page
+// reconnects by itself; a WebSocket client that does not read cannot make the server queue.
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import path from 'node:path'
+import { after, before, test } from 'node:test'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import WebSocket from 'ws'
+import { paths } from '../server/config'
+import { SEND_BUFFER_LIMIT } from '../server/dashboard'
+import { buildPython } from '../server/python-build'
+import { buildFixture, fixturesDir, monitoredEnv, repoRoot, run, startTestServer, waitFor, type TestServer } from './helpers'
+
+let server: TestServer
+let browser: Browser
+let python: string
+
+before(async () => {
+  python = (await buildPython({ minor: '3.11', log: () => {} })).python
+  server = await startTestServer()
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--no-first-run', '--disable-quic']
+  })
+})
+after(async () => {
+  await browser?.close()
+  await server?.close()
+})
+
+async function groundTruth (warmupSeconds: number): Promise<{ pid: number, tid: number }> {
+  const result = await run(python, [path.join(fixturesDir, 'python', 'ground_truth.py'), String(warmupSeconds)],
+    monitoredEnv(server.socket, { PYTHONPATH: paths.pythonHook }))
+  assert.equal(result.code, 0, result.stderr)
+  const pid = Number(/pid (\d+)/.exec(result.stdout)![1])
+  const tid = Number(/blocker (\d+)/.exec(result.stdout)![1])
+  await waitFor('the process to finish', async () => (await server.processes()).find((p) => p.pid === pid && p.state !== 'connected'))
+  return { pid, tid }
+}
+
+const page = async (query: string): Promise<Page> => {
+  const p = await browser.newPage({ viewport: { width: 1400, height: 1100 } })
+  const errors: string[] = []
+  p.on('pageerror', (e) => errors.push(e.message))
+  await p.goto(`${server.httpUrl}/${query}`)
+  ;(p as any).errors = errors
+  return p
+}
+
+test('the 200 ms hold on "blocker": charts, long-holds table, timeline lane, and a click that shows it', async () => {
+  const { pid } = await groundTruth(4) // a few seconds of contention first, for the charts
+  const p = await page(`?pid=${pid}`)
+  try {
+    // The long-holds table lists the hold with its 200-205 ms duration.
+    const row = p.locator('#long-holds tr[data-thread="blocker"]')
+    await row.first().waitFor({ timeout: 15_000 })
+    const durationNs = Number(await row.first().getAttribute('data-duration-ns'))
+    assert.ok(durationNs >= 200e6 && durationNs < 205e6, `table: ${durationNs / 1e6} ms`)
+    assert.match(await row.first().textContent() ?? '', /blocker20\d\.\d ms/)
+    // Someone waited through it.
+    assert.match(await row.first().locator('td').nth(3).textContent() ?? '', /spinner-2 \(/)
+
+    // The timeline has a lane for "blocker" with one hold of that width.
+    const lane = await p.waitForFunction(() => {
+      const g = (window as any).__gilwatch
+      const lane = [...g.model.lanes.values()].find((l: any) => l.name === 'blocker')
+      const hold = lane?.items.find((i: any) => i.kind === 0 && i.count === 1 && i.end - i.start >= 200e6)
+      return hold ? { durationNs: hold.end - hold.start } : null
+    }, undefined, { timeout: 15_000 }).then((h) => h.jsonValue() as Promise<{ durationNs: number }>)
+    assert.ok(lane.durationNs >= 200e6 && lane.durationNs < 205e6, `timeline: ${lane.durationNs / 1e6} ms`)
+
+    // The charts have points.
+    await p.waitForFunction(() => (window as any).__gilwatch.charts.points() > 0, undefined, { timeout: 15_000 })
+    const tiles = await p.locator('#tiles .tile').allTextContents()
+    assert.ok(tiles.some((t) => /Longest hold20\d\.\d ms.*blocker/.test(t)), tiles.join(' | '))
+
+    // Clicking the row pauses and zooms the timeline onto the hold.
+    await row.first().click()
+    const view = await p.waitForFunction(() => {
+      const g = (window as any).__gilwatch
+      return g.state.paused ? g.timeline.view : null
+    }).then((v) => v.jsonValue())
+    assert.ok(view.endNs - view.startNs < 1e9, 'zoomed to about the hold')
+    await p.waitForTimeout(500)
+    fs.mkdirSync(path.join(repoRoot, 'docs'), { recursive: true })
+    await p.screenshot({ path: path.join(repoRoot, 'docs', 'dashboard.png'), fullPage: true })
+    assert.deepEqual((p as any).errors, [])
+  } finally {
+    await p.close()
+  }
+})
+
+test('a live process scrolls in at 10 updates a second; the page reconnects after the server drops it', async () => {
+  const fixture = buildFixture('gil_fixture.c')
+  const running = run(fixture, ['--truth', path.join(server.dir, 'truth-live'), '--threads', '6', '--duration-ms', '6000'],
+    monitoredEnv(server.socket))
+  const p = await page('')
+  try {
+    await p.waitForFunction(() => (window as any).__gilwatch.model.lanes.size >= 6, undefined, { timeout: 15_000 })
+    const count = () => p.evaluate(() => (window as any).__gilwatch.state.messages as number)
+    const before = await count()
+    await p.waitForTimeout(1000)
+    const perSecond = (await count()) - before
+    assert.ok(perSecond >= 6 && perSecond <= 14, `${perSecond} messages in a second`)
+    const frameMs = await p.evaluate(() => (window as any).__gilwatch.timeline.lastFrameMs as number)
+    console.log(`# live timeline: ${perSecond} updates/s, last frame ${frameMs.toFixed(1)} ms`)
+
+    server.dashboard.terminateClients()
+    await p.waitForFunction(() => document.getElementById('connection')!.textContent === 'reconnecting…', undefined, { timeout: 5000 })
+    await p.waitForFunction(() => document.getElementById('connection')!.textContent === 'live', undefined, { timeout: 10_000 })
+    const resumed = await count()
+    await p.waitForFunction((n) => (window as any).__gilwatch.state.messages > n + 3, resumed, { timeout: 5000 })
+  } finally {
+    await p.close()
+    await running
+  }
+})
+
+test('a WebSocket client that never reads does not grow the server\'s buffers', async () => {
+  const fixture = buildFixture('gil_fixture.c')
+  const running = run(fixture, ['--truth', path.join(server.dir, 'truth-slow'), '--threads', '8', '--duration-ms', '5000'],
+    monitoredEnv(server.socket))
+  const socket = new WebSocket(`${server.httpUrl!.replace('http', 'ws')}/ws`)
+  await new Promise((resolve) => socket.once('open', resolve))
+  ;(socket as any)._socket.pause() // never read again
+  const rssBefore = process.memoryUsage().rss
+  try {
+    // Ask for the widest full window over and over: every answer is large.
+    for (let i = 0; i < 300; i++) {
+      socket.send(JSON.stringify({ type: 'subscribe', windowMs: 30_000, widthPx: 8000 }))
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    const stats = server.dashboard.stats()
+    assert.ok(stats.skippedUpdates > 0, 'updates were skipped for the slow client')
+    // At most the limit plus the one message that crossed it.
+    assert.ok(stats.maxBufferedBytes < SEND_BUFFER_LIMIT + 4 * 1024 * 1024, `${stats.maxBufferedBytes} bytes buffered`)
+    const grown = (process.memoryUsage().rss - rssBefore) / 2 ** 20
+    assert.ok(grown < 100, `server RSS grew ${grown.toFixed(0)} MiB`)
+    console.log(`# slow client: ${stats.skippedUpdates} updates skipped, ${(stats.maxBufferedBytes / 2 ** 20).toFixed(2)} MiB buffered at most`)
+  } finally {
+    socket.terminate()
+    await running
+  }
+})
