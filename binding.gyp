@@ -11,7 +11,7 @@
       "target_name": "gilwatch_addon",
       "sources": [
         "native/addon/addon.cc",
-        "native/addon/dashboard_views.cc",
+        "native/addon/process_views.cc",
         "native/addon/decoder.cc",
         "native/addon/history.cc",
         "native/addon/store.cc"

@@ -7,21 +7,76 @@ import { GilwatchError, errors } from './errors'
 import { createLogger } from './log'
 import { buildPython, patchedVersions } from './python-build'
 import { checkedPython, isPatchedPython } from './python-detect'
+import { runDemo } from './demo'
+import { exportPerfetto } from './perfetto'
+import { replay } from './recording'
+import { runCommand } from './run'
 import { startServer } from './serve'
+import { Store } from './store'
+import { formatSummary, summarize } from './summary'
 
 const version: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version
 
 const usage = `gilwatch ${version}: live monitoring of the CPython GIL
 
 Usage:
-  gilwatch serve [options]     start the server (ingest + HTTP API)
-  gilwatch env [--python PY]   print the shell lines that make a process report to the server
-  gilwatch python build 3.X    build a CPython with the NVTX GIL patch; prints its path
-  gilwatch help COMMAND        help for one command
+  gilwatch run [options] -- CMD ARGS...   run CMD with GIL monitoring; a summary at the end
+  gilwatch demo                           the dashboard with a live demo program
+  gilwatch serve [options]                start the server (ingest, HTTP API, /metrics, dashboard)
+  gilwatch env [--python PY]              print the shell lines that make a process report to a server
+  gilwatch record FILE [serve options]    serve, and record the raw stream to FILE
+  gilwatch report FILE                    the run summary of a recording
+  gilwatch export FILE --perfetto OUT     a recording as Chrome trace JSON (opens in Perfetto)
+  gilwatch python build 3.X               build a CPython with the NVTX GIL patch; prints its path
+  gilwatch help COMMAND                   help for one command
 
-Run \`gilwatch help serve\` for the server's options.`
+Examples:
+  gilwatch run -- python3 my_service.py
+  gilwatch run --record run.gwrec --json --summary summary.json -- python3 job.py
+  gilwatch export run.gwrec --perfetto trace.json`
 
 const help: Record<string, string> = {
+  run: `Usage: gilwatch run [options] -- CMD ARGS...
+
+Runs CMD with GIL monitoring, like \`time\` for the GIL: CMD gets the injection library (and,
+for a stock CPython 3.10-3.13, the probe and the thread-name hook) in its environment; its
+stdin, stdout, stderr, signals and exit code pass through; when it ends, a summary per
+thread goes to stderr: held %, wait %, acquisitions, longest hold (when, how long), hold and
+wait p50/p99, and the longest holds. A server is started unless one already listens at
+GILWATCH_ADDR (or the default socket); the dashboard URL is printed at the start.
+
+Options:
+  --service NAME      the service label (default: the script's name)
+  --http HOST:PORT    the dashboard and API of the server started for the run
+                      (default ${DEFAULT_HTTP_HOST}:${DEFAULT_HTTP_PORT}, or a free port if taken)
+  --record FILE       also record the raw stream to FILE (see gilwatch report / export)
+  --record-max-mb N   rotate the recording past N MiB, keeping FILE.1 (default 1024)
+  --json              the summary as JSON
+  --summary FILE      write the summary to FILE instead of stderr
+  --probe / --no-probe  force the probe on or off (default: on for a stock CPython)
+  --quiet             no gilwatch lines besides the summary
+
+Examples:
+  gilwatch run -- python3 app.py --port 8080
+  gilwatch run --json --summary gil.json -- python3 -m pytest tests/`,
+  demo: `Usage: gilwatch demo [--http HOST:PORT] [--python PYTHON] [--seconds N]
+
+Starts a server and runs the bundled demo program (threads doing compression, hashing,
+JSON, small writes with fsync, and one making a 250 ms GIL-holding call every few seconds)
+on the machine's python3 through the probe. Open the printed URL. Ctrl-C stops it.`,
+  record: `Usage: gilwatch record FILE [serve options]
+
+Like \`gilwatch serve\`, and writes every byte it receives to FILE, with arrival times, for
+\`gilwatch report\` and \`gilwatch export\`. --record-max-mb N rotates past N MiB (default 1024),
+keeping the previous file as FILE.1.`,
+  report: `Usage: gilwatch report FILE [--json]
+
+Prints the run summary (per thread held %, wait %, acquisitions, longest hold, p50/p99) of
+every process in a recording.`,
+  export: `Usage: gilwatch export FILE --perfetto OUT.json
+
+Writes a recording as Chrome trace event JSON: open it at https://ui.perfetto.dev. Each thread
+has a track of GIL holds and waits and one of its other NVTX ranges.`,
   serve: `Usage: gilwatch serve [options]
 
 Starts the gilwatch server: it receives NVTX ranges from monitored processes and serves
@@ -125,8 +180,9 @@ export function environmentFor (addr?: string, base: NodeJS.ProcessEnv = process
   }
 }
 
-async function serve (args: string[]): Promise<number> {
-  const { values } = parse('serve', args, {
+async function serve (args: string[], recordPath?: string): Promise<number> {
+  const { values } = parse(recordPath ? 'record' : 'serve', args, {
+    'record-max-mb': { type: 'string' },
     socket: { type: 'string' },
     'no-socket': { type: 'boolean' },
     tcp: { type: 'string' },
@@ -151,6 +207,7 @@ async function serve (args: string[]): Promise<number> {
   const maxThreadLabels = whole('max-thread-labels', values['max-thread-labels'], 1, 10_000)
   const maxRangeKeys = whole('max-range-keys', values['max-range-keys'], 0, 10_000)
   const holdMaxWindow = whole('hold-max-window', values['hold-max-window'], 1, 86_400)
+  const recordMaxMb = whole('record-max-mb', values['record-max-mb'], 1, 1_000_000) ?? 1024
   const logger = createLogger(values.quiet ? 'error' : 'info')
   const server = await startServer({
     socket: values['no-socket'] ? null : (values.socket ?? defaultSocketPath()),
@@ -160,8 +217,10 @@ async function serve (args: string[]): Promise<number> {
     maxThreadLabels,
     maxRangeKeys,
     holdMaxWindowMs: holdMaxWindow === undefined ? undefined : holdMaxWindow * 1000,
+    record: recordPath ? { path: recordPath, maxBytes: recordMaxMb * 2 ** 20 } : undefined,
     logger
   })
+  if (recordPath) logger.info(`recording to ${recordPath}`)
   for (const a of server.ingest) logger.info(`ingest listening on ${a.kind === 'unix' ? `unix:${a.address}` : a.address}`)
   if (server.httpUrl) logger.info(`HTTP on ${server.httpUrl} (API: ${server.httpUrl}/api/processes)`)
   const first = server.ingest[0]
@@ -228,10 +287,99 @@ async function python (args: string[]): Promise<number> {
   return 0
 }
 
+async function run (args: string[]): Promise<number> {
+  const split = args.indexOf('--')
+  const own = split >= 0 ? args.slice(0, split) : args
+  const command = split >= 0 ? args.slice(split + 1) : []
+  const { values, positionals } = parseArgs({
+    args: own,
+    strict: false,
+    allowPositionals: true,
+    options: {
+      service: { type: 'string' },
+      http: { type: 'string' },
+      record: { type: 'string' },
+      'record-max-mb': { type: 'string' },
+      json: { type: 'boolean' },
+      summary: { type: 'string' },
+      probe: { type: 'boolean' },
+      'no-probe': { type: 'boolean' },
+      quiet: { type: 'boolean' }
+    }
+  })
+  const known = ['service', 'http', 'record', 'record-max-mb', 'json', 'summary', 'probe', 'no-probe', 'quiet']
+  const unknown = Object.keys(values).find((k) => !known.includes(k))
+  if (unknown) throw errors.badFlag(`unknown option --${unknown}. Run \`gilwatch help run\` for the options.`)
+  if (positionals.length && split < 0) command.push(...positionals)
+  else if (positionals.length) throw errors.badFlag(`unexpected ${positionals[0]} before --: options go before --, the command after it`)
+  if (!command.length) throw errors.badFlag('no command to run: gilwatch run [options] -- CMD ARGS... (e.g. gilwatch run -- python3 app.py)')
+  if (values.probe && values['no-probe']) throw errors.badFlag('--probe and --no-probe contradict each other')
+  const maxMb = values['record-max-mb'] === undefined ? 1024 : Number(values['record-max-mb'])
+  if (!(Number.isInteger(maxMb) && maxMb >= 1)) throw errors.badFlag(`--record-max-mb ${values['record-max-mb']} must be a whole number of MiB, 1 or more`)
+  return runCommand({
+    command,
+    service: values.service as string | undefined,
+    http: typeof values.http === 'string' ? parseHostPort(values.http, '--http') : undefined,
+    record: typeof values.record === 'string' ? { path: values.record, maxBytes: maxMb * 2 ** 20 } : undefined,
+    json: Boolean(values.json),
+    summaryFile: values.summary as string | undefined,
+    probe: values.probe ? true : values['no-probe'] ? false : undefined,
+    quiet: Boolean(values.quiet),
+    environment: (addr, base, probe) => environmentFor(addr, base, probe)
+  })
+}
+
+async function demo (args: string[]): Promise<number> {
+  const { values } = parse('demo', args, { http: { type: 'string' }, python: { type: 'string' }, seconds: { type: 'string' } })
+  const seconds = values.seconds === undefined ? undefined : Number(values.seconds)
+  if (seconds !== undefined && !(seconds > 0)) throw errors.badFlag(`--seconds ${values.seconds} must be a positive number`)
+  return runDemo({
+    python: values.python ?? 'python3',
+    http: values.http ? parseHostPort(values.http, '--http') : undefined,
+    seconds,
+    environment: (addr, base, probe) => environmentFor(addr, base, probe)
+  })
+}
+
+function recordingArgument (command: string, args: string[]): [string, string[]] {
+  const [file, ...rest] = args
+  if (!file || file.startsWith('-')) throw errors.badFlag(`gilwatch ${command} needs a recording FILE first. Run \`gilwatch help ${command}\``)
+  return [file, rest]
+}
+
+function replayed (file: string): Store {
+  const store = new Store({ recentPerThread: 5_000_000, retireAfterMs: 1e12 })
+  replay(file, store, ({ bytes, total }) => process.stderr.write(`gilwatch: reading ${file}: ${Math.round(bytes / total * 100)} %\r`))
+  return store
+}
+
+function report (args: string[]): number {
+  const [file, rest] = recordingArgument('report', args)
+  const { values } = parse('report', rest, { json: { type: 'boolean' } })
+  const store = replayed(file)
+  const processes = store.processes()
+  const summary = summarize(store, processes.map((p) => p.pid))
+  process.stdout.write(`${values.json ? JSON.stringify(summary, null, 2) : formatSummary(summary)}\n`)
+  store.close()
+  return 0
+}
+
+function exportCommand (args: string[]): number {
+  const [file, rest] = recordingArgument('export', args)
+  const { values } = parse('export', rest, { perfetto: { type: 'string' } })
+  if (!values.perfetto) throw errors.badFlag('say where to write: gilwatch export FILE --perfetto OUT.json')
+  const store = replayed(file)
+  const { events, processes } = exportPerfetto(store, values.perfetto)
+  process.stderr.write(`gilwatch: wrote ${events} trace events of ${processes} processes to ${values.perfetto} (open it at https://ui.perfetto.dev)\n`)
+  store.close()
+  return 0
+}
+
 export async function main (argv: string[]): Promise<number> {
   const [command, ...args] = argv
   try {
-    if (command && help[command] && (args.includes('--help') || args.includes('-h'))) {
+    const own = args.includes('--') ? args.slice(0, args.indexOf('--')) : args
+    if (command && help[command] && (own.includes('--help') || own.includes('-h'))) {
       process.stdout.write(`${help[command]}\n`)
       return 0
     }
@@ -239,6 +387,14 @@ export async function main (argv: string[]): Promise<number> {
       case 'serve': return await serve(args)
       case 'env': return env(args)
       case 'python': return await python(args)
+      case 'run': return await run(args)
+      case 'demo': return await demo(args)
+      case 'record': {
+        const [file, rest] = recordingArgument('record', args)
+        return await serve(rest, file)
+      }
+      case 'report': return report(args)
+      case 'export': return exportCommand(args)
       case undefined:
       case '-h':
       case '--help':
@@ -253,7 +409,7 @@ export async function main (argv: string[]): Promise<number> {
         process.stdout.write(`${version}\n`)
         return 0
       default:
-        throw errors.unknownCommand(`unknown command "${command}". Commands: serve, env, python, help`)
+        throw errors.unknownCommand(`unknown command "${command}". Commands: run, demo, serve, env, record, report, export, python, help`)
     }
   } catch (error) {
     if (error instanceof GilwatchError) {

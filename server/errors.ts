@@ -21,6 +21,8 @@ export const errors = {
   unknownCommand: make('GW_ERR_UNKNOWN_COMMAND'),
   buildPrerequisite: make('GW_ERR_BUILD_PREREQUISITE'),
   missingInterpreter: make('GW_ERR_MISSING_INTERPRETER'),
+  notARecording: make('GW_ERR_NOT_A_RECORDING'),
+  unreachableServer: make('GW_ERR_UNREACHABLE_SERVER'),
   pythonBuildFailed: make('GW_ERR_PYTHON_BUILD_FAILED')
 }
 

@@ -5,6 +5,7 @@ import net from 'node:net'
 import path from 'node:path'
 import { errors } from './errors'
 import type { Logger } from './log'
+import type { Recorder } from './recording'
 import type { Store } from './store'
 
 export interface IngestAddress { kind: 'unix' | 'tcp', address: string }
@@ -14,7 +15,7 @@ export class Ingest {
   private readonly sockets = new Set<net.Socket>()
   private readonly unixPaths: string[] = []
 
-  constructor (private readonly store: Store, private readonly log: Logger) {}
+  constructor (private readonly store: Store, private readonly log: Logger, private readonly recorder?: Recorder) {}
 
   async listenUnix (socketPath: string): Promise<IngestAddress> {
     prepareSocketDirectory(socketPath)
@@ -56,7 +57,10 @@ export class Ingest {
     const connection = this.store.openConnection()
     this.sockets.add(socket)
     socket.on('data', (chunk: Buffer) => {
-      const error = this.store.feed(connection, chunk)
+      // One arrival time for the store and the recording: a replay then matches exactly.
+      const at = Number(process.hrtime.bigint())
+      this.recorder?.data(connection, chunk, at)
+      const error = this.store.feed(connection, chunk, at)
       if (!error) return
       const who = this.store.connectionProcess(connection)
       const from = who ? `pid ${who.pid} (${who.service})` : (socket.remoteAddress ?? 'a local process')
@@ -65,8 +69,10 @@ export class Ingest {
     })
     socket.on('error', () => { /* 'close' follows and cleans up */ })
     socket.on('close', () => {
+      const at = Number(process.hrtime.bigint())
       this.sockets.delete(socket)
-      this.store.closeConnection(connection)
+      this.recorder?.closed(connection, at)
+      this.store.closeConnection(connection, at)
     })
   }
 }

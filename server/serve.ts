@@ -5,6 +5,7 @@ import { DashboardHub } from './dashboard'
 import { createHttp } from './http'
 import { Ingest, type IngestAddress } from './ingest'
 import { createLogger, type Logger } from './log'
+import { Recorder } from './recording'
 import { Store, type StoreOptions } from './store'
 
 export interface ServeOptions extends StoreOptions {
@@ -13,6 +14,7 @@ export interface ServeOptions extends StoreOptions {
   http?: { host: string, port: number } | null
   logger?: Logger
   logRequests?: boolean
+  record?: { path: string, maxBytes: number } // the raw ingest stream to a file
 }
 
 export interface RunningServer {
@@ -26,7 +28,8 @@ export interface RunningServer {
 export async function startServer (options: ServeOptions = {}): Promise<RunningServer> {
   const log = options.logger ?? createLogger()
   const store = new Store(options)
-  const ingest = new Ingest(store, log)
+  const recorder = options.record ? new Recorder(options.record.path, options.record.maxBytes, store) : undefined
+  const ingest = new Ingest(store, log, recorder)
   const app = createHttp({ store, logRequests: options.logRequests })
   const dashboard = new DashboardHub(store, log)
   dashboard.attach(app.server)
@@ -47,6 +50,7 @@ export async function startServer (options: ServeOptions = {}): Promise<RunningS
     dashboard.close()
     await ingest.close()
     await app.close()
+    recorder?.close()
     store.close()
     throw error
   }
@@ -59,6 +63,7 @@ export async function startServer (options: ServeOptions = {}): Promise<RunningS
       dashboard.close()
       await ingest.close()
       await app.close()
+      recorder?.close()
       store.close()
     }
   }

@@ -129,6 +129,34 @@ export interface LongHold {
 // rows: per second [wall ms, held s, waiting thread-s, acquisitions, hold p50, p99, max, wait p50, p99, max, forced switches]
 export interface SeriesView { interp: number, firstSecond: number, columns: number, rows: Float64Array }
 
+// What `gilwatch run` and `gilwatch report` print for one process.
+export interface ProcessSummary {
+  instance: string
+  pid: number
+  ppid: number
+  service: string
+  argv: string[]
+  startMs: number
+  durationNs: number
+  droppedEvents: number
+  threads: Array<{
+    thread: number
+    tid: number
+    name: string
+    holdNs: number
+    waitNs: number
+    acquisitions: number
+    waits: number
+    longestHoldNs: number
+    longestHoldStartMs: number
+    holdP50Ns: number
+    holdP99Ns: number
+    waitP50Ns: number
+    waitP99Ns: number
+  }>
+  longestHolds: Array<{ name: string, tid: number, startMs: number, durationNs: number }>
+}
+
 export interface StoreCounters {
   rangesReceived: number
   bytesReceived: number
@@ -139,8 +167,8 @@ export interface StoreCounters {
 
 interface NativeStore {
   openConnection(): number
-  feed(connection: number, chunk: Buffer): DecodeError | undefined
-  closeConnection(connection: number): void
+  feed(connection: number, chunk: Buffer, atNs?: number): DecodeError | undefined
+  closeConnection(connection: number, atNs?: number): void
   connectionProcess(connection: number): { instance: string, pid: number, service: string } | undefined
   processes(): ProcessSnapshot[]
   ranges(instance: string, query?: RangeQuery): CompletedRange[] | null
@@ -151,6 +179,8 @@ interface NativeStore {
   longHolds(instance: string, thresholdNs: number, limit: number): LongHold[] | null
   series(instance: string, fromSecond: number): SeriesView[] | null
   clock(instance: string): { nowNs: number, wallMs: number } | null
+  summary(instance: string, topHolds: number): ProcessSummary | null
+  preamble(connection: number): Buffer | null
 }
 
 interface NativeAddon {
@@ -202,8 +232,10 @@ export class Store {
 
   // Ingest side: one connection per monitored process (a reconnect continues its process).
   openConnection (): number { return this.native.openConnection() }
-  feed (connection: number, chunk: Buffer): DecodeError | undefined { return this.native.feed(connection, chunk) }
-  closeConnection (connection: number): void { this.native.closeConnection(connection) }
+  // atNs: when the bytes arrived (server CLOCK_MONOTONIC); only a replayed recording passes it.
+  feed (connection: number, chunk: Buffer, atNs?: number): DecodeError | undefined { return this.native.feed(connection, chunk, atNs) }
+  closeConnection (connection: number, atNs?: number): void { this.native.closeConnection(connection, atNs) }
+  preamble (connection: number): Buffer | null { return this.native.preamble(connection) }
   connectionProcess (connection: number) { return this.native.connectionProcess(connection) }
 
   // Read side.
@@ -221,6 +253,7 @@ export class Store {
   longHolds (instance: string, thresholdNs: number, limit: number) { return this.native.longHolds(instance, thresholdNs, limit) }
   series (instance: string, fromSecond: number) { return this.native.series(instance, fromSecond) }
   clock (instance: string) { return this.native.clock(instance) }
+  summary (instance: string, topHolds = 10) { return this.native.summary(instance, topHolds) }
 
   sweep (): void { this.native.sweep(this.retireAfterMs, this.forgetAfterMs, this.maxRetired) }
 

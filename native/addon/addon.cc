@@ -6,7 +6,7 @@
 #include <map>
 #include <memory>
 
-#include "dashboard_views.h"
+#include "process_views.h"
 #include "decoder.h"
 #include "store.h"
 
@@ -65,6 +65,8 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
                            InstanceMethod<&StoreWrap::LongHolds>("longHolds"),
                            InstanceMethod<&StoreWrap::Series>("series"),
                            InstanceMethod<&StoreWrap::Clock>("clock"),
+                           InstanceMethod<&StoreWrap::Summary>("summary"),
+                           InstanceMethod<&StoreWrap::Preamble>("preamble"),
                        });
   }
 
@@ -105,7 +107,9 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
     Connection *c = connection(info);
     if (!c) return env.Undefined();
     auto chunk = info[1].As<Napi::Buffer<uint8_t>>();
-    DecodeError error = c->feed(chunk.Data(), chunk.Length(), serverNowNs());
+    // A replayed recording passes the time each chunk originally arrived.
+    uint64_t at = info.Length() > 2 && info[2].IsNumber() ? static_cast<uint64_t>(info[2].As<Napi::Number>().DoubleValue()) : serverNowNs();
+    DecodeError error = c->feed(chunk.Data(), chunk.Length(), at);
     if (!error.failed()) return env.Undefined();
     store_.counters().decodeErrors++;
     Napi::Object result = Napi::Object::New(env);
@@ -117,7 +121,8 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
   Napi::Value CloseConnection(const Napi::CallbackInfo &info) {
     auto found = connections_.find(info[0].As<Napi::Number>().Uint32Value());
     if (found != connections_.end()) {
-      found->second->close(serverNowNs());
+      uint64_t at = info.Length() > 1 && info[1].IsNumber() ? static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue()) : serverNowNs();
+      found->second->close(at);
       connections_.erase(found);
       store_.counters().connectionsOpen--;
     }
@@ -285,6 +290,23 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
     o.Set("nowNs", static_cast<double>(now));
     o.Set("wallMs", p->wallMs(now));
     return o;
+  }
+
+  // summary(instance, topHolds)
+  Napi::Value Summary(const Napi::CallbackInfo &info) {
+    uint64_t now = 0;
+    const Process *p = processArg(info, now);
+    if (!p) return info.Env().Null();
+    return summaryView(info.Env(), store_, *p, now, info[1].As<Napi::Number>().Uint32Value());
+  }
+
+  // preamble(connection) -> the HELLO and definition frames so far: what a new recording
+  // file needs to make sense of the connection's later frames.
+  Napi::Value Preamble(const Napi::CallbackInfo &info) {
+    Connection *c = connection(info);
+    if (!c) return info.Env().Null();
+    const auto &bytes = c->preamble();
+    return Napi::Buffer<uint8_t>::Copy(info.Env(), bytes.data(), bytes.size());
   }
 
   // series(instance, fromSecond)

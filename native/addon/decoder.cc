@@ -104,6 +104,12 @@ DecodeError Connection::hello(const uint8_t *body, uint32_t length, uint64_t ser
 DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t length, uint64_t serverNowNs) {
   if (length % GW_FRAME_ALIGN != 0)
     return fail("bad_length", "frame length " + std::to_string(length) + " is not a multiple of 8");
+  // Definitions are kept (up to 16 MiB) so a rotated recording can start with them.
+  if ((type == GW_FRAME_HELLO || type == GW_FRAME_STRING || type == GW_FRAME_THREAD) &&
+      preamble_.size() + length + sizeof(gw_frame_header) <= (16u << 20)) {
+    const uint8_t *header = body - sizeof(gw_frame_header);
+    preamble_.insert(preamble_.end(), header, body + length);
+  }
   if (!process_) {
     if (type != GW_FRAME_HELLO) return fail("expected_hello", "the first frame must be HELLO");
     return hello(body, length, serverNowNs);

@@ -26,6 +26,7 @@ class Connection {
   DecodeError feed(const uint8_t *data, size_t size, uint64_t serverNowNs);
   void close(uint64_t serverNowNs);
   Process *process() const { return process_; }
+  const std::vector<uint8_t> &preamble() const { return preamble_; }
 
  private:
   DecodeError frame(uint16_t type, const uint8_t *body, uint32_t length, uint64_t serverNowNs);
@@ -35,7 +36,8 @@ class Connection {
   Process *process_ = nullptr;
   bool closed_ = false;
   DecodeError error_;
-  std::vector<uint8_t> partial_;  // an incomplete frame carried to the next chunk
+  std::vector<uint8_t> partial_;   // an incomplete frame carried to the next chunk
+  std::vector<uint8_t> preamble_;  // HELLO, STRING and THREAD frames, as received (bounded)
 };
 
 }  // namespace gilwatch

@@ -22,12 +22,14 @@ struct DurationHistogram {
   std::array<uint64_t, kDurationBuckets + 1> counts{};  // last: above the largest bound
   uint64_t count = 0;
   uint64_t sumNs = 0;
+  uint64_t maxNs = 0;
   void add(uint64_t ns) {
     size_t i = 0;
     while (i < kDurationBuckets && ns > kDurationBucketsNs[i]) i++;
     counts[i]++;
     count++;
     sumNs += ns;
+    if (ns > maxNs) maxNs = ns;
   }
 };
 

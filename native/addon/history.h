@@ -65,7 +65,25 @@ class SecondSeries {
   std::vector<SecondSample> samples_;
 };
 
-// Quantile estimate from per-bucket counts (linear within the bucket).
-double bucketQuantile(const std::array<uint32_t, kDurationBuckets + 1> &counts, double q);
+// Quantile estimate in ns from per-bucket counts (linear within the bucket).
+template <typename Count>
+double bucketQuantile(const std::array<Count, kDurationBuckets + 1> &counts, double q) {
+  uint64_t total = 0;
+  for (Count c : counts) total += c;
+  if (total == 0) return 0;
+  double rank = q * static_cast<double>(total);
+  uint64_t seen = 0;
+  for (size_t i = 0; i < counts.size(); i++) {
+    if (counts[i] == 0) continue;
+    if (static_cast<double>(seen + counts[i]) >= rank) {
+      double lower = i == 0 ? 0 : static_cast<double>(kDurationBucketsNs[i - 1]);
+      double upper = i < kDurationBuckets ? static_cast<double>(kDurationBucketsNs[i]) : lower * 2;
+      double within = (rank - static_cast<double>(seen)) / static_cast<double>(counts[i]);
+      return lower + (upper - lower) * within;
+    }
+    seen += counts[i];
+  }
+  return static_cast<double>(kDurationBucketsNs[kDurationBuckets - 1]);
+}
 
 }  // namespace gilwatch

@@ -177,6 +177,11 @@ void Store::countGil(Process &process, Thread &thread, const OpenRange &range, u
     }
   }
   if (range.message == holding_) {
+    thread.holds.add(durationNs);
+    if (durationNs > thread.longestHoldNs) {
+      thread.longestHoldNs = durationNs;
+      thread.longestHoldStartNs = range.startNs;
+    }
     GilTotals &gil = process.gil(interp);
     gil.hold.add(durationNs);
     ThreadGil &mine = threadGil(process, thread, interp);
@@ -185,6 +190,7 @@ void Store::countGil(Process &process, Thread &thread, const OpenRange &range, u
     (thread.waited ? mine.contended : mine.uncontended)++;
     thread.waited = false;
   } else if (range.message == waiting_) {
+    thread.waits.add(durationNs);
     GilTotals &gil = process.gil(interp);
     gil.wait.add(durationNs);
     gil.batchWaits.emplace_back(range.startNs, endNs);

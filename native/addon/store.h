@@ -110,6 +110,9 @@ struct Thread {
   uint64_t exitServerNs = 0;
   LabelSlot slot = LabelSlot::Unassigned;
   bool waited = false;  // a GIL wait ended and its hold has not come yet (a contended acquisition)
+  // The thread's own GIL figures, all GILs together (the run summary; metrics use `gil`).
+  DurationHistogram holds, waits;
+  uint64_t longestHoldNs = 0, longestHoldStartNs = 0;
   std::vector<ThreadGil> gil;  // one per GIL (interpreter) the thread used
   std::vector<std::pair<TotalsKey, Totals>> totals;
   size_t lastTotals = 0;  // most recent hit: consecutive records usually share a key

@@ -1,10 +1,11 @@
-// The live dashboard's views of one process, computed next to the data so that only what
-// the screen can show crosses into JavaScript and over the WebSocket:
+// Views of one process, computed next to the data so that only what the screen (or the
+// summary) shows crosses into JavaScript and over the WebSocket:
 //   timeline:  per thread lane, ranges in [start, end] downsampled to the pixel width
 //              (sub-pixel ranges merged into one item that keeps their count);
 //   longHolds: the latest holds above a threshold and who waited during each;
-//   series:    per-second GIL figures for the last 5 minutes.
-#include "dashboard_views.h"
+//   series:    per-second GIL figures for the last 5 minutes;
+//   summary:   per-thread totals and the longest holds, for `gilwatch run` and `report`.
+#include "process_views.h"
 
 #include <algorithm>
 #include <cmath>
@@ -276,6 +277,69 @@ Napi::Value seriesView(Napi::Env env, const Process &p, uint64_t clientNow, uint
     gils.Set(g++, o);
   }
   return gils;
+}
+
+Napi::Value summaryView(Napi::Env env, const Store &store, const Process &p, uint64_t clientNow, uint32_t topHolds) {
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("instance", [&] {
+    char text[17];
+    snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(p.instance));
+    return std::string(text);
+  }());
+  out.Set("pid", p.pid);
+  out.Set("ppid", p.ppid);
+  out.Set("service", p.service);
+  Napi::Array argv = Napi::Array::New(env, p.argv.size());
+  for (size_t i = 0; i < p.argv.size(); i++) argv.Set(i, p.argv[i]);
+  out.Set("argv", argv);
+  out.Set("startMs", p.wallMs(p.helloMonotonicNs));
+  out.Set("durationNs", static_cast<double>(clientNow > p.helloMonotonicNs ? clientNow - p.helloMonotonicNs : 0));
+  out.Set("droppedEvents", static_cast<double>(p.droppedEvents));
+  Napi::Array threads = Napi::Array::New(env);
+  uint32_t n = 0;
+  std::vector<std::pair<const Thread *, const RecentRange *>> holds;
+  for (const auto &[id, t] : p.threads) {
+    for (size_t i = 0; i < t->significant.size(); i++) {
+      const RecentRange &r = t->significant.at(i);
+      if (r.domain == store.gilDomain() && r.message == store.holdingId()) holds.emplace_back(t.get(), &r);
+    }
+    if (t->holds.count == 0 && t->waits.count == 0) continue;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("thread", t->id);
+    o.Set("tid", t->tid);
+    o.Set("name", t->name);
+    o.Set("holdNs", static_cast<double>(t->holds.sumNs));
+    o.Set("waitNs", static_cast<double>(t->waits.sumNs));
+    o.Set("acquisitions", static_cast<double>(t->holds.count));
+    o.Set("waits", static_cast<double>(t->waits.count));
+    o.Set("longestHoldNs", static_cast<double>(t->longestHoldNs));
+    o.Set("longestHoldStartMs", t->longestHoldNs ? p.wallMs(t->longestHoldStartNs) : 0.0);
+    // Interpolated within a bucket, never past the largest value seen.
+    auto quantile = [](const DurationHistogram &h, double q) {
+      return std::min(bucketQuantile(h.counts, q), static_cast<double>(h.maxNs));
+    };
+    o.Set("holdP50Ns", quantile(t->holds, 0.5));
+    o.Set("holdP99Ns", quantile(t->holds, 0.99));
+    o.Set("waitP50Ns", quantile(t->waits, 0.5));
+    o.Set("waitP99Ns", quantile(t->waits, 0.99));
+    threads.Set(n++, o);
+  }
+  out.Set("threads", threads);
+  std::sort(holds.begin(), holds.end(), [](const auto &a, const auto &b) {
+    return a.second->endNs - a.second->startNs > b.second->endNs - b.second->startNs;
+  });
+  if (holds.size() > topHolds) holds.resize(topHolds);
+  Napi::Array top = Napi::Array::New(env, holds.size());
+  for (size_t i = 0; i < holds.size(); i++) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", holds[i].first->name);
+    o.Set("tid", holds[i].first->tid);
+    o.Set("startMs", p.wallMs(holds[i].second->startNs));
+    o.Set("durationNs", static_cast<double>(holds[i].second->endNs - holds[i].second->startNs));
+    top.Set(i, o);
+  }
+  out.Set("longestHolds", top);
+  return out;
 }
 
 }  // namespace gilwatch

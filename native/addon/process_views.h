@@ -1,4 +1,4 @@
-// The live dashboard's views of a process (see dashboard_views.cc).
+// Views of one process for the dashboard and the run summary (see process_views.cc).
 #pragma once
 
 #include <napi.h>
@@ -12,5 +12,6 @@ Napi::Value timelineView(Napi::Env env, const Store &store, const Process &p, ui
 Napi::Value longHoldsView(Napi::Env env, const Store &store, const Process &p, uint64_t clientNow, double thresholdNs,
                           uint32_t limit);
 Napi::Value seriesView(Napi::Env env, const Process &p, uint64_t clientNow, uint64_t fromSecond);
+Napi::Value summaryView(Napi::Env env, const Store &store, const Process &p, uint64_t clientNow, uint32_t topHolds);
 
 }  // namespace gilwatch

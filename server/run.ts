@@ -1,0 +1,146 @@
+// `gilwatch run -- CMD ARGS…`: runs a program with GIL monitoring, like `time` for the GIL.
+// Starts a server unless one already listens at GILWATCH_ADDR, runs CMD with the injection
+// (and, for a stock CPython, the probe) in its environment, passes through its stdio,
+// signals and exit code, and prints a summary when it ends.
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, defaultSocketPath } from './config'
+import { errors } from './errors'
+import { createLogger } from './log'
+import { isPatchedPython, looksLikePython, resolveExecutable } from './python-detect'
+import { startServer, type RunningServer } from './serve'
+import { formatSummary, summarize, type RunSummary } from './summary'
+
+export interface RunOptions {
+  command: string[]
+  service?: string
+  http?: { host: string, port: number } // undefined: 127.0.0.1:9477, or a free port if taken
+  record?: { path: string, maxBytes: number }
+  json: boolean
+  summaryFile?: string
+  probe?: boolean // undefined: decide from the interpreter
+  quiet: boolean
+  environment: (addr: string, base: NodeJS.ProcessEnv, probe: boolean) => Record<string, string>
+}
+
+// Signals sent to `gilwatch run` itself go on to the program. From a terminal, Ctrl-C and
+// Ctrl-\ already reach the whole foreground process group, the program included.
+const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT']
+const FROM_TERMINAL: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT']
+
+function listening (addr: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    let socket: net.Socket
+    if (addr.startsWith('tcp://')) {
+      const target = new URL(addr.replace('tcp://', 'http://'))
+      socket = net.connect({ host: target.hostname.replace(/^\[|\]$/g, ''), port: Number(target.port) })
+    } else {
+      socket = net.connect({ path: addr.replace(/^unix:/, '') })
+    }
+    socket.setTimeout(1000, () => { socket.destroy(); resolve(false) })
+    socket.once('connect', () => { socket.destroy(); resolve(true) })
+    socket.once('error', () => resolve(false))
+  })
+}
+
+// Service label: the script of a Python program, else the command's name.
+function serviceOf (command: string[]): string {
+  const [exe, ...args] = command
+  if (looksLikePython(path.basename(exe))) {
+    const script = args.find((a) => !a.startsWith('-'))
+    if (args[0] === '-m' && args[1]) return args[1]
+    if (script) return path.basename(script)
+  }
+  return path.basename(exe)
+}
+
+export async function runCommand (options: RunOptions): Promise<number> {
+  const log = (line: string) => { if (!options.quiet) process.stderr.write(`gilwatch: ${line}\n`) }
+  const [command, ...args] = options.command
+  const executable = resolveExecutable(command)
+  if (!executable) throw errors.missingInterpreter(`${command}: command not found (give a path, or check PATH)`)
+  const probe = options.probe ?? (looksLikePython(path.basename(executable)) && !isPatchedPython(executable))
+
+  // A server already listening (GILWATCH_ADDR or the default socket) is used as it is.
+  const addr = process.env.GILWATCH_ADDR || defaultSocketPath()
+  let server: RunningServer | undefined
+  if (await listening(addr)) {
+    if (options.record) throw errors.badFlag(`--record needs its own server, but one already listens at ${addr}: record there with \`gilwatch record FILE\`, or stop it`)
+    log(`reporting to the gilwatch server at ${addr}`)
+  } else if (addr.startsWith('tcp://')) {
+    throw errors.unreachableServer(`nothing listens at GILWATCH_ADDR=${addr}: start \`gilwatch serve --tcp ...\` there, or unset GILWATCH_ADDR to run a local server`)
+  } else {
+    const socket = addr.replace(/^unix:/, '')
+    const logger = createLogger('error')
+    const wanted = options.http ?? { host: DEFAULT_HTTP_HOST, port: DEFAULT_HTTP_PORT }
+    try {
+      server = await startServer({ socket, http: wanted, logger, record: options.record })
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'GW_ERR_ADDRESS_IN_USE' || options.http) throw error
+      server = await startServer({ socket, http: { host: wanted.host, port: 0 }, logger, record: options.record })
+    }
+  }
+
+  const env = {
+    ...process.env,
+    ...options.environment(addr, process.env, probe),
+    GILWATCH_SERVICE: options.service ?? process.env.GILWATCH_SERVICE ?? serviceOf(options.command)
+  }
+  const started = Date.now()
+  const child = spawn(executable, args, { stdio: 'inherit', env, argv0: command })
+  const spawned = await new Promise<boolean>((resolve) => {
+    child.once('spawn', () => resolve(true))
+    child.once('error', (error) => {
+      process.stderr.write(`gilwatch: cannot run ${command}: ${error.message}\n`)
+      resolve(false)
+    })
+  })
+  if (!spawned) {
+    await server?.close()
+    return 126
+  }
+  if (server?.httpUrl) log(`dashboard: ${server.httpUrl}/?pid=${child.pid}${probe ? ' (stock CPython: GIL through the probe)' : ''}`)
+
+  const interactive = process.stdin.isTTY
+  const handlers = new Map<NodeJS.Signals, () => void>()
+  for (const signal of [...FORWARDED, ...FROM_TERMINAL]) {
+    const handler = () => {
+      if (FROM_TERMINAL.includes(signal) && interactive) return // the program got it too
+      child.kill(signal)
+    }
+    handlers.set(signal, handler)
+    process.on(signal, handler)
+  }
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.once('exit', (c, s) => resolve([c, s])))
+  for (const [s, handler] of handlers) process.off(s, handler)
+
+  let summary: RunSummary | undefined
+  if (server) {
+    // The program's processes flush their last ranges as they exit.
+    const store = server.store
+    const deadline = Date.now() + 2000
+    while (Date.now() < deadline && store.processes().some((p) => p.state === 'connected' && p.pid === child.pid)) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    summary = summarize(store, [child.pid!], started)
+    await server.close()
+  }
+  if (summary) {
+    const text = options.json ? JSON.stringify(summary, null, 2) : formatSummary(summary)
+    if (options.summaryFile) fs.writeFileSync(options.summaryFile, `${text}\n`)
+    else process.stderr.write(`${text}\n`)
+  } else {
+    log('the summary is on the server the program reported to (its dashboard and /api/processes)')
+  }
+  if (signal) {
+    // Die the way the program died, so shells and supervisors see the same status.
+    process.kill(process.pid, signal)
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    return 128 + (os.constants.signals[signal] ?? 0)
+  }
+  return code ?? 1
+}
