@@ -31,6 +31,7 @@
         "native/injection/handlers.c",
         "native/injection/init.c",
         "native/injection/intern.c",
+        "native/injection/sampler.c",
         "native/injection/sender.c",
         "native/injection/threads.c"
       ],

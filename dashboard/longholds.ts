@@ -1,5 +1,6 @@
 // The long-holds table: the latest holds above the threshold, who waited meanwhile, and a
 // click that shows the hold on the timeline.
+import { describeCause } from '../server/cause'
 import { clock, duration } from './format'
 import type { LongHold } from './messages'
 
@@ -8,12 +9,18 @@ export function renderLongHolds (body: HTMLElement, holds: LongHold[], onPick: (
     const row = document.createElement('tr')
     row.dataset.thread = hold.name
     row.dataset.durationNs = String(hold.durationNs)
+    if (hold.cause) {
+      row.dataset.onCpuNs = String(hold.cause.onCpuNs)
+      row.dataset.runqueueNs = String(hold.cause.runqueueNs)
+      row.dataset.blockedNs = String(hold.cause.blockedNs)
+    }
     const waiters = [...hold.waiters].sort((a, b) => b.waitedNs - a.waitedNs)
       .map((w) => `${w.name} (${duration(w.waitedNs)})`).join(', ')
     const cells = [
       clock(hold.startMs),
       hold.name,
       `${duration(hold.durationNs)}${hold.ongoing ? ' so far' : ''}`,
+      hold.cause ? describeCause(hold.cause) : '—',
       waiters || '—'
     ]
     cells.forEach((text, i) => {

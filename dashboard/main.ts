@@ -27,7 +27,8 @@ const state = {
 
 const model = new TimelineModel()
 const charts = new Charts()
-const timeline = new TimelineView($('timeline'), model, (startNs, endNs) => requestView(startNs, endNs), () => state.paused)
+const timeline = new TimelineView($('timeline'), model, (startNs, endNs) => requestView(startNs, endNs), () => state.paused,
+  (tid, startNs) => state.longHolds.find((h) => h.tid === tid && Math.abs(h.startNs - startNs) < 2000)?.cause ?? null)
 const connection = new Connection(receive, (live) => {
   $('connection').textContent = live ? 'live' : 'reconnecting…'
   $('connection').className = live ? 'connection live' : 'connection'

@@ -20,8 +20,11 @@ export interface TimelineMessage {
   lanes: Array<{ thread: number, tid: number, name: string, exited: boolean, items: number[] }>
 }
 
+export type { HoldCause } from '../server/cause'
+
 export interface LongHold {
   thread: number
+  tid: number
   name: string
   startNs: number
   endNs: number
@@ -29,6 +32,7 @@ export interface LongHold {
   startMs: number
   ongoing: boolean
   waiters: Array<{ thread: number, name: string, waitedNs: number }>
+  cause: import('../server/cause').HoldCause | null
 }
 
 export interface SeriesMessage { interp: number, columns: number, rows: number[] }

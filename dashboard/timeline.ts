@@ -2,6 +2,7 @@
 // no DOM per item): one lane per thread with its holds (top row) and waits (bottom row),
 // and its other NVTX ranges in a thinner row below. Items come downsampled from the server:
 // an item may stand for many sub-pixel ranges (count) covering part of its span (fill).
+import { describeCause, type HoldCause } from '../server/cause'
 import { clock, duration } from './format'
 import type { TimelineMessage } from './messages'
 
@@ -102,7 +103,8 @@ export class TimelineView {
   drawnItems = 0
 
   constructor (container: HTMLElement, private readonly model: TimelineModel,
-    private readonly onViewChange: (startNs: number, endNs: number) => void, private readonly isPaused: () => boolean) {
+    private readonly onViewChange: (startNs: number, endNs: number) => void, private readonly isPaused: () => boolean,
+    private readonly causeOf: (tid: number, startNs: number) => HoldCause | null = () => null) {
     this.canvas = container.querySelector('canvas')!
     this.tooltip = container.querySelector('.tooltip') as HTMLElement
     this.canvas.addEventListener('mousemove', (e) => {
@@ -266,6 +268,8 @@ export class TimelineView {
       `start ${clock(this.model.wallMs(h.item.start))}`,
       `${h.item.open ? 'so far ' : ''}${duration(h.item.end - h.item.start)}`
     ]
+    const cause = h.item.kind === HOLD && h.item.count === 1 ? this.causeOf(h.lane.tid, h.item.start) : null
+    if (cause) lines.push(`why: ${describeCause(cause)}`)
     this.tooltip.textContent = lines.join('\n')
     this.tooltip.hidden = false
     this.tooltip.style.left = `${Math.min(this.hovered.x + 12, this.canvas.clientWidth - 240)}px`

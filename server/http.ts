@@ -40,5 +40,19 @@ export function createHttp ({ store, logRequests = false }: HttpOptions): Fastif
     return { ranges }
   })
 
+  // Holds of at least thresholdMs (default 50), newest first, with who waited during each
+  // and why each was long (sampled while it lasted).
+  app.get<{ Params: { instance: string }, Querystring: { thresholdMs?: string, limit?: string } }>(
+    '/api/processes/:instance/long-holds', async (request, reply) => {
+      const thresholdMs = request.query.thresholdMs === undefined ? 50 : Number(request.query.thresholdMs)
+      const limit = request.query.limit === undefined ? 50 : Number(request.query.limit)
+      if (!(thresholdMs > 0) || !(Number.isInteger(limit) && limit > 0)) {
+        return reply.code(400).send({ error: 'thresholdMs must be a positive number and limit a positive whole number' })
+      }
+      const holds = /^[0-9a-f]{16}$/.test(request.params.instance) ? store.longHolds(request.params.instance, thresholdMs * 1e6, limit) : null
+      if (!holds) return reply.code(404).send({ error: `no process with instance ${request.params.instance}` })
+      return { holds }
+    })
+
   return app
 }

@@ -2,6 +2,7 @@
 // process, per thread one track with its GIL holds and waits and one with its other NVTX
 // ranges (a separate track: those need not nest with the GIL's).
 import fs from 'node:fs'
+import { describeCause } from './cause'
 import type { Store } from './store'
 
 const USER_TRACK_OFFSET = 10_000_000 // beyond Linux's largest pid: never a real tid
@@ -17,10 +18,14 @@ export function exportPerfetto (store: Store, out: string): { events: number, pr
       events.push({ name: 'thread_name', ph: 'M', pid: p.pid, tid: t.tid, args: { name: t.name || `tid ${t.tid}` } })
       events.push({ name: 'thread_name', ph: 'M', pid: p.pid, tid: t.tid + USER_TRACK_OFFSET, args: { name: `${t.name || t.tid} NVTX` } })
     }
+    // Long holds carry why they were long.
+    const causes = new Map((store.longHolds(p.instance, 1, 1e6) ?? []).filter((h) => h.cause).map((h) => [`${h.tid}:${h.startNs}`, h.cause!]))
     for (const r of store.ranges(p.instance) ?? []) {
       const gil = r.domain === 'GIL NVTX Domain'
       const tid = gil ? r.tid : r.tid + USER_TRACK_OFFSET
-      const args = r.payload === null ? undefined : { payload: r.payload }
+      const cause = gil ? causes.get(`${r.tid}:${r.startNs}`) : undefined
+      const args = r.payload === null && !cause ? undefined
+        : { ...(r.payload === null ? {} : { payload: r.payload }), ...(cause ? { why: describeCause(cause), cause } : {}) }
       if (r.kind === 'mark') {
         events.push({ name: r.message, ph: 'i', s: 't', pid: p.pid, tid, ts: r.startNs / 1000, cat: r.domain || 'default', args })
       } else {

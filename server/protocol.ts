@@ -3,19 +3,25 @@
 // in the native addon; these encoders serve tests, tools and recordings. See docs/protocol.md.
 
 export const MAGIC = 0x574c4947 // "GILW"
-export const VERSION = 1
+export const VERSION = 2
 export const MAX_FRAME_BODY = 1 << 20
 export const FRAME_ALIGN = 8
 export const MAX_DOMAINS = 256
 export const MAX_STRINGS = 16384
 export const MAX_THREADS = 65536
 export const MAX_STRING_BYTES = 1024
+export const CAUSE_SYSCALLS = 4
+export const CAUSE_OTHERS = 4
+export const SYSCALL_NONE = -1 // blocked outside a system call: a page fault
+export const SYSCALL_UNKNOWN = -2
+export const SYSCALL_GIL_WAIT = -3 // "others" only: waiting for the GIL
 
-export const FrameType = { HELLO: 1, STRING: 2, THREAD: 3, RECORDS: 4, STATUS: 5, THREAD_EXIT: 6 } as const
+export const FrameType = { HELLO: 1, STRING: 2, THREAD: 3, RECORDS: 4, STATUS: 5, THREAD_EXIT: 6, HOLD_CAUSE: 7 } as const
 export const StringKind = { DOMAIN: 1, MESSAGE: 2, CATEGORY: 3 } as const
 export const RecordKind = { RANGE: 1, OPEN: 2, START: 3, END: 4, MARK: 5 } as const
 export const PayloadType = { NONE: 0, UINT64: 1, INT64: 2, DOUBLE: 3 } as const
 export const RecordFlag = { CLOSED_BY_THREAD_EXIT: 1 } as const
+export const CauseFlag = { FINAL: 1 } as const
 
 // Byte offsets of every field, and each struct's size.
 export const layout = {
@@ -51,7 +57,26 @@ export const layout = {
     endNs: 24,
     payload: 32
   },
-  status: { size: 32, sentNs: 0, droppedEvents: 8, unmatchedPops: 16, threads: 24 }
+  status: { size: 32, sentNs: 0, droppedEvents: 8, unmatchedPops: 16, threads: 24 },
+  causeSyscall: { size: 16, syscall: 0, ns: 8 },
+  causeOthers: { size: 8, syscall: 0, threadSamples: 4 },
+  holdCause: {
+    size: 176,
+    thread: 0,
+    flags: 4,
+    startNs: 8,
+    interp: 16,
+    sampledFromNs: 24,
+    sampledToNs: 32,
+    onCpuNs: 40,
+    runqueueNs: 48,
+    blockedNs: 56,
+    majorFaults: 64,
+    samples: 68,
+    otherSamples: 72,
+    blockedIn: 80,
+    others: 144
+  }
 } as const
 
 export const padded = (n: number): number => (n + FRAME_ALIGN - 1) & ~(FRAME_ALIGN - 1)
@@ -169,4 +194,47 @@ export function encodeThreadExit (thread: number, timeNs: bigint): Buffer {
   body.writeUInt32LE(thread, L.thread)
   body.writeBigUInt64LE(timeNs, L.timeNs)
   return encodeFrame(FrameType.THREAD_EXIT, body)
+}
+
+export interface HoldCauseInit {
+  thread: number
+  final?: boolean
+  startNs: bigint
+  interp?: bigint
+  sampledFromNs?: bigint
+  sampledToNs?: bigint
+  onCpuNs?: bigint
+  runqueueNs?: bigint
+  blockedNs?: bigint
+  majorFaults?: number
+  samples?: number
+  otherSamples?: number
+  blockedIn?: Array<{ syscall: number, ns: bigint }>
+  others?: Array<{ syscall: number, threadSamples: number }>
+}
+
+export function encodeHoldCause (c: HoldCauseInit): Buffer {
+  const L = layout.holdCause
+  const body = Buffer.alloc(L.size)
+  body.writeUInt32LE(c.thread, L.thread)
+  body.writeUInt32LE(c.final ? CauseFlag.FINAL : 0, L.flags)
+  body.writeBigUInt64LE(c.startNs, L.startNs)
+  body.writeBigInt64LE(c.interp ?? 0n, L.interp)
+  body.writeBigUInt64LE(c.sampledFromNs ?? 0n, L.sampledFromNs)
+  body.writeBigUInt64LE(c.sampledToNs ?? 0n, L.sampledToNs)
+  body.writeBigUInt64LE(c.onCpuNs ?? 0n, L.onCpuNs)
+  body.writeBigUInt64LE(c.runqueueNs ?? 0n, L.runqueueNs)
+  body.writeBigUInt64LE(c.blockedNs ?? 0n, L.blockedNs)
+  body.writeUInt32LE(c.majorFaults ?? 0, L.majorFaults)
+  body.writeUInt32LE(c.samples ?? 0, L.samples)
+  body.writeUInt32LE(c.otherSamples ?? 0, L.otherSamples)
+  ;(c.blockedIn ?? []).slice(0, CAUSE_SYSCALLS).forEach((b, i) => {
+    body.writeInt32LE(b.syscall, L.blockedIn + i * layout.causeSyscall.size + layout.causeSyscall.syscall)
+    body.writeBigUInt64LE(b.ns, L.blockedIn + i * layout.causeSyscall.size + layout.causeSyscall.ns)
+  })
+  ;(c.others ?? []).slice(0, CAUSE_OTHERS).forEach((o, i) => {
+    body.writeInt32LE(o.syscall, L.others + i * layout.causeOthers.size + layout.causeOthers.syscall)
+    body.writeUInt32LE(o.threadSamples, L.others + i * layout.causeOthers.size + layout.causeOthers.threadSamples)
+  })
+  return encodeFrame(FrameType.HOLD_CAUSE, body)
 }

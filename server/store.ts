@@ -2,6 +2,7 @@
 // Metrics, the HTTP API and the dashboard read from here.
 import fs from 'node:fs'
 import { FORGET_AFTER_MS, MAX_RETIRED_PROCESSES, RETIRE_AFTER_MS, paths } from './config'
+import type { HoldCause } from './cause'
 import { errors, type DecodeError } from './errors'
 
 export type ProcessState = 'connected' | 'disconnected' | 'retired'
@@ -83,6 +84,7 @@ export interface MetricsSnapshot {
       hold: HistogramSnapshot
       wait: HistogramSnapshot
       dropRequests: number
+      longHoldSeconds: { onCpu: number, runqueue: number, blocked: number }
       contendedSeconds: number
       currentHoldSeconds: number
       waiters: number
@@ -124,6 +126,7 @@ export interface LongHold {
   startMs: number
   ongoing: boolean
   waiters: Array<{ thread: number, name: string, waitedNs: number }>
+  cause: HoldCause | null
 }
 
 // rows: per second [wall ms, held s, waiting thread-s, acquisitions, hold p50, p99, max, wait p50, p99, max, forced switches]
@@ -154,7 +157,7 @@ export interface ProcessSummary {
     waitP50Ns: number
     waitP99Ns: number
   }>
-  longestHolds: Array<{ name: string, tid: number, startMs: number, durationNs: number }>
+  longestHolds: Array<{ name: string, tid: number, startMs: number, durationNs: number, cause: HoldCause | null }>
 }
 
 export interface StoreCounters {

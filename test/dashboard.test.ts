@@ -59,8 +59,9 @@ test('the 200 ms hold on "blocker": charts, long-holds table, timeline lane, and
     const durationNs = Number(await row.first().getAttribute('data-duration-ns'))
     assert.ok(durationNs >= 200e6 && durationNs < 205e6, `table: ${durationNs / 1e6} ms`)
     assert.match(await row.first().textContent() ?? '', /blocker20\d\.\d ms/)
-    // Someone waited through it.
-    assert.match(await row.first().locator('td').nth(3).textContent() ?? '', /spinner-2 \(/)
+    // Why it was long (usleep: blocked in clock_nanosleep), and who waited through it.
+    assert.match(await row.first().locator('td').nth(3).textContent() ?? '', /blocked 1\d\d ms in clock_nanosleep/)
+    assert.match(await row.first().locator('td').nth(4).textContent() ?? '', /spinner-2 \(/)
 
     // The timeline has a lane for "blocker" with one hold of that width.
     const lane = await p.waitForFunction(() => {

@@ -14,7 +14,8 @@ const constantGroups: Array<[string, Record<string, number>]> = [
   ['GW_STRING_', protocol.StringKind],
   ['GW_RECORD_', protocol.RecordKind],
   ['GW_PAYLOAD_', protocol.PayloadType],
-  ['GW_FLAG_', protocol.RecordFlag]
+  ['GW_FLAG_', protocol.RecordFlag],
+  ['GW_CAUSE_', protocol.CauseFlag]
 ]
 const plainConstants: Record<string, number> = {
   GW_PROTOCOL_MAGIC: protocol.MAGIC,
@@ -24,7 +25,12 @@ const plainConstants: Record<string, number> = {
   GW_MAX_DOMAINS: protocol.MAX_DOMAINS,
   GW_MAX_STRINGS: protocol.MAX_STRINGS,
   GW_MAX_THREADS: protocol.MAX_THREADS,
-  GW_MAX_STRING_BYTES: protocol.MAX_STRING_BYTES
+  GW_MAX_STRING_BYTES: protocol.MAX_STRING_BYTES,
+  GW_CAUSE_SYSCALLS: protocol.CAUSE_SYSCALLS,
+  GW_CAUSE_OTHERS: protocol.CAUSE_OTHERS,
+  GW_SYSCALL_NONE: protocol.SYSCALL_NONE,
+  GW_SYSCALL_UNKNOWN: protocol.SYSCALL_UNKNOWN,
+  GW_SYSCALL_GIL_WAIT: protocol.SYSCALL_GIL_WAIT
 }
 
 test('server/protocol.ts agrees with gilwatch_protocol.h', () => {

@@ -188,6 +188,15 @@ DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t lengt
       return {};
     }
 
+    case GW_FRAME_HOLD_CAUSE: {
+      if (length < sizeof(gw_hold_cause)) return fail("bad_length", "HOLD_CAUSE frame is shorter than its body");
+      gw_hold_cause cause = load<gw_hold_cause>(body);
+      Thread *thread = process.thread(cause.thread);
+      if (!thread) return fail("unknown_id", "cause for undefined thread " + std::to_string(cause.thread));
+      store_.holdCause(process, *thread, cause);
+      return {};
+    }
+
     default:
       return fail("unknown_frame", "unknown frame type " + std::to_string(type));
   }

@@ -11,6 +11,41 @@
 #include <cmath>
 
 namespace gilwatch {
+
+Napi::Value causeObject(Napi::Env env, const HoldCause *c) {
+  if (!c) return env.Null();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("final", c->final);
+  o.Set("sampledFromNs", static_cast<double>(c->sampledFromNs));
+  o.Set("sampledNs", static_cast<double>(c->sampledToNs - c->sampledFromNs));
+  o.Set("onCpuNs", static_cast<double>(c->onCpuNs));
+  o.Set("runqueueNs", static_cast<double>(c->runqueueNs));
+  o.Set("blockedNs", static_cast<double>(c->blockedNs));
+  o.Set("majorFaults", c->majorFaults);
+  o.Set("samples", c->samples);
+  Napi::Array blocked = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (const auto &[syscall, ns] : c->blockedIn) {
+    if (!ns) continue;
+    Napi::Object b = Napi::Object::New(env);
+    b.Set("syscall", syscall);
+    b.Set("ns", static_cast<double>(ns));
+    blocked.Set(n++, b);
+  }
+  o.Set("blockedIn", blocked);
+  Napi::Array others = Napi::Array::New(env);
+  n = 0;
+  for (const auto &[syscall, samples] : c->others) {
+    if (!samples || !c->otherSamples) continue;
+    Napi::Object b = Napi::Object::New(env);
+    b.Set("syscall", syscall);
+    b.Set("threads", static_cast<double>(samples) / c->otherSamples);  // on average, while sampled
+    others.Set(n++, b);
+  }
+  o.Set("others", others);
+  return o;
+}
+
 namespace {
 
 constexpr uint32_t kOpenFlag = 16;
@@ -237,6 +272,7 @@ Napi::Value longHoldsView(Napi::Env env, const Store &store, const Process &p, u
     o.Set("startMs", p.wallMs(hold.start));
     o.Set("ongoing", hold.ongoing);
     o.Set("waiters", waiters);
+    o.Set("cause", causeObject(env, hold.thread->causeOf(hold.start)));
     out.Set(h, o);
   }
   return out;
@@ -336,6 +372,7 @@ Napi::Value summaryView(Napi::Env env, const Store &store, const Process &p, uin
     o.Set("tid", holds[i].first->tid);
     o.Set("startMs", p.wallMs(holds[i].second->startNs));
     o.Set("durationNs", static_cast<double>(holds[i].second->endNs - holds[i].second->startNs));
+    o.Set("cause", causeObject(env, holds[i].first->causeOf(holds[i].second->startNs)));
     top.Set(i, o);
   }
   out.Set("longestHolds", top);

@@ -7,6 +7,7 @@
 
 namespace gilwatch {
 
+Napi::Value causeObject(Napi::Env env, const HoldCause *cause);  // null without one
 Napi::Value timelineView(Napi::Env env, const Store &store, const Process &p, uint64_t clientNow, double startNs,
                          double endNs, double pxNs);
 Napi::Value longHoldsView(Napi::Env env, const Store &store, const Process &p, uint64_t clientNow, double thresholdNs,

@@ -323,6 +323,37 @@ void Store::status(Process &process, const gw_status &status, uint64_t serverNow
   process.unmatchedPops = std::max(process.unmatchedPops, status.unmatched_pops);
 }
 
+void Store::holdCause(Process &process, Thread &thread, const gw_hold_cause &c) {
+  HoldCause *cause = nullptr;
+  for (HoldCause &existing : thread.causes)
+    if (existing.startNs == c.start_ns) cause = &existing;
+  if (!cause) {
+    if (thread.causes.size() >= 64) thread.causes.erase(thread.causes.begin());
+    thread.causes.emplace_back();
+    cause = &thread.causes.back();
+  }
+  bool wasFinal = cause->final;
+  cause->startNs = c.start_ns;
+  cause->final = c.flags & GW_CAUSE_FINAL;
+  cause->interp = c.interp;
+  cause->sampledFromNs = c.sampled_from_ns;
+  cause->sampledToNs = c.sampled_to_ns;
+  cause->onCpuNs = c.on_cpu_ns;
+  cause->runqueueNs = c.runqueue_ns;
+  cause->blockedNs = c.blocked_ns;
+  cause->majorFaults = c.major_faults;
+  cause->samples = c.samples;
+  cause->otherSamples = c.other_samples;
+  for (size_t i = 0; i < GW_CAUSE_SYSCALLS; i++) cause->blockedIn[i] = {c.blocked_in[i].syscall, c.blocked_in[i].ns};
+  for (size_t i = 0; i < GW_CAUSE_OTHERS; i++) cause->others[i] = {c.others[i].syscall, c.others[i].thread_samples};
+  if (cause->final && !wasFinal) {
+    GilTotals &gil = process.gil(c.interp);
+    gil.longHoldNs[0] += c.on_cpu_ns;
+    gil.longHoldNs[1] += c.runqueue_ns;
+    gil.longHoldNs[2] += c.blocked_ns;
+  }
+}
+
 bool Store::mapIds(const Process &process, const gw_record &record, uint32_t &domain, uint32_t &message,
                    std::string &error) const {
   if (record.domain >= GW_MAX_DOMAINS || process.domainIds[record.domain] == Process::kUndefined) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <array>
 #include <map>
 #include <memory>
 #include <string>
@@ -98,6 +99,18 @@ struct RecentRange {
   EventKind kind;
 };
 
+// Why a long hold was long (GW_FRAME_HOLD_CAUSE), latest report per hold.
+struct HoldCause {
+  uint64_t startNs = 0;
+  bool final = false;
+  int64_t interp = 0;
+  uint64_t sampledFromNs = 0, sampledToNs = 0;
+  uint64_t onCpuNs = 0, runqueueNs = 0, blockedNs = 0;
+  uint32_t majorFaults = 0, samples = 0, otherSamples = 0;
+  std::array<std::pair<int32_t, uint64_t>, GW_CAUSE_SYSCALLS> blockedIn{};    // syscall, ns
+  std::array<std::pair<int32_t, uint32_t>, GW_CAUSE_OTHERS> others{};         // syscall, samples
+};
+
 // Which `thread` label a thread's GIL metrics carry (see MetricsOptions::maxThreads).
 enum class LabelSlot : uint8_t { Unassigned, Own, Other };
 
@@ -113,6 +126,12 @@ struct Thread {
   // The thread's own GIL figures, all GILs together (the run summary; metrics use `gil`).
   DurationHistogram holds, waits;
   uint64_t longestHoldNs = 0, longestHoldStartNs = 0;
+  std::vector<HoldCause> causes;  // the latest 64 long holds'
+  const HoldCause *causeOf(uint64_t startNs) const {
+    for (const HoldCause &c : causes)
+      if (c.startNs == startNs) return &c;
+    return nullptr;
+  }
   std::vector<ThreadGil> gil;  // one per GIL (interpreter) the thread used
   std::vector<std::pair<TotalsKey, Totals>> totals;
   size_t lastTotals = 0;  // most recent hit: consecutive records usually share a key
@@ -229,6 +248,7 @@ class Store {
   Thread &defineThread(Process &process, uint32_t id, uint32_t tid, std::string_view name);
   void threadExit(Process &process, Thread &thread, uint64_t timeNs, uint64_t serverNowNs);
   void status(Process &process, const gw_status &status, uint64_t serverNowNs, uint64_t serverRealtimeNs);
+  void holdCause(Process &process, Thread &thread, const gw_hold_cause &cause);
   // Returns false with `code` ("unknown_id", "bad_record") and `error` set on an invalid record.
   bool records(Process &process, Thread &thread, const gw_record *records, uint32_t count, const char *&code,
                std::string &error);

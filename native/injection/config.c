@@ -112,11 +112,13 @@ int gw_config_load(gw_config *config, char *why, size_t why_size) {
   }
   gw_copy_string(config->domains, sizeof config->domains, domains ? domains : "");
 
-  uint32_t ring_events, send_kb;
+  uint32_t ring_events, send_kb, long_hold_ms;
   if (!parse_count("GILWATCH_BUFFER_EVENTS", 256, 1u << 20, DEFAULT_RING_EVENTS, &ring_events, why, why_size))
     return 0;
   if (!parse_count("GILWATCH_SEND_BUFFER_KB", 256, 1u << 20, DEFAULT_SEND_BUFFER_KB, &send_kb, why, why_size))
     return 0;
+  if (!parse_count("GILWATCH_LONG_HOLD_MS", 1, 60000, 20, &long_hold_ms, why, why_size)) return 0;
+  config->long_hold_ns = (uint64_t)long_hold_ms * 1000000u;
   config->ring_events = 1;
   while (config->ring_events < ring_events) config->ring_events <<= 1;
   config->send_buffer_bytes = send_kb * 1024u;

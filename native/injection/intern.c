@@ -80,6 +80,18 @@ uint32_t gw_intern(gw_intern_table *table, const char *text, size_t length) {
   return table->overflow_id; /* unreachable: the index has twice as many slots as ids */
 }
 
+uint32_t gw_intern_find(const gw_intern_table *table, const char *text) {
+  size_t length = strlen(text);
+  uint64_t hash = hash_text(text, length);
+  uint32_t slot = (uint32_t)hash & table->slot_mask;
+  for (uint32_t probe = 0; probe <= table->slot_mask; probe++) {
+    uint32_t id = gw_load_acquire(&table->slots[(slot + probe) & table->slot_mask]);
+    if (id == 0) return 0;
+    if (same_text(table, id, hash, text, length)) return id;
+  }
+  return 0;
+}
+
 uint32_t gw_intern_count(const gw_intern_table *table) {
   uint32_t n = gw_load_acquire(&table->next_id);
   return n < table->capacity ? n : table->capacity;

@@ -56,6 +56,7 @@ typedef struct gw_config {
   char domains[1024];        /* GILWATCH_DOMAINS, comma separated; empty = all */
   uint32_t ring_events;      /* per-thread ring capacity, a power of two */
   uint32_t send_buffer_bytes;
+  uint64_t long_hold_ns;     /* GILWATCH_LONG_HOLD_MS: holds longer than this are sampled */
 } gw_config;
 
 /* Reads the environment. Returns 0 and writes a one-line reason to `why` when invalid. */
@@ -89,6 +90,7 @@ int gw_intern_init(gw_intern_table *table, uint32_t capacity, uint32_t arena_siz
 /* Id of `text` (length bytes); inserts it if new. Never blocks; overflow_id when full. */
 uint32_t gw_intern(gw_intern_table *table, const char *text, size_t length);
 uint32_t gw_intern_count(const gw_intern_table *table); /* ids handed out so far, + 1 */
+uint32_t gw_intern_find(const gw_intern_table *table, const char *text); /* 0 when absent */
 /* The text of `id` if its entry is complete, else NULL. */
 const char *gw_intern_text(const gw_intern_table *table, uint32_t id, uint16_t *length);
 
@@ -239,8 +241,17 @@ void gw_sender_after_fork_parent(void);
 void gw_sender_after_fork_child(void);
 void gw_sender_flush_at_exit(void); /* waits at most GW_EXIT_FLUSH_MS */
 
+/* ---- long-hold sampler (sampler.c), run by the sender ---- */
+
+void gw_sampler_observe(gw_thread *thread, uint64_t now_ns); /* each tick, each thread */
+void gw_sampler_forget(gw_thread *thread);                   /* before the thread is freed */
+/* Causes to send (holds that ended, and every 100 ms those still going on); *active is 1
+ * while a hold is being sampled, and the sender then ticks every GW_SAMPLE_MS. */
+size_t gw_sampler_end_tick(uint64_t now_ns, gw_hold_cause *out, size_t max, int *active);
+
 #define GW_TICK_MS 10
 #define GW_BUSY_TICK_MS 1
+#define GW_SAMPLE_MS 2
 #define GW_EXIT_FLUSH_MS 200
 #define GW_OPEN_REPORT_AFTER_NS (GW_TICK_MS * 1000000ull) /* open ranges older than this are reported */
 #define GW_NAME_REFRESH_NS 1000000000ull

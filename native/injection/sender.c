@@ -57,6 +57,7 @@ static struct sender {
   uint64_t unmatched_reaped;
 
   int busy;                      /* a ring was over a quarter full at the last drain */
+  int sampling;                  /* a long GIL hold is being sampled */
   uint64_t exit_requested;       /* atomically incremented by the exit flush */
   uint64_t exit_done;
 } S = {.socket_fd = -1, .lifecycle = PTHREAD_MUTEX_INITIALIZER};
@@ -517,7 +518,10 @@ static void tick(int final) {
   while (thread) {
     /* Read `exited` before draining: once set, every record of the thread is in its ring. */
     int exited = gw_load_acquire(&thread->exited);
-    if (connected) queue_thread_info(thread, now);
+    if (connected) {
+      queue_thread_info(thread, now);
+      gw_sampler_observe(thread, now);
+    }
     queued += drain_thread(thread, now, final, connected, &budget);
     gw_thread *next = thread->next;
     if (exited) {
@@ -527,6 +531,7 @@ static void tick(int final) {
       }
       S.dropped += thread->dropped;
       S.unmatched_reaped += thread->unmatched_pops;
+      gw_sampler_forget(thread);
       unlink_thread(link, thread);
       free(thread->ring);
       free(thread);
@@ -537,7 +542,12 @@ static void tick(int final) {
     thread = next;
   }
 
+  S.sampling = 0;
   if (connected) {
+    gw_hold_cause causes[8];
+    size_t count = gw_sampler_end_tick(now, causes, sizeof causes / sizeof causes[0], &S.sampling);
+    for (size_t i = 0; i < count; i++)
+      append_frame(&S.records, GW_FRAME_HOLD_CAUSE, &causes[i], sizeof causes[i], NULL, 0, NULL, 0);
     queue_strings();
     queue_status(thread_count);
     /* Definitions first: records refer to them. They are small, so they may pass the budget. */
@@ -604,7 +614,8 @@ static void *sender_main(void *arg) {
   for (;;) {
     /* Sleep one tick (a short one while rings fill fast), or less if the exit flush bumps
      * wake_word. Producers never wake us: that would be a syscall on their hot path. */
-    struct timespec pause = {0, (S.busy ? GW_BUSY_TICK_MS : GW_TICK_MS) * 1000000L};
+    long pause_ms = S.busy ? GW_BUSY_TICK_MS : S.sampling ? GW_SAMPLE_MS : GW_TICK_MS;
+    struct timespec pause = {0, pause_ms * 1000000L};
     S.busy = 0;
     syscall(SYS_futex, &S.wake_word, FUTEX_WAIT_PRIVATE, gw_load_acquire(&S.wake_word), &pause, NULL, 0);
     if (gw_load_acquire(&S.stop_requested)) return NULL; /* fork: pending bytes wait for the restart */

@@ -1,5 +1,5 @@
 /*
- * gilwatch wire protocol, version 1.
+ * gilwatch wire protocol, version 2 (2 added HOLD_CAUSE).
  *
  * The single definition shared by the injection library (C, the sender) and the
  * server addon (C++, the receiver). server/protocol.ts mirrors it for TypeScript;
@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #define GW_PROTOCOL_MAGIC 0x574C4947u /* the bytes "GILW" */
-#define GW_PROTOCOL_VERSION 1u
+#define GW_PROTOCOL_VERSION 2u
 
 /* A receiver rejects larger frames: a hostile or corrupt length cannot make it buffer more. */
 #define GW_MAX_FRAME_BODY (1u << 20)
@@ -41,6 +41,7 @@ enum gw_frame_type {
   GW_FRAME_RECORDS = 4,     /* gw_records_header + count * gw_record, all from one thread */
   GW_FRAME_STATUS = 5,      /* gw_status: heartbeat, clock, loss counters */
   GW_FRAME_THREAD_EXIT = 6, /* gw_thread_exit */
+  GW_FRAME_HOLD_CAUSE = 7,  /* gw_hold_cause: why a long GIL hold is long */
 };
 
 typedef struct gw_frame_header {
@@ -140,6 +141,46 @@ typedef struct gw_status {
   uint32_t reserved;
 } gw_status;
 
+/* Why a GIL hold lasts: the holder sampled from /proc while the hold is longer than the
+ * threshold (GILWATCH_LONG_HOLD_MS). Sent every 100 ms while the hold lasts, and once more
+ * (GW_CAUSE_FINAL) when it ends. The first threshold of the hold is not sampled. */
+#define GW_CAUSE_SYSCALLS 4
+#define GW_CAUSE_OTHERS 4
+#define GW_SYSCALL_NONE (-1)   /* blocked outside a system call: a page fault */
+#define GW_SYSCALL_UNKNOWN (-2)
+#define GW_SYSCALL_GIL_WAIT (-3) /* others only: the thread is waiting for the GIL */
+
+enum gw_cause_flags { GW_CAUSE_FINAL = 1 };
+
+typedef struct gw_cause_syscall {
+  int32_t syscall; /* x86-64 system call number, or GW_SYSCALL_NONE / GW_SYSCALL_UNKNOWN */
+  uint32_t reserved;
+  uint64_t ns;     /* blocked time attributed to it */
+} gw_cause_syscall;
+
+typedef struct gw_cause_others {
+  int32_t syscall;        /* what other threads were blocked in */
+  uint32_t thread_samples; /* other-thread samples that found it (÷ other_samples = threads) */
+} gw_cause_others;
+
+typedef struct gw_hold_cause {
+  uint32_t thread;  /* the holder */
+  uint32_t flags;   /* gw_cause_flags */
+  uint64_t start_ns; /* the hold's start, as in its OPEN and RANGE records */
+  int64_t interp;    /* the hold's payload (interpreter id), 0 without one */
+  uint64_t sampled_from_ns;
+  uint64_t sampled_to_ns;
+  uint64_t on_cpu_ns;   /* running */
+  uint64_t runqueue_ns; /* runnable, waiting for a CPU */
+  uint64_t blocked_ns;  /* sleeping or in uninterruptible wait */
+  uint32_t major_faults;
+  uint32_t samples;
+  uint32_t other_samples; /* times the other threads were looked at */
+  uint32_t reserved;
+  gw_cause_syscall blocked_in[GW_CAUSE_SYSCALLS]; /* the holder's, largest first */
+  gw_cause_others others[GW_CAUSE_OTHERS];        /* the other threads', most seen first */
+} gw_hold_cause;
+
 #define GW_RECORDS_PER_FRAME ((GW_MAX_FRAME_BODY - sizeof(gw_records_header)) / sizeof(gw_record))
 
 /* Layout guards: a change here is a protocol change (bump GW_PROTOCOL_VERSION). */
@@ -156,6 +197,9 @@ GW_STATIC_ASSERT(sizeof(gw_thread_exit) == 16, "thread exit");
 GW_STATIC_ASSERT(sizeof(gw_records_header) == 8, "records header");
 GW_STATIC_ASSERT(sizeof(gw_record) == 40, "record");
 GW_STATIC_ASSERT(sizeof(gw_status) == 32, "status");
+GW_STATIC_ASSERT(sizeof(gw_cause_syscall) == 16, "cause syscall");
+GW_STATIC_ASSERT(sizeof(gw_cause_others) == 8, "cause others");
+GW_STATIC_ASSERT(sizeof(gw_hold_cause) == 176, "hold cause");
 
 static inline uint32_t gw_padded(uint32_t n) { return (n + GW_FRAME_ALIGN - 1) & ~(GW_FRAME_ALIGN - 1); }
 

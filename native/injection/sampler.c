@@ -1,0 +1,271 @@
+/*
+ * Why is this GIL hold long? While a thread has held the GIL for more than the threshold
+ * (GILWATCH_LONG_HOLD_MS, default 20 ms), the sender thread samples it every
+ * GW_SAMPLE_MS from /proc/self/task/<tid>/:
+ *   schedstat  time on CPU and time runnable but waiting for one (cumulative, ns);
+ *   stat       state (R, S, D...) and major page faults;
+ *   syscall    the system call it is blocked in, when sleeping.
+ * Time neither running nor waiting to run is blocked, attributed to the system call seen
+ * (or to "no system call": a page fault). Every 10 ms it also looks at what the process's
+ * other threads are blocked in. Nothing is sampled while no hold is long: the hot path
+ * never pays for this.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+#define MAX_SAMPLED 8
+#define OTHERS_EVERY_NS 10000000ull
+#define OTHERS_MAX_THREADS 16
+#define INTERIM_EVERY_NS 100000000ull
+#define SYSCALL_SLOTS 16
+
+typedef struct sampled_hold {
+  gw_thread *thread; /* NULL: free slot */
+  uint64_t start_ns;
+  int64_t interp;
+  int seen; /* still held at this tick */
+  uint64_t last_emit_ns;
+  /* the first and the previous sample */
+  uint64_t first_run_ns, first_wait_ns;
+  uint64_t at_ns, run_ns, wait_ns;
+  unsigned long majflt;
+  unsigned long first_majflt;
+  uint64_t estimated_blocked_ns; /* sum of per-interval estimates, for the syscall shares */
+  gw_hold_cause cause;
+  struct { int32_t syscall; uint64_t ns; } blocked[SYSCALL_SLOTS];
+  struct { int32_t syscall; uint32_t samples; } others[SYSCALL_SLOTS];
+} sampled_hold;
+
+static sampled_hold holds[MAX_SAMPLED];
+static uint64_t others_sampled_ns;
+static uint32_t gil_domain, holding_message, waiting_message; /* ids, once the process has them */
+
+/* The message of the thread's open outermost GIL range, or 0. */
+static uint32_t gil_state(gw_thread *thread, uint64_t *start, uint64_t *payload, uint8_t *payload_type) {
+  uint32_t stacks = gw_load_acquire(&thread->stack_count);
+  for (uint32_t i = 0; i < stacks; i++) {
+    gw_stack *stack = &thread->stacks[i];
+    if (stack->domain != gil_domain) continue;
+    uint32_t seq = gw_load_acquire(&stack->seq);
+    if (seq & 1 || gw_load_acquire(&stack->depth) == 0) return 0;
+    *start = gw_load_relaxed(&stack->entries[0].start_ns);
+    uint32_t message = gw_load_relaxed(&stack->entries[0].message);
+    *payload = gw_load_relaxed(&stack->entries[0].payload);
+    *payload_type = gw_load_relaxed(&stack->entries[0].payload_type);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return gw_load_relaxed(&stack->seq) == seq ? message : 0;
+  }
+  return 0;
+}
+
+static int read_file(pid_t tid, const char *name, char *buffer, size_t size) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/%s", (int)tid, name);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buffer, size - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buffer[n] = 0;
+  return 1;
+}
+
+/* State letter and major faults from /proc/.../stat (the name may contain spaces). */
+static int read_stat(pid_t tid, char *state, unsigned long *majflt) {
+  char buffer[512];
+  if (!read_file(tid, "stat", buffer, sizeof buffer)) return 0;
+  const char *p = strrchr(buffer, ')');
+  return p && sscanf(p + 1, " %c %*d %*d %*d %*d %*d %*u %*u %*u %lu", state, majflt) == 2;
+}
+
+static int read_schedstat(pid_t tid, uint64_t *run_ns, uint64_t *wait_ns) {
+  char buffer[128];
+  unsigned long long run, wait;
+  if (!read_file(tid, "schedstat", buffer, sizeof buffer) || sscanf(buffer, "%llu %llu", &run, &wait) != 2) return 0;
+  *run_ns = run;
+  *wait_ns = wait;
+  return 1;
+}
+
+/* The system call a sleeping thread is in; GW_SYSCALL_NONE when it is not in one. */
+static int32_t read_syscall(pid_t tid) {
+  char buffer[256];
+  if (!read_file(tid, "syscall", buffer, sizeof buffer)) return GW_SYSCALL_UNKNOWN;
+  if (strncmp(buffer, "running", 7) == 0) return GW_SYSCALL_UNKNOWN;
+  long nr = strtol(buffer, NULL, 10);
+  return nr < 0 ? GW_SYSCALL_NONE : (int32_t)nr;
+}
+
+static void add_blocked(sampled_hold *h, int32_t syscall, uint64_t ns) {
+  for (int i = 0; i < SYSCALL_SLOTS; i++) {
+    if (h->blocked[i].ns && h->blocked[i].syscall != syscall) continue;
+    h->blocked[i].syscall = syscall;
+    h->blocked[i].ns += ns;
+    return;
+  }
+}
+
+static void sample(sampled_hold *h, uint64_t now) {
+  uint64_t run_ns, wait_ns;
+  unsigned long majflt = h->majflt;
+  char state = '?';
+  if (!read_schedstat(h->thread->tid, &run_ns, &wait_ns)) return;
+  read_stat(h->thread->tid, &state, &majflt);
+  if (h->cause.samples == 0) {
+    h->cause.sampled_from_ns = now;
+    h->first_majflt = majflt;
+    h->first_run_ns = run_ns;
+    h->first_wait_ns = wait_ns;
+  } else if (state == 'S' || state == 'D') {
+    /* The kernel updates a running task's counters only at ticks, so one interval's split
+     * is rough; the totals below use the first and last readings. This estimate only says
+     * which system call the blocked time went to. */
+    uint64_t interval = now > h->at_ns ? now - h->at_ns : 0;
+    uint64_t accounted = (run_ns - h->run_ns) + (wait_ns - h->wait_ns);
+    uint64_t blocked = interval > accounted ? interval - accounted : 0;
+    if (blocked) {
+      add_blocked(h, read_syscall(h->thread->tid), blocked);
+      h->estimated_blocked_ns += blocked;
+    }
+  }
+  h->cause.samples++;
+  h->cause.sampled_to_ns = now;
+  h->cause.major_faults = (uint32_t)(majflt - h->first_majflt);
+  h->cause.on_cpu_ns = run_ns - h->first_run_ns;
+  h->cause.runqueue_ns = wait_ns - h->first_wait_ns;
+  uint64_t wall = now - h->cause.sampled_from_ns;
+  uint64_t accounted = h->cause.on_cpu_ns + h->cause.runqueue_ns;
+  h->cause.blocked_ns = wall > accounted ? wall - accounted : 0;
+  h->at_ns = now;
+  h->run_ns = run_ns;
+  h->wait_ns = wait_ns;
+  h->majflt = majflt;
+}
+
+/* What the other threads are blocked in, counted into every hold being sampled. */
+static void sample_others(uint64_t now) {
+  if (now - others_sampled_ns < OTHERS_EVERY_NS) return;
+  others_sampled_ns = now;
+  int looked = 0;
+  for (gw_thread *t = gw_load_acquire(&gw_rt.threads); t && looked < OTHERS_MAX_THREADS; t = t->next) {
+    int holder = 0;
+    for (int i = 0; i < MAX_SAMPLED; i++) holder |= holds[i].thread == t;
+    if (holder || gw_load_acquire(&t->exited)) continue;
+    looked++;
+    char state;
+    unsigned long majflt;
+    if (!read_stat(t->tid, &state, &majflt) || (state != 'S' && state != 'D')) continue;
+    uint64_t start, payload;
+    uint8_t payload_type;
+    int32_t syscall = waiting_message && gil_state(t, &start, &payload, &payload_type) == waiting_message
+                          ? GW_SYSCALL_GIL_WAIT
+                          : read_syscall(t->tid);
+    for (int i = 0; i < MAX_SAMPLED; i++) {
+      sampled_hold *h = &holds[i];
+      if (!h->thread) continue;
+      for (int k = 0; k < SYSCALL_SLOTS; k++) {
+        if (h->others[k].samples && h->others[k].syscall != syscall) continue;
+        h->others[k].syscall = syscall;
+        h->others[k].samples++;
+        break;
+      }
+    }
+  }
+  for (int i = 0; i < MAX_SAMPLED; i++)
+    if (holds[i].thread) holds[i].cause.other_samples++;
+}
+
+void gw_sampler_observe(gw_thread *thread, uint64_t now) {
+  if (!gil_domain) gil_domain = gw_intern_find(&gw_rt.domains, "GIL NVTX Domain");
+  if (!holding_message) holding_message = gw_intern_find(&gw_rt.messages, "Holding GIL");
+  if (!waiting_message) waiting_message = gw_intern_find(&gw_rt.messages, "Waiting for GIL");
+  if (!gil_domain || !holding_message) return;
+  uint64_t start, payload;
+  uint8_t payload_type;
+  if (gil_state(thread, &start, &payload, &payload_type) != holding_message) return;
+  if (now < start || now - start < gw_rt.config.long_hold_ns) return;
+  {
+    sampled_hold *h = NULL;
+    for (int k = 0; k < MAX_SAMPLED && !h; k++)
+      if (holds[k].thread == thread && holds[k].start_ns == start) h = &holds[k];
+    for (int k = 0; k < MAX_SAMPLED && !h; k++) {
+      if (holds[k].thread) continue;
+      h = &holds[k];
+      memset(h, 0, sizeof *h);
+      h->thread = thread;
+      h->start_ns = start;
+      h->interp = payload_type == GW_PAYLOAD_INT64 || payload_type == GW_PAYLOAD_UINT64 ? (int64_t)payload : 0;
+      h->last_emit_ns = now;
+    }
+    if (!h) return; /* more than MAX_SAMPLED long holds at once: the oldest are enough */
+    h->seen = 1;
+    sample(h, now);
+    return;
+  }
+}
+
+void gw_sampler_forget(gw_thread *thread) {
+  for (int i = 0; i < MAX_SAMPLED; i++)
+    if (holds[i].thread == thread) holds[i].thread = NULL;
+}
+
+static void fill(sampled_hold *h, gw_hold_cause *out, int final) {
+  *out = h->cause;
+  out->thread = h->thread->id;
+  out->flags = final ? GW_CAUSE_FINAL : 0;
+  out->start_ns = h->start_ns;
+  out->interp = h->interp;
+  /* the largest entries first */
+  for (int k = 0; k < GW_CAUSE_SYSCALLS; k++) {
+    int best = -1;
+    for (int i = 0; i < SYSCALL_SLOTS; i++) {
+      if (!h->blocked[i].ns) continue;
+      int taken = 0;
+      for (int j = 0; j < k; j++) taken |= out->blocked_in[j].syscall == h->blocked[i].syscall && out->blocked_in[j].ns;
+      if (!taken && (best < 0 || h->blocked[i].ns > h->blocked[best].ns)) best = i;
+    }
+    /* shares of the estimates, scaled to the measured total */
+    uint64_t ns = best < 0 || !h->estimated_blocked_ns ? 0
+                : (uint64_t)((double)h->blocked[best].ns / (double)h->estimated_blocked_ns * (double)h->cause.blocked_ns);
+    out->blocked_in[k] = best < 0 ? (gw_cause_syscall){0} : (gw_cause_syscall){h->blocked[best].syscall, 0, ns};
+  }
+  for (int k = 0; k < GW_CAUSE_OTHERS; k++) {
+    int best = -1;
+    for (int i = 0; i < SYSCALL_SLOTS; i++) {
+      if (!h->others[i].samples) continue;
+      int taken = 0;
+      for (int j = 0; j < k; j++) taken |= out->others[j].syscall == h->others[i].syscall && out->others[j].thread_samples;
+      if (!taken && (best < 0 || h->others[i].samples > h->others[best].samples)) best = i;
+    }
+    out->others[k] = best < 0 ? (gw_cause_others){0} : (gw_cause_others){h->others[best].syscall, h->others[best].samples};
+  }
+}
+
+size_t gw_sampler_end_tick(uint64_t now, gw_hold_cause *out, size_t max, int *active) {
+  size_t n = 0;
+  *active = 0;
+  int any = 0;
+  for (int i = 0; i < MAX_SAMPLED; i++) any |= holds[i].thread && holds[i].seen;
+  if (any) sample_others(now);
+  for (int i = 0; i < MAX_SAMPLED && n < max; i++) {
+    sampled_hold *h = &holds[i];
+    if (!h->thread) continue;
+    if (!h->seen) { /* the hold ended since the last tick */
+      fill(h, &out[n++], 1);
+      h->thread = NULL;
+      continue;
+    }
+    *active = 1;
+    h->seen = 0;
+    if (now - h->last_emit_ns >= INTERIM_EVERY_NS) {
+      fill(h, &out[n++], 0);
+      h->last_emit_ns = now;
+    }
+  }
+  return n;
+}

@@ -1,0 +1,100 @@
+// Why was a hold long? Four holds with a known cause, each 200 ms or more on a thread named
+// "holder" (ctypes.PyDLL keeps the GIL), and what the injection's sampler reports for them:
+// through the API, /metrics, the run summary and the trace export.
+import assert from 'node:assert/strict'
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
+import { after, before, test } from 'node:test'
+import { dominantCause, type HoldCause } from '../server/cause'
+import { paths } from '../server/config'
+import { buildPython } from '../server/python-build'
+import { buildFixture, fixturesDir, monitoredEnv, repoRoot, run, startTestServer, waitFor, type TestServer } from './helpers'
+
+let server: TestServer
+let python: string
+let library: string
+let coldFile: string
+
+before(async () => {
+  python = (await buildPython({ minor: '3.11', log: () => {} })).python
+  library = buildFixture('gil_causes.c', { shared: true })
+  server = await startTestServer()
+  // A file whose pages the holder will fault in one by one from disk.
+  coldFile = path.join(server.dir, 'cold.bin')
+  const fd = fs.openSync(coldFile, 'w')
+  fs.writeSync(fd, crypto.randomBytes(16 * 2 ** 20))
+  fs.fsyncSync(fd) // clean pages: the fixture can drop them from the cache
+  fs.closeSync(fd)
+})
+after(async () => { await server.close() })
+
+async function hold (which: string): Promise<{ cause: HoldCause, durationNs: number, pid: number }> {
+  const result = await run(python, [path.join(fixturesDir, 'python', 'hold_causes.py'), library, which, coldFile],
+    monitoredEnv(server.socket, { PYTHONPATH: paths.pythonHook }))
+  assert.equal(result.code, 0, result.stderr)
+  const pid = Number(/pid (\d+)/.exec(result.stdout)![1])
+  const process = await waitFor('the process', async () => (await server.processes()).find((p) => p.pid === pid && p.state !== 'connected'))
+  const { holds } = await server.get(`/api/processes/${process.instance}/long-holds?thresholdMs=150`)
+  const mine = holds.find((h: any) => h.name === 'holder')
+  assert.ok(mine, `a long hold on "holder": ${JSON.stringify(holds.map((h: any) => h.name))}`)
+  assert.ok(mine.cause?.final, 'its cause, final')
+  assert.ok(mine.cause.sampledNs >= 0.7 * mine.durationNs, `sampled ${mine.cause.sampledNs / 1e6} of ${mine.durationNs / 1e6} ms`)
+  console.log(`# ${which}: ${(mine.durationNs / 1e6).toFixed(1)} ms hold, sampled ${(mine.cause.sampledNs / 1e6).toFixed(1)} ms: ` +
+    `on CPU ${(mine.cause.onCpuNs / 1e6).toFixed(1)}, run queue ${(mine.cause.runqueueNs / 1e6).toFixed(1)}, ` +
+    `blocked ${(mine.cause.blockedNs / 1e6).toFixed(1)} ms, ${mine.cause.majorFaults} major faults`)
+  return { cause: mine.cause, durationNs: mine.durationNs, pid }
+}
+
+test('a C busy loop under PyDLL: mostly on CPU', async () => {
+  const { cause } = await hold('cpu')
+  assert.equal(dominantCause(cause), 'on_cpu')
+  assert.ok(cause.onCpuNs >= 0.8 * cause.sampledNs)
+  // Meanwhile the other threads wait for the GIL.
+  assert.ok(cause.others.some((o) => o.syscall === -3 && o.threads >= 1.5), JSON.stringify(cause.others))
+})
+
+test('PyDLL(None).usleep(200000): blocked, in clock_nanosleep', async () => {
+  const { cause, pid } = await hold('sleep')
+  assert.equal(dominantCause(cause), 'blocked')
+  assert.ok(cause.blockedNs >= 0.9 * cause.sampledNs)
+  assert.ok([230, 35].includes(cause.blockedIn[0].syscall), `blocked in ${cause.blockedIn[0].syscall}`)
+  assert.ok(cause.blockedIn[0].ns >= 0.9 * cause.blockedNs)
+  // The same in /metrics.
+  const metrics = await (await fetch(`${server.httpUrl}/metrics`)).text()
+  const blocked = new RegExp(`python_gil_long_hold_seconds_total\\{service="[^"]*",pid="${pid}",interp="0",cause="blocked"\\} ([\\d.e-]+)`).exec(metrics)
+  assert.ok(blocked && Number(blocked[1]) >= 0.15, `blocked seconds in /metrics: ${blocked?.[1]}`)
+})
+
+test('the holder pinned to a CPU shared with 3 CPU hogs: mostly waiting for the CPU', async () => {
+  const { cause } = await hold('runqueue')
+  assert.equal(dominantCause(cause), 'runqueue')
+  assert.ok(cause.runqueueNs >= 0.5 * cause.sampledNs)
+})
+
+test('a cold mmap\'d file: blocked in the kernel in page faults, with major faults', async () => {
+  const { cause } = await hold('pagefault')
+  assert.ok(cause.majorFaults >= 1000, `${cause.majorFaults} major faults`)
+  const inFaults = cause.blockedIn.find((b) => b.syscall === -1)
+  assert.ok(inFaults && inFaults.ns >= 10e6, `blocked in page faults: ${JSON.stringify(cause.blockedIn)}`)
+  // On this VM a fault served by the host's cache costs about 60 µs, most of it kernel CPU:
+  // the hold is part on CPU, part blocked.
+  assert.ok(cause.blockedNs >= 0.2 * cause.sampledNs, `blocked ${cause.blockedNs / 1e6} of ${cause.sampledNs / 1e6} ms`)
+})
+
+test('the run summary and the trace export say why', async () => {
+  const dir = server.dir
+  const recording = path.join(dir, 'causes.gwrec')
+  const gilwatch = path.join(repoRoot, 'bin', 'gilwatch.js')
+  const env = { ...process.env, GILWATCH_ADDR: path.join(dir, 'run.sock') }
+  const result = await run(process.execPath, [gilwatch, 'run', '--quiet', '--http', '127.0.0.1:0', '--record', recording, '--',
+    python, path.join(fixturesDir, 'python', 'hold_causes.py'), library, 'sleep'], env)
+  assert.equal(result.code, 0, result.stderr)
+  assert.match(result.stderr, /^\s+20\d\.\d ms {2}holder {2}at [\d:.]+: blocked 1\d\d ms in clock_nanosleep; meanwhile [\d.]+ threads waiting for the GIL/m)
+  const trace = path.join(dir, 'causes.json')
+  const exported = await run(process.execPath, [gilwatch, 'export', recording, '--perfetto', trace], env)
+  assert.equal(exported.code, 0, exported.stderr)
+  const events = JSON.parse(fs.readFileSync(trace, 'utf8')).traceEvents as any[]
+  const long = events.find((e) => e.name === 'Holding GIL' && e.dur >= 190_000)
+  assert.match(long.args.why, /blocked \d+ ms in clock_nanosleep/)
+})
