@@ -3,8 +3,10 @@
 import os from 'node:os'
 import { benchDashboard } from './dashboard-load'
 import { benchDecode } from './decode'
+import { benchDrops } from './drops'
 import { benchMetricsRender } from './metrics-render'
 import { benchNvtxCost } from './nvtx-cost'
+import { benchProbeOverhead } from './probe-overhead'
 import { benchPythonOverhead } from './python-overhead'
 import { benchServerCapacity } from './server-capacity'
 
@@ -16,6 +18,9 @@ async function main () {
   if (only === 'metrics') return console.log(await benchMetricsRender(quick))
   if (only === 'capacity') return console.log(await benchServerCapacity(quick))
   if (only === 'dashboard') return console.log(await benchDashboard(quick))
+  if (only === 'drops') return console.log(await benchDrops(quick))
+  if (only === 'probe') return console.log(await benchProbeOverhead(quick))
+  if (only === 'python') return console.log(await benchPythonOverhead(quick))
   console.log(await benchNvtxCost(quick))
   console.log()
   console.log(benchDecode(quick))
@@ -27,6 +32,10 @@ async function main () {
   console.log(await benchDashboard(quick))
   console.log()
   console.log(await benchPythonOverhead(quick))
+  console.log()
+  console.log(await benchProbeOverhead(quick))
+  console.log()
+  console.log(await benchDrops(quick))
 }
 
 main().catch((error) => { console.error(error); process.exit(1) })

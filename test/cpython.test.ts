@@ -31,7 +31,7 @@ for (const minor of patchedVersions().filter((v) => selected.includes(v))) {
 
     before(async () => {
       python = (await buildPython({ minor, log: () => {} })).python
-      server = await startTestServer({ recentPerThread: 65536 })
+      server = await startTestServer({ recentPerThread: 262144 })
     })
     after(async () => { await server.close() })
 

@@ -253,6 +253,14 @@ void Store::sweep(uint64_t serverNowNs, uint64_t retireAfterNs, uint64_t forgetA
         serverNowNs - process->disconnectedServerNs >= retireAfterNs) {
       process->state = ProcessState::Retired;
       process->stateChangedServerNs = serverNowNs;
+      // A retired process keeps its totals and summary, not its ranges: memory stays
+      // bounded however many processes come and go.
+      for (auto &[id, thread] : process->threads) {
+        thread->recent = BoundedRing<RecentRange>(options_.recentPerThread);
+        thread->significant = BoundedRing<RecentRange>(4096);
+        thread->density = DensityBins();
+      }
+      process->seconds.clear();
     }
     if (process->state == ProcessState::Retired) retired++;
   }
