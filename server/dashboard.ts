@@ -140,17 +140,7 @@ export class DashboardHub {
   }
 
   private sendProcesses (client: Client): void {
-    const processes = this.store.processes().map((p) => ({
-      instance: p.instance,
-      pid: p.pid,
-      service: p.service,
-      state: p.state,
-      argv: p.argv,
-      connectedAtMs: p.connectedAtMs,
-      droppedEvents: p.droppedEvents,
-      threads: p.threads.length
-    }))
-    this.send(client, { type: 'processes', processes })
+    this.send(client, { type: 'processes', processes: this.store.list() })
   }
 
   private push (): void {
@@ -170,7 +160,7 @@ export class DashboardHub {
   private target (client: Client): string | null {
     const s = client.subscription
     if (s.instance) return s.instance
-    const live = this.store.processes().filter((p) => p.state === 'connected')
+    const live = this.store.list().filter((p) => p.state === 'connected')
     return live.length ? live[live.length - 1].instance : null
   }
 

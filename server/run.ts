@@ -123,7 +123,7 @@ export async function runCommand (options: RunOptions): Promise<number> {
     // The program's processes flush their last ranges as they exit.
     const store = server.store
     const deadline = Date.now() + 2000
-    while (Date.now() < deadline && store.processes().some((p) => p.state === 'connected' && p.pid === child.pid)) {
+    while (Date.now() < deadline && store.list().some((p) => p.state === 'connected' && p.pid === child.pid)) {
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
     summary = summarize(store, [child.pid!], started)

@@ -52,6 +52,20 @@ export interface ProcessSnapshot {
   threads: ThreadSnapshot[]
 }
 
+// A process without its threads (Store.list).
+export interface ProcessInfo {
+  instance: string
+  pid: number
+  ppid: number
+  service: string
+  state: ProcessState
+  argv: string[]
+  connectedAtMs: number
+  droppedEvents: number
+  rangesReceived: number
+  threads: number
+}
+
 export interface CompletedRange {
   thread: number
   tid: number
@@ -174,6 +188,7 @@ interface NativeStore {
   closeConnection(connection: number, atNs?: number): void
   connectionProcess(connection: number): { instance: string, pid: number, service: string } | undefined
   processes(): ProcessSnapshot[]
+  list(): ProcessInfo[]
   ranges(instance: string, query?: RangeQuery): CompletedRange[] | null
   sweep(retireAfterMs: number, forgetAfterMs: number, maxRetired: number): void
   counters(): StoreCounters
@@ -243,6 +258,7 @@ export class Store {
 
   // Read side.
   processes (): ProcessSnapshot[] { return this.native.processes() }
+  list (): ProcessInfo[] { return this.native.list() }
   ranges (instance: string, query: RangeQuery = {}): CompletedRange[] | null {
     return /^[0-9a-f]{16}$/.test(instance) ? this.native.ranges(instance, query) : null
   }

@@ -13,7 +13,7 @@ export interface RunSummary { processes: ProcessSummary[] }
 
 // Summaries of the processes in `pids` and of the processes they started.
 export function summarize (store: Store, rootPids: number[], sinceMs = 0): RunSummary {
-  const processes = store.processes().filter((p) => p.connectedAtMs >= sinceMs - 1000)
+  const processes = store.list().filter((p) => p.connectedAtMs >= sinceMs - 1000)
   const family = new Set(rootPids)
   for (let grew = true; grew;) {
     grew = false
