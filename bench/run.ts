@@ -15,6 +15,11 @@ async function main () {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
   console.log(`gilwatch benchmarks — ${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}${quick ? ' (quick)' : ''}\n`)
   const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7)
+  const parts = ['metrics', 'capacity', 'dashboard', 'drops', 'probe', 'python']
+  if (only !== undefined && !parts.includes(only)) {
+    console.error(`bench: unknown --only=${only}; use one of ${parts.join(', ')} (or no --only to run everything)`)
+    process.exit(2)
+  }
   if (only === 'metrics') return console.log(await benchMetricsRender(quick))
   if (only === 'capacity') return console.log(await benchServerCapacity(quick))
   if (only === 'dashboard') return console.log(await benchDashboard(quick))

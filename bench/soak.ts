@@ -10,7 +10,13 @@ import { buildC, monitoredEnv, repoRoot, run, startTestServer } from '../test/he
 import { fmt, table } from './stats'
 
 async function main () {
-  const minutes = Number(process.argv.find((a) => a.startsWith('--minutes='))?.slice(10) ?? process.argv[process.argv.indexOf('--minutes') + 1] ?? 30)
+  const flag = process.argv.indexOf('--minutes')
+  const given = process.argv.find((a) => a.startsWith('--minutes='))?.slice(10) ?? (flag >= 0 ? process.argv[flag + 1] : undefined)
+  const minutes = Number(given ?? 30)
+  if (!(minutes > 0)) {
+    console.error(`soak: --minutes must be a positive number of minutes (got ${given}); e.g. npm run soak -- --minutes 30`)
+    process.exit(2)
+  }
   const flood = buildC(path.join(repoRoot, 'bench', 'nvtx_flood.c'))
   const server = await startTestServer()
   const python = process.env.SOAK_PYTHON ?? 'python3'
