@@ -12,7 +12,7 @@ export interface PythonConfig { name: string, python: string, env: NodeJS.Proces
 // Wall seconds the workload reports, and the CPU seconds (user + system) of its process from
 // /usr/bin/time: on this 2-core machine the server and the app share the CPUs, so wall time
 // includes the server's work and CPU time shows the app's own cost.
-async function elapsed (config: PythonConfig, workload: string, scale: number): Promise<{ wall: number, cpu: number }> {
+export async function timeWorkload (config: PythonConfig, workload: string, scale: number): Promise<{ wall: number, cpu: number }> {
   const result = await run('/usr/bin/time', ['-f', 'cpu %U %S', config.python, path.join(repoRoot, 'bench', 'workloads', workload), String(scale)], config.env, 600_000)
   if (result.code !== 0) throw new Error(`${config.name} ${workload}: ${result.stderr}`)
   const [, user, system] = /cpu ([\d.]+) ([\d.]+)/.exec(result.stderr)!
@@ -50,7 +50,7 @@ export async function benchPythonOverhead (quick: boolean, minor = '3.11', extra
       for (let r = 0; r < rounds; r++) {
         let baseline = { wall: 0, cpu: 0 }
         for (const config of configs) {
-          const t = await elapsed(config, workload, scales[workload])
+          const t = await timeWorkload(config, workload, scales[workload])
           if (config.name === 'stock') baseline = t
           times.get(config.name)!.push(t.wall)
           ratios.get(config.name)!.push(t.wall / baseline.wall)

@@ -20,20 +20,10 @@ export interface TimelineMessage {
   lanes: Array<{ thread: number, tid: number, name: string, exited: boolean, items: number[] }>
 }
 
+import type { LongHold } from '../server/store'
 export type { HoldCause } from '../server/cause'
-
-export interface LongHold {
-  thread: number
-  tid: number
-  name: string
-  startNs: number
-  endNs: number
-  durationNs: number
-  startMs: number
-  ongoing: boolean
-  waiters: Array<{ thread: number, name: string, waitedNs: number }>
-  cause: import('../server/cause').HoldCause | null
-}
+// The same objects /api/processes/:instance/long-holds returns.
+export type { LongHold }
 
 export interface SeriesMessage { interp: number, columns: number, rows: number[] }
 
