@@ -1,6 +1,7 @@
 // Bench 2: what monitoring costs a threaded Python program. Same workload, same CPython
 // version: stock vs patched without injection vs patched + gilwatch vs stock + probe +
 // gilwatch. Runs are interleaved and each ratio is taken within one round.
+import fs from 'node:fs'
 import path from 'node:path'
 import { paths } from '../server/config'
 import { buildPython } from '../server/python-build'
@@ -13,6 +14,7 @@ export interface PythonConfig { name: string, python: string, env: NodeJS.Proces
 // /usr/bin/time: on this 2-core machine the server and the app share the CPUs, so wall time
 // includes the server's work and CPU time shows the app's own cost.
 export async function timeWorkload (config: PythonConfig, workload: string, scale: number): Promise<{ wall: number, cpu: number }> {
+  if (!fs.existsSync('/usr/bin/time')) throw new Error('this benchmark needs /usr/bin/time for CPU times: apt-get install time')
   const result = await run('/usr/bin/time', ['-f', 'cpu %U %S', config.python, path.join(repoRoot, 'bench', 'workloads', workload), String(scale)], config.env, 600_000)
   if (result.code !== 0) throw new Error(`${config.name} ${workload}: ${result.stderr}`)
   const [, user, system] = /cpu ([\d.]+) ([\d.]+)/.exec(result.stderr)!

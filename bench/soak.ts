@@ -3,7 +3,7 @@
 // monitored Python program runs a fixed job over and over next to an unmonitored copy.
 // Every 30 s: the server's RSS, the processes it holds, the intake, and the monitored job's
 // wall and CPU time relative to the unmonitored one. Both must stay flat.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { paths } from '../server/config'
 import { buildC, median, monitoredEnv, repoRoot, startTestServer } from '../test/helpers'
@@ -20,7 +20,8 @@ async function main () {
   }
   const flood = buildC(path.join(repoRoot, 'bench', 'nvtx_flood.c'))
   const server = await startTestServer()
-  const python = process.env.SOAK_PYTHON ?? 'python3'
+  // The interpreter itself, not a wrapper script (a pyenv shim would add its own start-up to both runs).
+  const python = execFileSync(process.env.SOAK_PYTHON ?? 'python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim()
   const end = Date.now() + minutes * 60_000
   const live = new Set<ChildProcess>()
 
