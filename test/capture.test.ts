@@ -111,6 +111,23 @@ test('a thread that exits holding, a fork child and a second NVTX copy', async (
   assert.equal(child.unmatchedPops, 0)
 })
 
+test('fork while another thread\'s long hold is sampled: the child reports only its own threads', async () => {
+  const errorsBefore = server.store.counters().decodeErrors
+  const result = await run(buildFixture('fork_during_hold.c'), [], monitoredEnv(server.socket))
+  assert.equal(result.code, 0, result.stderr)
+  const parent = await finishedProcess(Number(/parent (\d+)/.exec(result.stdout)![1]))
+  const child = await finishedProcess(Number(/child (\d+)/.exec(result.stdout)![1]))
+  assert.equal(server.store.counters().decodeErrors, errorsBefore, 'no connection broke the protocol')
+  const holds = (ranges: CompletedRange[]) => ranges.filter((r) => r.message === 'Holding GIL').length
+  assert.equal(holds(await server.ranges(child.instance)), 100, 'the child\'s holds all arrived')
+  assert.equal(child.threads.length, 1)
+  // The parent's holder was sampled; the child has no hold of 20 ms to explain.
+  const parentHolds = await server.get(`/api/processes/${parent.instance}/long-holds?thresholdMs=100`)
+  assert.ok(parentHolds.holds.some((h: any) => h.name === 'holder' && h.cause), JSON.stringify(parentHolds.holds))
+  const childHolds = await server.get(`/api/processes/${child.instance}/long-holds?thresholdMs=1`)
+  assert.ok(childHolds.holds.every((h: any) => h.cause === null), JSON.stringify(childHolds.holds))
+})
+
 test('a thread stuck holding the GIL shows as open while it holds', async () => {
   const truthFile = path.join(server.dir, 'truth-stuck')
   const running = run(fixture, ['--truth', truthFile, '--threads', '2', '--iterations', '20', '--stuck-ms', '3000'],

@@ -35,6 +35,7 @@ static void after_fork_child(void) {
 
   /* Only the forking thread survives. Its ring may hold the parent's events and its stacks
    * the parent's open ranges (CPython resets its GIL state in the child without popping). */
+  gw_sampler_after_fork_child(); /* before the threads it points to are freed */
   gw_thread *survivor = gw_tls_thread;
   gw_thread *thread = gw_rt.threads;
   while (thread) {

@@ -240,11 +240,16 @@ void gw_sender_before_fork(void);
 void gw_sender_after_fork_parent(void);
 void gw_sender_after_fork_child(void);
 void gw_sender_flush_at_exit(void); /* waits at most GW_EXIT_FLUSH_MS */
+/* Moves a descriptor of ours above those programs usually use (close-on-exec kept). */
+int gw_move_fd_high(int fd);
 
 /* ---- long-hold sampler (sampler.c), run by the sender ---- */
 
 void gw_sampler_observe(gw_thread *thread, uint64_t now_ns); /* each tick, each thread */
-void gw_sampler_forget(gw_thread *thread);                   /* before the thread is freed */
+/* Before the thread is freed: the final causes of its holds still being sampled (a thread
+ * that exits right after a long hold). Returns how many were written to `out`. */
+size_t gw_sampler_forget(gw_thread *thread, gw_hold_cause *out, size_t max);
+void gw_sampler_after_fork_child(void);                      /* the parent's holds are not ours */
 /* Causes to send (holds that ended, and every 100 ms those still going on); *active is 1
  * while a hold is being sampled, and the sender then ticks every GW_SAMPLE_MS. */
 size_t gw_sampler_end_tick(uint64_t now_ns, gw_hold_cause *out, size_t max, int *active);

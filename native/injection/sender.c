@@ -245,7 +245,7 @@ static int open_connection_if_due(uint64_t now) {
 /* Moves the socket above the descriptors programs usually use, so code that reasons about
  * its own low-numbered descriptors (a child's inherited fds, "close all but 0-2" checks)
  * never meets ours. */
-static int move_high(int fd) {
+int gw_move_fd_high(int fd) {
   struct rlimit limit;
   int base = 768;
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < 1024) base = (int)(limit.rlim_cur / 2);
@@ -257,7 +257,7 @@ static int move_high(int fd) {
 }
 
 static void on_connected(int fd) {
-  S.socket_fd = move_high(fd);
+  S.socket_fd = gw_move_fd_high(fd);
   S.backoff_ns = 50000000ull;
   S.warned_address = 0;
   S.pending.size = 0;
@@ -525,13 +525,16 @@ static void tick(int final) {
     queued += drain_thread(thread, now, final, connected, &budget);
     gw_thread *next = thread->next;
     if (exited) {
+      gw_hold_cause causes[2];
+      size_t count = gw_sampler_forget(thread, causes, 2);
       if (connected) {
+        for (size_t i = 0; i < count; i++)
+          append_frame(&S.records, GW_FRAME_HOLD_CAUSE, &causes[i], sizeof causes[i], NULL, 0, NULL, 0);
         gw_thread_exit message = {.thread = thread->id, .time_ns = now};
         append_frame(&S.records, GW_FRAME_THREAD_EXIT, &message, sizeof message, NULL, 0, NULL, 0);
       }
       S.dropped += thread->dropped;
       S.unmatched_reaped += thread->unmatched_pops;
-      gw_sampler_forget(thread);
       unlink_thread(link, thread);
       free(thread->ring);
       free(thread);
