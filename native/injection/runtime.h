@@ -240,8 +240,6 @@ void gw_sender_before_fork(void);
 void gw_sender_after_fork_parent(void);
 void gw_sender_after_fork_child(void);
 void gw_sender_flush_at_exit(void); /* waits at most GW_EXIT_FLUSH_MS */
-/* Moves a descriptor of ours above those programs usually use (close-on-exec kept). */
-int gw_move_fd_high(int fd);
 
 /* ---- long-hold sampler (sampler.c), run by the sender ---- */
 

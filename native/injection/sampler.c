@@ -6,8 +6,7 @@
  *   stat       state (R, S, D...) and major page faults;
  *   syscall    the system call it is blocked in, when sleeping.
  * Time neither running nor waiting to run is blocked, attributed to the system call seen
- * (or to "no system call": a page fault). The holder's files stay open while it is sampled.
- * Every 10 ms it also looks at what the process's other threads are blocked in (a thread
+ * (or to "no system call": a page fault). Every 10 ms it also looks at what the process's other threads are blocked in (a thread
  * waiting for the GIL is known from its open range, without reading /proc). Nothing is
  * sampled while no hold is long: the hot path never pays for this.
  */
@@ -25,8 +24,6 @@
 #define INTERIM_EVERY_NS 100000000ull
 #define SYSCALL_SLOTS 16
 
-enum { PROC_STAT, PROC_SCHEDSTAT, PROC_SYSCALL, PROC_FILES }; /* what is read per thread */
-
 typedef struct sampled_hold {
   gw_thread *thread; /* NULL: free slot */
   uint64_t start_ns;
@@ -40,7 +37,6 @@ typedef struct sampled_hold {
   unsigned long first_majflt;
   uint64_t estimated_blocked_ns; /* sum of per-interval estimates, for the syscall shares */
   gw_hold_cause cause;
-  int fds[PROC_FILES]; /* the holder's stat, schedstat and syscall files, open while sampled; -1: closed */
   struct { int32_t syscall; uint64_t ns; } blocked[SYSCALL_SLOTS];
   struct { int32_t syscall; uint32_t samples; } others[SYSCALL_SLOTS];
 } sampled_hold;
@@ -67,44 +63,35 @@ static uint32_t gil_state(gw_thread *thread, uint64_t *start, uint64_t *payload,
   return 0;
 }
 
+enum { PROC_STAT, PROC_SCHEDSTAT, PROC_SYSCALL, PROC_FILES };
 static const char *const proc_files[PROC_FILES] = {"stat", "schedstat", "syscall"};
 
-/* Reads /proc/self/task/<tid>/<file>. With `cache` (a holder being sampled) the file stays
- * open, above the program's descriptors, and is re-read with pread: one system call a
- * sample instead of a path lookup, open, read and close. */
-static int read_proc(pid_t tid, int file, int *cache, char *buffer, size_t size) {
-  int fd = cache ? *cache : -1;
-  if (fd < 0) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/task/%d/%s", (int)tid, proc_files[file]);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    if (cache) *cache = fd = gw_move_fd_high(fd);
-  }
-  ssize_t n = pread(fd, buffer, size - 1, 0);
-  if (!cache) {
-    close(fd);
-  } else if (n <= 0) {
-    close(fd);
-    *cache = -1;
-  }
+/* Reads /proc/self/task/<tid>/<file>. Opened and closed each time, never kept: a program
+ * that counts its open descriptors (CPython's test_subprocess does) must not see ours. */
+static int read_proc(pid_t tid, int file, char *buffer, size_t size) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/%s", (int)tid, proc_files[file]);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buffer, size - 1);
+  close(fd);
   if (n <= 0) return 0;
   buffer[n] = 0;
   return 1;
 }
 
 /* State letter and major faults from /proc/.../stat (the name may contain spaces). */
-static int read_stat(pid_t tid, int *cache, char *state, unsigned long *majflt) {
+static int read_stat(pid_t tid, char *state, unsigned long *majflt) {
   char buffer[512];
-  if (!read_proc(tid, PROC_STAT, cache, buffer, sizeof buffer)) return 0;
+  if (!read_proc(tid, PROC_STAT, buffer, sizeof buffer)) return 0;
   const char *p = strrchr(buffer, ')');
   return p && sscanf(p + 1, " %c %*d %*d %*d %*d %*d %*u %*u %*u %lu", state, majflt) == 2;
 }
 
-static int read_schedstat(pid_t tid, int *cache, uint64_t *run_ns, uint64_t *wait_ns) {
+static int read_schedstat(pid_t tid, uint64_t *run_ns, uint64_t *wait_ns) {
   char buffer[128];
   unsigned long long run, wait;
-  if (!read_proc(tid, PROC_SCHEDSTAT, cache, buffer, sizeof buffer) || sscanf(buffer, "%llu %llu", &run, &wait) != 2)
+  if (!read_proc(tid, PROC_SCHEDSTAT, buffer, sizeof buffer) || sscanf(buffer, "%llu %llu", &run, &wait) != 2)
     return 0;
   *run_ns = run;
   *wait_ns = wait;
@@ -115,21 +102,15 @@ static int read_schedstat(pid_t tid, int *cache, uint64_t *run_ns, uint64_t *wai
 
 /* The system call a thread is in: GW_SYSCALL_NONE when it is stopped outside one (a page
  * fault, or preempted in user space), SYSCALL_RUNNING when it is on a CPU. */
-static int32_t read_syscall(pid_t tid, int *cache) {
+static int32_t read_syscall(pid_t tid) {
   char buffer[256];
-  if (!read_proc(tid, PROC_SYSCALL, cache, buffer, sizeof buffer)) return GW_SYSCALL_UNKNOWN;
+  if (!read_proc(tid, PROC_SYSCALL, buffer, sizeof buffer)) return GW_SYSCALL_UNKNOWN;
   if (strncmp(buffer, "running", 7) == 0) return SYSCALL_RUNNING;
   long nr = strtol(buffer, NULL, 10);
   return nr < 0 ? GW_SYSCALL_NONE : (int32_t)nr;
 }
 
-static void release(sampled_hold *h) {
-  for (int i = 0; i < PROC_FILES; i++) {
-    if (h->fds[i] >= 0) close(h->fds[i]);
-    h->fds[i] = -1;
-  }
-  h->thread = NULL;
-}
+static void release(sampled_hold *h) { h->thread = NULL; }
 
 static void add_blocked(sampled_hold *h, int32_t syscall, uint64_t ns) {
   for (int i = 0; i < SYSCALL_SLOTS; i++) {
@@ -145,8 +126,8 @@ static void sample(sampled_hold *h, uint64_t now) {
   unsigned long majflt = h->majflt;
   char state = '?';
   pid_t tid = h->thread->tid;
-  if (!read_schedstat(tid, &h->fds[PROC_SCHEDSTAT], &run_ns, &wait_ns)) return;
-  read_stat(tid, &h->fds[PROC_STAT], &state, &majflt);
+  if (!read_schedstat(tid, &run_ns, &wait_ns)) return;
+  read_stat(tid, &state, &majflt);
   if (h->cause.samples == 0) {
     h->cause.sampled_from_ns = now;
     h->first_majflt = majflt;
@@ -160,7 +141,7 @@ static void sample(sampled_hold *h, uint64_t now) {
     uint64_t accounted = (run_ns - h->run_ns) + (wait_ns - h->wait_ns);
     uint64_t blocked = interval > accounted ? interval - accounted : 0;
     if (blocked) {
-      int32_t syscall = read_syscall(tid, &h->fds[PROC_SYSCALL]);
+      int32_t syscall = read_syscall(tid);
       add_blocked(h, syscall == SYSCALL_RUNNING ? GW_SYSCALL_UNKNOWN : syscall, blocked);
       h->estimated_blocked_ns += blocked;
     }
@@ -194,12 +175,12 @@ static void sample_others(uint64_t now) {
     uint8_t payload_type;
     int32_t syscall = GW_SYSCALL_GIL_WAIT;
     if (!waiting_message || gil_state(t, &start, &payload, &payload_type) != waiting_message) {
-      syscall = read_syscall(t->tid, NULL);
+      syscall = read_syscall(t->tid);
       if (syscall == SYSCALL_RUNNING || syscall == GW_SYSCALL_UNKNOWN) continue;
       if (syscall == GW_SYSCALL_NONE) { /* outside a system call: a page fault (D), or just preempted (R) */
         char state;
         unsigned long majflt;
-        if (!read_stat(t->tid, NULL, &state, &majflt) || state != 'D') continue;
+        if (!read_stat(t->tid, &state, &majflt) || state != 'D') continue;
       }
     }
     for (int i = 0; i < MAX_SAMPLED; i++) {
@@ -234,7 +215,6 @@ void gw_sampler_observe(gw_thread *thread, uint64_t now) {
       if (holds[k].thread) continue;
       h = &holds[k];
       memset(h, 0, sizeof *h);
-      for (int i = 0; i < PROC_FILES; i++) h->fds[i] = -1;
       h->thread = thread;
       h->start_ns = start;
       h->interp = payload_type == GW_PAYLOAD_INT64 || payload_type == GW_PAYLOAD_UINT64 ? (int64_t)payload : 0;
@@ -291,7 +271,7 @@ size_t gw_sampler_forget(gw_thread *thread, gw_hold_cause *out, size_t max) {
 
 void gw_sampler_after_fork_child(void) {
   for (int i = 0; i < MAX_SAMPLED; i++)
-    if (holds[i].thread) release(&holds[i]); /* the files are the parent's threads' */
+    if (holds[i].thread) release(&holds[i]); /* the parent's threads, freed in the child */
 }
 
 size_t gw_sampler_end_tick(uint64_t now, gw_hold_cause *out, size_t max, int *active) {

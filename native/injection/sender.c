@@ -245,7 +245,7 @@ static int open_connection_if_due(uint64_t now) {
 /* Moves the socket above the descriptors programs usually use, so code that reasons about
  * its own low-numbered descriptors (a child's inherited fds, "close all but 0-2" checks)
  * never meets ours. */
-int gw_move_fd_high(int fd) {
+static int move_high(int fd) {
   struct rlimit limit;
   int base = 768;
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < 1024) base = (int)(limit.rlim_cur / 2);
@@ -257,7 +257,7 @@ int gw_move_fd_high(int fd) {
 }
 
 static void on_connected(int fd) {
-  S.socket_fd = gw_move_fd_high(fd);
+  S.socket_fd = move_high(fd);
   S.backoff_ns = 50000000ull;
   S.warned_address = 0;
   S.pending.size = 0;
