@@ -19,11 +19,6 @@ uint64_t serverNowNs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-std::string hex64(uint64_t value) {
-  char text[17];
-  snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(value));
-  return text;
-}
 
 const char *stateName(ProcessState state) {
   switch (state) {

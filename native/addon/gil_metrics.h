@@ -18,15 +18,21 @@ constexpr std::array<uint64_t, 20> kDurationBucketsNs = {
     200'000'000, 500'000'000, 1'000'000'000, 2'000'000'000, 5'000'000'000, 10'000'000'000};
 constexpr size_t kDurationBuckets = kDurationBucketsNs.size();  // +Inf is implicit
 
+// Index of the first bucket whose bound is ≥ ns (kDurationBuckets: above them all).
+inline size_t durationBucket(uint64_t ns) {
+  size_t i = 0;
+  while (i < kDurationBuckets && ns > kDurationBucketsNs[i]) i++;
+  return i;
+}
+
 struct DurationHistogram {
   std::array<uint64_t, kDurationBuckets + 1> counts{};  // last: above the largest bound
   uint64_t count = 0;
   uint64_t sumNs = 0;
   uint64_t maxNs = 0;
-  void add(uint64_t ns) {
-    size_t i = 0;
-    while (i < kDurationBuckets && ns > kDurationBucketsNs[i]) i++;
-    counts[i]++;
+  void add(uint64_t ns) { add(ns, durationBucket(ns)); }
+  void add(uint64_t ns, size_t bucket) {  // bucket = durationBucket(ns), when the caller has it
+    counts[bucket]++;
     count++;
     sumNs += ns;
     if (ns > maxNs) maxNs = ns;

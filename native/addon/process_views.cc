@@ -12,6 +12,13 @@
 
 namespace gilwatch {
 
+std::string hex64(uint64_t value) {
+  char text[17];
+  snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(value));
+  return text;
+}
+
+
 Napi::Value causeObject(Napi::Env env, const HoldCause *c) {
   if (!c) return env.Null();
   Napi::Object o = Napi::Object::New(env);
@@ -317,11 +324,7 @@ Napi::Value seriesView(Napi::Env env, const Process &p, uint64_t clientNow, uint
 
 Napi::Value summaryView(Napi::Env env, const Store &store, const Process &p, uint64_t clientNow, uint32_t topHolds) {
   Napi::Object out = Napi::Object::New(env);
-  out.Set("instance", [&] {
-    char text[17];
-    snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(p.instance));
-    return std::string(text);
-  }());
+  out.Set("instance", hex64(p.instance));
   out.Set("pid", p.pid);
   out.Set("ppid", p.ppid);
   out.Set("service", p.service);

@@ -154,47 +154,40 @@ void Store::countGil(Process &process, Thread &thread, const OpenRange &range, u
     }
     return;
   }
-  if (range.message == holding_ || range.message == waiting_) {
-    // Per-second series: time split across the seconds it covers, the rest at its end.
-    bool hold = range.message == holding_;
-    SecondSeries &series = process.secondsOf(interp);
-    uint64_t first = range.startNs / 1'000'000'000, last = endNs / 1'000'000'000;
-    if (last - first >= SecondSeries::kSeconds) first = last - SecondSeries::kSeconds + 1;
-    for (uint64_t second = first; second <= last; second++) {
-      uint64_t from = std::max(range.startNs, second * 1'000'000'000), to = std::min(endNs, (second + 1) * 1'000'000'000);
-      (hold ? series.at(second).holdNs : series.at(second).waitNs) += to > from ? to - from : 0;
-    }
-    SecondSample &end = series.at(last);
-    size_t bucket = 0;
-    while (bucket < kDurationBuckets && durationNs > kDurationBucketsNs[bucket]) bucket++;
-    if (hold) {
-      end.acquisitions++;
-      end.holdMaxNs = std::max(end.holdMaxNs, durationNs);
-      end.holdBuckets[bucket]++;
-    } else {
-      end.waitMaxNs = std::max(end.waitMaxNs, durationNs);
-      end.waitBuckets[bucket]++;
-    }
+  bool hold = range.message == holding_;
+  if (!hold && range.message != waiting_) return;
+  size_t bucket = durationBucket(durationNs);  // one lookup for the three histograms below
+  // Per-second series: time split across the seconds it covers, the rest at its end.
+  SecondSeries &series = process.secondsOf(interp);
+  uint64_t first = range.startNs / 1'000'000'000, last = endNs / 1'000'000'000;
+  if (last - first >= SecondSeries::kSeconds) first = last - SecondSeries::kSeconds + 1;
+  for (uint64_t second = first; second <= last; second++) {
+    uint64_t from = std::max(range.startNs, second * 1'000'000'000), to = std::min(endNs, (second + 1) * 1'000'000'000);
+    (hold ? series.at(second).holdNs : series.at(second).waitNs) += to > from ? to - from : 0;
   }
-  if (range.message == holding_) {
-    thread.holds.add(durationNs);
+  SecondSample &end = series.at(last);
+  GilTotals &gil = process.gil(interp);
+  ThreadGil &mine = threadGil(process, thread, interp);
+  if (hold) {
+    end.acquisitions++;
+    end.holdMaxNs = std::max(end.holdMaxNs, durationNs);
+    end.holdBuckets[bucket]++;
+    thread.holds.add(durationNs, bucket);
     if (durationNs > thread.longestHoldNs) {
       thread.longestHoldNs = durationNs;
       thread.longestHoldStartNs = range.startNs;
     }
-    GilTotals &gil = process.gil(interp);
-    gil.hold.add(durationNs);
-    ThreadGil &mine = threadGil(process, thread, interp);
+    gil.hold.add(durationNs, bucket);
     mine.holdNs += durationNs;
     mine.holdMax.add(endNs / (options_.metrics.holdMaxWindowNs / WindowMax::kSlots), durationNs);
     (thread.waited ? mine.contended : mine.uncontended)++;
     thread.waited = false;
-  } else if (range.message == waiting_) {
-    thread.waits.add(durationNs);
-    GilTotals &gil = process.gil(interp);
-    gil.wait.add(durationNs);
+  } else {
+    end.waitMaxNs = std::max(end.waitMaxNs, durationNs);
+    end.waitBuckets[bucket]++;
+    thread.waits.add(durationNs, bucket);
+    gil.wait.add(durationNs, bucket);
     gil.batchWaits.emplace_back(range.startNs, endNs);
-    ThreadGil &mine = threadGil(process, thread, interp);
     mine.waitNs += durationNs;
     thread.waited = true;
   }

@@ -227,35 +227,41 @@ void gw_sampler_observe(gw_thread *thread, uint64_t now) {
   }
 }
 
+/* Indices of the `k` largest non-zero weights, largest first; -1 past the last. (Each slot
+ * holds a different system call, so a slot is picked at most once.) */
+static void largest(const uint64_t *weights, int n, int *order, int k) {
+  for (int r = 0; r < k; r++) {
+    order[r] = -1;
+    for (int i = 0; i < n; i++) {
+      int taken = 0;
+      for (int j = 0; j < r; j++) taken |= order[j] == i;
+      if (weights[i] && !taken && (order[r] < 0 || weights[i] > weights[order[r]])) order[r] = i;
+    }
+  }
+}
+
 static void fill(sampled_hold *h, gw_hold_cause *out, int final) {
   *out = h->cause;
   out->thread = h->thread->id;
   out->flags = final ? GW_CAUSE_FINAL : 0;
   out->start_ns = h->start_ns;
   out->interp = h->interp;
-  /* the largest entries first */
+  uint64_t weights[SYSCALL_SLOTS];
+  int order[GW_CAUSE_SYSCALLS > GW_CAUSE_OTHERS ? GW_CAUSE_SYSCALLS : GW_CAUSE_OTHERS];
+  for (int i = 0; i < SYSCALL_SLOTS; i++) weights[i] = h->blocked[i].ns;
+  largest(weights, SYSCALL_SLOTS, order, GW_CAUSE_SYSCALLS);
   for (int k = 0; k < GW_CAUSE_SYSCALLS; k++) {
-    int best = -1;
-    for (int i = 0; i < SYSCALL_SLOTS; i++) {
-      if (!h->blocked[i].ns) continue;
-      int taken = 0;
-      for (int j = 0; j < k; j++) taken |= out->blocked_in[j].syscall == h->blocked[i].syscall && out->blocked_in[j].ns;
-      if (!taken && (best < 0 || h->blocked[i].ns > h->blocked[best].ns)) best = i;
-    }
+    int i = order[k];
     /* shares of the estimates, scaled to the measured total */
-    uint64_t ns = best < 0 || !h->estimated_blocked_ns ? 0
-                : (uint64_t)((double)h->blocked[best].ns / (double)h->estimated_blocked_ns * (double)h->cause.blocked_ns);
-    out->blocked_in[k] = best < 0 ? (gw_cause_syscall){0} : (gw_cause_syscall){h->blocked[best].syscall, 0, ns};
+    uint64_t ns = i < 0 || !h->estimated_blocked_ns ? 0
+                : (uint64_t)((double)h->blocked[i].ns / (double)h->estimated_blocked_ns * (double)h->cause.blocked_ns);
+    out->blocked_in[k] = i < 0 ? (gw_cause_syscall){0} : (gw_cause_syscall){h->blocked[i].syscall, 0, ns};
   }
+  for (int i = 0; i < SYSCALL_SLOTS; i++) weights[i] = h->others[i].samples;
+  largest(weights, SYSCALL_SLOTS, order, GW_CAUSE_OTHERS);
   for (int k = 0; k < GW_CAUSE_OTHERS; k++) {
-    int best = -1;
-    for (int i = 0; i < SYSCALL_SLOTS; i++) {
-      if (!h->others[i].samples) continue;
-      int taken = 0;
-      for (int j = 0; j < k; j++) taken |= out->others[j].syscall == h->others[i].syscall && out->others[j].thread_samples;
-      if (!taken && (best < 0 || h->others[i].samples > h->others[best].samples)) best = i;
-    }
-    out->others[k] = best < 0 ? (gw_cause_others){0} : (gw_cause_others){h->others[best].syscall, h->others[best].samples};
+    int i = order[k];
+    out->others[k] = i < 0 ? (gw_cause_others){0} : (gw_cause_others){h->others[i].syscall, h->others[i].samples};
   }
 }
 
