@@ -2,6 +2,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { parseAllowedHosts, readTokenFile } from './access'
+import { parseArgvMode } from './argv'
 import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT, defaultSocketPath, paths } from './config'
 import { GilwatchError, errors } from './errors'
 import { createLogger } from './log'
@@ -92,11 +94,22 @@ Options:
   --max-thread-labels N  thread label values per process in /metrics; more fold into "other" (default 20)
   --max-range-keys N   (domain, message) histograms per process in /metrics (default 20)
   --hold-max-window S  seconds covered by python_gil_hold_max_seconds (default 60)
+  --argv MODE          command lines in the API and dashboard: program (default: the executable
+                       and the script or module, no arguments, which often carry secrets),
+                       full, or none
+  --allowed-hosts A,B  Host names to answer to besides IP addresses, localhost and *.localhost
+                       (".example.com" allows its subdomains); other names get 403
+  --auth-token-file F  require the token in F (chmod 600) on everything but /healthz: header
+                       "Authorization: Bearer TOKEN", or open the dashboard once as /?token=TOKEN
+  --insecure-no-auth   allow a non-loopback --http without --auth-token-file
   --quiet              only log errors
+
+Security: docs/security.md. --http on a non-loopback address needs --auth-token-file (or
+--insecure-no-auth).
 
 Examples:
   gilwatch serve
-  gilwatch serve --http 0.0.0.0:${DEFAULT_HTTP_PORT} --tcp 127.0.0.1:${DEFAULT_TCP_PORT}`,
+  gilwatch serve --http 0.0.0.0:${DEFAULT_HTTP_PORT} --auth-token-file /etc/gilwatch/token --tcp 127.0.0.1:${DEFAULT_TCP_PORT}`,
   python: `Usage: gilwatch python build VERSION [--disable-gil] [--stock] [--source TARBALL] [--prefix DIR] [--jobs N]
 
 Builds CPython VERSION with gilwatch's NVTX GIL patch (native/cpython/) and prints the
@@ -192,6 +205,10 @@ async function serve (args: string[], recordPath?: string): Promise<number> {
     'max-thread-labels': { type: 'string' },
     'max-range-keys': { type: 'string' },
     'hold-max-window': { type: 'string' },
+    argv: { type: 'string' },
+    'allowed-hosts': { type: 'string' },
+    'auth-token-file': { type: 'string' },
+    'insecure-no-auth': { type: 'boolean' },
     quiet: { type: 'boolean' }
   })
   if (values.socket && values['no-socket']) throw errors.badFlag('--socket and --no-socket contradict each other')
@@ -208,6 +225,8 @@ async function serve (args: string[], recordPath?: string): Promise<number> {
   const maxRangeKeys = whole('max-range-keys', values['max-range-keys'], 0, 10_000)
   const holdMaxWindow = whole('hold-max-window', values['hold-max-window'], 1, 86_400)
   const recordMaxMb = whole('record-max-mb', values['record-max-mb'], 1, 1_000_000) ?? 1024
+  if (values['auth-token-file'] && values['insecure-no-auth']) throw errors.badFlag('--auth-token-file and --insecure-no-auth contradict each other')
+  const authToken = values['auth-token-file'] ? readTokenFile(values['auth-token-file']) : null
   const logger = createLogger(values.quiet ? 'error' : 'info')
   const server = await startServer({
     socket: values['no-socket'] ? null : (values.socket ?? defaultSocketPath()),
@@ -217,12 +236,17 @@ async function serve (args: string[], recordPath?: string): Promise<number> {
     maxThreadLabels,
     maxRangeKeys,
     holdMaxWindowMs: holdMaxWindow === undefined ? undefined : holdMaxWindow * 1000,
+    argvMode: values.argv === undefined ? undefined : parseArgvMode(values.argv),
+    allowedHosts: values['allowed-hosts'] === undefined ? undefined : parseAllowedHosts(values['allowed-hosts']),
+    authToken,
+    insecureNoAuth: Boolean(values['insecure-no-auth']),
     record: recordPath ? { path: recordPath, maxBytes: recordMaxMb * 2 ** 20 } : undefined,
     logger
   })
   if (recordPath) logger.info(`recording to ${recordPath}`)
   for (const a of server.ingest) logger.info(`ingest listening on ${a.kind === 'unix' ? `unix:${a.address}` : a.address}`)
   if (server.httpUrl) logger.info(`HTTP on ${server.httpUrl} (API: ${server.httpUrl}/api/processes)`)
+  if (server.httpUrl && authToken) logger.info(`token required: open ${server.httpUrl}/?token=TOKEN once, with the token in ${values['auth-token-file']}`)
   const first = server.ingest[0]
   if (first) {
     const addr = first.kind === 'unix' && first.address === defaultSocketPath() ? '' : ` --addr ${shellQuote(first.address)}`

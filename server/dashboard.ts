@@ -4,8 +4,9 @@
 // the summary tiles. A client that does not keep up is never queued for: while its socket
 // holds more than SEND_BUFFER_LIMIT bytes, updates are skipped, and once it drains it gets
 // a full, current state instead of the backlog.
-import type { Server as HttpServer } from 'node:http'
+import { STATUS_CODES, type Server as HttpServer } from 'node:http'
 import { WebSocketServer, type WebSocket } from 'ws'
+import type { AccessPolicy } from './access'
 import type { Logger } from './log'
 import type { Store, TimelineView } from './store'
 
@@ -74,10 +75,20 @@ export class DashboardHub {
     this.timer.unref()
   }
 
-  attach (server: HttpServer): void {
+  // The access policy decides before the handshake: a refused browser sees an HTTP status,
+  // never an open socket that then closes.
+  attach (server: HttpServer, access: AccessPolicy): void {
     server.on('upgrade', (request, socket, head) => {
-      if (new URL(request.url ?? '/', 'http://localhost').pathname !== '/ws') {
+      if ((request.url ?? '/').split('?')[0] !== '/ws') {
         socket.destroy()
+        return
+      }
+      const verdict = access.check(request, 'websocket')
+      if (verdict.kind === 'refuse') {
+        const body = JSON.stringify({ error: verdict.message, code: verdict.code })
+        const headers = { ...verdict.headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close' }
+        socket.once('finish', () => socket.destroy())
+        socket.end(`HTTP/1.1 ${verdict.status} ${STATUS_CODES[verdict.status]}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n${body}`)
         return
       }
       this.wss.handleUpgrade(request, socket, head, (ws) => this.wss.emit('connection', ws, request))

@@ -23,8 +23,20 @@ export const errors = {
   missingInterpreter: make('GW_ERR_MISSING_INTERPRETER'),
   notARecording: make('GW_ERR_NOT_A_RECORDING'),
   unreachableServer: make('GW_ERR_UNREACHABLE_SERVER'),
-  pythonBuildFailed: make('GW_ERR_PYTHON_BUILD_FAILED')
+  pythonBuildFailed: make('GW_ERR_PYTHON_BUILD_FAILED'),
+  // The web side's access control (server/access.ts, docs/security.md).
+  unsafeTokenFile: make('GW_ERR_UNSAFE_TOKEN_FILE'),
+  badTokenFile: make('GW_ERR_BAD_TOKEN_FILE'),
+  unauthenticatedNetworkHttp: make('GW_ERR_UNAUTHENTICATED_NETWORK_HTTP')
 }
+
+// Why an HTTP request or a WebSocket upgrade was refused: the `code` of the JSON body.
+export const accessErrorCodes = {
+  hostNotAllowed: 'GW_ERR_HOST_NOT_ALLOWED',
+  originNotAllowed: 'GW_ERR_ORIGIN_NOT_ALLOWED',
+  unauthorized: 'GW_ERR_UNAUTHORIZED'
+} as const
+export type AccessErrorCode = typeof accessErrorCodes[keyof typeof accessErrorCodes]
 
 // Why the server closed an ingest connection (codes produced by native/addon/decoder.cc).
 export const decodeErrorCodes = [

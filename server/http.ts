@@ -1,13 +1,33 @@
-// The HTTP side: JSON API for people and tests (later also /metrics and the dashboard).
+// The HTTP side: the JSON API, /metrics and the dashboard's files, every request first
+// through the access policy (server/access.ts).
 import Fastify, { type FastifyInstance } from 'fastify'
+import { AccessPolicy } from './access'
 import { createMetrics } from './metrics'
 import { registerDashboardAssets } from './static'
 import type { Store } from './store'
 
-export interface HttpOptions { store: Store, logRequests?: boolean }
+export interface HttpOptions { store: Store, access?: AccessPolicy, logRequests?: boolean }
 
-export function createHttp ({ store, logRequests = false }: HttpOptions): FastifyInstance {
+const escapeHtml = (text: string) => text.replace(/[&<>"]/g, (c) => `&${({ '&': 'amp', '<': 'lt', '>': 'gt', '"': 'quot' } as Record<string, string>)[c]};`)
+
+export function createHttp ({ store, access = new AccessPolicy(), logRequests = false }: HttpOptions): FastifyInstance {
   const app = Fastify({ logger: logRequests })
+
+  app.addHook('onRequest', async (request, reply) => {
+    const verdict = access.check(request.raw, 'http')
+    if (verdict.kind === 'refuse') {
+      return reply.code(verdict.status).headers(verdict.headers).send({ error: verdict.message, code: verdict.code })
+    }
+    if (verdict.kind === 'enter') {
+      // A page that reloads itself rather than a redirect: after a link from another site, a
+      // redirect is still that site's navigation and the browser withholds a SameSite=Strict
+      // cookie; a reload from this page is same-site. The token leaves the address bar with it.
+      return reply.code(200)
+        .headers({ 'set-cookie': verdict.cookie, refresh: `0; url=${verdict.location}`, 'referrer-policy': 'no-referrer', 'cache-control': 'no-store' })
+        .type('text/html; charset=utf-8')
+        .send(`<!doctype html><meta charset="utf-8"><title>gilwatch</title><a href="${escapeHtml(verdict.location)}">Open the dashboard</a>\n`)
+    }
+  })
 
   app.get('/healthz', async () => ({ ok: true }))
   registerDashboardAssets(app)

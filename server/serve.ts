@@ -1,5 +1,7 @@
 // Starts a complete server: store, ingest listeners and HTTP. Used by `gilwatch serve`,
 // `gilwatch run` and the tests.
+import net from 'node:net'
+import { AccessPolicy, checkHttpExposure, isLoopbackAddress } from './access'
 import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, defaultSocketPath } from './config'
 import { DashboardHub } from './dashboard'
 import { createHttp } from './http'
@@ -8,10 +10,14 @@ import { createLogger, type Logger } from './log'
 import { Recorder } from './recording'
 import { Store, type StoreOptions } from './store'
 
+// argvMode (how much of a command line the API and dashboard show) is a StoreOptions field.
 export interface ServeOptions extends StoreOptions {
   socket?: string | null // null: no Unix socket
   tcp?: { host: string, port: number } | null
   http?: { host: string, port: number } | null
+  allowedHosts?: string[] // Host names served besides IP addresses and localhost (access.ts)
+  authToken?: string | null // required on everything but /healthz when set
+  insecureNoAuth?: boolean // allow a non-loopback --http without authToken
   logger?: Logger
   logRequests?: boolean
   record?: { path: string, maxBytes: number } // the raw ingest stream to a file
@@ -27,23 +33,28 @@ export interface RunningServer {
 
 export async function startServer (options: ServeOptions = {}): Promise<RunningServer> {
   const log = options.logger ?? createLogger()
+  const http = options.http === undefined ? { host: DEFAULT_HTTP_HOST, port: DEFAULT_HTTP_PORT } : options.http
+  if (http) checkHttpExposure(http.host, { token: options.authToken, insecureNoAuth: options.insecureNoAuth })
+  // A server bound by name (--http myhost:9477) answers to that name.
+  const boundName = http && !net.isIP(http.host) && !isLoopbackAddress(http.host) ? [http.host.toLowerCase()] : []
+  const access = new AccessPolicy({ allowedHosts: [...(options.allowedHosts ?? []), ...boundName], token: options.authToken })
   const store = new Store(options)
   const recorder = options.record ? new Recorder(options.record.path, options.record.maxBytes, store) : undefined
   const ingest = new Ingest(store, log, recorder)
-  const app = createHttp({ store, logRequests: options.logRequests })
+  const app = createHttp({ store, access, logRequests: options.logRequests })
   const dashboard = new DashboardHub(store, log)
-  dashboard.attach(app.server)
+  dashboard.attach(app.server, access)
   const addresses: IngestAddress[] = []
   let httpUrl: string | null = null
   try {
     const socket = options.socket === undefined ? defaultSocketPath() : options.socket
     if (socket) addresses.push(await ingest.listenUnix(socket))
     if (options.tcp) addresses.push(await ingest.listenTcp(options.tcp.host, options.tcp.port))
-    const http = options.http === undefined ? { host: DEFAULT_HTTP_HOST, port: DEFAULT_HTTP_PORT } : options.http
     if (http) {
       await app.listen({ host: http.host, port: http.port })
       const bound = app.server.address()
       const port = typeof bound === 'object' && bound ? bound.port : http.port
+      access.listening(port)
       httpUrl = `http://${http.host.includes(':') ? `[${http.host}]` : http.host}:${port}`
     }
   } catch (error) {

@@ -1,6 +1,7 @@
 // The typed view of what the server knows (the aggregation itself is native/addon/store.cc).
 // Metrics, the HTTP API and the dashboard read from here.
 import fs from 'node:fs'
+import { DEFAULT_ARGV_MODE, redactArgv, type ArgvMode } from './argv'
 import { FORGET_AFTER_MS, MAX_RETIRED_PROCESSES, RETIRE_AFTER_MS, paths } from './config'
 import type { HoldCause } from './cause'
 import { errors, type DecodeError } from './errors'
@@ -225,6 +226,7 @@ export interface StoreOptions {
   retireAfterMs?: number
   forgetAfterMs?: number
   maxRetired?: number
+  argvMode?: ArgvMode // how much of each command line the views below show (server/argv.ts)
 }
 
 export class Store {
@@ -232,6 +234,7 @@ export class Store {
   private readonly retireAfterMs: number
   private readonly forgetAfterMs: number
   private readonly maxRetired: number
+  private readonly argvMode: ArgvMode
   private sweeper: NodeJS.Timeout | undefined
 
   constructor (options: StoreOptions = {}) {
@@ -244,6 +247,7 @@ export class Store {
     this.retireAfterMs = options.retireAfterMs ?? RETIRE_AFTER_MS
     this.forgetAfterMs = options.forgetAfterMs ?? FORGET_AFTER_MS
     this.maxRetired = options.maxRetired ?? MAX_RETIRED_PROCESSES
+    this.argvMode = options.argvMode ?? DEFAULT_ARGV_MODE
     this.sweeper = setInterval(() => this.sweep(), 1000)
     this.sweeper.unref()
   }
@@ -256,9 +260,10 @@ export class Store {
   preamble (connection: number): Buffer | null { return this.native.preamble(connection) }
   connectionProcess (connection: number) { return this.native.connectionProcess(connection) }
 
-  // Read side.
-  processes (): ProcessSnapshot[] { return this.native.processes() }
-  list (): ProcessInfo[] { return this.native.list() }
+  // Read side. Every view that carries a command line passes through redact(): the API, the
+  // dashboard and run summaries all read from here.
+  processes (): ProcessSnapshot[] { return this.native.processes().map((p) => this.redact(p)) }
+  list (): ProcessInfo[] { return this.native.list().map((p) => this.redact(p)) }
   ranges (instance: string, query: RangeQuery = {}): CompletedRange[] | null {
     return /^[0-9a-f]{16}$/.test(instance) ? this.native.ranges(instance, query) : null
   }
@@ -272,7 +277,16 @@ export class Store {
   longHolds (instance: string, thresholdNs: number, limit: number) { return this.native.longHolds(instance, thresholdNs, limit) }
   series (instance: string, fromSecond: number) { return this.native.series(instance, fromSecond) }
   clock (instance: string) { return this.native.clock(instance) }
-  summary (instance: string, topHolds = 10) { return this.native.summary(instance, topHolds) }
+  summary (instance: string, topHolds = 10) {
+    const summary = this.native.summary(instance, topHolds)
+    return summary && this.redact(summary)
+  }
+
+  // The addon builds a new object per call, so changing it in place is safe.
+  private redact<T extends { argv: string[] }> (view: T): T {
+    view.argv = redactArgv(view.argv, this.argvMode)
+    return view
+  }
 
   sweep (): void { this.native.sweep(this.retireAfterMs, this.forgetAfterMs, this.maxRetired) }
 
