@@ -41,7 +41,8 @@ export type AccessErrorCode = typeof accessErrorCodes[keyof typeof accessErrorCo
 // Why the server closed an ingest connection (codes produced by native/addon/decoder.cc).
 export const decodeErrorCodes = [
   'expected_hello', 'duplicate_hello', 'bad_magic', 'bad_version', 'bad_length', 'frame_too_large',
-  'unknown_frame', 'bad_id', 'unknown_id', 'bad_record'
+  'unknown_frame', 'bad_id', 'unknown_id', 'bad_record',
+  'too_many_processes' // a limit, not a violation: IngestLimits.liveProcesses (docs/security.md)
 ] as const
 export type DecodeErrorCode = typeof decodeErrorCodes[number]
 export interface DecodeError { code: DecodeErrorCode, message: string }

@@ -1,9 +1,12 @@
 // The ingest listeners: a Unix socket private to this user and, when asked, TCP. Sockets
-// and their lifetimes are handled here; every byte goes to the native decoder.
+// and their lifetimes are handled here; every byte goes to the native decoder. Limits a
+// socket needs a clock or a count of sockets for (connections, HELLO and idle timeouts)
+// are enforced here, the rest in the decoder (docs/security.md, "Ingest").
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { errors } from './errors'
+import { OverflowLog, resolveIngestLimits, type IngestLimits } from './limits'
 import type { Logger } from './log'
 import type { Recorder } from './recording'
 import type { Store } from './store'
@@ -14,8 +17,14 @@ export class Ingest {
   private readonly servers: net.Server[] = []
   private readonly sockets = new Set<net.Socket>()
   private readonly unixPaths: string[] = []
+  private readonly overflowReporter: NodeJS.Timeout
 
-  constructor (private readonly store: Store, private readonly log: Logger, private readonly recorder?: Recorder) {}
+  constructor (private readonly store: Store, private readonly log: Logger, private readonly recorder?: Recorder,
+    private readonly limits: IngestLimits = resolveIngestLimits()) {
+    const overflows = new OverflowLog(log)
+    this.overflowReporter = setInterval(() => overflows.update(store.counters().limitOverflows), 1000)
+    this.overflowReporter.unref()
+  }
 
   async listenUnix (socketPath: string): Promise<IngestAddress> {
     prepareSocketDirectory(socketPath)
@@ -41,6 +50,7 @@ export class Ingest {
   }
 
   async close (): Promise<void> {
+    clearInterval(this.overflowReporter)
     for (const socket of this.sockets) socket.destroy()
     await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))
     for (const p of this.unixPaths) fs.rmSync(p, { force: true })
@@ -54,13 +64,34 @@ export class Ingest {
   }
 
   private accept (socket: net.Socket): void {
+    // Each socket is a file descriptor: past the limit a new one is closed at once, and the
+    // connections already open (honest processes among them) keep working.
+    if (this.sockets.size >= this.limits.connections) {
+      this.store.countOverflow('connections')
+      socket.destroy()
+      return
+    }
     const connection = this.store.openConnection()
     this.sockets.add(socket)
+    let helloTimer: NodeJS.Timeout | undefined = setTimeout(() => {
+      this.store.countOverflow('hello_timeout')
+      socket.destroy()
+    }, this.limits.helloTimeoutMs)
+    helloTimer.unref()
+    // A healthy sender writes STATUS every 10 ms tick: silence this long is a dead or idle peer.
+    socket.setTimeout(this.limits.idleTimeoutMs, () => {
+      this.store.countOverflow('idle_timeout')
+      socket.destroy()
+    })
     socket.on('data', (chunk: Buffer) => {
       // One arrival time for the store and the recording: a replay then matches exactly.
       const at = Number(process.hrtime.bigint())
       this.recorder?.data(connection, chunk, at)
       const error = this.store.feed(connection, chunk, at)
+      if (helloTimer && !error && this.store.connectionProcess(connection)) {
+        clearTimeout(helloTimer)
+        helloTimer = undefined
+      }
       if (!error) return
       const who = this.store.connectionProcess(connection)
       const from = who ? `pid ${who.pid} (${who.service})` : (socket.remoteAddress ?? 'a local process')
@@ -69,6 +100,7 @@ export class Ingest {
     })
     socket.on('error', () => { /* 'close' follows and cleans up */ })
     socket.on('close', () => {
+      clearTimeout(helloTimer)
       const at = Number(process.hrtime.bigint())
       this.sockets.delete(socket)
       this.recorder?.closed(connection, at)

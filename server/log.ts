@@ -8,9 +8,15 @@ export interface Logger {
   info(message: string): void
 }
 
+// Messages quote text from clients (service names, thread names, error details): control
+// characters are escaped so a client cannot forge a line or send the terminal escapes.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g
+export const escapeControl = (text: string) => text.replace(CONTROL, (c) =>
+  c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+
 export function createLogger (level: LogLevel = 'info', write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
   const emit = (at: LogLevel) => (message: string) => {
-    if (rank[at] <= rank[level]) write(`${new Date().toISOString()} gilwatch ${at}: ${message}\n`)
+    if (rank[at] <= rank[level]) write(`${new Date().toISOString()} gilwatch ${at}: ${escapeControl(message)}\n`)
   }
   return { error: emit('error'), warn: emit('warn'), info: emit('info') }
 }

@@ -105,6 +105,13 @@ function registerSelfMetrics (registry: Registry, current: () => MetricsSnapshot
     (s) => s.processes.map((p) => ({ labels: processLabels(p), value: p.droppedEvents })))
   add('gilwatch_ingest_lag_seconds', 'gauge', 'Wall time from a process writing its last heartbeat to this server reading it.',
     (s) => s.processes.filter((p) => p.connected).map((p) => ({ labels: processLabels(p), value: Math.max(0, p.lagSeconds) })))
+  // The ingest limits (docs/security.md, "Ingest"): every kind, so a rate of 0 is visible.
+  add('gilwatch_limit_overflows_total', 'counter', 'Times a client exceeded an ingest limit (text truncated, item dropped, connection closed, or processes left out of a scrape).',
+    (s) => Object.entries(s.counters.limitOverflows).map(([limit, value]) => ({ labels: { limit }, value })))
+  add('gilwatch_metrics_series_dropped', 'gauge', 'Series left out of this scrape by the series budget (whole processes, the largest first).',
+    (s) => [{ labels: {}, value: s.seriesDropped }])
+  add('gilwatch_metrics_processes_dropped', 'gauge', 'Processes left out of this scrape by the series budget.',
+    (s) => [{ labels: {}, value: s.processesDropped }])
 }
 
 export interface MetricsEndpoint {

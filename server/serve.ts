@@ -6,6 +6,7 @@ import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, defaultSocketPath } from './confi
 import { DashboardHub } from './dashboard'
 import { createHttp } from './http'
 import { Ingest, type IngestAddress } from './ingest'
+import { resolveIngestLimits } from './limits'
 import { createLogger, type Logger } from './log'
 import { Recorder } from './recording'
 import { Store, type StoreOptions } from './store'
@@ -38,9 +39,11 @@ export async function startServer (options: ServeOptions = {}): Promise<RunningS
   // A server bound by name (--http myhost:9477) answers to that name.
   const boundName = http && !net.isIP(http.host) && !isLoopbackAddress(http.host) ? [http.host.toLowerCase()] : []
   const access = new AccessPolicy({ allowedHosts: [...(options.allowedHosts ?? []), ...boundName], token: options.authToken })
-  const store = new Store(options)
+  const limits = resolveIngestLimits(options.limits)
+  // Definitions are kept per connection only for a recording's rotation (server/recording.ts).
+  const store = new Store({ ...options, limits, keepDefinitions: Boolean(options.record) })
   const recorder = options.record ? new Recorder(options.record.path, options.record.maxBytes, store) : undefined
-  const ingest = new Ingest(store, log, recorder)
+  const ingest = new Ingest(store, log, recorder, limits)
   const app = createHttp({ store, access, logRequests: options.logRequests })
   const dashboard = new DashboardHub(store, log)
   dashboard.attach(app.server, access)

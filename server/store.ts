@@ -5,6 +5,7 @@ import { DEFAULT_ARGV_MODE, redactArgv, type ArgvMode } from './argv'
 import { FORGET_AFTER_MS, MAX_RETIRED_PROCESSES, RETIRE_AFTER_MS, paths } from './config'
 import type { HoldCause } from './cause'
 import { errors, type DecodeError } from './errors'
+import type { IngestLimits, LimitKind } from './limits'
 
 export type ProcessState = 'connected' | 'disconnected' | 'retired'
 
@@ -32,7 +33,8 @@ export interface ThreadSnapshot {
   tid: number
   name: string
   exited: boolean
-  ranges: RangeTotals[]
+  ranges: RangeTotals[] // the first IngestLimits.apiRangesPerThread
+  rangesOmitted: number
   open: OpenRange[]
 }
 
@@ -50,7 +52,8 @@ export interface ProcessSnapshot {
   droppedEvents: number
   unmatchedPops: number
   rangesReceived: number
-  threads: ThreadSnapshot[]
+  threads: ThreadSnapshot[] // the first IngestLimits.apiThreadsPerProcess
+  threadsOmitted: number
 }
 
 // A process without its threads (Store.list).
@@ -88,6 +91,9 @@ export interface HistogramSnapshot { counts: number[], count: number, sum: numbe
 
 export interface MetricsSnapshot {
   counters: StoreCounters
+  // left out by IngestLimits.metricsSeries (whole processes, the largest first)
+  processesDropped: number
+  seriesDropped: number
   processes: Array<{
     service: string
     pid: number
@@ -181,6 +187,7 @@ export interface StoreCounters {
   decodeErrors: number
   connectionsOpen: number
   connectionsTotal: number
+  limitOverflows: Record<LimitKind, number>
 }
 
 interface NativeStore {
@@ -193,18 +200,23 @@ interface NativeStore {
   ranges(instance: string, query?: RangeQuery): CompletedRange[] | null
   sweep(retireAfterMs: number, forgetAfterMs: number, maxRetired: number): void
   counters(): StoreCounters
-  metrics(): MetricsSnapshot['processes']
+  metrics(): Omit<MetricsSnapshot, 'counters'>
   timeline(instance: string, startNs: number, endNs: number, pxNs: number): TimelineView | null
   longHolds(instance: string, thresholdNs: number, limit: number): LongHold[] | null
   series(instance: string, fromSecond: number): SeriesView[] | null
   clock(instance: string): { nowNs: number, wallMs: number } | null
   summary(instance: string, topHolds: number): ProcessSummary | null
   preamble(connection: number): Buffer | null
+  countOverflow(limit: LimitKind): void
 }
 
 interface NativeAddon {
-  Store: new (options: { recentPerThread?: number, maxThreadLabels?: number, maxRangeKeys?: number, holdMaxWindowMs?: number }) => NativeStore
+  Store: new (options: {
+    recentPerThread?: number, maxThreadLabels?: number, maxRangeKeys?: number, holdMaxWindowMs?: number,
+    keepDefinitions?: boolean, limits?: Partial<IngestLimits>
+  }) => NativeStore
   protocolLayout(): Record<string, number> & { durationBucketsSeconds: number[] }
+  ingestLimits(): IngestLimits // the defaults (native/addon/ingest_limits.h)
 }
 
 let addon: NativeAddon | undefined
@@ -227,6 +239,8 @@ export interface StoreOptions {
   forgetAfterMs?: number
   maxRetired?: number
   argvMode?: ArgvMode // how much of each command line the views below show (server/argv.ts)
+  limits?: Partial<IngestLimits> // over the defaults of native/addon/ingest_limits.h
+  keepDefinitions?: boolean // keep each connection's definitions for a recording's rotation
 }
 
 export class Store {
@@ -242,7 +256,9 @@ export class Store {
       recentPerThread: options.recentPerThread,
       maxThreadLabels: options.maxThreadLabels,
       maxRangeKeys: options.maxRangeKeys,
-      holdMaxWindowMs: options.holdMaxWindowMs
+      holdMaxWindowMs: options.holdMaxWindowMs,
+      keepDefinitions: options.keepDefinitions,
+      limits: options.limits
     })
     this.retireAfterMs = options.retireAfterMs ?? RETIRE_AFTER_MS
     this.forgetAfterMs = options.forgetAfterMs ?? FORGET_AFTER_MS
@@ -269,7 +285,12 @@ export class Store {
   }
 
   counters (): StoreCounters { return this.native.counters() }
-  metrics (): MetricsSnapshot { return { counters: this.native.counters(), processes: this.native.metrics() } }
+  metrics (): MetricsSnapshot {
+    const processes = this.native.metrics() // first: it may count a metrics_series overflow
+    return { counters: this.native.counters(), ...processes }
+  }
+  // An overflow of a limit enforced in JavaScript (server/ingest.ts), counted with the rest.
+  countOverflow (limit: LimitKind): void { this.native.countOverflow(limit) }
   durationBuckets (): number[] { return loadAddon().protocolLayout().durationBucketsSeconds }
 
   // Dashboard views of one process (null for an unknown instance).

@@ -1,6 +1,7 @@
 // JavaScript bindings: the ingest sockets live in Node; decoding and aggregation live here.
 #include <napi.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <ctime>
 #include <map>
@@ -8,6 +9,7 @@
 
 #include "process_views.h"
 #include "decoder.h"
+#include "ingest_limits.h"
 #include "store.h"
 
 namespace gilwatch {
@@ -42,6 +44,47 @@ Napi::Value payloadValue(Napi::Env env, uint8_t type, uint64_t bits) {
   }
 }
 
+// IngestLimits as JavaScript sees them: {serviceBytes: 256, ...}. Read and written through
+// one table so the names cannot drift between ingestLimits() and the Store's options.
+template <typename Visit>
+void eachLimit(IngestLimits &l, Visit visit) {
+  visit("serviceBytes", l.serviceBytes);
+  visit("executableBytes", l.executableBytes);
+  visit("argvBytes", l.argvBytes);
+  visit("threadNameBytes", l.threadNameBytes);
+  visit("threadsPerProcess", l.threadsPerProcess);
+  visit("stringsPerProcess", l.stringsPerProcess);
+  visit("stringBytesPerProcess", l.stringBytesPerProcess);
+  visit("rangeKeysPerThread", l.rangeKeysPerThread);
+  visit("liveProcesses", l.liveProcesses);
+  visit("connections", l.connections);
+  visit("definitionBytesPerConnection", l.definitionBytesPerConnection);
+  visit("helloTimeoutMs", l.helloTimeoutMs);
+  visit("idleTimeoutMs", l.idleTimeoutMs);
+  visit("metricsSeries", l.metricsSeries);
+  visit("apiThreadsPerProcess", l.apiThreadsPerProcess);
+  visit("apiRangesPerThread", l.apiRangesPerThread);
+}
+
+Napi::Object limitsObject(Napi::Env env, IngestLimits limits) {
+  Napi::Object o = Napi::Object::New(env);
+  eachLimit(limits, [&](const char *name, auto value) { o.Set(name, static_cast<double>(value)); });
+  return o;
+}
+
+// Series one process adds to /metrics, as server/metrics.ts writes them.
+size_t metricsSeriesOf(const Process &p) {
+  constexpr size_t histogram = kDurationBuckets + 3;  // buckets, +Inf, _sum, _count
+  size_t series = 2;                                  // gilwatch_events_dropped_total, gilwatch_ingest_lag_seconds
+  series += p.gils.size() * (2 * histogram + 7);      // hold, wait; current, waiters, contended, 3 long-hold, drops
+  size_t threadGils = p.otherThreads.size();
+  for (const auto &[id, thread] : p.threads)
+    if (thread->slot == LabelSlot::Own) threadGils += thread->gil.size();
+  series += threadGils * 5;  // hold, wait, 2 acquisitions, hold max
+  series += (p.rangeHistograms.size() + (p.otherRanges.count ? 1 : 0)) * histogram;
+  return series;
+}
+
 class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -63,6 +106,7 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
                            InstanceMethod<&StoreWrap::Clock>("clock"),
                            InstanceMethod<&StoreWrap::Summary>("summary"),
                            InstanceMethod<&StoreWrap::Preamble>("preamble"),
+                           InstanceMethod<&StoreWrap::CountOverflow>("countOverflow"),
                        });
   }
 
@@ -80,6 +124,14 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
       number("maxThreadLabels", options.metrics.maxThreads);
       number("maxRangeKeys", options.metrics.maxRangeKeys);
       number("holdMaxWindowMs", options.metrics.holdMaxWindowNs, 1e6);
+      if (o.Get("keepDefinitions").IsBoolean()) options.keepDefinitions = o.Get("keepDefinitions").As<Napi::Boolean>();
+      if (o.Get("limits").IsObject()) {
+        Napi::Object limits = o.Get("limits").As<Napi::Object>();
+        eachLimit(options.limits, [&](const char *name, auto &value) {
+          if (limits.Get(name).IsNumber())
+            value = static_cast<std::remove_reference_t<decltype(value)>>(limits.Get(name).As<Napi::Number>().DoubleValue());
+        });
+      }
     }
     return options;
   }
@@ -136,8 +188,11 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
     return o;
   }
 
+  // Bounded per process (IngestLimits::api*): a process with thousands of threads or keys
+  // says how many it left out rather than growing every response.
   Napi::Object processObject(Napi::Env env, const Process &p, uint64_t now) {
-    const StringTable &strings = store_.strings();
+    const StringTable &strings = p.strings;
+    const IngestLimits &limits = store_.limits();
     Napi::Object o = Napi::Object::New(env);
     o.Set("instance", hex64(p.instance));
     o.Set("pid", p.pid);
@@ -155,17 +210,22 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
     o.Set("droppedEvents", static_cast<double>(p.droppedEvents));
     o.Set("unmatchedPops", static_cast<double>(p.unmatchedPops));
     o.Set("rangesReceived", static_cast<double>(p.rangesReceived));
-    Napi::Array threads = Napi::Array::New(env, p.threads.size());
+    size_t listed = std::min(p.threads.size(), limits.apiThreadsPerProcess);
+    Napi::Array threads = Napi::Array::New(env, listed);
+    o.Set("threadsOmitted", static_cast<double>(p.threads.size() - listed));
     uint32_t i = 0;
     for (const auto &[id, thread] : p.threads) {
+      if (i >= listed) break;
       const Thread &t = *thread;
       Napi::Object to = Napi::Object::New(env);
       to.Set("id", t.id);
       to.Set("tid", t.tid);
       to.Set("name", t.name);
       to.Set("exited", t.exited);
-      Napi::Array totals = Napi::Array::New(env, t.totals.size());
-      for (size_t k = 0; k < t.totals.size(); k++) {
+      size_t totalsListed = std::min(t.totals.size(), limits.apiRangesPerThread);
+      Napi::Array totals = Napi::Array::New(env, totalsListed);
+      to.Set("rangesOmitted", static_cast<double>(t.totals.size() - totalsListed));
+      for (size_t k = 0; k < totalsListed; k++) {
         const auto &[key, value] = t.totals[k];
         Napi::Object r = Napi::Object::New(env);
         r.Set("domain", strings.text(key.domain));
@@ -246,7 +306,7 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
       if (o.Has("sinceNs") && o.Get("sinceNs").IsNumber()) sinceNs = o.Get("sinceNs").As<Napi::Number>().DoubleValue();
       if (o.Has("limit") && o.Get("limit").IsNumber()) limit = o.Get("limit").As<Napi::Number>().Uint32Value();
     }
-    const StringTable &strings = store_.strings();
+    const StringTable &strings = p->strings;
     Napi::Array out = Napi::Array::New(env);
     uint32_t n = 0;
     for (const auto &[id, t] : p->threads) {
@@ -355,18 +415,39 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
   }
 
   // What /metrics needs, already aggregated: per process its GILs, its labelled threads
-  // (plus "other"), and its non-GIL range histograms. Retired processes are left out.
+  // (plus "other"), and its non-GIL range histograms. Retired processes are left out, and
+  // so are whole processes beyond IngestLimits::metricsSeries: the largest first (ties:
+  // the newest first), so many or huge processes cannot make the scrape fail or crawl for
+  // the ordinary ones. -> {processes, processesDropped, seriesDropped}
   Napi::Value Metrics(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    const StringTable &strings = store_.strings();
     const MetricsOptions &options = store_.options().metrics;
     uint64_t now = serverNowNs();
     uint64_t slotWidth = options.holdMaxWindowNs / WindowMax::kSlots;
+    std::vector<std::pair<size_t, size_t>> candidates;  // (series, index): stable, so older first on ties
+    const auto &all = store_.processes();
+    for (size_t i = 0; i < all.size(); i++)
+      if (all[i]->state != ProcessState::Retired) candidates.emplace_back(metricsSeriesOf(*all[i]), i);
+    std::stable_sort(candidates.begin(), candidates.end(),
+                     [](const auto &a, const auto &b) { return a.first < b.first; });
+    std::vector<bool> included(all.size(), false);
+    size_t budget = store_.limits().metricsSeries, used = 0, seriesDropped = 0, processesDropped = 0;
+    for (const auto &[series, index] : candidates) {
+      if (used + series <= budget) {
+        used += series;
+        included[index] = true;
+      } else {
+        seriesDropped += series;
+        processesDropped++;
+      }
+    }
+    if (processesDropped) store_.overflow(LimitKind::MetricsSeries);
     Napi::Array list = Napi::Array::New(env);
     uint32_t n = 0;
-    for (const auto &process : store_.processes()) {
-      const Process &p = *process;
-      if (p.state == ProcessState::Retired) continue;
+    for (size_t index = 0; index < all.size(); index++) {
+      if (!included[index]) continue;
+      const Process &p = *all[index];
+      const StringTable &strings = p.strings;
       uint64_t clientNow = p.state == ProcessState::Connected ? p.clientNowNs(now) : p.clientNowNs(p.disconnectedServerNs);
       Napi::Object po = Napi::Object::New(env);
       po.Set("service", p.service);
@@ -444,7 +525,20 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
       po.Set("ranges", ranges);
       list.Set(n++, po);
     }
-    return list;
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("processes", list);
+    result.Set("processesDropped", static_cast<double>(processesDropped));
+    result.Set("seriesDropped", static_cast<double>(seriesDropped));
+    return result;
+  }
+
+  // countOverflow(limit): a limit the JavaScript side enforces (connections, timeouts),
+  // counted with the native ones so one table holds them all.
+  Napi::Value CountOverflow(const Napi::CallbackInfo &info) {
+    std::string name = info[0].As<Napi::String>().Utf8Value();
+    for (size_t k = 0; k < kLimitKinds; k++)
+      if (name == limitName(static_cast<LimitKind>(k))) store_.overflow(static_cast<LimitKind>(k));
+    return info.Env().Undefined();
   }
 
   Napi::Value Counters(const Napi::CallbackInfo &info) {
@@ -456,6 +550,10 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
     o.Set("decodeErrors", static_cast<double>(c.decodeErrors));
     o.Set("connectionsOpen", static_cast<double>(c.connectionsOpen));
     o.Set("connectionsTotal", static_cast<double>(c.connectionsTotal));
+    Napi::Object overflows = Napi::Object::New(env);
+    for (size_t k = 0; k < kLimitKinds; k++)
+      overflows.Set(limitName(static_cast<LimitKind>(k)), static_cast<double>(c.overflows[k]));
+    o.Set("limitOverflows", overflows);
     return o;
   }
 
@@ -585,6 +683,9 @@ Napi::Value ProtocolLayout(const Napi::CallbackInfo &info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Store", StoreWrap::Define(env));
   exports.Set("protocolLayout", Napi::Function::New(env, ProtocolLayout));
+  exports.Set("ingestLimits", Napi::Function::New(env, [](const Napi::CallbackInfo &info) -> Napi::Value {
+                return limitsObject(info.Env(), IngestLimits{});
+              }));
   return exports;
 }
 

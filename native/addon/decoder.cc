@@ -18,6 +18,15 @@ T load(const uint8_t *p) {
   return value;
 }
 
+// At most `limit` bytes of `text`, cut before a UTF-8 continuation byte so the result stays
+// valid text; counts an overflow when it cuts.
+std::string_view truncated(std::string_view text, size_t limit, Store &store, LimitKind kind) {
+  if (text.size() <= limit) return text;
+  store.overflow(kind);
+  while (limit > 0 && (static_cast<uint8_t>(text[limit]) & 0xC0) == 0x80) limit--;
+  return text.substr(0, limit);
+}
+
 }  // namespace
 
 DecodeError Connection::feed(const uint8_t *data, size_t size, uint64_t serverNowNs) {
@@ -84,31 +93,41 @@ DecodeError Connection::hello(const uint8_t *body, uint32_t length, uint64_t ser
                                    std::to_string(sizeof(gw_record)));
   uint64_t variable = uint64_t{hello.service_length} + hello.executable_length + hello.argv_length;
   if (sizeof(gw_hello) + variable > length) return fail("bad_length", "HELLO strings overrun the frame");
+  const IngestLimits &limits = store_.limits();
   const char *text = reinterpret_cast<const char *>(body + sizeof(gw_hello));
-  std::string service(text, hello.service_length);
-  std::string executable(text + hello.service_length, hello.executable_length);
+  std::string service(truncated({text, hello.service_length}, limits.serviceBytes, store_, LimitKind::Service));
+  std::string executable(truncated({text + hello.service_length, hello.executable_length}, limits.executableBytes,
+                                   store_, LimitKind::Executable));
+  // The arguments are cut once their total reaches the limit (the last one kept may be cut).
+  std::string_view args(text + hello.service_length + hello.executable_length, hello.argv_length);
+  std::string_view kept = args.size() > limits.argvBytes ? truncated(args, limits.argvBytes, store_, LimitKind::Argv) : args;
   std::vector<std::string> argv;
-  const char *args = text + hello.service_length + hello.executable_length;
-  for (uint32_t start = 0, i = 0; i < hello.argv_length; i++) {
-    if (args[i] == 0) {
-      argv.emplace_back(args + start, i - start);
-      start = i + 1;
-    } else if (i + 1 == hello.argv_length) {
-      argv.emplace_back(args + start, i + 1 - start);
-    }
+  for (size_t start = 0; start < kept.size();) {
+    size_t end = kept.find('\0', start);
+    if (end == std::string_view::npos) end = kept.size();
+    argv.emplace_back(kept.substr(start, end - start));
+    start = end + 1;
   }
   process_ = store_.attach(hello, std::move(service), std::move(executable), std::move(argv), serverNowNs);
+  if (!process_)
+    return fail("too_many_processes", "the server already follows " + std::to_string(limits.liveProcesses) +
+                                          " connected processes (IngestLimits::liveProcesses)");
   return {};
 }
 
 DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t length, uint64_t serverNowNs) {
   if (length % GW_FRAME_ALIGN != 0)
     return fail("bad_length", "frame length " + std::to_string(length) + " is not a multiple of 8");
-  // Definitions are kept (up to 16 MiB) so a rotated recording can start with them.
-  if ((type == GW_FRAME_HELLO || type == GW_FRAME_STRING || type == GW_FRAME_THREAD) &&
-      preamble_.size() + length + sizeof(gw_frame_header) <= (16u << 20)) {
-    const uint8_t *header = body - sizeof(gw_frame_header);
-    preamble_.insert(preamble_.end(), header, body + length);
+  // Definitions are kept, while recording, so a rotated recording can start with them.
+  if (store_.options().keepDefinitions &&
+      (type == GW_FRAME_HELLO || type == GW_FRAME_STRING || type == GW_FRAME_THREAD)) {
+    if (preamble_.size() + length + sizeof(gw_frame_header) <= store_.limits().definitionBytesPerConnection) {
+      const uint8_t *header = body - sizeof(gw_frame_header);
+      preamble_.insert(preamble_.end(), header, body + length);
+    } else if (!preambleFull_) {
+      preambleFull_ = true;  // counted once per connection: each frame beyond would be noise
+      store_.overflow(LimitKind::Definitions);
+    }
   }
   if (!process_) {
     if (type != GW_FRAME_HELLO) return fail("expected_hello", "the first frame must be HELLO");
@@ -143,8 +162,9 @@ DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t lengt
       if (info.thread == 0 || info.thread >= GW_MAX_THREADS)
         return fail("bad_id", "thread id " + std::to_string(info.thread) + " is out of range");
       if (sizeof info + info.name_length > length) return fail("bad_length", "THREAD name overruns the frame");
+      std::string_view name(reinterpret_cast<const char *>(body + sizeof info), info.name_length);
       store_.defineThread(process, info.thread, info.tid,
-                          std::string_view(reinterpret_cast<const char *>(body + sizeof info), info.name_length));
+                          truncated(name, store_.limits().threadNameBytes, store_, LimitKind::ThreadName));
       return {};
     }
 
@@ -154,6 +174,7 @@ DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t lengt
       if (sizeof header + uint64_t{header.count} * sizeof(gw_record) > length)
         return fail("bad_length", "RECORDS count " + std::to_string(header.count) + " overruns the frame");
       Thread *thread = process.thread(header.thread);
+      if (!thread && process.refused(header.thread)) return {};  // beyond threadsPerProcess, already counted
       if (!thread) return fail("unknown_id", "records for undefined thread " + std::to_string(header.thread));
       const uint8_t *first = body + sizeof header;
       std::string error;
@@ -183,6 +204,7 @@ DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t lengt
       if (length < sizeof(gw_thread_exit)) return fail("bad_length", "THREAD_EXIT frame is shorter than its body");
       gw_thread_exit message = load<gw_thread_exit>(body);
       Thread *thread = process.thread(message.thread);
+      if (!thread && process.refused(message.thread)) return {};
       if (!thread) return fail("unknown_id", "exit of undefined thread " + std::to_string(message.thread));
       store_.threadExit(process, *thread, message.time_ns, serverNowNs);
       return {};
@@ -192,6 +214,7 @@ DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t lengt
       if (length < sizeof(gw_hold_cause)) return fail("bad_length", "HOLD_CAUSE frame is shorter than its body");
       gw_hold_cause cause = load<gw_hold_cause>(body);
       Thread *thread = process.thread(cause.thread);
+      if (!thread && process.refused(cause.thread)) return {};
       if (!thread) return fail("unknown_id", "cause for undefined thread " + std::to_string(cause.thread));
       store_.holdCause(process, *thread, cause);
       return {};

@@ -38,6 +38,7 @@ class Connection {
   DecodeError error_;
   std::vector<uint8_t> partial_;   // an incomplete frame carried to the next chunk
   std::vector<uint8_t> preamble_;  // HELLO, STRING and THREAD frames, as received (bounded)
+  bool preambleFull_ = false;
 };
 
 }  // namespace gilwatch

@@ -121,7 +121,7 @@ class StringIndex {
 Napi::Value timelineView(Napi::Env env, const Store &store, const Process &p, uint64_t clientNow, double startNs,
                          double endNs, double pxNs) {
   pxNs = std::max(pxNs, 1.0);
-  StringIndex strings(store.strings());
+  StringIndex strings(p.strings);
   Napi::Array lanes = Napi::Array::New(env);
   uint32_t laneCount = 0;
   for (const auto &[id, threadPtr] : p.threads) {

@@ -7,15 +7,25 @@ namespace gilwatch {
 
 StringTable::StringTable() {
   intern("");         // id 0: NVTX's default domain, "no message"
-  intern("(other)");  // id 1: beyond kMaxStrings
+  intern("(other)");  // id 1: beyond the process's limits
 }
 
-uint32_t StringTable::intern(std::string_view text) {
-  auto found = ids_.find(std::string(text));
+StringTable &StringTable::operator=(const StringTable &other) {
+  if (this == &other) return *this;
+  texts_.clear();
+  ids_.clear();  // its views point into `other`: rebuilt over our own copies
+  bytes_ = 0;
+  for (const std::string &text : other.texts_) intern(text);
+  return *this;
+}
+
+uint32_t StringTable::intern(std::string_view text, size_t maxCount, size_t maxBytes) {
+  auto found = ids_.find(text);
   if (found != ids_.end()) return found->second;
-  if (texts_.size() >= kMaxStrings) return overflowId();
+  if (texts_.size() >= maxCount || bytes_ + text.size() > maxBytes) return overflowId();
   uint32_t id = static_cast<uint32_t>(texts_.size());
   texts_.emplace_back(text);
+  bytes_ += text.size();
   ids_.emplace(texts_.back(), id);
   return id;
 }
@@ -55,12 +65,19 @@ int64_t Store::interpOf(uint8_t payloadType, uint64_t payload) {
   return 0;
 }
 
-Totals &Thread::totalsFor(const TotalsKey &key) {
+Totals &Thread::totalsFor(const TotalsKey &key, size_t maxKeys, bool &folded) {
   if (lastTotals < totals.size() && totals[lastTotals].first == key) return totals[lastTotals].second;
   for (size_t i = 0; i < totals.size(); i++) {
     if (totals[i].first == key) {
       lastTotals = i;
       return totals[i].second;
+    }
+  }
+  if (totals.size() >= maxKeys) {
+    TotalsKey other{1, 1, key.kind};  // "(other)" in every table
+    if (!(key == other)) {
+      folded = true;
+      return totalsFor(other, SIZE_MAX, folded);
     }
   }
   totals.emplace_back(key, Totals{});
@@ -83,8 +100,23 @@ Process *Store::attach(const gw_hello &hello, std::string service, std::string e
                        std::vector<std::string> argv, uint64_t serverNowNs) {
   Process *process = find(hello.instance);
   if (!process) {
+    size_t live = 0;
+    Process *longestDisconnected = nullptr;
+    for (auto &p : processes_) {
+      if (p->state == ProcessState::Retired) continue;
+      live++;
+      if (p->state == ProcessState::Disconnected &&
+          (!longestDisconnected || p->disconnectedServerNs < longestDisconnected->disconnectedServerNs))
+        longestDisconnected = p.get();
+    }
+    if (live >= options_.limits.liveProcesses) {
+      overflow(LimitKind::LiveProcesses);
+      if (!longestDisconnected) return nullptr;
+      retire(*longestDisconnected, serverNowNs);  // sweep() forgets it among the retired
+    }
     processes_.push_back(std::make_unique<Process>());
     process = processes_.back().get();
+    process->strings = strings_;
     process->instance = hello.instance;
     process->domainIds.assign(GW_MAX_DOMAINS, Process::kUndefined);
     process->domainIds[GW_DEFAULT_DOMAIN] = 0;
@@ -107,7 +139,9 @@ Process *Store::attach(const gw_hello &hello, std::string service, std::string e
 void Store::completeRange(Process &process, Thread &thread, const OpenRange &range, uint64_t endNs, uint8_t flags,
                           EventKind kind) {
   uint64_t duration = endNs > range.startNs ? endNs - range.startNs : 0;
-  Totals &totals = thread.totalsFor(TotalsKey{range.domain, range.message, kind});
+  bool folded = false;
+  Totals &totals = thread.totalsFor(TotalsKey{range.domain, range.message, kind}, options_.limits.rangeKeysPerThread, folded);
+  if (folded) overflow(LimitKind::RangeKeys);
   totals.count++;
   totals.totalNs += duration;
   if (duration > totals.maxNs) totals.maxNs = duration;
@@ -243,18 +277,8 @@ void Store::sweep(uint64_t serverNowNs, uint64_t retireAfterNs, uint64_t forgetA
       }
     }
     if (process->state == ProcessState::Disconnected &&
-        serverNowNs - process->disconnectedServerNs >= retireAfterNs) {
-      process->state = ProcessState::Retired;
-      process->stateChangedServerNs = serverNowNs;
-      // A retired process keeps its totals and summary, not its ranges: memory stays
-      // bounded however many processes come and go.
-      for (auto &[id, thread] : process->threads) {
-        thread->recent = BoundedRing<RecentRange>(options_.recentPerThread);
-        thread->significant = BoundedRing<RecentRange>(4096);
-        thread->density = DensityBins();
-      }
-      process->seconds.clear();
-    }
+        serverNowNs - process->disconnectedServerNs >= retireAfterNs)
+      retire(*process, serverNowNs);
     if (process->state == ProcessState::Retired) retired++;
   }
   // Forget the oldest retired first.
@@ -278,8 +302,28 @@ void Store::sweep(uint64_t serverNowNs, uint64_t retireAfterNs, uint64_t forgetA
                    processes_.end());
 }
 
+void Store::retire(Process &process, uint64_t serverNowNs) {
+  process.state = ProcessState::Retired;
+  process.stateChangedServerNs = serverNowNs;
+  // A retired process keeps its totals and summary, not its ranges: memory stays
+  // bounded however many processes come and go.
+  for (auto &[id, thread] : process.threads) {
+    thread->recent = BoundedRing<RecentRange>(options_.recentPerThread);
+    thread->significant = BoundedRing<RecentRange>(4096);
+    thread->density = DensityBins();
+  }
+  process.seconds.clear();
+}
+
 void Store::defineString(Process &process, const gw_string &header, std::string_view text) {
-  uint32_t id = strings_.intern(text);
+  const IngestLimits &limits = options_.limits;
+  uint64_t categoryKey = (static_cast<uint64_t>(header.domain) << 32) | header.id;
+  // Category numbers are the sender's choice, unlike domain and message ids: bound the map.
+  if (header.kind == GW_STRING_CATEGORY && process.categoryNames.size() >= limits.stringsPerProcess &&
+      !process.categoryNames.count(categoryKey))
+    return overflow(LimitKind::Strings);
+  uint32_t id = process.strings.intern(text, limits.stringsPerProcess, limits.stringBytesPerProcess);
+  if (id == process.strings.overflowId() && text != "(other)") overflow(LimitKind::Strings);
   switch (header.kind) {
     case GW_STRING_DOMAIN:
       process.domainIds[header.id] = id;
@@ -289,19 +333,28 @@ void Store::defineString(Process &process, const gw_string &header, std::string_
       process.messageIds[header.id] = id;
       break;
     case GW_STRING_CATEGORY:
-      process.categoryNames[(static_cast<uint64_t>(header.domain) << 32) | header.id] = id;
+      process.categoryNames[categoryKey] = id;
       break;
   }
 }
 
-Thread &Store::defineThread(Process &process, uint32_t id, uint32_t tid, std::string_view name) {
-  auto &slot = process.threads[id];
-  if (!slot) slot = std::make_unique<Thread>(options_.recentPerThread);
-  Thread &thread = *slot;
+Thread *Store::defineThread(Process &process, uint32_t id, uint32_t tid, std::string_view name) {
+  auto found = process.threads.find(id);
+  if (found == process.threads.end()) {
+    if (process.refused(id)) return nullptr;
+    if (process.threads.size() >= options_.limits.threadsPerProcess) {
+      overflow(LimitKind::Threads);
+      if (process.refusedThreads.empty()) process.refusedThreads.resize(GW_MAX_THREADS);
+      process.refusedThreads[id] = true;
+      return nullptr;
+    }
+    found = process.threads.emplace(id, std::make_unique<Thread>(options_.recentPerThread)).first;
+  }
+  Thread &thread = *found->second;
   thread.id = id;
   thread.tid = tid;
   thread.name.assign(name);
-  return thread;
+  return &thread;
 }
 
 void Store::threadExit(Process &process, Thread &thread, uint64_t timeNs, uint64_t serverNowNs) {

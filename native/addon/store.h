@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <array>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -15,22 +16,29 @@
 #include "../protocol/gilwatch_protocol.h"
 #include "gil_metrics.h"
 #include "history.h"
+#include "ingest_limits.h"
 
 namespace gilwatch {
 
-// Server-wide interning: equal texts from any process share one id, so two NVTX copies
-// (or two processes) that name the same domain aggregate together.
+// Interning, one table per process (freed with it): equal texts share one id, so two NVTX
+// copies in a process that name the same domain aggregate together, and no process can
+// fill the table another one's names live in. Every table starts with the same entries
+// (Store's template), so the ids of the GIL names are the same in all of them.
 class StringTable {
  public:
-  static constexpr uint32_t kMaxStrings = 1u << 20;
   StringTable();
-  uint32_t intern(std::string_view text);
+  StringTable(const StringTable &other) { *this = other; }
+  StringTable &operator=(const StringTable &other);
+  // overflowId() once the table holds `maxCount` texts or `maxBytes` bytes.
+  uint32_t intern(std::string_view text, size_t maxCount = SIZE_MAX, size_t maxBytes = SIZE_MAX);
   const std::string &text(uint32_t id) const { return texts_[id]; }
   uint32_t overflowId() const { return 1; }
+  size_t size() const { return texts_.size(); }
 
  private:
-  std::vector<std::string> texts_;
-  std::unordered_map<std::string, uint32_t> ids_;
+  std::deque<std::string> texts_;  // a deque: the map's views stay valid as it grows
+  std::unordered_map<std::string_view, uint32_t> ids_;
+  size_t bytes_ = 0;
 };
 
 // Oldest entries are overwritten once `capacity` is reached; storage grows on demand.
@@ -143,7 +151,8 @@ struct Thread {
   uint64_t lastEndNs = 0;
 
   explicit Thread(size_t recentCapacity) : recent(recentCapacity) {}
-  Totals &totalsFor(const TotalsKey &key);
+  // Beyond `maxKeys` keys, totals fold into ("(other)", "(other)").
+  Totals &totalsFor(const TotalsKey &key, size_t maxKeys, bool &folded);
 };
 
 ThreadGil &gilFor(std::vector<ThreadGil> &list, int64_t interp);
@@ -185,12 +194,16 @@ struct Process {
   uint64_t unmatchedPops = 0;
   uint64_t rangesReceived = 0;
 
+  StringTable strings;  // every string id below indexes this process's own table
   // Sender ids -> server ids. kUndefined until a STRING frame defines them.
   static constexpr uint32_t kUndefined = 0xFFFFFFFFu;
   std::vector<uint32_t> domainIds;
   std::vector<uint32_t> messageIds;
   std::unordered_map<uint64_t, uint32_t> categoryNames;  // (domain << 32 | category) -> string id
   std::map<uint32_t, std::unique_ptr<Thread>> threads;   // by sender thread id
+  // Threads refused by IngestLimits::threadsPerProcess: their frames are ignored, not errors.
+  std::vector<bool> refusedThreads;
+  bool refused(uint32_t id) const { return id < refusedThreads.size() && refusedThreads[id]; }
 
   // GIL metrics.
   std::vector<GilTotals> gils;          // one per interpreter GIL seen
@@ -221,6 +234,8 @@ struct StoreOptions {
   size_t recentPerThread = 8192;
   size_t maxStartedRanges = 65536;  // per process
   MetricsOptions metrics;
+  IngestLimits limits;
+  bool keepDefinitions = false;  // for a recording's rotation (Connection::preamble)
 };
 
 struct StoreCounters {
@@ -229,13 +244,15 @@ struct StoreCounters {
   uint64_t decodeErrors = 0;
   uint64_t connectionsOpen = 0;
   uint64_t connectionsTotal = 0;
+  std::array<uint64_t, kLimitKinds> overflows{};  // by LimitKind
 };
 
 class Store {
  public:
   explicit Store(StoreOptions options);
 
-  // A HELLO: a new process, or the same instance reconnecting.
+  // A HELLO: a new process, or the same instance reconnecting. nullptr when a new process
+  // would exceed IngestLimits::liveProcesses.
   Process *attach(const gw_hello &hello, std::string service, std::string executable, std::vector<std::string> argv,
                   uint64_t serverNowNs);
   void detach(Process *process, uint64_t serverNowNs);
@@ -245,7 +262,8 @@ class Store {
   void sweep(uint64_t serverNowNs, uint64_t retireAfterNs, uint64_t forgetAfterNs, size_t maxRetired);
 
   void defineString(Process &process, const gw_string &header, std::string_view text);
-  Thread &defineThread(Process &process, uint32_t id, uint32_t tid, std::string_view name);
+  // nullptr when the thread is beyond IngestLimits::threadsPerProcess (then refused).
+  Thread *defineThread(Process &process, uint32_t id, uint32_t tid, std::string_view name);
   void threadExit(Process &process, Thread &thread, uint64_t timeNs, uint64_t serverNowNs);
   void status(Process &process, const gw_status &status, uint64_t serverNowNs, uint64_t serverRealtimeNs);
   void holdCause(Process &process, Thread &thread, const gw_hold_cause &cause);
@@ -255,8 +273,9 @@ class Store {
 
   const std::vector<std::unique_ptr<Process>> &processes() const { return processes_; }
   Process *find(uint64_t instance);
-  const StringTable &strings() const { return strings_; }
   StoreCounters &counters() { return counters_; }
+  void overflow(LimitKind kind) { counters_.overflows[static_cast<size_t>(kind)]++; }
+  const IngestLimits &limits() const { return options_.limits; }
   const StoreOptions &options() const { return options_; }
   uint32_t gilDomain() const { return gilDomain_; }
   uint32_t holdingId() const { return holding_; }
@@ -278,12 +297,13 @@ class Store {
                 EventKind kind);
   ThreadGil &threadGil(Process &process, Thread &thread, int64_t interp);
   void mergeWaits(Process &process);
+  void retire(Process &process, uint64_t serverNowNs);
 
   // Server ids of the strings the GIL metrics look for.
   uint32_t gilDomain_, holding_, waiting_, dropRequest_;
 
   StoreOptions options_;
-  StringTable strings_;
+  StringTable strings_;  // the entries every process's table starts with
   StoreCounters counters_;
   std::vector<std::unique_ptr<Process>> processes_;
 };
