@@ -48,6 +48,7 @@
       "sources": [
         "native/probe/gils.c",
         "native/probe/interpose.c",
+        "native/probe/layout.c",
         "native/probe/transitions.c"
       ],
       "include_dirs": ["<(nvtx_include)"],

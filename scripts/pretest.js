@@ -2,7 +2,8 @@
 // Runs before `npm test`: makes sure everything the suite uses is present.
 //  1. system packages (installed with apt-get when running as root; otherwise a clear error)
 //  2. an up-to-date build (incremental: seconds when nothing changed)
-//  3. cached slow artefacts: the patched CPython builds (about 5 minutes each, once)
+//  3. cached slow artefacts: the patched CPython builds and a stock free-threaded 3.13t
+//     (about 5 minutes each, once), and Debian sid's CPython 3.14/3.15 in a chroot (2 minutes)
 'use strict'
 const { execFileSync, spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -74,6 +75,10 @@ async function buildPatchedPythons () {
     const built = await buildPython({ minor, log: (line) => console.log(`gilwatch pretest: python ${minor}: ${line}`) })
     console.log(`gilwatch pretest: python ${minor}: ${built.cached ? 'cached' : 'built'} ${built.python}`)
   }
+  // The probe's free-threaded case: a stock 3.13t (GIL disabled unless PYTHON_GIL=1).
+  const log = (line) => console.log(`gilwatch pretest: python 3.13t: ${line}`)
+  const built = await buildPython({ minor: '3.13', disableGil: true, stock: true, log })
+  log(`${built.cached ? 'cached' : 'built'} ${built.python}`)
 }
 
 // `npm run build`: npm supplies its own node-gyp; make only recompiles what changed.
@@ -86,6 +91,7 @@ async function main () {
   build()
   ensureDebianSources()
   await buildPatchedPythons()
+  require('./sid-chroot.js').ensureSidChroot((line) => console.log(`gilwatch pretest: ${line}`))
 }
 
 main().catch((error) => {

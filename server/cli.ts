@@ -8,7 +8,7 @@ import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT, defaultSocketPa
 import { GilwatchError, errors } from './errors'
 import { createLogger } from './log'
 import { buildPython, patchedVersions } from './python-build'
-import { checkedPython, isPatchedPython } from './python-detect'
+import { checkedPython, inspectPython, monitoringPlan } from './python-detect'
 import { runDemo } from './demo'
 import { exportPerfetto } from './perfetto'
 import { replay } from './recording'
@@ -41,7 +41,7 @@ const help: Record<string, string> = {
   run: `Usage: gilwatch run [options] -- CMD ARGS...
 
 Runs CMD with GIL monitoring, like \`time\` for the GIL: CMD gets the injection library (and,
-for a stock CPython 3.10-3.13, the probe and the thread-name hook) in its environment; its
+for a stock CPython 3.10-3.15, the probe and the thread-name hook) in its environment; its
 stdin, stdout, stderr, signals and exit code pass through; when it ends, a summary per
 thread goes to stderr: held %, wait %, acquisitions, longest hold (when, how long), hold and
 wait p50/p99, and the longest holds. A server is started unless one already listens at
@@ -137,7 +137,7 @@ Prints the environment that makes a process stream its NVTX ranges to a gilwatch
 Options:
   --addr ADDR      where the server listens: a socket path, unix:PATH or tcp://HOST:PORT
                    (default: ${defaultSocketPath()})
-  --probe          also preload the probe (LD_PRELOAD), for a stock CPython 3.10-3.13
+  --probe          also preload the probe (LD_PRELOAD), for a stock CPython 3.10-3.15
   --python PYTHON  decide for this interpreter: the probe if it is stock, none if it is
                    built with the NVTX GIL patch`
 }
@@ -267,10 +267,13 @@ function env (args: string[]): number {
   let probe = Boolean(values.probe)
   if (values.python) {
     const python = checkedPython(values.python)
-    probe = !isPatchedPython(python)
-    process.stderr.write(probe
-      ? `# ${python} is a stock CPython: the probe (LD_PRELOAD) reports its GIL\n`
-      : `# ${python} has the NVTX GIL patch: no probe needed\n`)
+    const build = inspectPython(python)
+    if (!build) throw errors.missingInterpreter(`${python} did not answer as a CPython 3 interpreter (python -c failed): give the path of a CPython`)
+    const plan = monitoringPlan(build)
+    // A free-threaded build may still turn its GIL on (PYTHON_GIL=1, or a module that needs
+    // it): the probe stays in the environment so that it is seen when it does.
+    probe = plan.probe || (build.freeThreaded && !build.patched)
+    process.stderr.write(`# ${python}: ${plan.line}\n`)
   }
   const vars = environmentFor(values.addr, {}, probe)
   for (const [name, value] of Object.entries(vars)) {

@@ -23,10 +23,10 @@ export interface DemoOptions {
 // python3 may be a launcher (pyenv shim, virtualenv): ask it for the real interpreter.
 function realInterpreter (command: string): string {
   const found = resolveExecutable(command)
-  if (!found) throw errors.missingInterpreter(`${command} not found: install Python 3.10-3.13 or pass --python PATH`)
+  if (!found) throw errors.missingInterpreter(`${command} not found: install Python 3.10-3.15 or pass --python PATH`)
   const result = spawnSync(found, ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' })
   const real = result.status === 0 ? result.stdout.trim() : ''
-  if (!real) throw errors.missingInterpreter(`${found} did not run: pass --python PATH to a working Python 3.10-3.13`)
+  if (!real) throw errors.missingInterpreter(`${found} did not run: pass --python PATH to a working Python 3.10-3.15`)
   return real
 }
 

@@ -3,6 +3,7 @@
 // ranges (a separate track: those need not nest with the GIL's).
 import fs from 'node:fs'
 import { describeCause } from './cause'
+import { GIL_DOMAIN } from './gil-names'
 import type { Store } from './store'
 
 const USER_TRACK_OFFSET = 10_000_000 // beyond Linux's largest pid: never a real tid
@@ -21,7 +22,7 @@ export function exportPerfetto (store: Store, out: string): { events: number, pr
     // Long holds carry why they were long.
     const causes = new Map((store.longHolds(p.instance, 1, 1e6) ?? []).filter((h) => h.cause).map((h) => [`${h.tid}:${h.startNs}`, h.cause!]))
     for (const r of store.ranges(p.instance) ?? []) {
-      const gil = r.domain === 'GIL NVTX Domain'
+      const gil = r.domain === GIL_DOMAIN
       const tid = gil ? r.tid : r.tid + USER_TRACK_OFFSET
       const cause = gil ? causes.get(`${r.tid}:${r.startNs}`) : undefined
       const args = r.payload === null && !cause ? undefined

@@ -10,7 +10,7 @@ import path from 'node:path'
 import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, defaultSocketPath } from './config'
 import { errors } from './errors'
 import { createLogger } from './log'
-import { isPatchedPython, looksLikePython, resolveExecutable } from './python-detect'
+import { inspectPython, looksLikePython, monitoringPlan, resolveExecutable } from './python-detect'
 import { startServer, type RunningServer } from './serve'
 import { formatSummary, summarize, type RunSummary } from './summary'
 
@@ -62,12 +62,25 @@ export async function runCommand (options: RunOptions): Promise<number> {
   const [command, ...args] = options.command
   const executable = resolveExecutable(command)
   if (!executable) throw errors.missingInterpreter(`${command}: command not found (give a path, or check PATH)`)
-  const probe = options.probe ?? (looksLikePython(path.basename(executable)) && !isPatchedPython(executable))
-
+  // A Python is asked what it is before anything is promised; any other command (a shell
+  // script, chroot, a launcher) is run as told (--probe to preload the probe).
+  let probe = options.probe ?? false
+  let monitor = true
+  if (options.probe === undefined && looksLikePython(path.basename(executable))) {
+    const build = inspectPython(executable, process.env, args)
+    if (build) {
+      const plan = monitoringPlan(build)
+      probe = plan.probe
+      monitor = plan.monitor
+      log(plan.line)
+    }
+  }
   // A server already listening (GILWATCH_ADDR or the default socket) is used as it is.
   const addr = process.env.GILWATCH_ADDR || defaultSocketPath()
   let server: RunningServer | undefined
-  if (await listening(addr)) {
+  if (!monitor) {
+    // Nothing to see: the program runs untouched, without gilwatch in its environment.
+  } else if (await listening(addr)) {
     if (options.record) throw errors.badFlag(`--record needs its own server, but one already listens at ${addr}: record there with \`gilwatch record FILE\`, or stop it`)
     log(`reporting to the gilwatch server at ${addr}`)
   } else if (addr.startsWith('tcp://')) {
@@ -84,11 +97,13 @@ export async function runCommand (options: RunOptions): Promise<number> {
     }
   }
 
-  const env = {
-    ...process.env,
-    ...options.environment(addr, process.env, probe),
-    GILWATCH_SERVICE: options.service ?? process.env.GILWATCH_SERVICE ?? serviceOf(options.command)
-  }
+  const env = monitor
+    ? {
+        ...process.env,
+        ...options.environment(addr, process.env, probe),
+        GILWATCH_SERVICE: options.service ?? process.env.GILWATCH_SERVICE ?? serviceOf(options.command)
+      }
+    : process.env
   const started = Date.now()
   const child = spawn(executable, args, { stdio: 'inherit', env, argv0: command })
   const spawned = await new Promise<boolean>((resolve) => {
@@ -133,7 +148,7 @@ export async function runCommand (options: RunOptions): Promise<number> {
     const text = options.json ? JSON.stringify(summary, null, 2) : formatSummary(summary)
     if (options.summaryFile) fs.writeFileSync(options.summaryFile, `${text}\n`)
     else process.stderr.write(`${text}\n`)
-  } else {
+  } else if (monitor) {
     log('the summary is on the server the program reported to (its dashboard and /api/processes)')
   }
   if (signal) {

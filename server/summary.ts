@@ -65,6 +65,6 @@ export function formatSummary (summary: RunSummary): string {
     }
     out.push('  (percentiles from histogram buckets; a thread waiting while the GIL is held shows in both columns)')
   }
-  if (!summary.processes.length) out.push('gilwatch: no GIL ranges arrived from the program (is it a Python 3.10-3.13 interpreter, or built with NVTX ranges?)')
+  if (!summary.processes.length) out.push('gilwatch: no GIL ranges arrived from the program (is it a CPython 3.10-3.15 interpreter, or built with NVTX ranges?)')
   return out.join('\n')
 }

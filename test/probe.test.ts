@@ -1,6 +1,7 @@
 // The LD_PRELOAD probe on unmodified interpreters: agreement with the NVTX GIL patch on
-// the same runs, the 200 ms ground truth on every stock CPython here, CPython's own
-// test_threading under the probe, and a non-Python program that must not notice it.
+// the same runs, the 200 ms ground truth on every stock CPython here (pyenv's 3.10-3.13,
+// Debian's 3.11, Debian sid's 3.14 and 3.15 in a chroot), CPython's own test_threading under
+// the probe, a free-threaded 3.13t, and a non-Python program that must not notice it.
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -13,15 +14,25 @@ import { buildFixture, fixturesDir, groupBy, median, monitoredEnv, run, startTes
 const PROBE_DOMAIN = 'GIL NVTX Domain (probe)'
 const script = (name: string) => path.join(fixturesDir, 'python', name)
 
-// Stock interpreters on this machine: pyenv's 3.10-3.13 and Debian's.
+// Stock interpreters on this machine: pyenv's 3.10-3.13, Debian's, and sid's 3.14/3.15
+// (wrappers that run them in their chroot under the same pid; built by the pretest as root).
+const { sidPythons, sidRoot } = require(path.join(__dirname, '..', '..', 'scripts', 'sid-chroot.js')) as
+  { sidPythons: () => Record<string, string>, sidRoot: () => string }
 const stockPythons = [
   ...['3.10', '3.11', '3.12', '3.13'].flatMap((minor) => {
     const root = '/root/.pyenv/versions'
     const version = fs.existsSync(root) ? fs.readdirSync(root).find((v) => v.startsWith(`${minor}.`)) : undefined
     return version ? [path.join(root, version, 'bin', `python${minor}`)] : []
   }),
-  ...(fs.existsSync('/usr/bin/python3.11') ? ['/usr/bin/python3.11'] : [])
+  ...(fs.existsSync('/usr/bin/python3.11') ? ['/usr/bin/python3.11'] : []),
+  ...Object.values(sidPythons())
 ]
+
+test('CPython 3.14 and 3.15 are among the interpreters tested', () => {
+  // As root the pretest builds the sid chroot; without it this suite would silently shrink.
+  if (process.getuid?.() !== 0) return
+  assert.deepEqual(Object.keys(sidPythons()).sort(), ['3.14', '3.15'])
+})
 
 let server: TestServer
 before(async () => { server = await startTestServer({ recentPerThread: 200_000 }) })
@@ -111,14 +122,30 @@ describe('stock interpreters under the probe', () => {
         assert.equal(result.stderr, '')
         // Its own GIL reports under its interpreter id (the payload); the main GIL under 0.
         const process = await finished(Number(pid))
-        const payloads = new Set((await server.ranges(process.instance))
-          .filter((r) => r.message === 'Holding GIL').map((r) => r.payload))
+        const holds = (await server.ranges(process.instance)).filter((r) => r.message === 'Holding GIL')
+        const payloads = new Set(holds.map((r) => r.payload))
         assert.ok(payloads.has(0), 'holds of the main GIL')
         assert.ok([...payloads].some((p) => typeof p === 'number' && p >= 1), `holds of the sub-interpreter's GIL: ${[...payloads]}`)
+        // Holds of one GIL never overlap (a wrong interpreter id would merge two GILs).
+        for (const [payload, ofOneGil] of groupBy(holds, (r) => String(r.payload))) assertNoOverlap(ofOneGil, `GIL of interpreter ${payload}`)
       })
     }
+    test(`${python}: daemon threads alive at exit end every range they had open`, async () => {
+      const result = await run(python, [script('daemon_exit.py')], probeEnv())
+      assert.equal(result.code, 0, result.stderr)
+      const process = await finished(Number(/pid (\d+)/.exec(result.stdout)![1]))
+      const daemons = process.threads.filter((t) => t.name.startsWith('daemon-'))
+      assert.equal(daemons.length, 3, `threads: ${process.threads.map((t) => t.name)}`)
+      for (const thread of process.threads) assert.deepEqual(thread.open, [], `${thread.name} has open ranges`)
+      const holds = (await server.ranges(process.instance)).filter((r) => r.message === 'Holding GIL')
+      assert.ok(daemons.every((d) => holds.some((h) => h.tid === d.tid)), 'every daemon thread held the GIL')
+      assertNoOverlap(holds, python)
+      assert.equal(process.unmatchedPops, 0)
+    })
+
+    const inChroot = python.includes(`${path.sep}.cache${path.sep}sid${path.sep}`)
     const testsuite = path.join(path.dirname(python), '..', 'lib', `python${version}`, 'test', 'test_threading.py')
-    const debianTestsuite = `/usr/lib/python${version}/test/test_threading.py`
+    const debianTestsuite = `${inChroot ? sidRoot() : ''}/usr/lib/python${version}/test/test_threading.py`
     test(`${python}: test_threading passes under the probe`, async () => {
       // Debian ships the suite in libpython3.X-testsuite, which `npm test` installs as root.
       assert.ok(fs.existsSync(testsuite) || fs.existsSync(debianTestsuite), `no test suite installed for ${python}`)
@@ -148,7 +175,7 @@ test('an unsupported CPython gets one warning line and runs normally', async () 
   const result = await run(old!, ['-c', 'import threading; t = threading.Thread(target=print, args=("ran",)); t.start(); t.join()'], probeEnv())
   assert.equal(result.code, 0)
   assert.equal(result.stdout.trim(), 'ran')
-  assert.match(result.stderr, /^gilwatch probe: CPython 3\.\d+\.\d+ is not supported \(3\.10 to 3\.13\); its GIL is not monitored\n$/)
+  assert.match(result.stderr, /^gilwatch probe: CPython 3\.\d+\.\d+ is not supported \(3\.10 to 3\.15\); its GIL is not monitored\n$/)
 })
 
 test('host safety: a program hammering mutexes and condition variables works the same under the probe', async () => {
@@ -169,4 +196,71 @@ test('gilwatch env --python picks the probe for a stock interpreter and not for 
   const without = await run(process.execPath, [cli, 'env', '--python', patched], process.env)
   assert.doesNotMatch(without.stdout, /LD_PRELOAD/)
   assert.match(without.stderr, /has the NVTX GIL patch/)
+})
+
+describe('free-threaded CPython 3.13t (a stock --disable-gil build)', () => {
+  const cli = path.join(__dirname, '..', '..', 'bin', 'gilwatch.js')
+  let python: string
+  before(async () => { python = (await buildPython({ minor: '3.13', disableGil: true, stock: true, log: () => {} })).python })
+  const show = 'import os, sys; print(os.environ.get("LD_PRELOAD"), os.environ.get("NVTX_INJECTION64_PATH"), sys._is_gil_enabled())'
+
+  test('gilwatch run: GIL disabled, one line, and the program runs untouched', async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env }
+    delete env.PYTHON_GIL
+    const result = await run(process.execPath, [cli, 'run', '--', python, '-c', show], env)
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(result.stderr, 'gilwatch: free-threaded build, GIL disabled: nothing to monitor; PYTHON_GIL=1 enables it\n')
+    assert.equal(result.stdout, 'None None False\n')
+    const said = await run(process.execPath, [cli, 'env', '--python', python], env)
+    assert.match(said.stderr, /: free-threaded build, GIL disabled: nothing to monitor; PYTHON_GIL=1 enables it\n$/)
+  })
+
+  test('with PYTHON_GIL=1: monitored through the probe, the 200 ms ground truth exact', async () => {
+    const said = await run(process.execPath, [cli, 'env', '--python', python], { ...process.env, PYTHON_GIL: '1' })
+    assert.match(said.stderr, /CPython 3\.13\.\d+ \(free-threaded build\) is stock: the probe/)
+    const result = await run(python, [script('ground_truth.py')], probeEnv({ PYTHON_GIL: '1' }))
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(result.stderr, '')
+    const [, tid] = /blocker (\d+)/.exec(result.stdout)!.map(Number)
+    const monitored = await finished(Number(/pid (\d+)/.exec(result.stdout)![1]))
+    const holds = (await server.ranges(monitored.instance)).filter((r) => r.message === 'Holding GIL')
+    const long = holds.filter((r) => r.tid === tid && r.durationNs >= 200e6)
+    assert.equal(long.length, 1)
+    assert.ok(long[0].durationNs < 205e6, `${long[0].durationNs / 1e6} ms`)
+    assert.ok(monitored.threads.some((t) => t.name === 'blocker'), 'Python thread names')
+    assertNoOverlap(holds, python)
+  })
+})
+
+test('gilwatch env --python names the version of sid\'s 3.14 and 3.15 and picks the probe', async () => {
+  const cli = path.join(__dirname, '..', '..', 'bin', 'gilwatch.js')
+  for (const [minor, python] of Object.entries(sidPythons())) {
+    const said = await run(process.execPath, [cli, 'env', '--python', python], process.env)
+    assert.equal(said.code, 0, said.stderr)
+    assert.match(said.stderr, new RegExp(`CPython ${minor.replace('.', '\\.')}\\.\\d+ is stock: the probe`))
+    assert.match(said.stdout, /^export LD_PRELOAD=.*libgilwatch-probe\.so/m)
+  }
+})
+
+test('the program never sees a descriptor of ours: test_pass_fds and test_close_fds 40 times under the probe', async () => {
+  // Each case starts monitored child Pythons that list their own descriptors while our
+  // sender connects and reads /proc: any transient fd of ours would show among theirs.
+  const python = stockPythons.find((p) => /3\.13/.test(p)) ?? stockPythons[0]
+  const loop = [
+    'import sys, unittest',
+    'from test import test_subprocess as t',
+    'names = [n for n in unittest.TestLoader().getTestCaseNames(t.POSIXProcessTestCase)',
+    '         if n.startswith(("test_pass_fds", "test_close_fds"))]',
+    'failures = 0',
+    'for i in range(40):',
+    '    suite = unittest.TestSuite(t.POSIXProcessTestCase(n) for n in names)',
+    '    result = unittest.TextTestRunner(stream=sys.stderr, verbosity=0).run(suite)',
+    '    failures += len(result.failures) + len(result.errors)',
+    'print(len(names), failures)'
+  ].join('\n')
+  const result = await run(python, ['-c', loop], probeEnv(), 600_000)
+  assert.equal(result.code, 0, result.stderr.slice(-3000))
+  const [cases, failures] = result.stdout.trim().split(' ').map(Number)
+  assert.ok(cases >= 5, `${cases} test cases`)
+  assert.equal(failures, 0, result.stderr.slice(-3000))
 })

@@ -2,7 +2,10 @@
 // mirrors it. This proves the two agree, constant by constant and offset by offset, using
 // the layout the native addon was compiled with.
 import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import path from 'node:path'
 import { test } from 'node:test'
+import * as gilNames from '../server/gil-names'
 import * as protocol from '../server/protocol'
 import { loadAddon } from '../server/store'
 
@@ -37,7 +40,7 @@ test('server/protocol.ts agrees with gilwatch_protocol.h', () => {
   const native = loadAddon().protocolLayout()
   let checked = 0
   for (const [name, value] of Object.entries(native)) {
-    if (name === 'durationBucketsSeconds') continue // metrics, not wire format
+    if (name === 'durationBucketsSeconds' || name === 'gilNames') continue // not numbers: checked below
     let mirrored: number | undefined
     if (name.startsWith('sizeof_gw_')) {
       mirrored = (protocol.layout as any)[camel(name.slice('sizeof_gw_'.length))]?.size
@@ -63,4 +66,17 @@ test('server/protocol.ts agrees with gilwatch_protocol.h', () => {
       assert.ok(key in native, `${key} is in protocol.ts but not in the C header`)
     }
   }
+})
+
+test('server/gil-names.ts agrees with gil_names.h', () => {
+  const native = (loadAddon().protocolLayout() as unknown as { gilNames: Record<string, string> }).gilNames
+  const mirrored: Record<string, string> = Object.fromEntries(
+    Object.entries(gilNames).map(([name, value]) => [`GW_${name}`, value as string]))
+  assert.deepEqual(mirrored, native)
+  assert.equal(Object.keys(native).length, 4)
+  // The NVTX GIL patch is compiled inside CPython's tree, where it spells the names itself
+  // (changing its text would rebuild every cached interpreter): it must spell them the same.
+  const patchHeader = fs.readFileSync(path.join(__dirname, '..', '..', 'native', 'cpython', 'gil_nvtx.h'), 'utf8')
+  const spelled = [...patchHeader.matchAll(/nvtxDomain(?:Create|RegisterString)A\((?:domain, )?"([^"]+)"\)/g)].map((m) => m[1])
+  assert.deepEqual(spelled, [native.GW_GIL_DOMAIN, native.GW_GIL_WAITING, native.GW_GIL_HOLDING, native.GW_GIL_DROP_REQUEST])
 })

@@ -121,7 +121,7 @@ const errors: Array<[string, string[], RegExp, NodeJS.ProcessEnv?]> = [
   ['a file that is not a recording', ['report', '/etc/hostname'], /\/etc\/hostname is not a gilwatch recording \(make one with `gilwatch run --record FILE`/],
   ['a missing recording', ['report', '/no/such/file'], /cannot open \/no\/such\/file: no such file/],
   ['export without a destination', ['export', '/etc/hostname'], /say where to write: gilwatch export FILE --perfetto OUT\.json/],
-  ['a missing interpreter for the demo', ['demo', '--python', '/no/such/python'], /\/no\/such\/python not found: install Python 3\.10-3\.13 or pass --python PATH/],
+  ['a missing interpreter for the demo', ['demo', '--python', '/no/such/python'], /\/no\/such\/python not found: install Python 3\.10-3\.15 or pass --python PATH/],
   ['record without a file', ['record', '--tcp', '127.0.0.1:0'], /gilwatch record needs a recording FILE first/]
 ]
 for (const [what, args, message, extra] of errors) {

@@ -9,6 +9,7 @@
 
 #include "process_views.h"
 #include "decoder.h"
+#include "gil_names.h"
 #include "ingest_limits.h"
 #include "store.h"
 
@@ -572,6 +573,12 @@ Napi::Value ProtocolLayout(const Napi::CallbackInfo &info) {
   Napi::Array buckets = Napi::Array::New(env, kDurationBuckets);
   for (size_t i = 0; i < kDurationBuckets; i++) buckets.Set(i, static_cast<double>(kDurationBucketsNs[i]) / 1e9);
   o.Set("durationBucketsSeconds", buckets);
+  Napi::Object gilNames = Napi::Object::New(env);
+  gilNames.Set("GW_GIL_DOMAIN", GW_GIL_DOMAIN);
+  gilNames.Set("GW_GIL_WAITING", GW_GIL_WAITING);
+  gilNames.Set("GW_GIL_HOLDING", GW_GIL_HOLDING);
+  gilNames.Set("GW_GIL_DROP_REQUEST", GW_GIL_DROP_REQUEST);
+  o.Set("gilNames", gilNames);
   set("GW_PROTOCOL_MAGIC", GW_PROTOCOL_MAGIC);
   set("GW_PROTOCOL_VERSION", GW_PROTOCOL_VERSION);
   set("GW_MAX_FRAME_BODY", GW_MAX_FRAME_BODY);

@@ -1,6 +1,8 @@
 // Aggregation of decoded frames into per-process, per-thread state (see store.h).
 #include "store.h"
 
+#include "gil_names.h"
+
 #include <algorithm>
 
 namespace gilwatch {
@@ -54,10 +56,10 @@ GilTotals &Process::gil(int64_t interp) {
 }
 
 Store::Store(StoreOptions options) : options_(options) {
-  gilDomain_ = strings_.intern("GIL NVTX Domain");
-  holding_ = strings_.intern("Holding GIL");
-  waiting_ = strings_.intern("Waiting for GIL");
-  dropRequest_ = strings_.intern("GIL drop request");
+  gilDomain_ = strings_.intern(GW_GIL_DOMAIN);
+  holding_ = strings_.intern(GW_GIL_HOLDING);
+  waiting_ = strings_.intern(GW_GIL_WAITING);
+  dropRequest_ = strings_.intern(GW_GIL_DROP_REQUEST);
 }
 
 int64_t Store::interpOf(uint8_t payloadType, uint64_t payload) {

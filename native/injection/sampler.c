@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../protocol/gil_names.h"
 #include "runtime.h"
 
 #define MAX_SAMPLED 8
@@ -199,9 +200,9 @@ static void sample_others(uint64_t now) {
 }
 
 void gw_sampler_observe(gw_thread *thread, uint64_t now) {
-  if (!gil_domain) gil_domain = gw_intern_find(&gw_rt.domains, "GIL NVTX Domain");
-  if (!holding_message) holding_message = gw_intern_find(&gw_rt.messages, "Holding GIL");
-  if (!waiting_message) waiting_message = gw_intern_find(&gw_rt.messages, "Waiting for GIL");
+  if (!gil_domain) gil_domain = gw_intern_find(&gw_rt.domains, GW_GIL_DOMAIN);
+  if (!holding_message) holding_message = gw_intern_find(&gw_rt.messages, GW_GIL_HOLDING);
+  if (!waiting_message) waiting_message = gw_intern_find(&gw_rt.messages, GW_GIL_WAITING);
   if (!gil_domain || !holding_message) return;
   uint64_t start, payload;
   uint8_t payload_type;

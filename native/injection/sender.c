@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/futex.h>
+#include <sched.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -40,6 +42,7 @@ static struct sender {
   pthread_mutex_t lifecycle; /* start, stop and restart of the thread */
   uint32_t wake_word; /* futex: bumped to wake the sender early (exit flush); no fd needed */
   int socket_fd;             /* -1 while disconnected */
+  int private_fds;           /* the sender thread has its own descriptor table (see below) */
   uint64_t next_connect_ns;
   uint64_t backoff_ns;
   int warned_address;        /* one stderr line per cause, not one per retry */
@@ -608,12 +611,44 @@ static int only_sender_left(void) {
   return p && p[1] == ' ' && p[2] == 'Z';
 }
 
+/* The sender's descriptors (its socket, the /proc files it reads, DNS lookups) live in a
+ * descriptor table of its own, so the program never sees one: not a transient low fd while
+ * it checks its own (CPython's test_pass_fds/test_close_fds), nor the socket in a child.
+ * unshare(CLONE_FILES) gives this thread a copy of the program's table; the copies are
+ * closed at once so that a pipe the program closes still reaches end-of-file. Standard
+ * error is kept, for the sender's rare warning lines, only when it is a file or a terminal:
+ * a kept pipe would hold the program's reader open. Without unshare (seccomp, old kernels)
+ * the socket is moved high instead (move_high). */
+static void use_private_descriptor_table(void) {
+  S.private_fds = 0;
+  if (syscall(SYS_close_range, ~0u, ~0u, 0) != 0) return; /* close_range: Linux 5.9+ */
+  if (unshare(CLONE_FILES) != 0) return;
+  struct stat err;
+  int keep_stderr = fstat(2, &err) == 0 && (S_ISREG(err.st_mode) || S_ISCHR(err.st_mode));
+  if (keep_stderr) {
+    syscall(SYS_close_range, 0u, 1u, 0);
+    syscall(SYS_close_range, 3u, ~0u, 0);
+  } else {
+    syscall(SYS_close_range, 0u, ~0u, 0);
+  }
+  S.private_fds = 1;
+}
+
 static void *sender_main(void *arg) {
   (void)arg;
   unsigned ticks = 0;
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, NULL); /* the host's signals are not ours to take */
+  prctl(PR_SET_NAME, "gilwatch-send"); /* by the thread itself: no /proc file opened */
+  if (S.private_fds && S.socket_fd >= 0) {
+    /* The previous sender thread (stopped for a fork) took its table, socket included:
+     * what it could not write is counted as dropped, and the same instance reconnects now. */
+    S.socket_fd = -1;
+    disconnect();
+    S.next_connect_ns = 0;
+  }
+  use_private_descriptor_table();
   for (;;) {
     /* Sleep one tick (a short one while rings fill fast), or less if the exit flush bumps
      * wake_word. Producers never wake us: that would be a syscall on their hot path. */
@@ -621,7 +656,12 @@ static void *sender_main(void *arg) {
     struct timespec pause = {0, pause_ms * 1000000L};
     S.busy = 0;
     syscall(SYS_futex, &S.wake_word, FUTEX_WAIT_PRIVATE, gw_load_acquire(&S.wake_word), &pause, NULL, 0);
-    if (gw_load_acquire(&S.stop_requested)) return NULL; /* fork: pending bytes wait for the restart */
+    if (gw_load_acquire(&S.stop_requested)) {
+      /* fork: with a private table the socket ends with this thread, so hand the server what
+       * it takes now; otherwise pending bytes wait for the restart. */
+      if (S.private_fds) write_pending();
+      return NULL;
+    }
     uint64_t requested = gw_load_acquire(&S.exit_requested);
     if (requested != gw_load_relaxed(&S.exit_done)) {
       uint64_t deadline = gw_now_ns() + (GW_EXIT_FLUSH_MS - 50) * 1000000ull;
@@ -652,7 +692,6 @@ static int spawn(void) {
   pthread_attr_setstacksize(&attr, 256 * 1024);
   int ok = pthread_create(&S.thread, &attr, sender_main, NULL) == 0;
   pthread_attr_destroy(&attr);
-  if (ok) pthread_setname_np(S.thread, "gilwatch-send");
   gw_store_release(&S.running, ok);
   return ok;
 }
@@ -683,8 +722,9 @@ void gw_sender_after_fork_parent(void) {
 
 void gw_sender_after_fork_child(void) {
   pthread_mutex_init(&S.lifecycle, NULL);
-  /* The parent's socket is a shared file description: close our copy only. */
-  if (S.socket_fd >= 0) close(S.socket_fd);
+  /* The parent's socket is a shared file description: close our copy only. With a private
+   * table it was never in the program's table, and this fd number may be the program's. */
+  if (S.socket_fd >= 0 && !S.private_fds) close(S.socket_fd);
   S.socket_fd = -1;
   S.backoff_ns = 50000000ull;
   S.next_connect_ns = 0;

@@ -14,12 +14,13 @@
 #define GILWATCH_PROBE_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #define PROBE_MAX_GILS 64
 
-/* CPython's struct _gil_runtime_state keeps these four in this order (3.10-3.13, every
+/* CPython's struct _gil_runtime_state keeps these four in this order (3.10-3.15, every
  * build flavour): cond, mutex, switch_cond, switch_mutex. x86-64 glibc sizes. */
 #define PROBE_COND_SIZE 48
 #define PROBE_MUTEX_SIZE 40
@@ -39,6 +40,22 @@ typedef struct probe_gil {
 } probe_gil;
 
 enum probe_object { PROBE_COND, PROBE_MUTEX, PROBE_SWITCH_COND, PROBE_SWITCH_MUTEX };
+
+/* ---- the host's version and layout (layout.c) ---- */
+typedef struct probe_layout {
+  int minor;               /* 3.x of the host, -1 when not (yet) a CPython */
+  int free_threaded;       /* a --disable-gil build (3.13+) */
+  const char *runtime;     /* _PyRuntime when its _Py_DebugOffsets were read, else NULL */
+  uint64_t interp_size;    /* from _Py_DebugOffsets: PyInterpreterState's size, */
+  uint64_t interp_id_offset;  /* where its id is, */
+  uint64_t gil_locked_offset; /* and where its own GIL's `locked` flag is */
+} probe_layout;
+
+/* 1 when the probe may run (a supported CPython, or not a CPython yet); 0 with a one-line
+ * reason in `why` otherwise. */
+int probe_layout_load(probe_layout *layout, char *why, size_t why_size);
+/* Interpreter id of the GIL whose condition variable is at `cond`; -1 for no payload. */
+long long probe_layout_interpreter_id(const probe_layout *layout, const char *cond, int ordinal);
 
 /* ---- registry (gils.c) ---- */
 extern probe_gil probe_gils[PROBE_MAX_GILS];

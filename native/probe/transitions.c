@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "gil_names.h"
 #include "probe.h"
 
 enum { NONE, WAITING, HOLDING };
@@ -44,10 +45,10 @@ static __thread struct {
 void probe_nvtx_init(void) {
   if (domain) return;
   const char *name = getenv("GILWATCH_PROBE_DOMAIN"); /* tests run the probe beside the patch */
-  nvtxDomainHandle_t d = nvtxDomainCreateA(name && *name ? name : "GIL NVTX Domain");
-  waiting_message = nvtxDomainRegisterStringA(d, "Waiting for GIL");
-  holding_message = nvtxDomainRegisterStringA(d, "Holding GIL");
-  drop_message = nvtxDomainRegisterStringA(d, "GIL drop request");
+  nvtxDomainHandle_t d = nvtxDomainCreateA(name && *name ? name : GW_GIL_DOMAIN);
+  waiting_message = nvtxDomainRegisterStringA(d, GW_GIL_WAITING);
+  holding_message = nvtxDomainRegisterStringA(d, GW_GIL_HOLDING);
+  drop_message = nvtxDomainRegisterStringA(d, GW_GIL_DROP_REQUEST);
   domain = d;
 }
 
