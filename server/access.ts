@@ -62,21 +62,21 @@ export function validateToken (token: string, source: string): string {
   return token
 }
 
-// The token of --auth-token-file, trimmed. A file others can read is refused: anyone who
-// reads it reads every monitored process's data.
-export function readTokenFile (file: string): string {
+// The token of --auth-token-file (or --ingest-token-file: `flag`), trimmed. A file others
+// can read is refused: anyone who reads it reads every monitored process's data.
+export function readTokenFile (file: string, flag = '--auth-token-file'): string {
   let stat: fs.Stats
   try {
     stat = fs.statSync(file)
   } catch (error) {
-    throw errors.badTokenFile(`--auth-token-file ${file}: ${(error as Error).message}`)
+    throw errors.badTokenFile(`${flag} ${file}: ${(error as Error).message}`)
   }
-  if (!stat.isFile()) throw errors.badTokenFile(`--auth-token-file ${file} is not a file`)
+  if (!stat.isFile()) throw errors.badTokenFile(`${flag} ${file} is not a file`)
   if (stat.mode & 0o077) {
-    throw errors.unsafeTokenFile(`--auth-token-file ${file} is open to other users (mode ${(stat.mode & 0o777).toString(8).padStart(4, '0')}): ` +
+    throw errors.unsafeTokenFile(`${flag} ${file} is open to other users (mode ${(stat.mode & 0o777).toString(8).padStart(4, '0')}): ` +
       `run \`chmod 600 ${file}\``)
   }
-  return validateToken(fs.readFileSync(file, 'utf8').trim(), `--auth-token-file ${file}`)
+  return validateToken(fs.readFileSync(file, 'utf8').trim(), `${flag} ${file}`)
 }
 
 const loopback = new net.BlockList()
@@ -107,7 +107,13 @@ function parseHost (value: string): { name: string, port: number | undefined } |
   return { name: (match[1] ?? match[2]).toLowerCase().replace(/\.$/, ''), port }
 }
 
-const digest = (text: string) => crypto.createHash('sha256').update(text).digest()
+export const tokenDigest = (text: string | Buffer): Buffer => crypto.createHash('sha256').update(text).digest()
+
+// Compares digests: equal lengths whatever was sent, and no early exit on the first differing
+// byte, so response times say nothing about the token.
+export function tokenMatches (candidate: string | Buffer, digest: Buffer): boolean {
+  return crypto.timingSafeEqual(tokenDigest(candidate), digest)
+}
 
 export class AccessPolicy {
   private readonly allowedHosts: string[]
@@ -116,7 +122,7 @@ export class AccessPolicy {
 
   constructor (options: AccessOptions = {}) {
     this.allowedHosts = options.allowedHosts ?? []
-    this.tokenDigest = options.token ? digest(validateToken(options.token, 'the auth token')) : null
+    this.tokenDigest = options.token ? tokenDigest(validateToken(options.token, 'the auth token')) : null
   }
 
   // The bound port names the cookie: two servers on one machine (gilwatch run starts its own)
@@ -196,10 +202,8 @@ export class AccessPolicy {
     return undefined
   }
 
-  // Compares digests: equal lengths whatever was sent, and no early exit on the first
-  // differing byte, so response times say nothing about the token.
   private matches (candidate: string): boolean {
-    return this.tokenDigest !== null && crypto.timingSafeEqual(digest(candidate), this.tokenDigest)
+    return this.tokenDigest !== null && tokenMatches(candidate, this.tokenDigest)
   }
 }
 

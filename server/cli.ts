@@ -3,6 +3,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { parseAllowedHosts, readTokenFile } from './access'
+import { parseAddress, parseHostPort } from './address'
 import { parseArgvMode } from './argv'
 import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT, defaultSocketPath, paths } from './config'
 import { GilwatchError, errors } from './errors'
@@ -56,6 +57,7 @@ Options:
   --json              the summary as JSON
   --summary FILE      write the summary to FILE instead of stderr
   --probe / --no-probe  force the probe on or off (default: on for a stock CPython)
+  --ingest-token-file F  the token of a server at GILWATCH_ADDR=tcp://... (its --ingest-token-file)
   --quiet             no gilwatch lines besides the summary
 
 Examples:
@@ -102,10 +104,13 @@ Options:
   --auth-token-file F  require the token in F (chmod 600) on everything but /healthz: header
                        "Authorization: Bearer TOKEN", or open the dashboard once as /?token=TOKEN
   --insecure-no-auth   allow a non-loopback --http without --auth-token-file
+  --ingest-token-file F  TCP ingest connections must first send the token in F (chmod 600);
+                       give processes the same file: gilwatch env --ingest-token-file F
+  --insecure-no-ingest-token  allow a non-loopback --tcp without --ingest-token-file
   --quiet              only log errors
 
 Security: docs/security.md. --http on a non-loopback address needs --auth-token-file (or
---insecure-no-auth).
+--insecure-no-auth), --tcp one --ingest-token-file (or --insecure-no-ingest-token).
 
 Examples:
   gilwatch serve
@@ -137,6 +142,7 @@ Prints the environment that makes a process stream its NVTX ranges to a gilwatch
 Options:
   --addr ADDR      where the server listens: a socket path, unix:PATH or tcp://HOST:PORT
                    (default: ${defaultSocketPath()})
+  --ingest-token-file F  the server's --ingest-token-file, for TCP (sets GILWATCH_TOKEN_FILE)
   --probe          also preload the probe (LD_PRELOAD), for a stock CPython 3.10-3.15
   --python PYTHON  decide for this interpreter: the probe if it is stock, none if it is
                    built with the NVTX GIL patch`
@@ -153,44 +159,30 @@ function parse<O extends Options> (command: string, args: string[], options: O) 
   }
 }
 
-export function parseHostPort (text: string, flag: string, defaultHost = DEFAULT_HTTP_HOST): { host: string, port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:[\]]*))?:?(\d+)$/.exec(text)
-  const port = match ? Number(match[3]) : NaN
-  if (!match || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw errors.badFlag(`${flag} ${text} is not HOST:PORT (for example 127.0.0.1:${DEFAULT_HTTP_PORT})`)
-  }
-  return { host: match[1] ?? (match[2] || defaultHost), port }
-}
-
 function shellQuote (value: string): string {
   return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, "'\\''")}'`
 }
 
-export function validateAddress (addr: string): string {
-  if (addr.startsWith('tcp://')) {
-    parseHostPort(addr.slice(6), '--addr')
-    return addr
-  }
-  const socketPath = addr.startsWith('unix:') ? addr.slice(5) : addr
-  if (!path.isAbsolute(socketPath)) {
-    throw errors.badAddress(`--addr ${addr} must be an absolute socket path, unix:PATH or tcp://HOST:PORT`)
-  }
-  return addr
-}
-
 // What a monitored process needs in its environment. PYTHONPATH (and LD_PRELOAD, with the
-// probe) keep what `base` had.
-export function environmentFor (addr?: string, base: NodeJS.ProcessEnv = process.env, probe = false): Record<string, string> {
+// probe) keep what `base` had. `tokenFile` (--ingest-token-file) is checked here and passed
+// by name, so the token itself stays out of every child's environment.
+export function environmentFor (addr?: string, base: NodeJS.ProcessEnv = process.env, probe = false, tokenFile?: string): Record<string, string> {
   for (const library of [paths.injectionLibrary, ...(probe ? [paths.probeLibrary] : [])]) {
     if (!fs.existsSync(library)) throw errors.missingBuild(`${library} is missing: run \`npm install\` (it builds the native parts)`)
   }
   const prepend = (value: string, rest: string | undefined) => (rest ? `${value}:${rest}` : value)
   return {
     NVTX_INJECTION64_PATH: paths.injectionLibrary,
-    GILWATCH_ADDR: addr ? validateAddress(addr) : defaultSocketPath(),
+    GILWATCH_ADDR: addr ? (parseAddress(addr), addr) : defaultSocketPath(),
+    ...(tokenFile ? { GILWATCH_TOKEN_FILE: checkedTokenFile(tokenFile) } : {}),
     PYTHONPATH: prepend(paths.pythonHook, base.PYTHONPATH),
     ...(probe ? { LD_PRELOAD: prepend(paths.probeLibrary, base.LD_PRELOAD) } : {})
   }
+}
+
+function checkedTokenFile (file: string): string {
+  readTokenFile(file, '--ingest-token-file')
+  return path.resolve(file)
 }
 
 async function serve (args: string[], recordPath?: string): Promise<number> {
@@ -209,6 +201,8 @@ async function serve (args: string[], recordPath?: string): Promise<number> {
     'allowed-hosts': { type: 'string' },
     'auth-token-file': { type: 'string' },
     'insecure-no-auth': { type: 'boolean' },
+    'ingest-token-file': { type: 'string' },
+    'insecure-no-ingest-token': { type: 'boolean' },
     quiet: { type: 'boolean' }
   })
   if (values.socket && values['no-socket']) throw errors.badFlag('--socket and --no-socket contradict each other')
@@ -227,6 +221,8 @@ async function serve (args: string[], recordPath?: string): Promise<number> {
   const recordMaxMb = whole('record-max-mb', values['record-max-mb'], 1, 1_000_000) ?? 1024
   if (values['auth-token-file'] && values['insecure-no-auth']) throw errors.badFlag('--auth-token-file and --insecure-no-auth contradict each other')
   const authToken = values['auth-token-file'] ? readTokenFile(values['auth-token-file']) : null
+  if (values['ingest-token-file'] && values['insecure-no-ingest-token']) throw errors.badFlag('--ingest-token-file and --insecure-no-ingest-token contradict each other')
+  const ingestToken = values['ingest-token-file'] ? readTokenFile(values['ingest-token-file'], '--ingest-token-file') : null
   const logger = createLogger(values.quiet ? 'error' : 'info')
   const server = await startServer({
     socket: values['no-socket'] ? null : (values.socket ?? defaultSocketPath()),
@@ -240,6 +236,8 @@ async function serve (args: string[], recordPath?: string): Promise<number> {
     allowedHosts: values['allowed-hosts'] === undefined ? undefined : parseAllowedHosts(values['allowed-hosts']),
     authToken,
     insecureNoAuth: Boolean(values['insecure-no-auth']),
+    ingestToken,
+    insecureNoIngestToken: Boolean(values['insecure-no-ingest-token']),
     record: recordPath ? { path: recordPath, maxBytes: recordMaxMb * 2 ** 20 } : undefined,
     logger
   })
@@ -249,7 +247,8 @@ async function serve (args: string[], recordPath?: string): Promise<number> {
   if (server.httpUrl && authToken) logger.info(`token required: open ${server.httpUrl}/?token=TOKEN once, with the token in ${values['auth-token-file']}`)
   const first = server.ingest[0]
   if (first) {
-    const addr = first.kind === 'unix' && first.address === defaultSocketPath() ? '' : ` --addr ${shellQuote(first.address)}`
+    let addr = first.kind === 'unix' && first.address === defaultSocketPath() ? '' : ` --addr ${shellQuote(first.address)}`
+    if (first.kind === 'tcp' && ingestToken) addr += ` --ingest-token-file ${shellQuote(path.resolve(values['ingest-token-file']!))}`
     logger.info(`monitor a program with: eval "$(npx gilwatch env${addr})"; your-program`)
   }
   await new Promise<void>((resolve) => {
@@ -262,7 +261,9 @@ async function serve (args: string[], recordPath?: string): Promise<number> {
 }
 
 function env (args: string[]): number {
-  const { values } = parse('env', args, { addr: { type: 'string' }, probe: { type: 'boolean' }, python: { type: 'string' } })
+  const { values } = parse('env', args, {
+    addr: { type: 'string' }, probe: { type: 'boolean' }, python: { type: 'string' }, 'ingest-token-file': { type: 'string' }
+  })
   if (values.probe && values.python) throw errors.badFlag('--probe and --python contradict each other: --python decides by itself')
   let probe = Boolean(values.probe)
   if (values.python) {
@@ -275,7 +276,7 @@ function env (args: string[]): number {
     probe = plan.probe || (build.freeThreaded && !build.patched)
     process.stderr.write(`# ${python}: ${plan.line}\n`)
   }
-  const vars = environmentFor(values.addr, {}, probe)
+  const vars = environmentFor(values.addr, {}, probe, values['ingest-token-file'])
   for (const [name, value] of Object.entries(vars)) {
     // PYTHONPATH and LD_PRELOAD are prepended to, not replaced: the evaluating shell expands.
     const tail = name === 'PYTHONPATH' || name === 'LD_PRELOAD' ? `"\${${name}:+:$${name}}"` : ''
@@ -331,10 +332,11 @@ async function run (args: string[]): Promise<number> {
       summary: { type: 'string' },
       probe: { type: 'boolean' },
       'no-probe': { type: 'boolean' },
+      'ingest-token-file': { type: 'string' },
       quiet: { type: 'boolean' }
     }
   })
-  const known = ['service', 'http', 'record', 'record-max-mb', 'json', 'summary', 'probe', 'no-probe', 'quiet']
+  const known = ['service', 'http', 'record', 'record-max-mb', 'json', 'summary', 'probe', 'no-probe', 'ingest-token-file', 'quiet']
   const unknown = Object.keys(values).find((k) => !known.includes(k))
   if (unknown) throw errors.badFlag(`unknown option --${unknown}. Run \`gilwatch help run\` for the options.`)
   if (positionals.length && split < 0) command.push(...positionals)
@@ -352,7 +354,7 @@ async function run (args: string[]): Promise<number> {
     summaryFile: values.summary as string | undefined,
     probe: values.probe ? true : values['no-probe'] ? false : undefined,
     quiet: Boolean(values.quiet),
-    environment: (addr, base, probe) => environmentFor(addr, base, probe)
+    environment: (addr, base, probe) => environmentFor(addr, base, probe, values['ingest-token-file'] as string | undefined)
   })
 }
 

@@ -17,6 +17,7 @@ export const errors = {
   badAddress: make('GW_ERR_BAD_ADDRESS'),
   addressInUse: make('GW_ERR_ADDRESS_IN_USE'),
   unsafeSocketDirectory: make('GW_ERR_UNSAFE_SOCKET_DIR'),
+  notASocket: make('GW_ERR_NOT_A_SOCKET'),
   missingBuild: make('GW_ERR_MISSING_BUILD'),
   unknownCommand: make('GW_ERR_UNKNOWN_COMMAND'),
   buildPrerequisite: make('GW_ERR_BUILD_PREREQUISITE'),
@@ -27,7 +28,9 @@ export const errors = {
   // The web side's access control (server/access.ts, docs/security.md).
   unsafeTokenFile: make('GW_ERR_UNSAFE_TOKEN_FILE'),
   badTokenFile: make('GW_ERR_BAD_TOKEN_FILE'),
-  unauthenticatedNetworkHttp: make('GW_ERR_UNAUTHENTICATED_NETWORK_HTTP')
+  unauthenticatedNetworkHttp: make('GW_ERR_UNAUTHENTICATED_NETWORK_HTTP'),
+  // TCP ingest without --ingest-token-file beyond loopback (server/ingest-auth.ts).
+  unauthenticatedNetworkIngest: make('GW_ERR_UNAUTHENTICATED_NETWORK_INGEST')
 }
 
 // Why an HTTP request or a WebSocket upgrade was refused: the `code` of the JSON body.
@@ -42,7 +45,8 @@ export type AccessErrorCode = typeof accessErrorCodes[keyof typeof accessErrorCo
 export const decodeErrorCodes = [
   'expected_hello', 'duplicate_hello', 'bad_magic', 'bad_version', 'bad_length', 'frame_too_large',
   'unknown_frame', 'bad_id', 'unknown_id', 'bad_record',
-  'too_many_processes' // a limit, not a violation: IngestLimits.liveProcesses (docs/security.md)
+  'too_many_processes', // a limit, not a violation: IngestLimits.liveProcesses (docs/security.md)
+  'bad_token' // checked before the decoder: a missing or wrong AUTH frame (server/ingest-auth.ts)
 ] as const
 export type DecodeErrorCode = typeof decodeErrorCodes[number]
 export interface DecodeError { code: DecodeErrorCode, message: string }

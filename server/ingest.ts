@@ -1,11 +1,14 @@
 // The ingest listeners: a Unix socket private to this user and, when asked, TCP. Sockets
-// and their lifetimes are handled here; every byte goes to the native decoder. Limits a
-// socket needs a clock or a count of sockets for (connections, HELLO and idle timeouts)
-// are enforced here, the rest in the decoder (docs/security.md, "Ingest").
+// and their lifetimes are handled here; every byte passes the token gate (ingest-auth.ts)
+// and goes to the native decoder. Limits a socket needs a clock or a count of sockets for
+// (connections, HELLO and idle timeouts) are enforced here, the rest in the decoder
+// (docs/security.md, "Ingest" and "Sockets and ingest authentication").
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
+import { defaultSocketPath } from './config'
 import { errors } from './errors'
+import { IngestGate, type IngestToken } from './ingest-auth'
 import { OverflowLog, resolveIngestLimits, type IngestLimits } from './limits'
 import type { Logger } from './log'
 import type { Recorder } from './recording'
@@ -20,7 +23,7 @@ export class Ingest {
   private readonly overflowReporter: NodeJS.Timeout
 
   constructor (private readonly store: Store, private readonly log: Logger, private readonly recorder?: Recorder,
-    private readonly limits: IngestLimits = resolveIngestLimits()) {
+    private readonly limits: IngestLimits = resolveIngestLimits(), private readonly token: IngestToken | null = null) {
     const overflows = new OverflowLog(log)
     this.overflowReporter = setInterval(() => overflows.update(store.counters().limitOverflows), 1000)
     this.overflowReporter.unref()
@@ -29,7 +32,7 @@ export class Ingest {
   async listenUnix (socketPath: string): Promise<IngestAddress> {
     prepareSocketDirectory(socketPath)
     await removeStaleSocket(socketPath)
-    const server = this.createServer()
+    const server = this.createServer(false)
     // umask so the socket is born 0600: no window where another user could connect.
     const previous = process.umask(0o177)
     try {
@@ -43,7 +46,7 @@ export class Ingest {
   }
 
   async listenTcp (host: string, port: number): Promise<IngestAddress> {
-    const server = this.createServer()
+    const server = this.createServer(true)
     await listen(server, { host, port })
     const bound = server.address() as net.AddressInfo
     return { kind: 'tcp', address: `tcp://${formatHost(bound.address)}:${bound.port}` }
@@ -53,17 +56,18 @@ export class Ingest {
     clearInterval(this.overflowReporter)
     for (const socket of this.sockets) socket.destroy()
     await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))
-    for (const p of this.unixPaths) fs.rmSync(p, { force: true })
+    for (const p of this.unixPaths) if (isSocket(p)) fs.rmSync(p, { force: true })
   }
 
-  private createServer (): net.Server {
-    const server = net.createServer((socket) => this.accept(socket))
+  // `tcp`: the token, when the server has one, is required (ingest-auth.ts says why not on Unix).
+  private createServer (tcp: boolean): net.Server {
+    const server = net.createServer((socket) => this.accept(socket, new IngestGate(this.token, tcp && this.token !== null)))
     server.on('error', (error) => this.log.error(`ingest listener: ${error.message}`))
     this.servers.push(server)
     return server
   }
 
-  private accept (socket: net.Socket): void {
+  private accept (socket: net.Socket, gate: IngestGate): void {
     // Each socket is a file descriptor: past the limit a new one is closed at once, and the
     // connections already open (honest processes among them) keep working.
     if (this.sockets.size >= this.limits.connections) {
@@ -83,11 +87,13 @@ export class Ingest {
       this.store.countOverflow('idle_timeout')
       socket.destroy()
     })
-    socket.on('data', (chunk: Buffer) => {
+    socket.on('data', (received: Buffer) => {
       // One arrival time for the store and the recording: a replay then matches exactly.
       const at = Number(process.hrtime.bigint())
-      this.recorder?.data(connection, chunk, at)
-      const error = this.store.feed(connection, chunk, at)
+      const passed = gate.take(received)
+      const chunk = passed.bytes ?? Buffer.alloc(0)
+      if (chunk.length) this.recorder?.data(connection, chunk, at)
+      const error = passed.error ?? (chunk.length ? this.store.feed(connection, chunk, at) : null)
       if (helloTimer && !error && this.store.connectionProcess(connection)) {
         clearTimeout(helloTimer)
         helloTimer = undefined
@@ -125,22 +131,48 @@ function listen (server: net.Server, options: net.ListenOptions): Promise<void> 
   })
 }
 
-// The socket's directory must be ours and private (0700): the default lives in
-// $XDG_RUNTIME_DIR or /tmp, where another user could otherwise pre-create it.
+// The socket's directory must be ours and writable by nobody else: whoever can write to it
+// can replace the socket and receive what processes send (command lines, names). The
+// default lives in $XDG_RUNTIME_DIR or /tmp, where another user could pre-create it; the
+// injection library refuses the same directories (native/injection/socket_path.c).
 function prepareSocketDirectory (socketPath: string): void {
   const directory = path.dirname(socketPath)
   if (!fs.existsSync(directory)) fs.mkdirSync(directory, { recursive: true, mode: 0o700 })
   const st = fs.lstatSync(directory)
-  const uid = process.getuid ? process.getuid() : st.uid
-  if (!st.isDirectory() || st.uid !== uid) {
-    throw errors.unsafeSocketDirectory(`${directory} is not a directory owned by you: choose another path with --socket`)
+  const uid = process.geteuid ? process.geteuid() : st.uid
+  const fix = `choose a directory of your own with --socket, e.g. ${defaultSocketPath()}`
+  if (!st.isDirectory()) throw errors.unsafeSocketDirectory(`${directory} (the directory of --socket ${socketPath}) is not a directory: ${fix}`)
+  if (st.uid !== uid) {
+    throw errors.unsafeSocketDirectory(`${directory} belongs to uid ${st.uid}, not to you (uid ${uid}): its owner could replace the socket ` +
+      `and receive what the processes send; ${fix}`)
   }
-  if ((st.mode & 0o077) !== 0 && path.basename(directory).startsWith('gilwatch')) fs.chmodSync(directory, 0o700)
+  if (st.mode & 0o022) {
+    throw errors.unsafeSocketDirectory(`${directory} is writable by other users (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}), ` +
+      `who could replace the socket and receive what the processes send: run \`chmod 700 ${directory}\`, or ${fix}`)
+  }
 }
 
-// A socket file left by a server that died is removed; a live one is an error.
+function isSocket (p: string): boolean {
+  try {
+    return fs.lstatSync(p).isSocket()
+  } catch {
+    return false
+  }
+}
+
+// A socket file left by a server that died is removed; a live one is an error, and anything
+// that is not a socket is never touched.
 async function removeStaleSocket (socketPath: string): Promise<void> {
-  if (!fs.existsSync(socketPath)) return
+  let st: fs.Stats
+  try {
+    st = fs.lstatSync(socketPath)
+  } catch {
+    return
+  }
+  if (!st.isSocket()) {
+    throw errors.notASocket(`--socket ${socketPath} exists and is not a socket (${st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? 'a directory' : 'a file'}): ` +
+      'gilwatch does not remove it; pick another --socket path, or remove it yourself if it is not needed')
+  }
   const alive = await new Promise<boolean>((resolve) => {
     const probe = net.connect({ path: socketPath })
     probe.once('connect', () => { probe.destroy(); resolve(true) })

@@ -7,6 +7,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
+import { parseAddress, type Address } from './address'
 import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, defaultSocketPath } from './config'
 import { errors } from './errors'
 import { createLogger } from './log'
@@ -31,15 +32,11 @@ export interface RunOptions {
 const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT']
 const FROM_TERMINAL: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT']
 
-function listening (addr: string): Promise<boolean> {
+function listening (address: Address): Promise<boolean> {
   return new Promise((resolve) => {
-    let socket: net.Socket
-    if (addr.startsWith('tcp://')) {
-      const target = new URL(addr.replace('tcp://', 'http://'))
-      socket = net.connect({ host: target.hostname.replace(/^\[|\]$/g, ''), port: Number(target.port) })
-    } else {
-      socket = net.connect({ path: addr.replace(/^unix:/, '') })
-    }
+    const socket = address.transport === 'tcp'
+      ? net.connect({ host: address.host, port: address.port })
+      : net.connect({ path: address.path })
     socket.setTimeout(1000, () => { socket.destroy(); resolve(false) })
     socket.once('connect', () => { socket.destroy(); resolve(true) })
     socket.once('error', () => resolve(false))
@@ -77,16 +74,17 @@ export async function runCommand (options: RunOptions): Promise<number> {
   }
   // A server already listening (GILWATCH_ADDR or the default socket) is used as it is.
   const addr = process.env.GILWATCH_ADDR || defaultSocketPath()
+  const address = parseAddress(addr, 'GILWATCH_ADDR')
   let server: RunningServer | undefined
   if (!monitor) {
     // Nothing to see: the program runs untouched, without gilwatch in its environment.
-  } else if (await listening(addr)) {
+  } else if (await listening(address)) {
     if (options.record) throw errors.badFlag(`--record needs its own server, but one already listens at ${addr}: record there with \`gilwatch record FILE\`, or stop it`)
     log(`reporting to the gilwatch server at ${addr}`)
-  } else if (addr.startsWith('tcp://')) {
+  } else if (address.transport === 'tcp') {
     throw errors.unreachableServer(`nothing listens at GILWATCH_ADDR=${addr}: start \`gilwatch serve --tcp ...\` there, or unset GILWATCH_ADDR to run a local server`)
   } else {
-    const socket = addr.replace(/^unix:/, '')
+    const socket = address.path
     const logger = createLogger('error')
     const wanted = options.http ?? { host: DEFAULT_HTTP_HOST, port: DEFAULT_HTTP_PORT }
     try {

@@ -6,6 +6,7 @@ import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, defaultSocketPath } from './confi
 import { DashboardHub } from './dashboard'
 import { createHttp } from './http'
 import { Ingest, type IngestAddress } from './ingest'
+import { IngestToken, checkIngestExposure } from './ingest-auth'
 import { resolveIngestLimits } from './limits'
 import { createLogger, type Logger } from './log'
 import { Recorder } from './recording'
@@ -19,6 +20,8 @@ export interface ServeOptions extends StoreOptions {
   allowedHosts?: string[] // Host names served besides IP addresses and localhost (access.ts)
   authToken?: string | null // required on everything but /healthz when set
   insecureNoAuth?: boolean // allow a non-loopback --http without authToken
+  ingestToken?: string | null // required first (AUTH frame) on TCP ingest connections when set
+  insecureNoIngestToken?: boolean // allow a non-loopback tcp without ingestToken
   logger?: Logger
   logRequests?: boolean
   record?: { path: string, maxBytes: number } // the raw ingest stream to a file
@@ -36,6 +39,8 @@ export async function startServer (options: ServeOptions = {}): Promise<RunningS
   const log = options.logger ?? createLogger()
   const http = options.http === undefined ? { host: DEFAULT_HTTP_HOST, port: DEFAULT_HTTP_PORT } : options.http
   if (http) checkHttpExposure(http.host, { token: options.authToken, insecureNoAuth: options.insecureNoAuth })
+  const ingestToken = options.ingestToken ? new IngestToken(options.ingestToken) : null
+  if (options.tcp) checkIngestExposure(options.tcp.host, { token: ingestToken, insecureNoIngestToken: options.insecureNoIngestToken })
   // A server bound by name (--http myhost:9477) answers to that name.
   const boundName = http && !net.isIP(http.host) && !isLoopbackAddress(http.host) ? [http.host.toLowerCase()] : []
   const access = new AccessPolicy({ allowedHosts: [...(options.allowedHosts ?? []), ...boundName], token: options.authToken })
@@ -43,7 +48,7 @@ export async function startServer (options: ServeOptions = {}): Promise<RunningS
   // Definitions are kept per connection only for a recording's rotation (server/recording.ts).
   const store = new Store({ ...options, limits, keepDefinitions: Boolean(options.record) })
   const recorder = options.record ? new Recorder(options.record.path, options.record.maxBytes, store) : undefined
-  const ingest = new Ingest(store, log, recorder, limits)
+  const ingest = new Ingest(store, log, recorder, limits, ingestToken)
   const app = createHttp({ store, access, logRequests: options.logRequests })
   const dashboard = new DashboardHub(store, log)
   dashboard.attach(app.server, access)
