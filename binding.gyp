@@ -28,11 +28,13 @@
       "type": "shared_library",
       "sources": [
         "native/injection/config.c",
+        "native/injection/gil_totals.c",
         "native/injection/handlers.c",
         "native/injection/init.c",
         "native/injection/intern.c",
         "native/injection/sampler.c",
         "native/injection/sender.c",
+        "native/injection/socket_path.c",
         "native/injection/threads.c"
       ],
       "include_dirs": ["<(nvtx_include)"],

@@ -4,6 +4,8 @@ import os from 'node:os'
 import { benchDashboard } from './dashboard-load'
 import { benchDecode } from './decode'
 import { benchDrops } from './drops'
+import { benchHoldCost } from './hold-cost'
+import { benchHttpThreads } from './http-threads'
 import { benchMetricsRender } from './metrics-render'
 import { benchNvtxCost } from './nvtx-cost'
 import { benchProbeOverhead } from './probe-overhead'
@@ -17,6 +19,8 @@ const parts: Record<string, (quick: boolean) => string | Promise<string>> = {
   metrics: benchMetricsRender,
   capacity: benchServerCapacity,
   dashboard: benchDashboard,
+  holdcost: benchHoldCost,
+  http: benchHttpThreads,
   python: benchPythonOverhead,
   probe: benchProbeOverhead,
   drops: benchDrops

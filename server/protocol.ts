@@ -3,7 +3,7 @@
 // in the native addon; these encoders serve tests, tools and recordings. See docs/protocol.md.
 
 export const MAGIC = 0x574c4947 // "GILW"
-export const VERSION = 2
+export const VERSION = 3
 export const MAX_FRAME_BODY = 1 << 20
 export const FRAME_ALIGN = 8
 export const MAX_DOMAINS = 256
@@ -15,8 +15,12 @@ export const CAUSE_OTHERS = 4
 export const SYSCALL_NONE = -1 // blocked outside a system call: a page fault
 export const SYSCALL_UNKNOWN = -2
 export const SYSCALL_GIL_WAIT = -3 // "others" only: waiting for the GIL
+export const MAX_TOKEN_BYTES = 256 // an AUTH frame's token, before padding
+export const RETIRED_THREADS = 0 // GIL_TOTALS of every exited thread
+export const GIL_SLOTS = 4
+export const DURATION_BUCKETS = 20
 
-export const FrameType = { HELLO: 1, STRING: 2, THREAD: 3, RECORDS: 4, STATUS: 5, THREAD_EXIT: 6, HOLD_CAUSE: 7 } as const
+export const FrameType = { HELLO: 1, STRING: 2, THREAD: 3, RECORDS: 4, STATUS: 5, THREAD_EXIT: 6, HOLD_CAUSE: 7, GIL_TOTALS: 8, AUTH: 9 } as const
 export const StringKind = { DOMAIN: 1, MESSAGE: 2, CATEGORY: 3 } as const
 export const RecordKind = { RANGE: 1, OPEN: 2, START: 3, END: 4, MARK: 5 } as const
 export const PayloadType = { NONE: 0, UINT64: 1, INT64: 2, DOUBLE: 3 } as const
@@ -58,6 +62,22 @@ export const layout = {
     payload: 32
   },
   status: { size: 32, sentNs: 0, droppedEvents: 8, unmatchedPops: 16, threads: 24 },
+  gilTotalsHeader: { size: 8, thread: 0, count: 4 },
+  gilTotals: {
+    size: 416,
+    interp: 0,
+    holds: 8,
+    contendedHolds: 16,
+    holdNs: 24,
+    waits: 32,
+    waitNs: 40,
+    dropRequests: 48,
+    longestHoldNs: 56,
+    longestHoldStartNs: 64,
+    longestWaitNs: 72,
+    holdBuckets: 80,
+    waitBuckets: 248
+  },
   causeSyscall: { size: 16, syscall: 0, ns: 8 },
   causeOthers: { size: 8, syscall: 0, threadSamples: 4 },
   holdCause: {
@@ -196,6 +216,11 @@ export function encodeThreadExit (thread: number, timeNs: bigint): Buffer {
   return encodeFrame(FrameType.THREAD_EXIT, body)
 }
 
+// The ingest token, first on a connection to a server started with --ingest-token-file.
+export function encodeAuth (token: string): Buffer {
+  return encodeFrame(FrameType.AUTH, Buffer.from(token))
+}
+
 export interface HoldCauseInit {
   thread: number
   final?: boolean
@@ -211,6 +236,40 @@ export interface HoldCauseInit {
   otherSamples?: number
   blockedIn?: Array<{ syscall: number, ns: bigint }>
   others?: Array<{ syscall: number, threadSamples: number }>
+}
+
+// Cumulative GIL totals of one thread (or RETIRED_THREADS), one entry per GIL.
+export interface GilTotalsInit {
+  interp?: bigint
+  holds?: bigint
+  contendedHolds?: bigint
+  holdNs?: bigint
+  waits?: bigint
+  waitNs?: bigint
+  dropRequests?: bigint
+  longestHoldNs?: bigint
+  longestHoldStartNs?: bigint
+  longestWaitNs?: bigint
+  holdBuckets?: bigint[] // DURATION_BUCKETS + 1 counts
+  waitBuckets?: bigint[]
+}
+
+export function encodeGilTotals (thread: number, entries: GilTotalsInit[]): Buffer {
+  const L = layout.gilTotals
+  const body = Buffer.alloc(layout.gilTotalsHeader.size + entries.length * L.size)
+  body.writeUInt32LE(thread, layout.gilTotalsHeader.thread)
+  body.writeUInt32LE(entries.length, layout.gilTotalsHeader.count)
+  entries.forEach((e, i) => {
+    const at = layout.gilTotalsHeader.size + i * L.size
+    body.writeBigInt64LE(e.interp ?? 0n, at + L.interp)
+    const fields = ['holds', 'contendedHolds', 'holdNs', 'waits', 'waitNs', 'dropRequests', 'longestHoldNs', 'longestHoldStartNs', 'longestWaitNs'] as const
+    for (const field of fields) body.writeBigUInt64LE(e[field] ?? 0n, at + L[field])
+    for (let b = 0; b <= DURATION_BUCKETS; b++) {
+      body.writeBigUInt64LE(e.holdBuckets?.[b] ?? 0n, at + L.holdBuckets + 8 * b)
+      body.writeBigUInt64LE(e.waitBuckets?.[b] ?? 0n, at + L.waitBuckets + 8 * b)
+    }
+  })
+  return encodeFrame(FrameType.GIL_TOTALS, body)
 }
 
 export function encodeHoldCause (c: HoldCauseInit): Buffer {

@@ -147,3 +147,19 @@ export const median = (values: number[]): number => {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.floor(sorted.length / 2)]
 }
+
+export interface Sample { name: string, labels: Record<string, string>, value: number }
+
+// Prometheus text exposition into samples.
+export function parseExposition (text: string): Sample[] {
+  const samples: Sample[] = []
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue
+    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
+    if (!match) throw new Error(`unparsable line: ${line}`)
+    const labels: Record<string, string> = {}
+    for (const pair of (match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[pair[1]] = pair[2]
+    samples.push({ name: match[1], labels, value: Number(match[3]) })
+  }
+  return samples
+}

@@ -4,22 +4,7 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import path from 'node:path'
 import { test } from 'node:test'
-import { buildFixture, monitoredEnv, readTruth, run, startTestServer, waitFor } from './helpers'
-
-interface Sample { name: string, labels: Record<string, string>, value: number }
-
-export function parseExposition (text: string): Sample[] {
-  const samples: Sample[] = []
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue
-    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (!match) throw new Error(`unparsable line: ${line}`)
-    const labels: Record<string, string> = {}
-    for (const pair of (match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[pair[1]] = pair[2]
-    samples.push({ name: match[1], labels, value: Number(match[3]) })
-  }
-  return samples
-}
+import { buildFixture, monitoredEnv, parseExposition, readTruth, run, startTestServer, waitFor, type Sample } from './helpers'
 
 test('metrics agree with the ground truth; threads beyond the label limit fold into "other"', async () => {
   const server = await startTestServer({ maxThreadLabels: 3 })

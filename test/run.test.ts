@@ -87,8 +87,12 @@ test('the 200 ms ground truth: "blocker" in the summary; record, report and expo
   const holds = events.filter((e) => e.ph === 'X' && e.name === 'Holding GIL' && e.tid === blockerTid)
   const longest = Math.max(...holds.map((e) => e.dur))
   assert.ok(longest >= 200_000 && longest < 205_000, `${longest} µs in the trace`)
-  assert.equal(events.filter((e) => e.ph === 'X' && e.name === 'Holding GIL').length,
-    process.threads.reduce((n, t) => n + t.acquisitions, 0), 'every hold is in the trace')
+  // Every completed hold is in the trace; so is a hold still open when the process ended
+  // (closed at its disconnect), which no acquisition count includes: at most one per thread.
+  const traced = events.filter((e) => e.ph === 'X' && e.name === 'Holding GIL').length
+  const acquisitions = process.threads.reduce((n, t) => n + t.acquisitions, 0)
+  assert.ok(traced >= acquisitions && traced <= acquisitions + process.threads.length,
+    `${traced} holds in the trace, ${acquisitions} acquisitions`)
 })
 
 test('gilwatch demo: a live process with a 250 ms GIL-holding call', async () => {

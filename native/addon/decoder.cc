@@ -204,9 +204,27 @@ DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t lengt
       if (length < sizeof(gw_thread_exit)) return fail("bad_length", "THREAD_EXIT frame is shorter than its body");
       gw_thread_exit message = load<gw_thread_exit>(body);
       Thread *thread = process.thread(message.thread);
-      if (!thread && process.refused(message.thread)) return {};
+      if (!thread && process.refused(message.thread)) return store_.refusedThreadExit(process, message.thread), DecodeError{};
       if (!thread) return fail("unknown_id", "exit of undefined thread " + std::to_string(message.thread));
       store_.threadExit(process, *thread, message.time_ns, serverNowNs);
+      return {};
+    }
+
+    case GW_FRAME_GIL_TOTALS: {
+      if (length < sizeof(gw_gil_totals_header)) return fail("bad_length", "GIL_TOTALS frame is shorter than its header");
+      gw_gil_totals_header header = load<gw_gil_totals_header>(body);
+      if (header.count > GW_GIL_SLOTS) return fail("bad_record", "GIL_TOTALS count " + std::to_string(header.count) + " exceeds " + std::to_string(GW_GIL_SLOTS));
+      if (sizeof header + uint64_t{header.count} * sizeof(gw_gil_totals) > length)
+        return fail("bad_length", "GIL_TOTALS count " + std::to_string(header.count) + " overruns the frame");
+      Thread *thread = nullptr;
+      if (header.thread != GW_RETIRED_THREADS) {
+        thread = process.thread(header.thread);
+        if (!thread && !process.refused(header.thread))
+          return fail("unknown_id", "totals for undefined thread " + std::to_string(header.thread));
+      }
+      gw_gil_totals totals[GW_GIL_SLOTS];
+      std::memcpy(totals, body + sizeof header, header.count * sizeof(gw_gil_totals));
+      store_.gilTotals(process, thread, header.thread, totals, header.count);
       return {};
     }
 

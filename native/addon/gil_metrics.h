@@ -8,14 +8,13 @@
 #include <cstdint>
 #include <vector>
 
+#include "../protocol/gilwatch_protocol.h"
+
 namespace gilwatch {
 
 // Upper bounds in ns (seconds in docs/metrics.md): 1 µs to 10 s, with 1, 5, 10, 50, 100,
-// 200, 500 ms and 1 s among the edges.
-constexpr std::array<uint64_t, 20> kDurationBucketsNs = {
-    1'000,       5'000,       10'000,        50'000,        100'000,       250'000,        500'000,
-    1'000'000,   2'500'000,   5'000'000,     10'000'000,    25'000'000,    50'000'000,     100'000'000,
-    200'000'000, 500'000'000, 1'000'000'000, 2'000'000'000, 5'000'000'000, 10'000'000'000};
+// 200, 500 ms and 1 s among the edges. The wire's (GIL totals carry bucket counts).
+constexpr std::array<uint64_t, GW_DURATION_BUCKETS> kDurationBucketsNs = GW_DURATION_BOUNDS_NS;
 constexpr size_t kDurationBuckets = kDurationBucketsNs.size();  // +Inf is implicit
 
 // Index of the first bucket whose bound is ≥ ns (kDurationBuckets: above them all).

@@ -2,6 +2,7 @@
 #include "store.h"
 
 #include "gil_names.h"
+#include "gil_totals.h"
 
 #include <algorithm>
 
@@ -123,6 +124,9 @@ Process *Store::attach(const gw_hello &hello, std::string service, std::string e
     process->domainIds.assign(GW_MAX_DOMAINS, Process::kUndefined);
     process->domainIds[GW_DEFAULT_DOMAIN] = 0;
   }
+  // A new connection of a known instance restates its live threads before its first STATUS.
+  for (auto &[id, thread] : process->threads) thread->restated = false;
+  for (auto &[id, refused] : process->refusedTotals) refused.restated = false;
   process->pid = hello.pid;
   process->ppid = hello.ppid;
   process->service = std::move(service);
@@ -185,7 +189,7 @@ void Store::countGil(Process &process, Thread &thread, const OpenRange &range, u
   int64_t interp = interpOf(range.payloadType, range.payload);
   if (kind == EventKind::Mark) {
     if (range.message == dropRequest_) {
-      process.gil(interp).dropRequests++;
+      if (!process.totalsSeen) process.gil(interp).dropRequests++;
       process.secondsOf(interp).at(range.startNs / 1'000'000'000).dropRequests++;
     }
     return;
@@ -204,29 +208,121 @@ void Store::countGil(Process &process, Thread &thread, const OpenRange &range, u
   SecondSample &end = series.at(last);
   GilTotals &gil = process.gil(interp);
   ThreadGil &mine = threadGil(process, thread, interp);
+  // With the sender's own totals (process.totalsSeen) the counts come from them, exact
+  // whatever ranges were dropped; ranges still feed the time-based views below.
+  bool counted = !process.totalsSeen;
   if (hold) {
     end.acquisitions++;
     end.holdMaxNs = std::max(end.holdMaxNs, durationNs);
     end.holdBuckets[bucket]++;
-    thread.holds.add(durationNs, bucket);
-    if (durationNs > thread.longestHoldNs) {
-      thread.longestHoldNs = durationNs;
-      thread.longestHoldStartNs = range.startNs;
-    }
-    gil.hold.add(durationNs, bucket);
-    mine.holdNs += durationNs;
     mine.holdMax.add(endNs / (options_.metrics.holdMaxWindowNs / WindowMax::kSlots), durationNs);
-    (thread.waited ? mine.contended : mine.uncontended)++;
+    if (counted) {
+      thread.holds.add(durationNs, bucket);
+      if (durationNs > thread.longestHoldNs) {
+        thread.longestHoldNs = durationNs;
+        thread.longestHoldStartNs = range.startNs;
+      }
+      gil.hold.add(durationNs, bucket);
+      mine.holdNs += durationNs;
+      (thread.waited ? mine.contended : mine.uncontended)++;
+    }
     thread.waited = false;
   } else {
     end.waitMaxNs = std::max(end.waitMaxNs, durationNs);
     end.waitBuckets[bucket]++;
-    thread.waits.add(durationNs, bucket);
-    gil.wait.add(durationNs, bucket);
     gil.batchWaits.emplace_back(range.startNs, endNs);
-    mine.waitNs += durationNs;
+    if (counted) {
+      thread.waits.add(durationNs, bucket);
+      gil.wait.add(durationNs, bucket);
+      mine.waitNs += durationNs;
+    }
     thread.waited = true;
   }
+}
+
+// One thread's (or, with thread == nullptr, the retired threads') increase since its last
+// totals, added everywhere the counts are read: the GIL's histograms, the thread's label
+// (retired threads the server never saw end go to thread="other") and the run summary.
+void Store::addGilIncrease(Process &process, Thread *thread, const gw_gil_totals &d) {
+  GilTotals &gil = process.gil(d.interp);
+  addTo(gil.hold, d.hold_buckets, d.holds, d.hold_ns, d.longest_hold_ns);
+  addTo(gil.wait, d.wait_buckets, d.waits, d.wait_ns, d.longest_wait_ns);
+  gil.dropRequests += d.drop_requests;
+  ThreadGil &mine = thread ? threadGil(process, *thread, d.interp) : gilFor(process.otherThreads, d.interp);
+  mine.holdNs += d.hold_ns;
+  mine.waitNs += d.wait_ns;
+  mine.contended += d.contended_holds;
+  mine.uncontended += d.holds > d.contended_holds ? d.holds - d.contended_holds : 0;
+  if (!thread) return;
+  addTo(thread->holds, d.hold_buckets, d.holds, d.hold_ns, d.longest_hold_ns);
+  addTo(thread->waits, d.wait_buckets, d.waits, d.wait_ns, d.longest_wait_ns);
+  if (d.longest_hold_ns > thread->longestHoldNs) {
+    thread->longestHoldNs = d.longest_hold_ns;
+    thread->longestHoldStartNs = d.longest_hold_start_ns;
+  }
+}
+
+void Store::gilTotals(Process &process, Thread *thread, uint32_t threadId, const gw_gil_totals *totals, uint32_t count) {
+  process.totalsSeen = true;
+  if (threadId == GW_RETIRED_THREADS) {
+    // Applied at the next STATUS, once the connection has restated its live threads.
+    process.pendingRetired.assign(totals, totals + count);
+    process.hasPendingRetired = true;
+    return;
+  }
+  // A refused thread still counts, under thread="other": the process's totals stay exact.
+  std::vector<gw_gil_totals> *lastOf;
+  if (thread) {
+    thread->restated = true;
+    lastOf = &thread->gilTotals;
+  } else {
+    Process::RefusedThread &refused = process.refusedTotals[threadId];
+    refused.restated = true;
+    lastOf = &refused.totals;
+  }
+  std::vector<gw_gil_totals> &last = *lastOf;
+  for (uint32_t i = 0; i < count; i++) {
+    gw_gil_totals &before = totalsOf(last, totals[i].interp);
+    gw_gil_totals d = increase(before, totals[i]);
+    addGilIncrease(process, thread, d);
+    accumulate(before, d);
+  }
+}
+
+void Store::refusedThreadExit(Process &process, uint32_t threadId) {
+  auto found = process.refusedTotals.find(threadId);
+  if (found == process.refusedTotals.end()) return;
+  for (const gw_gil_totals &t : found->second.totals) accumulate(totalsOf(process.knownRetired, t.interp), t);
+  process.refusedTotals.erase(found);
+}
+
+// The sender's retired totals cover every thread it has reaped; the server already counts
+// the ones it saw end (THREAD_EXIT) and, after a reconnection, the ones the new connection
+// did not restate (they ended while it was away). The difference is what it never saw.
+void Store::settleRetired(Process &process) {
+  if (!process.hasPendingRetired) return;
+  process.hasPendingRetired = false;
+  for (auto &[id, thread] : process.threads) {
+    if (thread->exited || thread->restated) continue;
+    thread->exited = true;
+    thread->open.clear();
+    for (const gw_gil_totals &t : thread->gilTotals) accumulate(totalsOf(process.knownRetired, t.interp), t);
+  }
+  for (auto it = process.refusedTotals.begin(); it != process.refusedTotals.end();) {
+    if (it->second.restated) {
+      ++it;
+      continue;
+    }
+    for (const gw_gil_totals &t : it->second.totals) accumulate(totalsOf(process.knownRetired, t.interp), t);
+    it = process.refusedTotals.erase(it);
+  }
+  for (const gw_gil_totals &sender : process.pendingRetired) {
+    gw_gil_totals &known = totalsOf(process.knownRetired, sender.interp);
+    gw_gil_totals d = increase(known, sender);
+    addGilIncrease(process, nullptr, d);
+    accumulate(known, d);
+  }
+  process.pendingRetired.clear();
 }
 
 // Contended time is the union of the waits. Waits arrive per thread, so a batch (everything
@@ -343,7 +439,11 @@ void Store::defineString(Process &process, const gw_string &header, std::string_
 Thread *Store::defineThread(Process &process, uint32_t id, uint32_t tid, std::string_view name) {
   auto found = process.threads.find(id);
   if (found == process.threads.end()) {
-    if (process.refused(id)) return nullptr;
+    if (process.refused(id)) {
+      auto refused = process.refusedTotals.find(id);
+      if (refused != process.refusedTotals.end()) refused->second.restated = true;
+      return nullptr;
+    }
     if (process.threads.size() >= options_.limits.threadsPerProcess) {
       overflow(LimitKind::Threads);
       if (process.refusedThreads.empty()) process.refusedThreads.resize(GW_MAX_THREADS);
@@ -355,13 +455,15 @@ Thread *Store::defineThread(Process &process, uint32_t id, uint32_t tid, std::st
   Thread &thread = *found->second;
   thread.id = id;
   thread.tid = tid;
+  thread.restated = true;
   thread.name.assign(name);
   return &thread;
 }
 
 void Store::threadExit(Process &process, Thread &thread, uint64_t timeNs, uint64_t serverNowNs) {
   // The sender already closed what the thread had pushed; anything left is stale.
-  (void)process;
+  if (!thread.exited)
+    for (const gw_gil_totals &t : thread.gilTotals) accumulate(totalsOf(process.knownRetired, t.interp), t);
   thread.open.clear();
   thread.exited = true;
   thread.exitNs = timeNs;
@@ -375,6 +477,7 @@ void Store::status(Process &process, const gw_status &status, uint64_t serverNow
                          (static_cast<int64_t>(status.sent_ns) - static_cast<int64_t>(process.helloMonotonicNs));
   process.lagNs = static_cast<int64_t>(serverRealtimeNs) - sentRealtime;
   mergeWaits(process);
+  settleRetired(process);
   process.droppedEvents = std::max(process.droppedEvents, status.dropped_events);
   process.unmatchedPops = std::max(process.unmatchedPops, status.unmatched_pops);
 }

@@ -141,6 +141,8 @@ struct Thread {
     return nullptr;
   }
   std::vector<ThreadGil> gil;  // one per GIL (interpreter) the thread used
+  std::vector<gw_gil_totals> gilTotals;  // the sender's cumulative totals, latest (GW_FRAME_GIL_TOTALS)
+  bool restated = true;  // defined again on the process's current connection
   std::vector<std::pair<TotalsKey, Totals>> totals;
   size_t lastTotals = 0;  // most recent hit: consecutive records usually share a key
   std::vector<OpenRange> open;
@@ -206,6 +208,16 @@ struct Process {
   bool refused(uint32_t id) const { return id < refusedThreads.size() && refusedThreads[id]; }
 
   // GIL metrics.
+  bool totalsSeen = false;  // the sender counts the GIL itself (GW_FRAME_GIL_TOTALS): ranges are detail
+  std::vector<gw_gil_totals> knownRetired;    // totals of the threads counted as gone
+  std::vector<gw_gil_totals> pendingRetired;  // the sender's retired totals, applied at the next STATUS
+  bool hasPendingRetired = false;
+  // Latest totals of live threads refused by threadsPerProcess: counted under thread="other".
+  struct RefusedThread {
+    std::vector<gw_gil_totals> totals;
+    bool restated = true;
+  };
+  std::unordered_map<uint32_t, RefusedThread> refusedTotals;
   std::vector<GilTotals> gils;          // one per interpreter GIL seen
   std::vector<std::pair<int64_t, SecondSeries>> seconds;  // per GIL (interp): dashboard charts
   SecondSeries &secondsOf(int64_t interp);
@@ -267,6 +279,10 @@ class Store {
   void threadExit(Process &process, Thread &thread, uint64_t timeNs, uint64_t serverNowNs);
   void status(Process &process, const gw_status &status, uint64_t serverNowNs, uint64_t serverRealtimeNs);
   void holdCause(Process &process, Thread &thread, const gw_hold_cause &cause);
+  // Cumulative GIL totals of one thread, or of every exited one (GW_RETIRED_THREADS).
+  // `thread` is nullptr for the retired threads and for a thread refused by threadsPerProcess.
+  void gilTotals(Process &process, Thread *thread, uint32_t threadId, const gw_gil_totals *totals, uint32_t count);
+  void refusedThreadExit(Process &process, uint32_t threadId);
   // Returns false with `code` ("unknown_id", "bad_record") and `error` set on an invalid record.
   bool records(Process &process, Thread &thread, const gw_record *records, uint32_t count, const char *&code,
                std::string &error);
@@ -297,6 +313,8 @@ class Store {
                 EventKind kind);
   ThreadGil &threadGil(Process &process, Thread &thread, int64_t interp);
   void mergeWaits(Process &process);
+  void addGilIncrease(Process &process, Thread *thread, const gw_gil_totals &increase);
+  void settleRetired(Process &process);
   void retire(Process &process, uint64_t serverNowNs);
 
   // Server ids of the strings the GIL metrics look for.

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <wchar.h>
 
+#include "../protocol/gil_names.h"
 #include "nvtx_api.h"
 #include "runtime.h"
 
@@ -159,7 +160,15 @@ static int pop_range(uint32_t domain) {
   gw_store_release(&stack->depth, depth);
   if (GW_UNLIKELY(depth >= GW_STACK_DEPTH)) return (int)depth; /* its push was counted as dropped */
   const gw_stack_entry *entry = &stack->entries[depth];
+  int gil = domain == gw_rt.gil_domain && (entry->message == gw_rt.gil_holding || entry->message == gw_rt.gil_waiting);
+  if (gil) gw_gil_count_range(thread, entry->message, entry->payload_type, entry->payload, entry->start_ns, end_ns);
   gw_record *record = gw_ring_claim(thread);
+  int set_aside = 0;
+  if (GW_UNLIKELY(!record) && gil && entry->message == gw_rt.gil_holding &&
+      end_ns - entry->start_ns >= gw_rt.config.long_hold_ns) {
+    record = gw_long_hold_claim(thread);
+    set_aside = record != NULL;
+  }
   if (GW_LIKELY(record != NULL)) {
     record->kind = GW_RECORD_RANGE;
     record->payload_type = entry->payload_type;
@@ -171,7 +180,10 @@ static int pop_range(uint32_t domain) {
     record->start_ns = entry->start_ns;
     record->end_ns = end_ns;
     record->payload = entry->payload;
-    gw_ring_publish(thread);
+    if (GW_LIKELY(!set_aside))
+      gw_ring_publish(thread);
+    else
+      gw_store_release(&thread->long_head, thread->long_head + 1);
   }
   return (int)depth;
 }
@@ -207,6 +219,10 @@ static void end_range(uint32_t domain, nvtxRangeId_t id) {
 }
 
 static void mark(uint32_t domain, const event_attributes *attrs) {
+  if (domain == gw_rt.gil_domain && attrs->message == gw_rt.gil_drop_request) {
+    gw_thread *thread = gw_current_thread();
+    if (thread) gw_gil_count_mark(thread, attrs->payload_type, attrs->payload);
+  }
   emit_event(GW_RECORD_MARK, domain, attrs, attrs->category, gw_now_ns(), 0);
 }
 
@@ -298,6 +314,7 @@ nvtxDomainHandle_t gw_nvtx_DomainCreateA(const char *name) {
   uint32_t id = gw_intern(&gw_rt.domains, name, strlen(name));
   /* Every creator stores the same value, so the handle is usable as soon as it returns. */
   gw_store_relaxed(&gw_rt.domain_enabled[id], (uint8_t)gw_config_domain_enabled(&gw_rt.config, name));
+  if (strcmp(name, GW_GIL_DOMAIN) == 0) gw_store_relaxed(&gw_rt.gil_domain, id);
   return (nvtxDomainHandle_t)(uintptr_t)id; /* never NULL: ids start at 1 */
 }
 

@@ -9,6 +9,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "../protocol/gil_names.h"
 #include "nvtx_api.h"
 #include "runtime.h"
 
@@ -51,10 +52,14 @@ static void after_fork_child(void) {
     survivor->next = NULL;
     survivor->tail = survivor->head;
     survivor->tail_seen = survivor->head;
+    survivor->long_tail = survivor->long_head;
     survivor->dropped = 0;
     survivor->unmatched_pops = 0;
     survivor->info_sent = 0;
     survivor->name_version_sent = 0;
+    survivor->gil_seq_sent = 0;
+    survivor->gil_count = 0; /* the child is a new process: its counts start at zero */
+    memset(survivor->gil, 0, sizeof survivor->gil);
     for (uint32_t i = 0; i < survivor->stack_count; i++) {
       survivor->stacks[i].depth = 0;
       memset(survivor->stacks[i].reported_start, 0, sizeof survivor->stacks[i].reported_start);
@@ -75,6 +80,10 @@ static void start_runtime(void) {
     return;
   }
   gw_rt.domain_enabled[GW_DEFAULT_DOMAIN] = (uint8_t)gw_config_domain_enabled(&gw_rt.config, "");
+  /* The GIL's message ids, known before any range so that the hot path compares integers. */
+  gw_rt.gil_holding = gw_intern(&gw_rt.messages, GW_GIL_HOLDING, strlen(GW_GIL_HOLDING));
+  gw_rt.gil_waiting = gw_intern(&gw_rt.messages, GW_GIL_WAITING, strlen(GW_GIL_WAITING));
+  gw_rt.gil_drop_request = gw_intern(&gw_rt.messages, GW_GIL_DROP_REQUEST, strlen(GW_GIL_DROP_REQUEST));
   if (pthread_key_create(&gw_rt.exit_key, gw_thread_on_exit) != 0) return;
   gw_rt.pid = getpid();
   gw_rt.instance = new_instance_id();
@@ -144,6 +153,12 @@ GW_EXPORT void gilwatch_name_thread(uint32_t tid, const char *name) { gw_name_th
 
 /* 1 once an NVTX client has started the runtime in this process. */
 GW_EXPORT int gilwatch_active(void) { return runtime_ok; }
+
+/* For callers that end the process without exit handlers (the probe's _exit): sends what is
+ * buffered, waiting at most GW_EXIT_FLUSH_MS. Not in a vfork child: it shares our memory. */
+GW_EXPORT void gilwatch_flush(void) {
+  if (runtime_ok && getpid() == gw_rt.pid) gw_sender_flush_at_exit();
+}
 
 __attribute__((destructor)) static void flush_at_exit(void) {
   if (runtime_ok) gw_sender_flush_at_exit();

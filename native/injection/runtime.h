@@ -49,7 +49,7 @@ enum gw_transport { GW_TRANSPORT_UNIX = 1, GW_TRANSPORT_TCP = 2 };
 typedef struct gw_config {
   int transport;
   char unix_path[108];       /* sizeof(sockaddr_un.sun_path) */
-  int unix_path_is_default;  /* the per-user default: its directory must be ours and private */
+  char token[GW_MAX_TOKEN_BYTES + 1]; /* GILWATCH_TOKEN(_FILE), sent in an AUTH frame; empty: none */
   char tcp_host[256];
   char tcp_port[16];
   char service[256];
@@ -117,6 +117,7 @@ typedef struct gw_thread_name {
 #define GW_STACK_DEPTH 32      /* deeper pushes are counted, not recorded */
 #define GW_STACKS_PER_THREAD 16 /* distinct domains one thread may have open */
 #define GW_OPEN_REPORT_DEPTH 4 /* the sender reports open ranges this deep */
+#define GW_LONG_HOLD_RECORDS 16 /* per thread: long holds kept when the ring is full */
 
 typedef struct gw_stack_entry {
   uint64_t start_ns;
@@ -150,11 +151,21 @@ typedef struct gw_thread {
   uint64_t unmatched_pops;
   uint32_t stack_count;      /* release-stored after a stack's domain is set */
   int exited;                /* release-stored by the thread's exit destructor */
+  /* Long GIL holds that found the ring full: rare, and what users alert on, so they get a
+   * small ring of their own rather than being dropped with the burst around them. */
+  uint64_t long_head;        /* release-stored by the owner */
+  gw_record long_holds[GW_LONG_HOLD_RECORDS];
+  uint32_t gil_seq;          /* seqlock over gil/gil_count: odd while the owner updates them */
+  uint32_t gil_count;        /* slots of `gil` in use */
+  int gil_waited;            /* a GIL wait ended and its hold has not: the hold is contended */
+  gw_gil_totals gil[GW_GIL_SLOTS]; /* exact cumulative GIL counts (gil_totals.c) */
   gw_stack stacks[GW_STACKS_PER_THREAD];
 
   /* consumer (sender) side */
   uint64_t tail __attribute__((aligned(GW_CACHELINE)));
+  uint64_t long_tail;
   int info_sent;                   /* on the current connection */
+  uint32_t gil_seq_sent;           /* gil_seq of the totals last queued (0: none on this connection) */
   uint32_t name_version_sent;      /* version of the override name last sent */
   uint64_t name_checked_ns;        /* when the OS name was last read */
   char name[128];                  /* last name sent */
@@ -195,6 +206,8 @@ struct gw_runtime {
   uint64_t next_range_id;
   uint64_t lost_threads;   /* events of threads that could not register */
   pthread_key_t exit_key;  /* its destructor marks a thread exited */
+  uint32_t gil_domain;     /* "GIL NVTX Domain" once created, else 0 */
+  uint32_t gil_holding, gil_waiting, gil_drop_request; /* their message ids, interned at start */
   int sender_wanted;       /* the sender was stopped for a fork: the next event restarts it */
   uint64_t instance;
   pid_t pid;
@@ -220,6 +233,14 @@ static inline gw_record *gw_ring_claim(gw_thread *thread) {
   return &thread->ring[head & thread->ring_mask];
 }
 
+/* A slot in the long-hold ring (the main one was full); NULL when it is full too. The drop
+ * counted by gw_ring_claim is taken back: this record is kept. */
+static inline gw_record *gw_long_hold_claim(gw_thread *thread) {
+  if (thread->long_head - gw_load_acquire(&thread->long_tail) >= GW_LONG_HOLD_RECORDS) return NULL;
+  gw_store_relaxed(&thread->dropped, thread->dropped - 1);
+  return &thread->long_holds[thread->long_head % GW_LONG_HOLD_RECORDS];
+}
+
 static inline void gw_ring_publish(gw_thread *thread) {
   gw_store_release(&thread->head, thread->head + 1);
 }
@@ -229,6 +250,18 @@ void gw_thread_close_open_ranges(gw_thread *thread, uint64_t now_ns);
 /* The exit_key destructor. */
 void gw_thread_on_exit(void *thread);
 
+
+/* ---- exact GIL totals (gil_totals.c) ---- */
+
+/* Counts one ended GIL range or drop-request mark on the calling thread. Owner-only plain
+ * stores under the thread's seqlock: no atomic read-modify-write, no shared cache line. */
+void gw_gil_count_range(gw_thread *thread, uint32_t message, uint8_t payload_type, uint64_t payload,
+                        uint64_t start_ns, uint64_t end_ns);
+void gw_gil_count_mark(gw_thread *thread, uint8_t payload_type, uint64_t payload);
+/* The sender's consistent copy of a thread's totals; 0 while the owner is mid-update. */
+int gw_gil_snapshot(gw_thread *thread, gw_gil_totals *out, uint32_t *count, uint32_t *seq);
+/* Adds `count` totals into `sum` (slots matched by interpreter). */
+void gw_gil_fold(gw_gil_totals *sum, uint32_t *sum_count, const gw_gil_totals *totals, uint32_t count);
 
 /* ---- sender (sender.c) ---- */
 

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "runtime.h"
+#include "socket_path.h"
 
 typedef struct byte_buffer {
   char *data;
@@ -55,6 +56,10 @@ static struct sender {
   uint8_t message_sent[GW_MAX_STRINGS / 8];
   uint8_t domain_sent[GW_MAX_DOMAINS / 8];
   uint32_t category_version_sent[GW_MAX_CATEGORIES];
+
+  gw_gil_totals retired[GW_GIL_SLOTS]; /* GIL totals of every thread reaped so far */
+  uint32_t retired_count;
+  int retired_sent;              /* on the current connection */
 
   uint64_t dropped;              /* lost by the sender itself, and by threads already reaped */
   uint64_t unmatched_reaped;
@@ -109,28 +114,13 @@ static void disconnect(void) {
   S.next_connect_ns = gw_now_ns() + S.backoff_ns;
 }
 
-/* The default socket lives in a directory the server made private to this user; refuse
- * anything else so another local user cannot collect our data by creating it first. */
-static int default_directory_is_ours(const char *socket_path) {
-  char directory[sizeof gw_rt.config.unix_path];
-  gw_copy_string(directory, sizeof directory, socket_path);
-  char *slash = strrchr(directory, '/');
-  if (!slash) return 0;
-  *slash = 0;
-  struct stat st;
-  if (lstat(directory, &st) != 0) return 0; /* no server yet: retry later, silently */
-  if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077)) {
-    if (!S.warned_address)
-      fprintf(stderr, "gilwatch: %s is not a private directory owned by this user; not connecting\n", directory);
-    S.warned_address = 1;
-    return 0;
-  }
-  return 1;
-}
-
 static int connect_unix(void) {
   const gw_config *config = &gw_rt.config;
-  if (config->unix_path_is_default && !default_directory_is_ours(config->unix_path)) return -1;
+  char why[512];
+  int safe = gw_socket_path_check(config->unix_path, why, sizeof why);
+  if (safe < 0 && !S.warned_address) fprintf(stderr, "gilwatch: %s; not connecting\n", why);
+  if (safe < 0) S.warned_address = 1;
+  if (safe <= 0) return -1; /* absent: no server yet, retry later, silently */
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return -1;
   struct sockaddr_un address = {.sun_family = AF_UNIX};
@@ -226,9 +216,11 @@ static void reset_connection_state(void) {
   memset(S.message_sent, 0, sizeof S.message_sent);
   memset(S.domain_sent, 0, sizeof S.domain_sent);
   memset(S.category_version_sent, 0, sizeof S.category_version_sent);
+  S.retired_sent = 0;
   for (gw_thread *thread = gw_load_acquire(&gw_rt.threads); thread; thread = thread->next) {
     thread->info_sent = 0;
     thread->name_version_sent = 0;
+    thread->gil_seq_sent = UINT32_MAX; /* restate the totals on the new connection */
     for (uint32_t i = 0; i < GW_STACKS_PER_THREAD; i++)
       memset(thread->stacks[i].reported_start, 0, sizeof thread->stacks[i].reported_start);
   }
@@ -266,6 +258,8 @@ static void on_connected(int fd) {
   S.pending.size = 0;
   S.pending_records = 0;
   reset_connection_state();
+  if (gw_rt.config.token[0]) /* the server reads AUTH before anything else */
+    append_frame(&S.pending, GW_FRAME_AUTH, gw_rt.config.token, strlen(gw_rt.config.token), NULL, 0, NULL, 0);
   queue_hello();
 }
 
@@ -427,6 +421,24 @@ static size_t collect_open(gw_thread *thread, gw_record *out, size_t max, uint64
   return n;
 }
 
+/* Long holds set aside while the ring was full: always sent (they are few), after the
+ * ring's records of the same tick; dropped and counted only while disconnected. */
+static uint64_t drain_long_holds(gw_thread *thread, int connected) {
+  uint64_t head = gw_load_acquire(&thread->long_head);
+  uint64_t count = head - thread->long_tail;
+  if (count == 0) return 0;
+  if (connected) {
+    gw_records_header header = {.thread = thread->id, .count = (uint32_t)count};
+    gw_record records[GW_LONG_HOLD_RECORDS];
+    for (uint64_t i = 0; i < count; i++) records[i] = thread->long_holds[(thread->long_tail + i) % GW_LONG_HOLD_RECORDS];
+    if (!append_frame(&S.records, GW_FRAME_RECORDS, &header, sizeof header, records, count * sizeof records[0], NULL, 0))
+      connected = 0;
+  }
+  if (!connected) S.dropped += count;
+  gw_store_release(&thread->long_tail, head);
+  return connected ? count : 0;
+}
+
 /* Moves the thread's open-range reports and finished records into S.records, within
  * `budget` bytes; what does not fit is dropped and counted. Returns records queued. */
 static uint64_t drain_thread(gw_thread *thread, uint64_t now, int final, int connected, size_t *budget) {
@@ -436,7 +448,7 @@ static uint64_t drain_thread(gw_thread *thread, uint64_t now, int final, int con
   uint64_t tail = thread->tail;
   uint64_t available = head - tail;
   uint64_t total = available + open_count;
-  if (total == 0) return 0;
+  if (total == 0) return drain_long_holds(thread, connected);
   if (available > (thread->ring_mask + 1) / 4) S.busy = 1; /* poll faster until it calms down */
 
   uint64_t queued = 0;
@@ -464,10 +476,46 @@ static uint64_t drain_thread(gw_thread *thread, uint64_t now, int final, int con
       taken += chunk;
     }
     queued = taken;
+    /* Over budget (a slow server): the rest is dropped, except long GIL holds, which are
+     * few and what users alert on. */
+    gw_record kept[GW_LONG_HOLD_RECORDS];
+    uint32_t kept_count = 0;
+    for (uint64_t k = taken; k < total && kept_count < GW_LONG_HOLD_RECORDS; k++) {
+      if (k < open_count) continue;
+      const gw_record *r = &thread->ring[(tail + (k - open_count)) & thread->ring_mask];
+      if (r->kind == GW_RECORD_RANGE && r->domain == gw_rt.gil_domain && r->message == gw_rt.gil_holding &&
+          r->end_ns - r->start_ns >= gw_rt.config.long_hold_ns)
+        kept[kept_count++] = *r;
+    }
+    if (kept_count) {
+      gw_records_header header = {.thread = thread->id, .count = kept_count};
+      if (append_frame(&S.records, GW_FRAME_RECORDS, &header, sizeof header, kept, kept_count * sizeof kept[0], NULL, 0))
+        queued += kept_count;
+    }
   }
   S.dropped += total - queued;
   gw_store_release(&thread->tail, head);
-  return queued;
+  return queued + drain_long_holds(thread, connected);
+}
+
+/* ---- exact GIL totals ---- */
+
+static void queue_gil_totals(uint32_t thread_id, const gw_gil_totals *totals, uint32_t count) {
+  gw_gil_totals_header header = {.thread = thread_id, .count = count};
+  append_frame(&S.records, GW_FRAME_GIL_TOTALS, &header, sizeof header, totals, count * sizeof *totals, NULL, 0);
+}
+
+/* The thread's cumulative totals when they changed since last sent on this connection
+ * (always, once, on a new connection). Returns 0 only when the owner was mid-update: the
+ * next tick sends them. Cumulative values make a skipped or lost frame harmless. */
+static int queue_thread_totals(gw_thread *thread, gw_gil_totals *out, uint32_t *count) {
+  uint32_t seq;
+  if (!gw_gil_snapshot(thread, out, count, &seq)) return 0;
+  if (*count && seq != thread->gil_seq_sent) {
+    queue_gil_totals(thread->id, out, *count);
+    thread->gil_seq_sent = seq;
+  }
+  return 1;
 }
 
 static void queue_status(uint32_t thread_count) {
@@ -516,18 +564,36 @@ static void tick(int final) {
   size_t budget = limit > S.pending.size ? limit - S.pending.size : 0;
   uint64_t queued = 0;
   uint32_t thread_count = 0;
+  if (connected && !S.retired_sent) {
+    /* First on each connection, before any record: tells the receiver the counts come from
+     * totals, and covers every thread reaped before this tick (later ones end with a
+     * THREAD_EXIT on this connection). */
+    queue_gil_totals(GW_RETIRED_THREADS, S.retired, S.retired_count);
+    S.retired_sent = 1;
+  }
   gw_thread **link = &gw_rt.threads;
   gw_thread *thread = gw_load_acquire(&gw_rt.threads);
   while (thread) {
     /* Read `exited` before draining: once set, every record of the thread is in its ring. */
     int exited = gw_load_acquire(&thread->exited);
+    gw_gil_totals totals[GW_GIL_SLOTS];
+    uint32_t totals_count = 0;
     if (connected) {
       queue_thread_info(thread, now);
       gw_sampler_observe(thread, now);
+      /* A server that is not reading gets no more than the totals of threads that end:
+       * the others are cumulative and go out when it catches up. */
+      if (S.pending.size < limit || exited) queue_thread_totals(thread, totals, &totals_count);
     }
     queued += drain_thread(thread, now, final, connected, &budget);
     gw_thread *next = thread->next;
     if (exited) {
+      /* Exited: nothing writes its totals any more. The receiver moves what it last got for
+       * this thread into its retired sum at THREAD_EXIT; ours keeps every reaped thread, so
+       * that a new connection can restate the threads it never saw end. */
+      uint32_t seq;
+      if (!connected) gw_gil_snapshot(thread, totals, &totals_count, &seq); /* no writer left: never fails */
+      gw_gil_fold(S.retired, &S.retired_count, totals, totals_count);
       gw_hold_cause causes[2];
       size_t count = gw_sampler_forget(thread, causes, 2);
       if (connected) {
@@ -665,6 +731,7 @@ static void *sender_main(void *arg) {
     uint64_t requested = gw_load_acquire(&S.exit_requested);
     if (requested != gw_load_relaxed(&S.exit_done)) {
       uint64_t deadline = gw_now_ns() + (GW_EXIT_FLUSH_MS - 50) * 1000000ull;
+      S.next_connect_ns = 0; /* the last chance: a server that came back gets the totals */
       tick(1);
       flush_until(deadline);
       gw_store_release(&S.exit_done, requested);
@@ -674,6 +741,7 @@ static void *sender_main(void *arg) {
     if (++ticks % 10 == 0 && only_sender_left()) {
       /* Flush, then exit this thread: glibc ends the process as it would have without us. */
       uint64_t deadline = gw_now_ns() + (GW_EXIT_FLUSH_MS - 50) * 1000000ull;
+      S.next_connect_ns = 0;
       tick(1);
       flush_until(deadline);
       pthread_detach(pthread_self()); /* nobody will join it: the process ends with it */
@@ -735,6 +803,9 @@ void gw_sender_after_fork_child(void) {
   S.exit_requested = 0;
   S.exit_done = 0;
   S.warned_address = 0;
+  memset(S.retired, 0, sizeof S.retired); /* the child's own threads start from zero */
+  S.retired_count = 0;
+  S.retired_sent = 0;
   S.running = 0;
   S.stop_requested = 0;
   /* Started by the child's first event: a child that only execs never gets a thread. */

@@ -75,6 +75,7 @@ static inline probe_gil *probe_find(const void *address, enum probe_object *whic
 }
 
 void probe_start(void);                /* constructor: version check, real functions */
+void probe_find_injection(void);       /* once NVTX has loaded its tool: its flush for _exit */
 void probe_saw_mutex_init(void *mutex); /* create_gil signature */
 void probe_saw_cond_init(void *cond);
 

@@ -50,6 +50,7 @@ void probe_nvtx_init(void) {
   holding_message = nvtxDomainRegisterStringA(d, GW_GIL_HOLDING);
   drop_message = nvtxDomainRegisterStringA(d, GW_GIL_DROP_REQUEST);
   domain = d;
+  probe_find_injection();
 }
 
 static void attributes(nvtxEventAttributes_t *attr, nvtxStringHandle_t message, const probe_gil *gil) {

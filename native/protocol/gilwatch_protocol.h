@@ -1,5 +1,5 @@
 /*
- * gilwatch wire protocol, version 2 (2 added HOLD_CAUSE).
+ * gilwatch wire protocol, version 3 (2 added HOLD_CAUSE, 3 added GIL_TOTALS).
  *
  * The single definition shared by the injection library (C, the sender) and the
  * server addon (C++, the receiver). server/protocol.ts mirrors it for TypeScript;
@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #define GW_PROTOCOL_MAGIC 0x574C4947u /* the bytes "GILW" */
-#define GW_PROTOCOL_VERSION 2u
+#define GW_PROTOCOL_VERSION 3u
 
 /* A receiver rejects larger frames: a hostile or corrupt length cannot make it buffer more. */
 #define GW_MAX_FRAME_BODY (1u << 20)
@@ -42,7 +42,11 @@ enum gw_frame_type {
   GW_FRAME_STATUS = 5,      /* gw_status: heartbeat, clock, loss counters */
   GW_FRAME_THREAD_EXIT = 6, /* gw_thread_exit */
   GW_FRAME_HOLD_CAUSE = 7,  /* gw_hold_cause: why a long GIL hold is long */
+  GW_FRAME_GIL_TOTALS = 8,  /* gw_gil_totals_header + count * gw_gil_totals: exact cumulative counts */
+  GW_FRAME_AUTH = 9,        /* the ingest token (GILWATCH_TOKEN), padded; before HELLO, when used */
 };
+
+#define GW_MAX_TOKEN_BYTES 256u
 
 typedef struct gw_frame_header {
   uint32_t length; /* body bytes that follow, padding included */
@@ -181,6 +185,43 @@ typedef struct gw_hold_cause {
   gw_cause_others others[GW_CAUSE_OTHERS];        /* the other threads', most seen first */
 } gw_hold_cause;
 
+/* Exact GIL accounting. Each thread counts its own GIL holds and waits as they end, in the
+ * process (the ranges themselves are detail and may be dropped); the sender ships the
+ * cumulative totals, so a lost or late frame loses nothing: the next one carries it. Thread
+ * id GW_RETIRED_THREADS carries the sum over every thread that has exited. The receiver
+ * sums the threads that are alive on the connection plus the retired ones. A new
+ * connection of the same process instance restates every live thread (THREAD and
+ * GIL_TOTALS frames) before its first STATUS; threads it does not restate have exited. */
+#define GW_RETIRED_THREADS 0u
+#define GW_GIL_SLOTS 4 /* interpreters (GILs) one thread is counted for; more fold into the last */
+
+/* Histogram bucket upper bounds, ns; a last bucket above them all is implicit. */
+#define GW_DURATION_BUCKETS 20
+#define GW_DURATION_BOUNDS_NS                                                                              \
+  {1000ull, 5000ull, 10000ull, 50000ull, 100000ull, 250000ull, 500000ull, 1000000ull, 2500000ull, 5000000ull,   \
+   10000000ull, 25000000ull, 50000000ull, 100000000ull, 200000000ull, 500000000ull, 1000000000ull,          \
+   2000000000ull, 5000000000ull, 10000000000ull}
+
+typedef struct gw_gil_totals_header {
+  uint32_t thread; /* a thread id, or GW_RETIRED_THREADS */
+  uint32_t count;  /* gw_gil_totals that follow, one per GIL (<= GW_GIL_SLOTS) */
+} gw_gil_totals_header;
+
+typedef struct gw_gil_totals {
+  int64_t interp;                /* the GIL's interpreter id: the ranges' payload, 0 without one */
+  uint64_t holds;                /* "Holding GIL" ranges ended */
+  uint64_t contended_holds;      /* of those, holds that a "Waiting for GIL" range led to */
+  uint64_t hold_ns;
+  uint64_t waits;                /* "Waiting for GIL" ranges ended (contended acquisitions) */
+  uint64_t wait_ns;
+  uint64_t drop_requests;        /* "GIL drop request" marks */
+  uint64_t longest_hold_ns;
+  uint64_t longest_hold_start_ns;
+  uint64_t longest_wait_ns;
+  uint64_t hold_buckets[GW_DURATION_BUCKETS + 1];
+  uint64_t wait_buckets[GW_DURATION_BUCKETS + 1];
+} gw_gil_totals;
+
 #define GW_RECORDS_PER_FRAME ((GW_MAX_FRAME_BODY - sizeof(gw_records_header)) / sizeof(gw_record))
 
 /* Layout guards: a change here is a protocol change (bump GW_PROTOCOL_VERSION). */
@@ -200,7 +241,17 @@ GW_STATIC_ASSERT(sizeof(gw_status) == 32, "status");
 GW_STATIC_ASSERT(sizeof(gw_cause_syscall) == 16, "cause syscall");
 GW_STATIC_ASSERT(sizeof(gw_cause_others) == 8, "cause others");
 GW_STATIC_ASSERT(sizeof(gw_hold_cause) == 176, "hold cause");
+GW_STATIC_ASSERT(sizeof(gw_gil_totals_header) == 8, "gil totals header");
+GW_STATIC_ASSERT(sizeof(gw_gil_totals) == 416, "gil totals");
 
 static inline uint32_t gw_padded(uint32_t n) { return (n + GW_FRAME_ALIGN - 1) & ~(GW_FRAME_ALIGN - 1); }
+
+/* Index of the first bucket whose bound is >= ns (GW_DURATION_BUCKETS: above them all). */
+static inline unsigned gw_duration_bucket(uint64_t ns) {
+  static const uint64_t bounds[GW_DURATION_BUCKETS] = GW_DURATION_BOUNDS_NS;
+  unsigned i = 0;
+  while (i < GW_DURATION_BUCKETS && ns > bounds[i]) i++;
+  return i;
+}
 
 #endif

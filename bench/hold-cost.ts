@@ -1,0 +1,63 @@
+// Bench: added process CPU per GIL hold (release + re-take), the cost that transfers to any
+// workload. One thread (and eight, contended) makes N os.read calls; the loop's process CPU
+// time, measured inside the workload after a warm-up and including the sender thread, is
+// compared with the same interpreter unmonitored in the same round. Rounds are interleaved.
+import path from 'node:path'
+import { paths } from '../server/config'
+import { buildPython } from '../server/python-build'
+import { monitoredEnv, repoRoot, run, startTestServer } from '../test/helpers'
+import { fmt, summarize, table } from './stats'
+
+interface Config { name: string, python: string, env: NodeJS.ProcessEnv, baseline: string }
+
+async function loopCpu (config: Config, holds: number, threads: number): Promise<number> {
+  const script = path.join(repoRoot, 'bench', 'workloads', 'read_holds.py')
+  const result = await run(config.python, [script, String(holds), String(threads)], config.env, 300_000)
+  if (result.code !== 0) throw new Error(`${config.name}: ${result.stderr}`)
+  return Number(result.stdout.trim().split(' ')[0])
+}
+
+export async function benchHoldCost (quick: boolean, minor = '3.11'): Promise<string> {
+  const server = await startTestServer()
+  try {
+    const log = (line: string) => process.stderr.write(`  python ${minor}: ${line}\n`)
+    const stock = (await buildPython({ minor, stock: true, log })).python
+    const patched = (await buildPython({ minor, log })).python
+    const plain = { ...process.env, NVTX_INJECTION64_PATH: '', PYTHONPATH: '', LD_PRELOAD: '' }
+    const hook = { PYTHONPATH: paths.pythonHook }
+    const configs: Config[] = [
+      { name: 'stock', python: stock, env: plain, baseline: 'stock' },
+      { name: 'stock + probe + gilwatch', python: stock, env: monitoredEnv(server.socket, { ...hook, LD_PRELOAD: paths.probeLibrary }), baseline: 'stock' },
+      { name: 'patched, no injection', python: patched, env: plain, baseline: 'patched, no injection' },
+      { name: 'patched + gilwatch', python: patched, env: monitoredEnv(server.socket, hook), baseline: 'patched, no injection' }
+    ]
+    const rounds = quick ? 5 : 15
+    const holds = quick ? 100_000 : 400_000
+    const out: string[] = []
+    for (const threads of [1, 8]) {
+      const added = new Map<string, number[]>(configs.map((c) => [c.name, []]))
+      const base = new Map<string, number[]>(configs.map((c) => [c.name, []]))
+      for (let r = 0; r < rounds; r++) {
+        const cpu = new Map<string, number>()
+        for (const config of configs) cpu.set(config.name, await loopCpu(config, holds, threads))
+        for (const config of configs) {
+          base.get(config.name)!.push(cpu.get(config.name)! / holds * 1e9)
+          added.get(config.name)!.push((cpu.get(config.name)! - cpu.get(config.baseline)!) / holds * 1e9)
+        }
+      }
+      const rows = configs.map((c) => {
+        const perHold = summarize(base.get(c.name)!)
+        const extra = summarize(added.get(c.name)!)
+        return [c.name, `${fmt(perHold.median, 0)} [${fmt(perHold.min, 0)}–${fmt(perHold.max, 0)}]`,
+          c.baseline === c.name ? '—' : `${fmt(extra.median, 0)} [${fmt(extra.min, 0)}, ${fmt(extra.max, 0)}] vs ${c.baseline}`]
+      })
+      out.push(`CPython ${minor}: process CPU per GIL hold, ${threads === 1 ? 'one thread (uncontended)' : '8 threads (contended)'}, ` +
+        `${holds} os.read calls (ns, median [min–max] of ${rounds} interleaved rounds)`)
+      out.push(table(['interpreter', 'CPU per hold', 'added per hold'], rows))
+      out.push('')
+    }
+    return out.join('\n').trimEnd()
+  } finally {
+    await server.close()
+  }
+}
