@@ -2,6 +2,8 @@
 // workload. One thread (and eight, contended) makes N os.read calls; the loop's process CPU
 // time, measured inside the workload after a warm-up and including the sender thread, is
 // compared with the same interpreter unmonitored in the same round. Rounds are interleaved.
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
 import path from 'node:path'
 import { paths } from '../server/config'
 import { buildPython } from '../server/python-build'
@@ -15,6 +17,30 @@ async function loopCpu (config: Config, holds: number, threads: number): Promise
   const result = await run(config.python, [script, String(holds), String(threads)], config.env, 300_000)
   if (result.code !== 0) throw new Error(`${config.name}: ${result.stderr}`)
   return Number(result.stdout.trim().split(' ')[0])
+}
+
+// The sender thread's share of one core in a process that does nothing: its own
+// schedstat (ns on CPU), read after `seconds` of idling.
+async function idleSenderShare (config: Config, seconds: number): Promise<string> {
+  const child = spawn(config.python, ['-c', `import threading, time; threading.Thread(target=lambda: None).start(); time.sleep(${seconds + 2})`],
+    { env: config.env, stdio: 'ignore' })
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    const sender = () => {
+      for (const tid of fs.readdirSync(`/proc/${child.pid}/task`)) {
+        const comm = fs.readFileSync(`/proc/${child.pid}/task/${tid}/comm`, 'utf8').trim()
+        if (comm === 'gilwatch-send') return Number(fs.readFileSync(`/proc/${child.pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
+      }
+      throw new Error('no gilwatch-send thread in the idle process')
+    }
+    const before = sender()
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000))
+    const used = sender() - before
+    return `Idle process (${config.name}): the sender thread used ${fmt(used / (seconds * 1e9) * 100, 3)} % of one core ` +
+      `(${fmt(used / seconds / 1e6, 2)} ms per second, ${seconds} s)`
+  } finally {
+    child.kill()
+  }
 }
 
 export async function benchHoldCost (quick: boolean, minor = '3.11'): Promise<string> {
@@ -56,6 +82,7 @@ export async function benchHoldCost (quick: boolean, minor = '3.11'): Promise<st
       out.push(table(['interpreter', 'CPU per hold', 'added per hold'], rows))
       out.push('')
     }
+    out.push(await idleSenderShare(configs[1], quick ? 3 : 10))
     return out.join('\n').trimEnd()
   } finally {
     await server.close()

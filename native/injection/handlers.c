@@ -164,8 +164,7 @@ static int pop_range(uint32_t domain) {
   if (gil) gw_gil_count_range(thread, entry->message, entry->payload_type, entry->payload, entry->start_ns, end_ns);
   gw_record *record = gw_ring_claim(thread);
   int set_aside = 0;
-  if (GW_UNLIKELY(!record) && gil && entry->message == gw_rt.gil_holding &&
-      end_ns - entry->start_ns >= gw_rt.config.long_hold_ns) {
+  if (GW_UNLIKELY(!record) && gw_keep_always(entry->start_ns, end_ns)) {
     record = gw_long_hold_claim(thread);
     set_aside = record != NULL;
   }
@@ -360,9 +359,27 @@ void gw_nvtx_DomainNameCategoryA(nvtxDomainHandle_t domain, uint32_t category, c
 
 void gw_nvtx_NameCategoryA(uint32_t category, const char *name) { name_category(GW_DEFAULT_DOMAIN, category, name); }
 
-/* tid -> name; read by the sender. A seqlock per slot (version odd while writing). */
+/* A name under its seqlock (version odd while writing); read by the sender. */
+static void write_name(gw_thread_name *slot, const char *name) {
+  uint32_t version = gw_load_relaxed(&slot->version) | 1u;
+  gw_store_relaxed(&slot->version, version);
+  __atomic_thread_fence(__ATOMIC_RELEASE);
+  size_t length = strnlen(name, sizeof slot->name - 1);
+  for (size_t i = 0; i < length; i++) gw_store_relaxed(&slot->name[i], name[i]);
+  gw_store_relaxed(&slot->name[length], 0);
+  gw_store_release(&slot->version, version + 1);
+}
+
+/* A thread naming itself (the Python hook, at thread start) writes into its own state, so a
+ * service that starts a thread per request never fills a table. A name given for another
+ * thread goes to the process-wide table, tid -> name, newest wins. */
 void gw_name_thread(uint32_t tid, const char *name) {
   if (!tid || !name) return;
+  gw_thread *self = gw_tls_thread;
+  if (self && (uint32_t)self->tid == tid) {
+    write_name(&self->given_name, name);
+    return;
+  }
   gw_thread_name *free_slot = NULL;
   for (uint32_t i = 0; i < GW_MAX_THREAD_NAMES; i++) {
     gw_thread_name *slot = &gw_rt.thread_names[i];
@@ -374,6 +391,7 @@ void gw_name_thread(uint32_t tid, const char *name) {
     if (owner == 0) {
       uint32_t expected = 0;
       if (__atomic_compare_exchange_n(&slot->tid, &expected, tid, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        __atomic_fetch_add(&gw_rt.thread_names_used, 1, __ATOMIC_RELEASE);
         free_slot = slot;
         break;
       }
@@ -383,14 +401,7 @@ void gw_name_thread(uint32_t tid, const char *name) {
       }
     }
   }
-  if (!free_slot) return;
-  uint32_t version = gw_load_relaxed(&free_slot->version) | 1u;
-  gw_store_relaxed(&free_slot->version, version);
-  __atomic_thread_fence(__ATOMIC_RELEASE);
-  size_t length = strnlen(name, sizeof free_slot->name - 1);
-  for (size_t i = 0; i < length; i++) gw_store_relaxed(&free_slot->name[i], name[i]);
-  gw_store_relaxed(&free_slot->name[length], 0);
-  gw_store_release(&free_slot->version, version + 1);
+  if (free_slot) write_name(free_slot, name);
 }
 
 void gw_nvtx_NameOsThreadA(uint32_t tid, const char *name) { gw_name_thread(tid, name); }

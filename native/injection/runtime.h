@@ -140,7 +140,9 @@ typedef struct gw_thread {
   struct gw_thread *next; /* registry list; changed only by the sender (unlink) and at push */
   uint32_t id;
   pid_t tid;
+  unsigned long pthread;  /* pthread_self(): how CPython 3.10 identifies its thread states */
   char start_name[16];    /* OS name at registration: a thread may exit before the sender reads /proc */
+  gw_thread_name given_name; /* a thread naming itself (gilwatch_name_thread): no table slot, freed with it */
   gw_record *ring;
   uint64_t ring_mask;
 
@@ -200,7 +202,8 @@ struct gw_runtime {
   gw_intern_table messages;
   uint8_t domain_enabled[GW_MAX_DOMAINS]; /* GILWATCH_DOMAINS, decided at nvtxDomainCreateA */
   gw_category categories[GW_MAX_CATEGORIES];
-  gw_thread_name thread_names[GW_MAX_THREAD_NAMES];
+  gw_thread_name thread_names[GW_MAX_THREAD_NAMES]; /* names given by other threads, before registration */
+  uint32_t thread_names_used;
   gw_thread *threads;      /* registry head */
   uint32_t next_thread_id;
   uint64_t next_range_id;
@@ -291,5 +294,13 @@ size_t gw_sampler_end_tick(uint64_t now_ns, gw_hold_cause *out, size_t max, int 
 #define GW_EXIT_FLUSH_MS 200
 #define GW_OPEN_REPORT_AFTER_NS (GW_TICK_MS * 1000000ull) /* open ranges older than this are reported */
 #define GW_NAME_REFRESH_NS 5000000000ull /* OS names rarely change; NVTX-given names arrive at once */
+
+/* Ranges this long are never dropped for a full ring or a slow server (they are few): a
+ * long GIL hold is what users alert on, and a range the sender may have reported OPEN must
+ * end on the server, or it would look stuck there. */
+static inline int gw_keep_always(uint64_t start_ns, uint64_t end_ns) {
+  uint64_t limit = gw_rt.config.long_hold_ns < GW_OPEN_REPORT_AFTER_NS ? gw_rt.config.long_hold_ns : GW_OPEN_REPORT_AFTER_NS;
+  return end_ns - start_ns >= limit;
+}
 
 #endif

@@ -321,29 +321,36 @@ static void queue_strings(void) {
   }
 }
 
-/* A name from nvtxNameOsThreadA / gilwatch_name_thread, read under its seqlock. */
-static int override_name(pid_t tid, char *out, size_t size, uint32_t *version_out) {
+/* Copies a name written under its seqlock; 0 when none was given or it is being written. */
+static int read_name(const gw_thread_name *slot, char *out, size_t size, uint32_t *version_out) {
+  for (int attempt = 0; attempt < 4; attempt++) {
+    uint32_t before = gw_load_acquire(&slot->version);
+    if (before & 1) continue;
+    size_t n = 0;
+    for (; n + 1 < size && n < sizeof slot->name; n++) {
+      out[n] = gw_load_relaxed(&slot->name[n]);
+      if (!out[n]) break;
+    }
+    out[n < size ? n : size - 1] = 0;
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (gw_load_relaxed(&slot->version) == before) {
+      *version_out = before;
+      return before != 0;
+    }
+  }
+  return 0;
+}
+
+/* A name from gilwatch_name_thread / nvtxNameOsThreadA: the thread's own, else the table's
+ * (looked at only when another thread ever named one). */
+static int override_name(gw_thread *thread, char *out, size_t size, uint32_t *version_out) {
+  if (read_name(&thread->given_name, out, size, version_out)) return 1;
+  if (!gw_load_acquire(&gw_rt.thread_names_used)) return 0;
   for (uint32_t i = 0; i < GW_MAX_THREAD_NAMES; i++) {
     gw_thread_name *slot = &gw_rt.thread_names[i];
     uint32_t owner = gw_load_acquire(&slot->tid);
     if (owner == 0) return 0;
-    if (owner != (uint32_t)tid) continue;
-    for (int attempt = 0; attempt < 4; attempt++) {
-      uint32_t before = gw_load_acquire(&slot->version);
-      if (before & 1) continue;
-      size_t n = 0;
-      for (; n + 1 < size && n < sizeof slot->name; n++) {
-        out[n] = gw_load_relaxed(&slot->name[n]);
-        if (!out[n]) break;
-      }
-      out[n < size ? n : size - 1] = 0;
-      __atomic_thread_fence(__ATOMIC_ACQUIRE);
-      if (gw_load_relaxed(&slot->version) == before) {
-        *version_out = before;
-        return before != 0;
-      }
-    }
-    return 0;
+    if (owner == (uint32_t)thread->tid) return read_name(slot, out, size, version_out);
   }
   return 0;
 }
@@ -364,7 +371,7 @@ static void queue_thread_info(gw_thread *thread, uint64_t now) {
   char name[sizeof thread->name];
   uint32_t version = 0;
   int changed = 0;
-  if (override_name(thread->tid, name, sizeof name, &version)) {
+  if (override_name(thread, name, sizeof name, &version)) {
     changed = version != thread->name_version_sent;
   } else if (!thread->info_sent || now - thread->name_checked_ns >= GW_NAME_REFRESH_NS) {
     gw_copy_string(name, sizeof name, thread->name[0] ? thread->name : thread->start_name);
@@ -421,7 +428,7 @@ static size_t collect_open(gw_thread *thread, gw_record *out, size_t max, uint64
   return n;
 }
 
-/* Long holds set aside while the ring was full: always sent (they are few), after the
+/* Long ranges set aside while the ring was full (gw_keep_always): always sent, after the
  * ring's records of the same tick; dropped and counted only while disconnected. */
 static uint64_t drain_long_holds(gw_thread *thread, int connected) {
   uint64_t head = gw_load_acquire(&thread->long_head);
@@ -476,15 +483,13 @@ static uint64_t drain_thread(gw_thread *thread, uint64_t now, int final, int con
       taken += chunk;
     }
     queued = taken;
-    /* Over budget (a slow server): the rest is dropped, except long GIL holds, which are
-     * few and what users alert on. */
+    /* Over budget (a slow server): the rest is dropped, except long ranges (gw_keep_always). */
     gw_record kept[GW_LONG_HOLD_RECORDS];
     uint32_t kept_count = 0;
     for (uint64_t k = taken; k < total && kept_count < GW_LONG_HOLD_RECORDS; k++) {
       if (k < open_count) continue;
       const gw_record *r = &thread->ring[(tail + (k - open_count)) & thread->ring_mask];
-      if (r->kind == GW_RECORD_RANGE && r->domain == gw_rt.gil_domain && r->message == gw_rt.gil_holding &&
-          r->end_ns - r->start_ns >= gw_rt.config.long_hold_ns)
+      if (r->kind == GW_RECORD_RANGE && gw_keep_always(r->start_ns, r->end_ns))
         kept[kept_count++] = *r;
     }
     if (kept_count) {
