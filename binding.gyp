@@ -27,11 +27,13 @@
       "target_name": "gilwatch_nvtx",
       "type": "shared_library",
       "sources": [
+        "native/cpython/layout.c",
         "native/injection/config.c",
         "native/injection/gil_totals.c",
         "native/injection/handlers.c",
         "native/injection/init.c",
         "native/injection/intern.c",
+        "native/injection/python_frames.c",
         "native/injection/sampler.c",
         "native/injection/sender.c",
         "native/injection/socket_path.c",
@@ -41,13 +43,14 @@
       "defines": ["_GNU_SOURCE"],
       "cflags": ["-std=gnu11", "-O2", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra"],
       "ldflags": ["-pthread", "-Wl,--no-undefined", "-Wl,-z,nodelete"],
-      "libraries": ["-lpthread"]
+      "libraries": ["-ldl", "-lpthread"]
     },
     {
       # LD_PRELOAD probe for stock CPython: emits the GIL ranges through NVTX.
       "target_name": "gilwatch_probe",
       "type": "shared_library",
       "sources": [
+        "native/cpython/layout.c",
         "native/probe/gils.c",
         "native/probe/interpose.c",
         "native/probe/layout.c",

@@ -1,6 +1,6 @@
 // The long-holds table: the latest holds above the threshold, who waited meanwhile, and a
 // click that shows the hold on the timeline.
-import { describeCause } from '../server/cause'
+import { describeCause, describeLocation } from '../server/cause'
 import { clock, duration } from './format'
 import type { LongHold } from './messages'
 
@@ -21,6 +21,7 @@ export function renderLongHolds (body: HTMLElement, holds: LongHold[], onPick: (
       hold.name,
       `${duration(hold.durationNs)}${hold.ongoing ? ' so far' : ''}`,
       hold.cause ? describeCause(hold.cause) : '—',
+      (hold.cause && describeLocation(hold.cause)) || '—',
       waiters || '—'
     ]
     cells.forEach((text, i) => {

@@ -2,7 +2,7 @@
 // no DOM per item): one lane per thread with its holds (top row) and waits (bottom row),
 // and its other NVTX ranges in a thinner row below. Items come downsampled from the server:
 // an item may stand for many sub-pixel ranges (count) covering part of its span (fill).
-import { describeCause, type HoldCause } from '../server/cause'
+import { describeCause, describeLocation, type HoldCause } from '../server/cause'
 import { clock, duration } from './format'
 import type { TimelineMessage } from './messages'
 
@@ -270,6 +270,7 @@ export class TimelineView {
     ]
     const cause = h.item.kind === HOLD && h.item.count === 1 ? this.causeOf(h.lane.tid, h.item.start) : null
     if (cause) lines.push(`why: ${describeCause(cause)}`)
+    if (cause?.frames.length) lines.push(describeLocation(cause))
     this.tooltip.textContent = lines.join('\n')
     this.tooltip.hidden = false
     this.tooltip.style.left = `${Math.min(this.hovered.x + 12, this.canvas.clientWidth - 240)}px`

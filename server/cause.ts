@@ -1,8 +1,13 @@
 // Words for a long hold's cause (native/injection/sampler.c): used by the run summary, the
-// dashboard and the trace export alike.
-import { syscallName } from './syscalls'
+// dashboard and the trace export alike. The addon reports system calls by number;
+// namedCause() turns them into names once, in server/store.ts, so that the API, the
+// dashboard and recordings' reports all carry names.
+import { GIL_WAIT_NAME, syscallName } from './syscalls'
 
-export interface HoldCause {
+// The holder's Python frames, innermost first (python_frames.c).
+export interface PythonFrame { function: string, file: string, line: number }
+
+interface CauseBase {
   final: boolean
   sampledFromNs: number
   sampledNs: number
@@ -11,8 +16,31 @@ export interface HoldCause {
   blockedNs: number
   majorFaults: number
   samples: number
-  blockedIn: Array<{ syscall: number, ns: number }>
+  frames: PythonFrame[]
+  stackDepth: number // Python frames on the holder's stack (saturates at STACK_WALK_LIMIT)
+}
+
+// As the addon builds it.
+export interface NativeHoldCause extends CauseBase {
+  blockedIn: Array<{ syscall: number, waitSite: string | null, ns: number }>
   others: Array<{ syscall: number, threads: number }>
+}
+
+// As the API, the dashboard and the export show it.
+export interface HoldCause extends CauseBase {
+  // syscall: e.g. "msync", "page fault" (blocked outside a system call), "unknown";
+  // waitSite: the kernel function the thread slept in (/proc/<tid>/wchan), null if unknown.
+  blockedIn: Array<{ syscall: string, waitSite: string | null, ns: number }>
+  others: Array<{ syscall: string, threads: number }> // syscall may be "waiting for the GIL"
+}
+
+export function namedCause (c: NativeHoldCause | null): HoldCause | null {
+  if (!c) return null
+  return {
+    ...c,
+    blockedIn: c.blockedIn.map((b) => ({ syscall: syscallName(b.syscall), waitSite: b.waitSite, ns: b.ns })),
+    others: c.others.map((o) => ({ syscall: syscallName(o.syscall), threads: o.threads }))
+  }
 }
 
 export type CauseKind = 'on_cpu' | 'runqueue' | 'blocked'
@@ -24,19 +52,32 @@ export function dominantCause (c: HoldCause): CauseKind {
 
 const ms = (ns: number) => (ns >= 1e6 ? `${(ns / 1e6).toFixed(ns >= 1e7 ? 0 : 1)} ms` : `${(ns / 1e3).toFixed(0)} µs`)
 
-// e.g. "blocked 180 ms in clock_nanosleep, 1 ms on CPU; meanwhile 3 threads in fdatasync"
+// e.g. "blocked 180 ms in folio_wait_writeback (page fault), 1 ms on CPU; meanwhile 3 threads in fdatasync"
 export function describeCause (c: HoldCause): string {
   const parts: Array<[number, string]> = [
     [c.onCpuNs, `${ms(c.onCpuNs)} on CPU`],
     [c.runqueueNs, `${ms(c.runqueueNs)} waiting for a CPU`]
   ]
   const top = c.blockedIn[0]
-  const blockedWhere = top && top.ns > c.blockedNs / 2 ? ` in ${syscallName(top.syscall)}` : ''
+  const blockedWhere = top && top.ns > c.blockedNs / 2
+    ? ` in ${top.waitSite ? `${top.waitSite} (${top.syscall})` : top.syscall}`
+    : ''
   parts.push([c.blockedNs, `blocked ${ms(c.blockedNs)}${blockedWhere}`])
   let text = parts.filter(([ns]) => ns > 0).sort((a, b) => b[0] - a[0]).map(([, t]) => t).join(', ')
   if (c.majorFaults) text += `, ${c.majorFaults} major page faults`
   const meanwhile = c.others.filter((o) => o.threads >= 0.5).slice(0, 2)
-    .map((o) => `${o.threads.toFixed(o.threads < 10 ? 1 : 0).replace(/\.0$/, '')} thread${o.threads >= 1.5 ? 's' : ''} ${o.syscall === -3 ? '' : 'in '}${syscallName(o.syscall)}`)
+    .map((o) => `${o.threads.toFixed(o.threads < 10 ? 1 : 0).replace(/\.0$/, '')} thread${o.threads >= 1.5 ? 's' : ''} ${o.syscall === GIL_WAIT_NAME ? '' : 'in '}${o.syscall}`)
   if (meanwhile.length) text += `; meanwhile ${meanwhile.join(', ')}`
   return text || 'not sampled yet'
+}
+
+// "f (path/file.py:12)"; "?" for what could not be read.
+export function describeFrame (f: PythonFrame): string {
+  return `${f.function || '?'} (${f.file || '?'}${f.line ? `:${f.line}` : ''})`
+}
+
+// e.g. "at slow_flush (app/store.py:88) < save (app/store.py:120)", or "" without frames.
+export function describeLocation (c: HoldCause, frames = 2): string {
+  if (!c.frames.length) return ''
+  return `at ${c.frames.slice(0, frames).map(describeFrame).join(' < ')}`
 }

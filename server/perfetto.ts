@@ -2,7 +2,7 @@
 // process, per thread one track with its GIL holds and waits and one with its other NVTX
 // ranges (a separate track: those need not nest with the GIL's).
 import fs from 'node:fs'
-import { describeCause } from './cause'
+import { describeCause, describeFrame } from './cause'
 import { GIL_DOMAIN } from './gil-names'
 import type { Store } from './store'
 
@@ -26,7 +26,10 @@ export function exportPerfetto (store: Store, out: string): { events: number, pr
       const tid = gil ? r.tid : r.tid + USER_TRACK_OFFSET
       const cause = gil ? causes.get(`${r.tid}:${r.startNs}`) : undefined
       const args = r.payload === null && !cause ? undefined
-        : { ...(r.payload === null ? {} : { payload: r.payload }), ...(cause ? { why: describeCause(cause), cause } : {}) }
+        : {
+            ...(r.payload === null ? {} : { payload: r.payload }),
+            ...(cause ? { why: describeCause(cause), ...(cause.frames.length ? { where: cause.frames.map(describeFrame) } : {}), cause } : {})
+          }
       if (r.kind === 'mark') {
         events.push({ name: r.message, ph: 'i', s: 't', pid: p.pid, tid, ts: r.startNs / 1000, cat: r.domain || 'default', args })
       } else {

@@ -12,6 +12,8 @@ export const MAX_THREADS = 65536
 export const MAX_STRING_BYTES = 1024
 export const CAUSE_SYSCALLS = 4
 export const CAUSE_OTHERS = 4
+export const CAUSE_FRAMES = 8 // the holder's innermost Python frames in a HOLD_CAUSE
+export const STACK_WALK_LIMIT = 128 // a HOLD_CAUSE's stackDepth saturates here
 export const SYSCALL_NONE = -1 // blocked outside a system call: a page fault
 export const SYSCALL_UNKNOWN = -2
 export const SYSCALL_GIL_WAIT = -3 // "others" only: waiting for the GIL
@@ -78,10 +80,11 @@ export const layout = {
     holdBuckets: 80,
     waitBuckets: 248
   },
-  causeSyscall: { size: 16, syscall: 0, ns: 8 },
+  causeSyscall: { size: 16, syscall: 0, waitSite: 4, ns: 8 },
   causeOthers: { size: 8, syscall: 0, threadSamples: 4 },
+  pythonFrame: { size: 16, function: 0, file: 4, line: 8 },
   holdCause: {
-    size: 176,
+    size: 304,
     thread: 0,
     flags: 4,
     startNs: 8,
@@ -94,8 +97,11 @@ export const layout = {
     majorFaults: 64,
     samples: 68,
     otherSamples: 72,
+    frameCount: 76,
+    stackDepth: 78,
     blockedIn: 80,
-    others: 144
+    others: 144,
+    frames: 176
   }
 } as const
 
@@ -234,8 +240,10 @@ export interface HoldCauseInit {
   majorFaults?: number
   samples?: number
   otherSamples?: number
-  blockedIn?: Array<{ syscall: number, ns: bigint }>
+  blockedIn?: Array<{ syscall: number, waitSite?: number, ns: bigint }>
   others?: Array<{ syscall: number, threadSamples: number }>
+  frames?: Array<{ function: number, file: number, line: number }> // message ids, innermost first
+  stackDepth?: number
 }
 
 // Cumulative GIL totals of one thread (or RETIRED_THREADS), one entry per GIL.
@@ -289,7 +297,17 @@ export function encodeHoldCause (c: HoldCauseInit): Buffer {
   body.writeUInt32LE(c.otherSamples ?? 0, L.otherSamples)
   ;(c.blockedIn ?? []).slice(0, CAUSE_SYSCALLS).forEach((b, i) => {
     body.writeInt32LE(b.syscall, L.blockedIn + i * layout.causeSyscall.size + layout.causeSyscall.syscall)
+    body.writeUInt32LE(b.waitSite ?? 0, L.blockedIn + i * layout.causeSyscall.size + layout.causeSyscall.waitSite)
     body.writeBigUInt64LE(b.ns, L.blockedIn + i * layout.causeSyscall.size + layout.causeSyscall.ns)
+  })
+  const frames = (c.frames ?? []).slice(0, CAUSE_FRAMES)
+  body.writeUInt16LE(frames.length, L.frameCount)
+  body.writeUInt16LE(c.stackDepth ?? frames.length, L.stackDepth)
+  frames.forEach((f, i) => {
+    const at = L.frames + i * layout.pythonFrame.size
+    body.writeUInt32LE(f.function, at + layout.pythonFrame.function)
+    body.writeUInt32LE(f.file, at + layout.pythonFrame.file)
+    body.writeInt32LE(f.line, at + layout.pythonFrame.line)
   })
   ;(c.others ?? []).slice(0, CAUSE_OTHERS).forEach((o, i) => {
     body.writeInt32LE(o.syscall, L.others + i * layout.causeOthers.size + layout.causeOthers.syscall)

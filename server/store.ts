@@ -3,7 +3,7 @@
 import fs from 'node:fs'
 import { DEFAULT_ARGV_MODE, redactArgv, type ArgvMode } from './argv'
 import { FORGET_AFTER_MS, MAX_RETIRED_PROCESSES, RETIRE_AFTER_MS, paths } from './config'
-import type { HoldCause } from './cause'
+import { type HoldCause, namedCause, type NativeHoldCause } from './cause'
 import { errors, type DecodeError } from './errors'
 import type { IngestLimits, LimitKind } from './limits'
 
@@ -190,6 +190,10 @@ export interface StoreCounters {
   limitOverflows: Record<LimitKind, number>
 }
 
+// A view as the addon builds it: causes with system call numbers (namedCause names them).
+type Native<T> = T extends { cause: HoldCause | null } ? Omit<T, 'cause'> & { cause: NativeHoldCause | null }
+  : T extends { longestHolds: Array<infer H> } ? Omit<T, 'longestHolds'> & { longestHolds: Array<Native<H>> } : T
+
 interface NativeStore {
   openConnection(): number
   feed(connection: number, chunk: Buffer, atNs?: number): DecodeError | undefined
@@ -202,10 +206,10 @@ interface NativeStore {
   counters(): StoreCounters
   metrics(): Omit<MetricsSnapshot, 'counters'>
   timeline(instance: string, startNs: number, endNs: number, pxNs: number): TimelineView | null
-  longHolds(instance: string, thresholdNs: number, limit: number): LongHold[] | null
+  longHolds(instance: string, thresholdNs: number, limit: number): Array<Native<LongHold>> | null
   series(instance: string, fromSecond: number): SeriesView[] | null
   clock(instance: string): { nowNs: number, wallMs: number } | null
-  summary(instance: string, topHolds: number): ProcessSummary | null
+  summary(instance: string, topHolds: number): Native<ProcessSummary> | null
   preamble(connection: number): Buffer | null
   countOverflow(limit: LimitKind): void
 }
@@ -295,12 +299,17 @@ export class Store {
 
   // Dashboard views of one process (null for an unknown instance).
   timeline (instance: string, startNs: number, endNs: number, pxNs: number) { return this.native.timeline(instance, startNs, endNs, pxNs) }
-  longHolds (instance: string, thresholdNs: number, limit: number) { return this.native.longHolds(instance, thresholdNs, limit) }
+  longHolds (instance: string, thresholdNs: number, limit: number): LongHold[] | null {
+    const holds = this.native.longHolds(instance, thresholdNs, limit)
+    return holds && holds.map((h) => ({ ...h, cause: namedCause(h.cause) }))
+  }
   series (instance: string, fromSecond: number) { return this.native.series(instance, fromSecond) }
   clock (instance: string) { return this.native.clock(instance) }
   summary (instance: string, topHolds = 10) {
-    const summary = this.native.summary(instance, topHolds)
-    return summary && this.redact(summary)
+    const native = this.native.summary(instance, topHolds)
+    if (!native) return null
+    const summary: ProcessSummary = { ...native, longestHolds: native.longestHolds.map((h) => ({ ...h, cause: namedCause(h.cause) })) }
+    return this.redact(summary)
   }
 
   // The addon builds a new object per call, so changing it in place is safe.

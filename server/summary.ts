@@ -1,5 +1,5 @@
 // The exit summary of `gilwatch run` (and `gilwatch report`): like `time`, for the GIL.
-import { describeCause } from './cause'
+import { describeCause, describeLocation } from './cause'
 import type { ProcessSummary, Store } from './store'
 
 const ms = (ns: number) => (ns >= 1e9 ? `${(ns / 1e9).toFixed(2)} s` : ns >= 1e6 ? `${(ns / 1e6).toFixed(1)} ms` : ns >= 1e3 ? `${(ns / 1e3).toFixed(0)} µs` : `${Math.round(ns)} ns`)
@@ -61,6 +61,8 @@ export function formatSummary (summary: RunSummary): string {
       out.push('  longest holds:')
       for (const h of p.longestHolds.slice(0, 5)) {
         out.push(`    ${ms(h.durationNs).padStart(9)}  ${h.name}  at ${at(h.startMs)}${h.cause ? `: ${describeCause(h.cause)}` : ''}`)
+        const where = h.cause ? describeLocation(h.cause, 1) : ''
+        if (where) out.push(`               ${where}`)
       }
     }
     out.push('  (percentiles from histogram buckets; a thread waiting while the GIL is held shows in both columns)')

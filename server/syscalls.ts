@@ -53,10 +53,12 @@ const names = [
   'process_mrelease', 'futex_waitv', 'set_mempolicy_home_node'
 ]
 
+export const GIL_WAIT_NAME = 'waiting for the GIL'
+
 // GW_SYSCALL_NONE (-1): blocked outside a system call, i.e. in a page fault;
 // GW_SYSCALL_GIL_WAIT (-3): another thread waiting for the GIL.
 export function syscallName (nr: number): string {
-  if (nr === -1) return 'page fault'
-  if (nr === -3) return 'waiting for the GIL'
+  if (nr === -1) return 'page fault' // SYSCALL_NONE (the dashboard bundle does not import protocol.ts)
+  if (nr === -3) return GIL_WAIT_NAME // SYSCALL_GIL_WAIT
   return names[nr] || (nr < 0 ? 'unknown' : `syscall ${nr}`)
 }

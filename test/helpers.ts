@@ -18,6 +18,22 @@ const { findNvtxInclude } = require(path.join(repoRoot, 'scripts', 'find-nvtx.js
   findNvtxInclude: () => string | null
 }
 
+// Stock interpreters on this machine: pyenv's 3.10-3.13, Debian's, and sid's 3.14/3.15
+// (wrappers that run them in their chroot under the same pid; built by the pretest as root).
+export const { sidPythons, sidRoot } = require(path.join(repoRoot, 'scripts', 'sid-chroot.js')) as
+  { sidPythons: () => Record<string, string>, sidRoot: () => string }
+export function stockPythons (): string[] {
+  const root = '/root/.pyenv/versions'
+  return [
+    ...['3.10', '3.11', '3.12', '3.13'].flatMap((minor) => {
+      const version = fs.existsSync(root) ? fs.readdirSync(root).find((v) => v.startsWith(`${minor}.`)) : undefined
+      return version ? [path.join(root, version, 'bin', `python${minor}`)] : []
+    }),
+    ...(fs.existsSync('/usr/bin/python3.11') ? ['/usr/bin/python3.11'] : []),
+    ...Object.values(sidPythons())
+  ]
+}
+
 // Compiles a C fixture against the official NVTX v3 headers, once per source version.
 export function buildFixture (source: string, options: { shared?: boolean } = {}): string {
   return buildC(path.join(fixturesDir, source), options)

@@ -9,24 +9,12 @@ import { after, before, describe, test } from 'node:test'
 import { paths } from '../server/config'
 import { buildPython, patchedVersions } from '../server/python-build'
 import type { CompletedRange, ProcessSnapshot } from '../server/store'
-import { buildFixture, fixturesDir, groupBy, median, monitoredEnv, run, startTestServer, waitFor, type TestServer } from './helpers'
+import { buildFixture, fixturesDir, groupBy, median, monitoredEnv, run, sidPythons, sidRoot, startTestServer, stockPythons as stockPythonList, waitFor, type TestServer } from './helpers'
 
 const PROBE_DOMAIN = 'GIL NVTX Domain (probe)'
 const script = (name: string) => path.join(fixturesDir, 'python', name)
 
-// Stock interpreters on this machine: pyenv's 3.10-3.13, Debian's, and sid's 3.14/3.15
-// (wrappers that run them in their chroot under the same pid; built by the pretest as root).
-const { sidPythons, sidRoot } = require(path.join(__dirname, '..', '..', 'scripts', 'sid-chroot.js')) as
-  { sidPythons: () => Record<string, string>, sidRoot: () => string }
-const stockPythons = [
-  ...['3.10', '3.11', '3.12', '3.13'].flatMap((minor) => {
-    const root = '/root/.pyenv/versions'
-    const version = fs.existsSync(root) ? fs.readdirSync(root).find((v) => v.startsWith(`${minor}.`)) : undefined
-    return version ? [path.join(root, version, 'bin', `python${minor}`)] : []
-  }),
-  ...(fs.existsSync('/usr/bin/python3.11') ? ['/usr/bin/python3.11'] : []),
-  ...Object.values(sidPythons())
-]
+const stockPythons = stockPythonList()
 
 test('CPython 3.14 and 3.15 are among the interpreters tested', () => {
   // As root the pretest builds the sid chroot; without it this suite would silently shrink.

@@ -602,6 +602,8 @@ Napi::Value ProtocolLayout(const Napi::CallbackInfo &info) {
   set("GW_MAX_TOKEN_BYTES", GW_MAX_TOKEN_BYTES);
   set("GW_CAUSE_SYSCALLS", GW_CAUSE_SYSCALLS);
   set("GW_CAUSE_OTHERS", GW_CAUSE_OTHERS);
+  set("GW_CAUSE_FRAMES", GW_CAUSE_FRAMES);
+  set("GW_STACK_WALK_LIMIT", GW_STACK_WALK_LIMIT);
   set("GW_SYSCALL_NONE", GW_SYSCALL_NONE);
   set("GW_SYSCALL_UNKNOWN", GW_SYSCALL_UNKNOWN);
   set("GW_SYSCALL_GIL_WAIT", GW_SYSCALL_GIL_WAIT);
@@ -662,6 +664,7 @@ Napi::Value ProtocolLayout(const Napi::CallbackInfo &info) {
   FIELD(gw_record, payload);
   SIZE(gw_cause_syscall);
   FIELD(gw_cause_syscall, syscall);
+  FIELD(gw_cause_syscall, wait_site);
   FIELD(gw_cause_syscall, ns);
   SIZE(gw_cause_others);
   FIELD(gw_cause_others, syscall);
@@ -679,8 +682,15 @@ Napi::Value ProtocolLayout(const Napi::CallbackInfo &info) {
   FIELD(gw_hold_cause, major_faults);
   FIELD(gw_hold_cause, samples);
   FIELD(gw_hold_cause, other_samples);
+  FIELD(gw_hold_cause, frame_count);
+  FIELD(gw_hold_cause, stack_depth);
   FIELD(gw_hold_cause, blocked_in);
   FIELD(gw_hold_cause, others);
+  FIELD(gw_hold_cause, frames);
+  SIZE(gw_python_frame);
+  FIELD(gw_python_frame, function);
+  FIELD(gw_python_frame, file);
+  FIELD(gw_python_frame, line);
   SIZE(gw_gil_totals_header);
   FIELD(gw_gil_totals_header, thread);
   FIELD(gw_gil_totals_header, count);

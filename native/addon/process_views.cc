@@ -19,7 +19,7 @@ std::string hex64(uint64_t value) {
 }
 
 
-Napi::Value causeObject(Napi::Env env, const HoldCause *c) {
+Napi::Value causeObject(Napi::Env env, const Process &p, const HoldCause *c) {
   if (!c) return env.Null();
   Napi::Object o = Napi::Object::New(env);
   o.Set("final", c->final);
@@ -32,11 +32,12 @@ Napi::Value causeObject(Napi::Env env, const HoldCause *c) {
   o.Set("samples", c->samples);
   Napi::Array blocked = Napi::Array::New(env);
   uint32_t n = 0;
-  for (const auto &[syscall, ns] : c->blockedIn) {
-    if (!ns) continue;
+  for (const HoldCause::Blocked &where : c->blockedIn) {
+    if (!where.ns) continue;
     Napi::Object b = Napi::Object::New(env);
-    b.Set("syscall", syscall);
-    b.Set("ns", static_cast<double>(ns));
+    b.Set("syscall", where.syscall);  // a number here; server/cause.ts names it
+    b.Set("waitSite", where.waitSite ? Napi::Value(Napi::String::New(env, p.strings.text(where.waitSite))) : env.Null());
+    b.Set("ns", static_cast<double>(where.ns));
     blocked.Set(n++, b);
   }
   o.Set("blockedIn", blocked);
@@ -50,6 +51,16 @@ Napi::Value causeObject(Napi::Env env, const HoldCause *c) {
     others.Set(n++, b);
   }
   o.Set("others", others);
+  Napi::Array frames = Napi::Array::New(env, c->frames.size());
+  for (size_t i = 0; i < c->frames.size(); i++) {
+    Napi::Object f = Napi::Object::New(env);
+    f.Set("function", p.strings.text(c->frames[i].function));
+    f.Set("file", p.strings.text(c->frames[i].file));
+    f.Set("line", c->frames[i].line);
+    frames.Set(i, f);
+  }
+  o.Set("frames", frames);
+  o.Set("stackDepth", c->stackDepth);
   return o;
 }
 
@@ -279,7 +290,7 @@ Napi::Value longHoldsView(Napi::Env env, const Store &store, const Process &p, u
     o.Set("startMs", p.wallMs(hold.start));
     o.Set("ongoing", hold.ongoing);
     o.Set("waiters", waiters);
-    o.Set("cause", causeObject(env, hold.thread->causeOf(hold.start)));
+    o.Set("cause", causeObject(env, p, hold.thread->causeOf(hold.start)));
     out.Set(h, o);
   }
   return out;
@@ -375,7 +386,7 @@ Napi::Value summaryView(Napi::Env env, const Store &store, const Process &p, uin
     o.Set("tid", holds[i].first->tid);
     o.Set("startMs", p.wallMs(holds[i].second->startNs));
     o.Set("durationNs", static_cast<double>(holds[i].second->endNs - holds[i].second->startNs));
-    o.Set("cause", causeObject(env, holds[i].first->causeOf(holds[i].second->startNs)));
+    o.Set("cause", causeObject(env, p, holds[i].first->causeOf(holds[i].second->startNs)));
     top.Set(i, o);
   }
   out.Set("longestHolds", top);

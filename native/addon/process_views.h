@@ -10,7 +10,7 @@ namespace gilwatch {
 // A process's instance id as the API writes it: 16 hex digits.
 std::string hex64(uint64_t value);
 
-Napi::Value causeObject(Napi::Env env, const HoldCause *cause);  // null without one
+Napi::Value causeObject(Napi::Env env, const Process &process, const HoldCause *cause);  // null without one
 Napi::Value timelineView(Napi::Env env, const Store &store, const Process &p, uint64_t clientNow, double startNs,
                          double endNs, double pxNs);
 Napi::Value longHoldsView(Napi::Env env, const Store &store, const Process &p, uint64_t clientNow, double thresholdNs,

@@ -503,8 +503,21 @@ void Store::holdCause(Process &process, Thread &thread, const gw_hold_cause &c) 
   cause->majorFaults = c.major_faults;
   cause->samples = c.samples;
   cause->otherSamples = c.other_samples;
-  for (size_t i = 0; i < GW_CAUSE_SYSCALLS; i++) cause->blockedIn[i] = {c.blocked_in[i].syscall, c.blocked_in[i].ns};
+  // Sender message ids to this process's string ids; an id never defined reads as unknown (0).
+  auto text = [&process](uint32_t id) -> uint32_t {
+    return id != GW_NO_MESSAGE && id < process.messageIds.size() && process.messageIds[id] != Process::kUndefined
+               ? process.messageIds[id]
+               : 0;
+  };
+  for (size_t i = 0; i < GW_CAUSE_SYSCALLS; i++)
+    cause->blockedIn[i] = {c.blocked_in[i].syscall, text(c.blocked_in[i].wait_site), c.blocked_in[i].ns};
   for (size_t i = 0; i < GW_CAUSE_OTHERS; i++) cause->others[i] = {c.others[i].syscall, c.others[i].thread_samples};
+  if (c.frame_count) {  // the first report that has them; later ones repeat them
+    cause->frames.clear();
+    for (size_t i = 0; i < c.frame_count && i < GW_CAUSE_FRAMES; i++)
+      cause->frames.push_back({text(c.frames[i].function), text(c.frames[i].file), c.frames[i].line});
+    cause->stackDepth = c.stack_depth;
+  }
   if (cause->final && !wasFinal) {
     GilTotals &gil = process.gil(c.interp);
     gil.longHoldNs[0] += c.on_cpu_ns;

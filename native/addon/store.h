@@ -115,8 +115,19 @@ struct HoldCause {
   uint64_t sampledFromNs = 0, sampledToNs = 0;
   uint64_t onCpuNs = 0, runqueueNs = 0, blockedNs = 0;
   uint32_t majorFaults = 0, samples = 0, otherSamples = 0;
-  std::array<std::pair<int32_t, uint64_t>, GW_CAUSE_SYSCALLS> blockedIn{};    // syscall, ns
-  std::array<std::pair<int32_t, uint32_t>, GW_CAUSE_OTHERS> others{};         // syscall, samples
+  struct Blocked {
+    int32_t syscall = 0;
+    uint32_t waitSite = 0;  // this process's string id of the kernel wait site, 0: unknown
+    uint64_t ns = 0;
+  };
+  std::array<Blocked, GW_CAUSE_SYSCALLS> blockedIn{};
+  std::array<std::pair<int32_t, uint32_t>, GW_CAUSE_OTHERS> others{};  // syscall, samples
+  struct Frame {
+    uint32_t function = 0, file = 0;  // this process's string ids, 0: unknown
+    int32_t line = 0;
+  };
+  std::vector<Frame> frames;  // the holder's innermost Python frames, innermost first
+  uint32_t stackDepth = 0;
 };
 
 // Which `thread` label a thread's GIL metrics carry (see MetricsOptions::maxThreads).

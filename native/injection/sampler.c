@@ -4,9 +4,11 @@
  * GW_SAMPLE_MS from /proc/self/task/<tid>/:
  *   schedstat  time on CPU and time runnable but waiting for one (cumulative, ns);
  *   stat       state (R, S, D...) and major page faults;
- *   syscall    the system call it is blocked in, when sleeping.
- * Time neither running nor waiting to run is blocked, attributed to the system call seen
- * (or to "no system call": a page fault). Every 10 ms it also looks at what the process's other threads are blocked in (a thread
+ *   syscall    the system call it is blocked in, when sleeping;
+ *   wchan      the kernel function it sleeps in (its wait site).
+ * Time neither running nor waiting to run is blocked, attributed to the system call and
+ * wait site seen (or to "no system call": a page fault). At the first sample it also reads
+ * the holder's Python frames (python_frames.c): where in the program the hold is. Every 10 ms it also looks at what the process's other threads are blocked in (a thread
  * waiting for the GIL is known from its open range, without reading /proc). Nothing is
  * sampled while no hold is long: the hot path never pays for this.
  */
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include "../protocol/gil_names.h"
+#include "python_frames.h"
 #include "runtime.h"
 
 #define MAX_SAMPLED 8
@@ -24,6 +27,7 @@
 #define OTHERS_MAX_THREADS 16
 #define INTERIM_EVERY_NS 100000000ull
 #define SYSCALL_SLOTS 16
+#define FRAME_TRIES 3 /* samples that may look for the holder's Python frames */
 
 typedef struct sampled_hold {
   gw_thread *thread; /* NULL: free slot */
@@ -37,8 +41,9 @@ typedef struct sampled_hold {
   unsigned long majflt;
   unsigned long first_majflt;
   uint64_t estimated_blocked_ns; /* sum of per-interval estimates, for the syscall shares */
+  int frame_tries;
   gw_hold_cause cause;
-  struct { int32_t syscall; uint64_t ns; } blocked[SYSCALL_SLOTS];
+  struct { int32_t syscall; uint32_t wait_site; uint64_t ns; } blocked[SYSCALL_SLOTS];
   struct { int32_t syscall; uint32_t samples; } others[SYSCALL_SLOTS];
 } sampled_hold;
 
@@ -64,8 +69,8 @@ static uint32_t gil_state(gw_thread *thread, uint64_t *start, uint64_t *payload,
   return 0;
 }
 
-enum { PROC_STAT, PROC_SCHEDSTAT, PROC_SYSCALL, PROC_FILES };
-static const char *const proc_files[PROC_FILES] = {"stat", "schedstat", "syscall"};
+enum { PROC_STAT, PROC_SCHEDSTAT, PROC_SYSCALL, PROC_WCHAN, PROC_FILES };
+static const char *const proc_files[PROC_FILES] = {"stat", "schedstat", "syscall", "wchan"};
 
 /* Reads /proc/self/task/<tid>/<file>. Opened and closed each time, never kept: a program
  * that counts its open descriptors (CPython's test_subprocess does) must not see ours. */
@@ -111,12 +116,23 @@ static int32_t read_syscall(pid_t tid) {
   return nr < 0 ? GW_SYSCALL_NONE : (int32_t)nr;
 }
 
+/* The kernel function the thread sleeps in, as a message id; 0 when unknown (running,
+ * or a kernel that hides it: "0"). */
+static uint32_t read_wait_site(pid_t tid) {
+  char buffer[128];
+  if (!read_proc(tid, PROC_WCHAN, buffer, sizeof buffer)) return 0;
+  size_t n = strcspn(buffer, "\n");
+  if (n == 0 || (n == 1 && buffer[0] == '0')) return 0;
+  return gw_intern(&gw_rt.messages, buffer, n);
+}
+
 static void release(sampled_hold *h) { h->thread = NULL; }
 
-static void add_blocked(sampled_hold *h, int32_t syscall, uint64_t ns) {
+static void add_blocked(sampled_hold *h, int32_t syscall, uint32_t wait_site, uint64_t ns) {
   for (int i = 0; i < SYSCALL_SLOTS; i++) {
-    if (h->blocked[i].ns && h->blocked[i].syscall != syscall) continue;
+    if (h->blocked[i].ns && (h->blocked[i].syscall != syscall || h->blocked[i].wait_site != wait_site)) continue;
     h->blocked[i].syscall = syscall;
+    h->blocked[i].wait_site = wait_site;
     h->blocked[i].ns += ns;
     return;
   }
@@ -143,9 +159,15 @@ static void sample(sampled_hold *h, uint64_t now) {
     uint64_t blocked = interval > accounted ? interval - accounted : 0;
     if (blocked) {
       int32_t syscall = read_syscall(tid);
-      add_blocked(h, syscall == SYSCALL_RUNNING ? GW_SYSCALL_UNKNOWN : syscall, blocked);
+      uint32_t wait_site = syscall == SYSCALL_RUNNING ? 0 : read_wait_site(tid);
+      add_blocked(h, syscall == SYSCALL_RUNNING ? GW_SYSCALL_UNKNOWN : syscall, wait_site, blocked);
       h->estimated_blocked_ns += blocked;
     }
+  }
+  if (h->cause.frame_count == 0 && h->frame_tries < FRAME_TRIES) {
+    h->frame_tries++;
+    h->cause.frame_count = (uint16_t)gw_python_frames(tid, h->thread->pthread, h->cause.frames, GW_CAUSE_FRAMES,
+                                                      &h->cause.stack_depth);
   }
   h->cause.samples++;
   h->cause.sampled_to_ns = now;
@@ -256,7 +278,8 @@ static void fill(sampled_hold *h, gw_hold_cause *out, int final) {
     /* shares of the estimates, scaled to the measured total */
     uint64_t ns = i < 0 || !h->estimated_blocked_ns ? 0
                 : (uint64_t)((double)h->blocked[i].ns / (double)h->estimated_blocked_ns * (double)h->cause.blocked_ns);
-    out->blocked_in[k] = i < 0 ? (gw_cause_syscall){0} : (gw_cause_syscall){h->blocked[i].syscall, 0, ns};
+    out->blocked_in[k] =
+        i < 0 ? (gw_cause_syscall){0} : (gw_cause_syscall){h->blocked[i].syscall, h->blocked[i].wait_site, ns};
   }
   for (int i = 0; i < SYSCALL_SLOTS; i++) weights[i] = h->others[i].samples;
   largest(weights, SYSCALL_SLOTS, order, GW_CAUSE_OTHERS);

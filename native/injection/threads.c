@@ -27,6 +27,7 @@ gw_thread *gw_thread_slow(void) {
   thread->ring = ring;
   thread->ring_mask = gw_rt.config.ring_events - 1;
   thread->tid = (pid_t)syscall(SYS_gettid);
+  thread->pthread = (unsigned long)pthread_self();
   prctl(PR_GET_NAME, thread->start_name, 0, 0, 0);
   thread->id = __atomic_add_fetch(&gw_rt.next_thread_id, 1, __ATOMIC_RELAXED);
 

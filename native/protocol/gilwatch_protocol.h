@@ -147,7 +147,8 @@ typedef struct gw_status {
 
 /* Why a GIL hold lasts: the holder sampled from /proc while the hold is longer than the
  * threshold (GILWATCH_LONG_HOLD_MS). Sent every 100 ms while the hold lasts, and once more
- * (GW_CAUSE_FINAL) when it ends. The first threshold of the hold is not sampled. */
+ * (GW_CAUSE_FINAL) when it ends. The first threshold of the hold is not sampled. The
+ * message ids it refers to (function, file, wait site) are defined by STRING frames first. */
 #define GW_CAUSE_SYSCALLS 4
 #define GW_CAUSE_OTHERS 4
 #define GW_SYSCALL_NONE (-1)   /* blocked outside a system call: a page fault */
@@ -157,15 +158,27 @@ typedef struct gw_status {
 enum gw_cause_flags { GW_CAUSE_FINAL = 1 };
 
 typedef struct gw_cause_syscall {
-  int32_t syscall; /* x86-64 system call number, or GW_SYSCALL_NONE / GW_SYSCALL_UNKNOWN */
-  uint32_t reserved;
-  uint64_t ns;     /* blocked time attributed to it */
+  int32_t syscall;    /* x86-64 system call number, or GW_SYSCALL_NONE / GW_SYSCALL_UNKNOWN */
+  uint32_t wait_site; /* message id: the kernel function it slept in (/proc/.../wchan); 0: unknown */
+  uint64_t ns;        /* blocked time attributed to this (syscall, wait_site) */
 } gw_cause_syscall;
 
 typedef struct gw_cause_others {
   int32_t syscall;        /* what other threads were blocked in */
   uint32_t thread_samples; /* other-thread samples that found it (÷ other_samples = threads) */
 } gw_cause_others;
+
+/* Where the holder was in Python: its innermost frames, read from the interpreter's memory
+ * while the hold was in progress (the first sample of the hold that found them). */
+#define GW_CAUSE_FRAMES 8
+#define GW_STACK_WALK_LIMIT 128 /* stack_depth saturates here */
+
+typedef struct gw_python_frame {
+  uint32_t function; /* message id: qualified name (3.11+) or name (3.10) of the code */
+  uint32_t file;     /* message id: co_filename */
+  int32_t line;      /* 0: unknown */
+  uint32_t reserved;
+} gw_python_frame;
 
 typedef struct gw_hold_cause {
   uint32_t thread;  /* the holder */
@@ -180,9 +193,12 @@ typedef struct gw_hold_cause {
   uint32_t major_faults;
   uint32_t samples;
   uint32_t other_samples; /* times the other threads were looked at */
-  uint32_t reserved;
+  uint16_t frame_count;   /* `frames` in use, innermost first; 0: not found (not a Python thread,
+                             an unsupported CPython, or the walk gave up) */
+  uint16_t stack_depth;   /* Python frames on the holder's stack (<= GW_STACK_WALK_LIMIT) */
   gw_cause_syscall blocked_in[GW_CAUSE_SYSCALLS]; /* the holder's, largest first */
   gw_cause_others others[GW_CAUSE_OTHERS];        /* the other threads', most seen first */
+  gw_python_frame frames[GW_CAUSE_FRAMES];
 } gw_hold_cause;
 
 /* Exact GIL accounting. Each thread counts its own GIL holds and waits as they end, in the
@@ -240,7 +256,8 @@ GW_STATIC_ASSERT(sizeof(gw_record) == 40, "record");
 GW_STATIC_ASSERT(sizeof(gw_status) == 32, "status");
 GW_STATIC_ASSERT(sizeof(gw_cause_syscall) == 16, "cause syscall");
 GW_STATIC_ASSERT(sizeof(gw_cause_others) == 8, "cause others");
-GW_STATIC_ASSERT(sizeof(gw_hold_cause) == 176, "hold cause");
+GW_STATIC_ASSERT(sizeof(gw_python_frame) == 16, "python frame");
+GW_STATIC_ASSERT(sizeof(gw_hold_cause) == 304, "hold cause");
 GW_STATIC_ASSERT(sizeof(gw_gil_totals_header) == 8, "gil totals header");
 GW_STATIC_ASSERT(sizeof(gw_gil_totals) == 416, "gil totals");
 
