@@ -73,8 +73,8 @@ const gilFamilies: GilFamily[] = [
   family('python_gil_wait_duration_seconds', 'histogram', 'Durations of completed GIL waits, per process and GIL.', (out, p, bounds, name) =>
     p.process.gils.forEach((g) => writeHistogram(out, name, p.gilLabels.get(g)!, g.wait, bounds))),
   family('python_gil_hold_max_seconds', 'gauge', 'Longest completed GIL hold per thread within the sliding window (default 60 s).', perThread((t) => t.holdMaxSeconds)),
-  family('python_gil_current_hold_seconds', 'gauge', 'Age of the GIL hold in progress (0 when free or held for less than 10 ms).', perGil((g) => g.currentHoldSeconds)),
-  family('python_gil_waiters', 'gauge', 'Threads waiting for the GIL now (waiting for 10 ms or more).', perGil((g) => g.waiters)),
+  family('python_gil_current_hold_seconds', 'gauge', 'Age of the GIL hold in progress at the process\'s last tick (0 when free).', perGil((g) => g.currentHoldSeconds)),
+  family('python_gil_waiters', 'gauge', 'Threads waiting for the GIL at the process\'s last tick.', perGil((g) => g.waiters)),
   family('python_gil_contended_seconds_total', 'counter', 'Wall time with at least one thread waiting for the GIL, in seconds.', perGil((g) => g.contendedSeconds)),
   family('python_gil_long_hold_seconds_total', 'counter',
     'Sampled time of holds longer than the threshold (20 ms), by what the holder was doing: on_cpu, runqueue (runnable, waiting for a CPU), blocked.',

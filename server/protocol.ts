@@ -21,8 +21,11 @@ export const MAX_TOKEN_BYTES = 256 // an AUTH frame's token, before padding
 export const RETIRED_THREADS = 0 // GIL_TOTALS of every exited thread
 export const GIL_SLOTS = 4
 export const DURATION_BUCKETS = 20
+export const STATE_GILS = 4 // GIL_STATE: GILs listed
+export const STATE_OPEN = 256 // GIL_STATE: open ranges listed
+export const OpenKind = { HOLD: 1, WAIT: 2 } as const
 
-export const FrameType = { HELLO: 1, STRING: 2, THREAD: 3, RECORDS: 4, STATUS: 5, THREAD_EXIT: 6, HOLD_CAUSE: 7, GIL_TOTALS: 8, AUTH: 9 } as const
+export const FrameType = { HELLO: 1, STRING: 2, THREAD: 3, RECORDS: 4, STATUS: 5, THREAD_EXIT: 6, HOLD_CAUSE: 7, GIL_TOTALS: 8, AUTH: 9, GIL_STATE: 11 } as const
 export const StringKind = { DOMAIN: 1, MESSAGE: 2, CATEGORY: 3 } as const
 export const RecordKind = { RANGE: 1, OPEN: 2, START: 3, END: 4, MARK: 5 } as const
 export const PayloadType = { NONE: 0, UINT64: 1, INT64: 2, DOUBLE: 3 } as const
@@ -65,6 +68,9 @@ export const layout = {
   },
   status: { size: 32, sentNs: 0, droppedEvents: 8, unmatchedPops: 16, threads: 24 },
   gilTotalsHeader: { size: 8, thread: 0, count: 4 },
+  gilStateHeader: { size: 24, gils: 0, open: 4, openOmitted: 8, nowNs: 16 },
+  gilContention: { size: 24, interp: 0, contendedNs: 8, waiters: 16 },
+  gilOpen: { size: 24, thread: 0, kind: 4, interp: 8, startNs: 16 },
   gilTotals: {
     size: 416,
     interp: 0,

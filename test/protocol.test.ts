@@ -18,7 +18,8 @@ const constantGroups: Array<[string, Record<string, number>]> = [
   ['GW_RECORD_', protocol.RecordKind],
   ['GW_PAYLOAD_', protocol.PayloadType],
   ['GW_FLAG_', protocol.RecordFlag],
-  ['GW_CAUSE_', protocol.CauseFlag]
+  ['GW_CAUSE_', protocol.CauseFlag],
+  ['GW_OPEN_', protocol.OpenKind]
 ]
 const plainConstants: Record<string, number> = {
   GW_PROTOCOL_MAGIC: protocol.MAGIC,
@@ -33,6 +34,8 @@ const plainConstants: Record<string, number> = {
   GW_RETIRED_THREADS: protocol.RETIRED_THREADS,
   GW_GIL_SLOTS: protocol.GIL_SLOTS,
   GW_DURATION_BUCKETS: protocol.DURATION_BUCKETS,
+  GW_STATE_GILS: protocol.STATE_GILS,
+  GW_STATE_OPEN: protocol.STATE_OPEN,
   GW_CAUSE_SYSCALLS: protocol.CAUSE_SYSCALLS,
   GW_CAUSE_OTHERS: protocol.CAUSE_OTHERS,
   GW_CAUSE_FRAMES: protocol.CAUSE_FRAMES,

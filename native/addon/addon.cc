@@ -462,7 +462,13 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
         const GilTotals &gil = p.gils[g];
         double currentHold = 0;
         uint32_t waiters = 0;
-        if (p.state == ProcessState::Connected) {
+        if (p.state == ProcessState::Connected && p.stateSeen) {
+          // The sender's state at its last tick (every 10 ms): every hold and wait, any age.
+          for (const Process::GilOpen &o : p.gilOpen)
+            if (o.hold && o.interp == gil.interp && clientNow > o.startNs)
+              currentHold = std::max(currentHold, static_cast<double>(clientNow - o.startNs) / 1e9);
+          waiters = gil.waitersNow;
+        } else if (p.state == ProcessState::Connected) {
           for (const auto &[id, t] : p.threads) {
             for (const OpenRange &r : t->open) {
               if (r.domain != store_.gilDomain() || Store::interpOf(r.payloadType, r.payload) != gil.interp) continue;
@@ -596,6 +602,11 @@ Napi::Value ProtocolLayout(const Napi::CallbackInfo &info) {
   set("GW_FRAME_HOLD_CAUSE", GW_FRAME_HOLD_CAUSE);
   set("GW_FRAME_AUTH", GW_FRAME_AUTH);
   set("GW_FRAME_GIL_TOTALS", GW_FRAME_GIL_TOTALS);
+  set("GW_FRAME_GIL_STATE", GW_FRAME_GIL_STATE);
+  set("GW_STATE_GILS", GW_STATE_GILS);
+  set("GW_STATE_OPEN", GW_STATE_OPEN);
+  set("GW_OPEN_HOLD", GW_OPEN_HOLD);
+  set("GW_OPEN_WAIT", GW_OPEN_WAIT);
   set("GW_RETIRED_THREADS", GW_RETIRED_THREADS);
   set("GW_GIL_SLOTS", GW_GIL_SLOTS);
   set("GW_DURATION_BUCKETS", GW_DURATION_BUCKETS);
@@ -691,6 +702,20 @@ Napi::Value ProtocolLayout(const Napi::CallbackInfo &info) {
   FIELD(gw_python_frame, function);
   FIELD(gw_python_frame, file);
   FIELD(gw_python_frame, line);
+  SIZE(gw_gil_state_header);
+  FIELD(gw_gil_state_header, gils);
+  FIELD(gw_gil_state_header, open);
+  FIELD(gw_gil_state_header, open_omitted);
+  FIELD(gw_gil_state_header, now_ns);
+  SIZE(gw_gil_contention);
+  FIELD(gw_gil_contention, interp);
+  FIELD(gw_gil_contention, contended_ns);
+  FIELD(gw_gil_contention, waiters);
+  SIZE(gw_gil_open);
+  FIELD(gw_gil_open, thread);
+  FIELD(gw_gil_open, kind);
+  FIELD(gw_gil_open, interp);
+  FIELD(gw_gil_open, start_ns);
   SIZE(gw_gil_totals_header);
   FIELD(gw_gil_totals_header, thread);
   FIELD(gw_gil_totals_header, count);

@@ -228,6 +228,22 @@ DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t lengt
       return {};
     }
 
+    case GW_FRAME_GIL_STATE: {
+      if (length < sizeof(gw_gil_state_header)) return fail("bad_length", "GIL_STATE frame is shorter than its header");
+      gw_gil_state_header header = load<gw_gil_state_header>(body);
+      if (header.gils > GW_STATE_GILS || header.open > GW_STATE_OPEN)
+        return fail("bad_record", "GIL_STATE lists " + std::to_string(header.gils) + " GILs and " +
+                                      std::to_string(header.open) + " open ranges, beyond its limits");
+      uint64_t need = sizeof header + uint64_t{header.gils} * sizeof(gw_gil_contention) + uint64_t{header.open} * sizeof(gw_gil_open);
+      if (need > length) return fail("bad_length", "GIL_STATE entries overrun the frame");
+      std::vector<gw_gil_contention> gils(header.gils);
+      std::vector<gw_gil_open> open(header.open);
+      std::memcpy(gils.data(), body + sizeof header, gils.size() * sizeof(gw_gil_contention));
+      std::memcpy(open.data(), body + sizeof header + gils.size() * sizeof(gw_gil_contention), open.size() * sizeof(gw_gil_open));
+      store_.gilState(process, header, gils.data(), open.data());
+      return {};
+    }
+
     case GW_FRAME_HOLD_CAUSE: {
       if (length < sizeof(gw_hold_cause)) return fail("bad_length", "HOLD_CAUSE frame is shorter than its body");
       gw_hold_cause cause = load<gw_hold_cause>(body);

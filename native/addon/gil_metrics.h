@@ -80,6 +80,8 @@ struct GilTotals {
   uint64_t dropRequests = 0;
   uint64_t longHoldNs[3] = {0, 0, 0};  // sampled parts of long holds: on CPU, run queue, blocked
   uint64_t contendedNs = 0;      // union of waits: wall time with at least one waiter
+  uint64_t senderContendedNs = 0;  // the sender's own count (GW_FRAME_GIL_STATE), last seen
+  uint32_t waitersNow = 0;         // threads waiting at the sender's last tick
   uint64_t contendedCursor = 0;  // end of the union so far
   std::vector<std::pair<uint64_t, uint64_t>> batchWaits;  // this batch's waits, merged at STATUS
 };

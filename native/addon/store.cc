@@ -289,6 +289,26 @@ void Store::gilTotals(Process &process, Thread *thread, uint32_t threadId, const
   }
 }
 
+// The GIL at the sender's last tick. Contended time is the sender's own union of waits
+// (exact); waiters and holders replace what the server had, so a range whose end was
+// dropped never looks open for longer than one tick.
+void Store::gilState(Process &process, const gw_gil_state_header &header, const gw_gil_contention *gils,
+                     const gw_gil_open *open) {
+  process.stateSeen = true;
+  for (GilTotals &g : process.gils) g.waitersNow = 0;
+  for (uint32_t i = 0; i < header.gils; i++) {
+    GilTotals &g = process.gil(gils[i].interp);
+    if (gils[i].contended_ns > g.senderContendedNs) {
+      g.contendedNs += gils[i].contended_ns - g.senderContendedNs;
+      g.senderContendedNs = gils[i].contended_ns;
+    }
+    g.waitersNow = gils[i].waiters;
+  }
+  process.gilOpen.clear();
+  for (uint32_t i = 0; i < header.open; i++)
+    process.gilOpen.push_back(Process::GilOpen{open[i].thread, open[i].kind == GW_OPEN_HOLD, open[i].interp, open[i].start_ns});
+}
+
 void Store::refusedThreadExit(Process &process, uint32_t threadId) {
   auto found = process.refusedTotals.find(threadId);
   if (found == process.refusedTotals.end()) return;
@@ -336,7 +356,8 @@ void Store::mergeWaits(Process &process) {
     std::sort(waits.begin(), waits.end());
     for (const auto &[start, end] : waits) {
       if (end <= gil.contendedCursor) continue;
-      gil.contendedNs += end - std::max(start, gil.contendedCursor);
+      // A sender that reports its own contended time (GIL_STATE) is exact: ranges are detail.
+      if (!process.stateSeen) gil.contendedNs += end - std::max(start, gil.contendedCursor);
       gil.contendedCursor = end;
     }
     waits.clear();

@@ -220,6 +220,14 @@ struct Process {
 
   // GIL metrics.
   bool totalsSeen = false;  // the sender counts the GIL itself (GW_FRAME_GIL_TOTALS): ranges are detail
+  bool stateSeen = false;   // the sender reports the GIL's state every tick (GW_FRAME_GIL_STATE)
+  struct GilOpen {
+    uint32_t thread;
+    bool hold;  // else a wait
+    int64_t interp;
+    uint64_t startNs;
+  };
+  std::vector<GilOpen> gilOpen;  // open GIL ranges at the sender's last tick
   std::vector<gw_gil_totals> knownRetired;    // totals of the threads counted as gone
   std::vector<gw_gil_totals> pendingRetired;  // the sender's retired totals, applied at the next STATUS
   bool hasPendingRetired = false;
@@ -294,6 +302,8 @@ class Store {
   // `thread` is nullptr for the retired threads and for a thread refused by threadsPerProcess.
   void gilTotals(Process &process, Thread *thread, uint32_t threadId, const gw_gil_totals *totals, uint32_t count);
   void refusedThreadExit(Process &process, uint32_t threadId);
+  void gilState(Process &process, const gw_gil_state_header &header, const gw_gil_contention *gils,
+                const gw_gil_open *open);
   // Returns false with `code` ("unknown_id", "bad_record") and `error` set on an invalid record.
   bool records(Process &process, Thread &thread, const gw_record *records, uint32_t count, const char *&code,
                std::string &error);

@@ -112,3 +112,64 @@ void gw_gil_fold(gw_gil_totals *sum, uint32_t *sum_count, const gw_gil_totals *t
     }
   }
 }
+
+/* ---- contention: the union of every thread's waits, per GIL ---- */
+
+static inline void spin_lock(uint32_t *lock) {
+  while (__atomic_exchange_n(lock, 1, __ATOMIC_ACQUIRE)) __builtin_ia32_pause();
+}
+static inline void spin_unlock(uint32_t *lock) { __atomic_store_n(lock, 0, __ATOMIC_RELEASE); }
+
+static gw_contention *contention_of(int64_t interp) {
+  for (int i = 0; i < GW_GIL_SLOTS; i++) {
+    gw_contention *c = &gw_rt.contention[i];
+    if (gw_load_acquire(&c->used) && c->interp == interp) return c;
+  }
+  spin_lock(&gw_rt.contention_claim);
+  gw_contention *found = NULL;
+  for (int i = 0; i < GW_GIL_SLOTS && !found; i++) {
+    gw_contention *c = &gw_rt.contention[i];
+    if (c->used && c->interp == interp) found = c;
+  }
+  for (int i = 0; i < GW_GIL_SLOTS && !found; i++) {
+    gw_contention *c = &gw_rt.contention[i];
+    if (!c->used) {
+      c->interp = interp;
+      gw_store_release(&c->used, 1);
+      found = c;
+    }
+  }
+  spin_unlock(&gw_rt.contention_claim);
+  return found;
+}
+
+void gw_gil_wait_begins(uint8_t payload_type, uint64_t payload, uint64_t start_ns) {
+  gw_contention *c = contention_of(interp_of(payload_type, payload));
+  if (!c) return;
+  spin_lock(&c->lock);
+  if (c->waiters++ == 0) c->since_ns = start_ns > c->last_end_ns ? start_ns : c->last_end_ns;
+  spin_unlock(&c->lock);
+}
+
+void gw_gil_wait_ends(uint8_t payload_type, uint64_t payload, uint64_t end_ns) {
+  gw_contention *c = contention_of(interp_of(payload_type, payload));
+  if (!c) return;
+  spin_lock(&c->lock);
+  if (c->waiters > 0 && --c->waiters == 0 && end_ns > c->since_ns) c->contended_ns += end_ns - c->since_ns;
+  if (end_ns > c->last_end_ns) c->last_end_ns = end_ns;
+  spin_unlock(&c->lock);
+}
+
+uint32_t gw_gil_contention_read(gw_gil_contention *out, uint32_t max, uint64_t now_ns) {
+  uint32_t n = 0;
+  for (int i = 0; i < GW_GIL_SLOTS && n < max; i++) {
+    gw_contention *c = &gw_rt.contention[i];
+    if (!gw_load_acquire(&c->used)) continue;
+    spin_lock(&c->lock);
+    uint64_t ongoing = c->waiters && now_ns > c->since_ns ? now_ns - c->since_ns : 0;
+    out[n] = (gw_gil_contention){.interp = c->interp, .contended_ns = c->contended_ns + ongoing, .waiters = c->waiters};
+    spin_unlock(&c->lock);
+    n++;
+  }
+  return n;
+}

@@ -140,6 +140,8 @@ static int push_range(uint32_t domain, const event_attributes *attrs) {
     entry->start_ns = gw_now_ns(); /* last: the range measures the caller, not us */
     gw_store_release(&stack->depth, depth + 1);
     gw_store_release(&stack->seq, seq + 2);
+    if (GW_UNLIKELY(attrs->message == gw_rt.gil_waiting) && domain == gw_rt.gil_domain)
+      gw_gil_wait_begins(attrs->payload_type, attrs->payload, entry->start_ns);
   } else {
     gw_store_release(&stack->depth, depth + 1);
     count_drop(thread);
@@ -161,7 +163,10 @@ static int pop_range(uint32_t domain) {
   if (GW_UNLIKELY(depth >= GW_STACK_DEPTH)) return (int)depth; /* its push was counted as dropped */
   const gw_stack_entry *entry = &stack->entries[depth];
   int gil = domain == gw_rt.gil_domain && (entry->message == gw_rt.gil_holding || entry->message == gw_rt.gil_waiting);
-  if (gil) gw_gil_count_range(thread, entry->message, entry->payload_type, entry->payload, entry->start_ns, end_ns);
+  if (gil) {
+    gw_gil_count_range(thread, entry->message, entry->payload_type, entry->payload, entry->start_ns, end_ns);
+    if (entry->message == gw_rt.gil_waiting) gw_gil_wait_ends(entry->payload_type, entry->payload, end_ns);
+  }
   gw_record *record = gw_ring_claim(thread);
   int set_aside = 0;
   if (GW_UNLIKELY(!record) && gw_keep_always(entry->start_ns, end_ns)) {

@@ -33,6 +33,8 @@ static void after_fork_child(void) {
   gw_rt.pid = getpid();
   gw_rt.instance = new_instance_id();
   gw_rt.lost_threads = 0;
+  memset(gw_rt.contention, 0, sizeof gw_rt.contention); /* the parent's other threads do not wait here */
+  gw_rt.contention_claim = 0;
 
   /* Only the forking thread survives. Its ring may hold the parent's events and its stacks
    * the parent's open ranges (CPython resets its GIL state in the child without popping). */

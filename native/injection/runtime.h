@@ -194,6 +194,19 @@ static inline gw_stack *gw_stack_for(gw_thread *thread, uint32_t domain) {
   return &thread->stacks[n];
 }
 
+/* Contention of one GIL: how many threads wait now, and since when at least one has. Only
+ * threads beginning or ending a GIL wait (already the slow path: they block) take its lock. */
+typedef struct gw_contention {
+  int64_t interp;
+  uint32_t lock;
+  uint32_t used;
+  uint32_t waiters;
+  uint32_t reserved;
+  uint64_t since_ns;     /* when waiters went from 0 to 1 */
+  uint64_t last_end_ns;  /* the last wait's end: a new period starts no earlier */
+  uint64_t contended_ns; /* ended periods with at least one waiter */
+} __attribute__((aligned(GW_CACHELINE))) gw_contention;
+
 /* ---- process-wide state (init.c) ---- */
 
 struct gw_runtime {
@@ -211,6 +224,8 @@ struct gw_runtime {
   pthread_key_t exit_key;  /* its destructor marks a thread exited */
   uint32_t gil_domain;     /* "GIL NVTX Domain" once created, else 0 */
   uint32_t gil_holding, gil_waiting, gil_drop_request; /* their message ids, interned at start */
+  gw_contention contention[GW_GIL_SLOTS]; /* per GIL (interpreter); more GILs are not counted */
+  uint32_t contention_claim;               /* spinlock for claiming a slot */
   int sender_wanted;       /* the sender was stopped for a fork: the next event restarts it */
   uint64_t instance;
   pid_t pid;
@@ -261,6 +276,11 @@ void gw_thread_on_exit(void *thread);
 void gw_gil_count_range(gw_thread *thread, uint32_t message, uint8_t payload_type, uint64_t payload,
                         uint64_t start_ns, uint64_t end_ns);
 void gw_gil_count_mark(gw_thread *thread, uint8_t payload_type, uint64_t payload);
+/* A GIL wait begins or ends on the calling thread (the ranges' payload tells which GIL). */
+void gw_gil_wait_begins(uint8_t payload_type, uint64_t payload, uint64_t start_ns);
+void gw_gil_wait_ends(uint8_t payload_type, uint64_t payload, uint64_t end_ns);
+/* Per GIL: waiters now and contended time up to `now_ns`. Returns how many were written. */
+uint32_t gw_gil_contention_read(gw_gil_contention *out, uint32_t max, uint64_t now_ns);
 /* The sender's consistent copy of a thread's totals; 0 while the owner is mid-update. */
 int gw_gil_snapshot(gw_thread *thread, gw_gil_totals *out, uint32_t *count, uint32_t *seq);
 /* Adds `count` totals into `sum` (slots matched by interpreter). */

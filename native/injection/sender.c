@@ -523,6 +523,53 @@ static int queue_thread_totals(gw_thread *thread, gw_gil_totals *out, uint32_t *
   return 1;
 }
 
+/* The thread's open GIL range (its innermost hold or wait), read under the stack's seqlock. */
+static int open_gil_range(gw_thread *thread, gw_gil_open *out) {
+  uint32_t stacks = gw_load_acquire(&thread->stack_count);
+  for (uint32_t i = 0; i < stacks; i++) {
+    gw_stack *stack = &thread->stacks[i];
+    if (stack->domain != gw_rt.gil_domain) continue;
+    for (int attempt = 0; attempt < 4; attempt++) {
+      uint32_t seq = gw_load_acquire(&stack->seq);
+      if (seq & 1) continue;
+      uint32_t depth = gw_load_acquire(&stack->depth);
+      if (depth == 0 || depth > GW_STACK_DEPTH) return 0;
+      const gw_stack_entry *top = &stack->entries[depth - 1];
+      uint32_t message = gw_load_relaxed(&top->message);
+      uint64_t start = gw_load_relaxed(&top->start_ns);
+      uint8_t payload_type = gw_load_relaxed(&top->payload_type);
+      uint64_t payload = gw_load_relaxed(&top->payload);
+      __atomic_thread_fence(__ATOMIC_ACQUIRE);
+      if (gw_load_relaxed(&stack->seq) != seq) continue;
+      if (message != gw_rt.gil_holding && message != gw_rt.gil_waiting) return 0;
+      *out = (gw_gil_open){.thread = thread->id,
+                           .kind = message == gw_rt.gil_holding ? GW_OPEN_HOLD : GW_OPEN_WAIT,
+                           .interp = payload_type == GW_PAYLOAD_INT64 || payload_type == GW_PAYLOAD_UINT64 ? (int64_t)payload : 0,
+                           .start_ns = start};
+      return 1;
+    }
+    return 0;
+  }
+  return 0;
+}
+
+/* Every tick: the GIL right now (who holds it since when, who waits, contended time). */
+static void queue_gil_state(uint64_t now) {
+  if (!gw_load_relaxed(&gw_rt.gil_domain)) return;
+  static gw_gil_open open[GW_STATE_OPEN];
+  gw_gil_contention gils[GW_STATE_GILS];
+  gw_gil_state_header header = {.now_ns = now};
+  header.gils = gw_gil_contention_read(gils, GW_STATE_GILS, now);
+  for (gw_thread *thread = gw_load_acquire(&gw_rt.threads); thread; thread = thread->next) {
+    gw_gil_open one;
+    if (!thread->info_sent || gw_load_acquire(&thread->exited) || !open_gil_range(thread, &one)) continue;
+    if (header.open < GW_STATE_OPEN) open[header.open++] = one;
+    else header.open_omitted++;
+  }
+  append_frame(&S.records, GW_FRAME_GIL_STATE, &header, sizeof header, gils, header.gils * sizeof gils[0], open,
+               header.open * sizeof open[0]);
+}
+
 static void queue_status(uint32_t thread_count) {
   uint64_t dropped = S.dropped + gw_load_relaxed(&gw_rt.lost_threads);
   uint64_t unmatched = S.unmatched_reaped;
@@ -626,6 +673,7 @@ static void tick(int final) {
     for (size_t i = 0; i < count; i++)
       append_frame(&S.records, GW_FRAME_HOLD_CAUSE, &causes[i], sizeof causes[i], NULL, 0, NULL, 0);
     queue_strings();
+    queue_gil_state(now);
     queue_status(thread_count);
     /* Definitions first: records refer to them. They are small, so they may pass the budget. */
     if (reserve(&S.pending, S.definitions.size + S.records.size)) {

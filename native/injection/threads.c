@@ -47,6 +47,8 @@ void gw_thread_close_open_ranges(gw_thread *thread, uint64_t now_ns) {
     for (uint32_t depth = stack->depth; depth-- > 0;) {
       if (depth >= GW_STACK_DEPTH) continue;
       const gw_stack_entry *entry = &stack->entries[depth];
+      if (stack->domain == gw_rt.gil_domain && entry->message == gw_rt.gil_waiting)
+        gw_gil_wait_ends(entry->payload_type, entry->payload, now_ns); /* it stops waiting too */
       gw_record *record = gw_ring_claim(thread);
       if (!record) break;
       *record = (gw_record){.kind = GW_RECORD_RANGE,

@@ -44,6 +44,7 @@ enum gw_frame_type {
   GW_FRAME_HOLD_CAUSE = 7,  /* gw_hold_cause: why a long GIL hold is long */
   GW_FRAME_GIL_TOTALS = 8,  /* gw_gil_totals_header + count * gw_gil_totals: exact cumulative counts */
   GW_FRAME_AUTH = 9,        /* the ingest token (GILWATCH_TOKEN), padded; before HELLO, when used */
+  GW_FRAME_GIL_STATE = 11,  /* gw_gil_state_header + gils + open: the GIL right now, every tick */
 };
 
 #define GW_MAX_TOKEN_BYTES 256u
@@ -238,6 +239,38 @@ typedef struct gw_gil_totals {
   uint64_t wait_buckets[GW_DURATION_BUCKETS + 1];
 } gw_gil_totals;
 
+/* The GIL right now, sent every tick: per GIL, the threads waiting and the cumulative time
+ * with at least one waiter (counted in the process as waits begin and end, so exact); and
+ * every thread's open GIL range, which replaces what the receiver had. A range that ends
+ * between two ticks and is then dropped cannot look open for longer than one tick. */
+#define GW_STATE_GILS GW_GIL_SLOTS
+#define GW_STATE_OPEN 256 /* open GIL ranges listed per frame; more are left out (counted) */
+
+enum gw_open_kind { GW_OPEN_HOLD = 1, GW_OPEN_WAIT = 2 };
+
+typedef struct gw_gil_state_header {
+  uint32_t gils;        /* gw_gil_contention that follow */
+  uint32_t open;        /* then gw_gil_open */
+  uint32_t open_omitted; /* open ranges beyond GW_STATE_OPEN */
+  uint32_t reserved;
+  uint64_t now_ns;      /* the sender's clock when it looked */
+} gw_gil_state_header;
+
+typedef struct gw_gil_contention {
+  int64_t interp;
+  uint64_t contended_ns; /* cumulative wall time with at least one waiter, up to now_ns */
+  uint32_t waiters;      /* threads waiting now */
+  uint32_t reserved;
+} gw_gil_contention;
+
+typedef struct gw_gil_open {
+  uint32_t thread;
+  uint16_t kind; /* gw_open_kind */
+  uint16_t reserved;
+  int64_t interp;
+  uint64_t start_ns;
+} gw_gil_open;
+
 #define GW_RECORDS_PER_FRAME ((GW_MAX_FRAME_BODY - sizeof(gw_records_header)) / sizeof(gw_record))
 
 /* Layout guards: a change here is a protocol change (bump GW_PROTOCOL_VERSION). */
@@ -259,6 +292,9 @@ GW_STATIC_ASSERT(sizeof(gw_cause_others) == 8, "cause others");
 GW_STATIC_ASSERT(sizeof(gw_python_frame) == 16, "python frame");
 GW_STATIC_ASSERT(sizeof(gw_hold_cause) == 304, "hold cause");
 GW_STATIC_ASSERT(sizeof(gw_gil_totals_header) == 8, "gil totals header");
+GW_STATIC_ASSERT(sizeof(gw_gil_state_header) == 24, "gil state header");
+GW_STATIC_ASSERT(sizeof(gw_gil_contention) == 24, "gil contention");
+GW_STATIC_ASSERT(sizeof(gw_gil_open) == 24, "gil open");
 GW_STATIC_ASSERT(sizeof(gw_gil_totals) == 416, "gil totals");
 
 static inline uint32_t gw_padded(uint32_t n) { return (n + GW_FRAME_ALIGN - 1) & ~(GW_FRAME_ALIGN - 1); }
