@@ -1,6 +1,7 @@
-// Why was a hold long? Four holds with a known cause, each 200 ms or more on a thread named
+// Why was a hold long? Holds with a known cause, each 200 ms or more on a thread named
 // "holder" (ctypes.PyDLL keeps the GIL), and what the injection's sampler reports for them:
-// through the API, /metrics, the run summary and the trace export.
+// through the API, /metrics, the run summary and the trace export. The split covers the whole
+// hold, the part before the 20 ms threshold too, up to a remainder of one sender tick (10 ms).
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
@@ -40,6 +41,9 @@ async function hold (which: string): Promise<{ cause: HoldCause, durationNs: num
   assert.ok(mine, `a long hold on "holder": ${JSON.stringify(holds.map((h: any) => h.name))}`)
   assert.ok(mine.cause?.final, 'its cause, final')
   assert.ok(mine.cause.sampledNs >= 0.7 * mine.durationNs, `sampled ${mine.cause.sampledNs / 1e6} of ${mine.durationNs / 1e6} ms`)
+  const parts = mine.cause.onCpuNs + mine.cause.runqueueNs + mine.cause.blockedNs
+  assert.ok(parts >= 0.95 * mine.durationNs && parts <= 1.01 * mine.durationNs,
+    `the parts add up to ${parts / 1e6} ms of a ${mine.durationNs / 1e6} ms hold`)
   console.log(`# ${which}: ${(mine.durationNs / 1e6).toFixed(1)} ms hold, sampled ${(mine.cause.sampledNs / 1e6).toFixed(1)} ms: ` +
     `on CPU ${(mine.cause.onCpuNs / 1e6).toFixed(1)}, run queue ${(mine.cause.runqueueNs / 1e6).toFixed(1)}, ` +
     `blocked ${(mine.cause.blockedNs / 1e6).toFixed(1)} ms, ${mine.cause.majorFaults} major faults`)
@@ -47,30 +51,33 @@ async function hold (which: string): Promise<{ cause: HoldCause, durationNs: num
 }
 
 test('a C busy loop under PyDLL: mostly on CPU', async () => {
-  const { cause } = await hold('cpu')
+  const { cause, durationNs } = await hold('cpu')
   assert.equal(dominantCause(cause), 'on_cpu')
-  assert.ok(cause.onCpuNs >= 0.6 * cause.sampledNs)
+  // On CPU whenever it had one: the run-queue time is the machine's other load (2 cores).
+  assert.ok(cause.onCpuNs >= 0.9 * (durationNs - cause.runqueueNs), `on CPU ${cause.onCpuNs / 1e6} ms`)
+  assert.ok(cause.blockedNs <= 0.05 * durationNs, `blocked ${cause.blockedNs / 1e6} ms`)
   // Meanwhile the other threads wait for the GIL.
   assert.ok(cause.others.some((o) => o.syscall === 'waiting for the GIL' && o.threads >= 1.5), JSON.stringify(cause.others))
 })
 
 test('PyDLL(None).usleep(200000): blocked, in clock_nanosleep, waiting in hrtimer_nanosleep', async () => {
-  const { cause, pid } = await hold('sleep')
+  const { cause, pid, durationNs } = await hold('sleep')
   assert.equal(dominantCause(cause), 'blocked')
-  assert.ok(cause.blockedNs >= 0.9 * cause.sampledNs)
+  assert.ok(cause.blockedNs >= 0.9 * durationNs, `blocked ${cause.blockedNs / 1e6} of ${durationNs / 1e6} ms`)
   assert.ok(['clock_nanosleep', 'nanosleep'].includes(cause.blockedIn[0].syscall), `blocked in ${cause.blockedIn[0].syscall}`)
   assert.equal(cause.blockedIn[0].waitSite, 'hrtimer_nanosleep') // /proc/<tid>/wchan
   assert.ok(cause.blockedIn[0].ns >= 0.9 * cause.blockedNs)
   // The same in /metrics.
   const metrics = await (await fetch(`${server.httpUrl}/metrics`)).text()
   const blocked = new RegExp(`python_gil_long_hold_seconds_total\\{service="[^"]*",pid="${pid}",interp="0",cause="blocked"\\} ([\\d.e-]+)`).exec(metrics)
-  assert.ok(blocked && Number(blocked[1]) >= 0.15, `blocked seconds in /metrics: ${blocked?.[1]}`)
+  assert.ok(blocked && Number(blocked[1]) >= 0.9 * durationNs / 1e9, `blocked seconds in /metrics: ${blocked?.[1]}`)
 })
 
 test('the holder pinned to a CPU shared with 3 CPU hogs: mostly waiting for the CPU', async () => {
-  const { cause } = await hold('runqueue')
+  const { cause, durationNs } = await hold('runqueue')
   assert.equal(dominantCause(cause), 'runqueue')
-  assert.ok(cause.runqueueNs >= 0.5 * cause.sampledNs)
+  // Four runnable threads on one CPU: the holder runs about a quarter of the time.
+  assert.ok(cause.runqueueNs >= 0.6 * durationNs, `run queue ${cause.runqueueNs / 1e6} of ${durationNs / 1e6} ms`)
 })
 
 test('a cold mmap\'d file: major page faults during the hold', async () => {
@@ -78,16 +85,38 @@ test('a cold mmap\'d file: major page faults during the hold', async () => {
   assert.ok(cause.majorFaults >= 1000, `${cause.majorFaults} major faults`)
   // The split is not asserted: on this VM a fault is served from the host's cache in about
   // 50 µs, mostly kernel CPU, so the blocked share varies from run to run (0 to 40 %).
-  const total = cause.onCpuNs + cause.runqueueNs + cause.blockedNs
-  assert.ok(Math.abs(total - cause.sampledNs) < 0.05 * cause.sampledNs, 'the parts add up to the sampled time')
+  // The parts add up to the hold (checked in hold()).
 })
 
 test('uninterruptible sleep in the kernel (vfork wait): blocked, in vfork', async () => {
-  const { cause } = await hold('kernel')
+  const { cause, durationNs } = await hold('kernel')
   assert.equal(dominantCause(cause), 'blocked')
-  assert.ok(cause.blockedNs >= 0.8 * cause.sampledNs)
+  assert.ok(cause.blockedNs >= 0.9 * durationNs)
   assert.equal(cause.blockedIn[0].syscall, 'vfork', `blocked in ${JSON.stringify(cause.blockedIn)}`)
   assert.ok(cause.blockedIn[0].waitSite, `a kernel wait site: ${JSON.stringify(cause.blockedIn)}`)
+})
+
+test('holds just past the threshold, most ending before the first sample: each has a final cause', async () => {
+  const result = await run(python, [path.join(fixturesDir, 'python', 'hold_causes.py'), library, 'short'],
+    monitoredEnv(server.socket, { PYTHONPATH: paths.pythonHook }))
+  assert.equal(result.code, 0, result.stderr)
+  const pid = Number(/pid (\d+)/.exec(result.stdout)![1])
+  const proc = await waitFor('the process', async () => (await server.processes()).find((p) => p.pid === pid && p.state !== 'connected'))
+  const { holds } = await server.get(`/api/processes/${proc.instance}/long-holds?thresholdMs=20&limit=100`)
+  const mine = holds.filter((h: any) => h.name === 'holder')
+  assert.equal(mine.length, 20, `20 holds of 25 ms: ${mine.map((h: any) => h.durationNs / 1e6)}`)
+  let sampled = 0
+  let held = 0
+  for (const h of mine) {
+    assert.ok(h.cause?.final, `a final cause for the ${h.durationNs / 1e6} ms hold`)
+    const parts = h.cause.onCpuNs + h.cause.runqueueNs + h.cause.blockedNs
+    assert.ok(h.cause.blockedNs >= 0.9 * parts, `blocked ${h.cause.blockedNs / 1e6} of ${parts / 1e6} ms`)
+    sampled += h.cause.samples > 0 ? 1 : 0
+    held += h.durationNs
+  }
+  const covered = mine.reduce((sum: number, h: any) => sum + h.cause.onCpuNs + h.cause.runqueueNs + h.cause.blockedNs, 0)
+  console.log(`# short: ${mine.length} holds, ${sampled} sampled while held, split covers ${(100 * covered / held).toFixed(1)} % of ${(held / 1e6).toFixed(0)} ms`)
+  assert.ok(covered >= 0.75 * held, `the splits cover ${covered / 1e6} of ${held / 1e6} ms`)
 })
 
 test('the run summary and the trace export say why', async () => {
@@ -98,7 +127,7 @@ test('the run summary and the trace export say why', async () => {
   const result = await run(process.execPath, [gilwatch, 'run', '--quiet', '--http', '127.0.0.1:0', '--record', recording, '--',
     python, path.join(fixturesDir, 'python', 'hold_causes.py'), library, 'sleep'], env)
   assert.equal(result.code, 0, result.stderr)
-  assert.match(result.stderr, /^\s+20\d\.\d ms {2}holder {2}at [\d:.]+: blocked 1\d\d ms in hrtimer_nanosleep \(clock_nanosleep\); meanwhile [\d.]+ threads waiting for the GIL/m)
+  assert.match(result.stderr, /^\s+20\d\.\d ms {2}holder {2}at [\d:.]+: blocked (19\d|20\d) ms in hrtimer_nanosleep \(clock_nanosleep\)(, [\d.]+ [mµ]s (on CPU|waiting for a CPU))*; meanwhile [\d.]+ threads waiting for the GIL/m)
   // The Python line that held the GIL, on the next line.
   const fixture = path.join(fixturesDir, 'python', 'hold_causes.py')
   const line = fs.readFileSync(fixture, 'utf8').split('\n').findIndex((l) => l.trim() === 'ctypes.PyDLL(None).usleep(200000)') + 1

@@ -189,6 +189,10 @@ static int pop_range(uint32_t domain) {
     else
       gw_store_release(&thread->long_head, thread->long_head + 1);
   }
+  if (GW_UNLIKELY(gil && entry->message == gw_rt.gil_holding && end_ns - entry->start_ns >= gw_rt.config.long_hold_ns))
+    gw_note_long_release(thread, entry->start_ns,
+                         entry->payload_type == GW_PAYLOAD_INT64 || entry->payload_type == GW_PAYLOAD_UINT64
+                             ? (int64_t)entry->payload : 0);
   return (int)depth;
 }
 

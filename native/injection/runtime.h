@@ -162,10 +162,21 @@ typedef struct gw_thread {
   int gil_waited;            /* a GIL wait ended and its hold has not: the hold is contended */
   gw_gil_totals gil[GW_GIL_SLOTS]; /* exact cumulative GIL counts (gil_totals.c) */
   gw_stack stacks[GW_STACKS_PER_THREAD];
+  /* The holder's own schedstat when it released its last long GIL hold (gw_note_long_release):
+   * the end of that hold's exact time split. Seqlock: odd while the owner writes it. */
+  struct {
+    uint32_t seq;
+    uint64_t start_ns, at_ns, run_ns, wait_ns;
+    int64_t interp;
+  } released;
 
   /* consumer (sender) side */
   uint64_t tail __attribute__((aligned(GW_CACHELINE)));
   uint64_t long_tail;
+  uint32_t released_seen;          /* `released.seq` already used */
+  /* The sender's first look at the thread's open GIL hold (its schedstat, taken the first
+   * tick it sees the hold, long or not): the start of that hold's time split. */
+  uint64_t look_start_ns, look_at_ns, look_run_ns, look_wait_ns;
   int info_sent;                   /* on the current connection */
   uint32_t gil_seq_sent;           /* gil_seq of the totals last queued (0: none on this connection) */
   uint32_t name_version_sent;      /* version of the override name last sent */
@@ -304,6 +315,9 @@ void gw_sampler_observe(gw_thread *thread, uint64_t now_ns); /* each tick, each 
  * that exits right after a long hold). Returns how many were written to `out`. */
 size_t gw_sampler_forget(gw_thread *thread, gw_hold_cause *out, size_t max);
 void gw_sampler_after_fork_child(void);                      /* the parent's holds are not ours */
+/* The calling thread released a GIL hold of at least the threshold: it reads its own
+ * schedstat (one /proc read, a few microseconds, only for holds already that long). */
+void gw_note_long_release(gw_thread *thread, uint64_t start_ns, int64_t interp);
 /* Causes to send (holds that ended, and every 100 ms those still going on); *active is 1
  * while a hold is being sampled, and the sender then ticks every GW_SAMPLE_MS. */
 size_t gw_sampler_end_tick(uint64_t now_ns, gw_hold_cause *out, size_t max, int *active);

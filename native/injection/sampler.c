@@ -7,11 +7,15 @@
  *   syscall    the system call it is blocked in, when sleeping;
  *   wchan      the kernel function it sleeps in (its wait site).
  * Time neither running nor waiting to run is blocked, attributed to the system call and
- * wait site seen (or to "no system call": a page fault). At the first sample it also reads
+ * wait site seen (or to "no system call": a page fault). The split covers the whole hold:
+ * the sender reads the holder's schedstat once at the first tick it sees any hold open, and
+ * the holder reads its own when it releases a hold of at least the threshold (see split()),
+ * so a hold that ends before the first sample still gets a final cause. At the first sample it also reads
  * the holder's Python frames (python_frames.c): where in the program the hold is. Every 10 ms it also looks at what the process's other threads are blocked in (a thread
  * waiting for the GIL is known from its open range, without reading /proc). Nothing is
  * sampled while no hold is long: the hot path never pays for this.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,9 +38,12 @@ typedef struct sampled_hold {
   uint64_t start_ns;
   int64_t interp;
   int seen; /* still held at this tick */
+  int ended;   /* the holder's release reading is in: the split is final */
+  int missed;  /* ticks since the hold was last seen, its release reading not yet in */
   uint64_t last_emit_ns;
-  /* the first and the previous sample */
-  uint64_t first_run_ns, first_wait_ns;
+  /* The split's first reading (the sender's first look at the hold, else the first sample;
+   * none: base_at_ns 0), and the previous sample */
+  uint64_t base_at_ns, base_run_ns, base_wait_ns;
   uint64_t at_ns, run_ns, wait_ns;
   unsigned long majflt;
   unsigned long first_majflt;
@@ -138,6 +145,95 @@ static void add_blocked(sampled_hold *h, int32_t syscall, uint32_t wait_site, ui
   }
 }
 
+/* The split of the whole hold. From the first reading to (at, run, wait) it is measured: the
+ * parts add up to that interval exactly, up to the kernel's lag in updating a running task's
+ * counters (one scheduler tick). The hold before the first reading (the sender looks once a
+ * tick, so at most GW_TICK_MS plus its lateness) has no reading of its own: it is split in the
+ * measured proportions, an estimate. Reading the holder's schedstat when the hold starts would
+ * put a system call on every GIL acquisition. */
+static void split(sampled_hold *h, uint64_t at, uint64_t run_ns, uint64_t wait_ns) {
+  if (!h->base_at_ns || at < h->base_at_ns || run_ns < h->base_run_ns || wait_ns < h->base_wait_ns) {
+    h->cause.sampled_from_ns = h->cause.sampled_to_ns = at; /* nothing read before: no split */
+    h->cause.on_cpu_ns = h->cause.runqueue_ns = h->cause.blocked_ns = 0;
+    return;
+  }
+  h->cause.sampled_from_ns = h->base_at_ns;
+  h->cause.sampled_to_ns = at;
+  h->cause.on_cpu_ns = run_ns - h->base_run_ns;
+  h->cause.runqueue_ns = wait_ns - h->base_wait_ns;
+  uint64_t wall = at - h->base_at_ns;
+  uint64_t accounted = h->cause.on_cpu_ns + h->cause.runqueue_ns;
+  if (accounted > wall) {
+    /* The counters lag: a wait for a CPU is added when it ends, a running thread's time at
+     * the next scheduler tick, so a delta can hold a little from before the first reading. */
+    h->cause.on_cpu_ns = (uint64_t)((double)h->cause.on_cpu_ns * (double)wall / (double)accounted);
+    h->cause.runqueue_ns = wall - h->cause.on_cpu_ns;
+    accounted = wall;
+  }
+  h->cause.blocked_ns = wall - accounted;
+  if (wall > 0 && h->base_at_ns > h->start_ns) {
+    double scale = (double)(at - h->start_ns) / (double)wall;
+    h->cause.on_cpu_ns = (uint64_t)((double)h->cause.on_cpu_ns * scale);
+    h->cause.runqueue_ns = (uint64_t)((double)h->cause.runqueue_ns * scale);
+    h->cause.blocked_ns = (uint64_t)((double)h->cause.blocked_ns * scale);
+  }
+}
+
+void gw_note_long_release(gw_thread *thread, uint64_t start_ns, int64_t interp) {
+  int saved_errno = errno; /* the caller may be between a system call and its errno check */
+  uint64_t at = gw_now_ns(), run_ns, wait_ns;
+  if (read_schedstat(thread->tid, &run_ns, &wait_ns)) {
+    uint32_t seq = thread->released.seq;
+    gw_store_relaxed(&thread->released.seq, seq + 1);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    gw_store_relaxed(&thread->released.start_ns, start_ns);
+    gw_store_relaxed(&thread->released.at_ns, at);
+    gw_store_relaxed(&thread->released.run_ns, run_ns);
+    gw_store_relaxed(&thread->released.wait_ns, wait_ns);
+    gw_store_relaxed(&thread->released.interp, interp);
+    gw_store_release(&thread->released.seq, seq + 2);
+  }
+  errno = saved_errno;
+}
+
+static sampled_hold *slot_for(gw_thread *thread, uint64_t start, uint64_t now) {
+  for (int k = 0; k < MAX_SAMPLED; k++)
+    if (holds[k].thread == thread && holds[k].start_ns == start) return &holds[k];
+  for (int k = 0; k < MAX_SAMPLED; k++) {
+    if (holds[k].thread) continue;
+    sampled_hold *h = &holds[k];
+    memset(h, 0, sizeof *h);
+    h->thread = thread;
+    h->start_ns = start;
+    h->last_emit_ns = now;
+    if (thread->look_start_ns == start) { /* looked at before it was long: the split covers that too */
+      h->base_at_ns = thread->look_at_ns;
+      h->base_run_ns = thread->look_run_ns;
+      h->base_wait_ns = thread->look_wait_ns;
+    }
+    return h;
+  }
+  return NULL; /* more than MAX_SAMPLED long holds at once: the oldest are enough */
+}
+
+/* The holder's reading at its last long release, if new: ends that hold's split (a hold the
+ * sampler never saw still gets a final cause, from the sender's first look if it had one). */
+static void take_release(gw_thread *thread, uint64_t now) {
+  uint32_t seq = gw_load_acquire(&thread->released.seq);
+  if (seq & 1 || seq == thread->released_seen) return;
+  uint64_t start = gw_load_relaxed(&thread->released.start_ns), at = gw_load_relaxed(&thread->released.at_ns);
+  uint64_t run_ns = gw_load_relaxed(&thread->released.run_ns), wait_ns = gw_load_relaxed(&thread->released.wait_ns);
+  int64_t interp = gw_load_relaxed(&thread->released.interp);
+  __atomic_thread_fence(__ATOMIC_ACQUIRE);
+  if (gw_load_relaxed(&thread->released.seq) != seq) return; /* being rewritten: next tick */
+  thread->released_seen = seq;
+  sampled_hold *h = slot_for(thread, start, now);
+  if (!h) return;
+  h->ended = 1;
+  h->interp = interp;
+  split(h, at, run_ns, wait_ns);
+}
+
 static void sample(sampled_hold *h, uint64_t now) {
   uint64_t run_ns, wait_ns;
   unsigned long majflt = h->majflt;
@@ -146,11 +242,14 @@ static void sample(sampled_hold *h, uint64_t now) {
   if (!read_schedstat(tid, &run_ns, &wait_ns)) return;
   read_stat(tid, &state, &majflt);
   if (h->cause.samples == 0) {
-    h->cause.sampled_from_ns = now;
     h->first_majflt = majflt;
-    h->first_run_ns = run_ns;
-    h->first_wait_ns = wait_ns;
-  } else if (state == 'S' || state == 'D') {
+    if (!h->base_at_ns) {
+      h->base_at_ns = now;
+      h->base_run_ns = run_ns;
+      h->base_wait_ns = wait_ns;
+    }
+  }
+  if (h->cause.samples > 0 && (state == 'S' || state == 'D')) {
     /* The kernel updates a running task's counters only at ticks, so one interval's split
      * is rough; the totals below use the first and last readings. This estimate only says
      * which system call the blocked time went to. */
@@ -170,13 +269,8 @@ static void sample(sampled_hold *h, uint64_t now) {
                                                       &h->cause.stack_depth);
   }
   h->cause.samples++;
-  h->cause.sampled_to_ns = now;
   h->cause.major_faults = (uint32_t)(majflt - h->first_majflt);
-  h->cause.on_cpu_ns = run_ns - h->first_run_ns;
-  h->cause.runqueue_ns = wait_ns - h->first_wait_ns;
-  uint64_t wall = now - h->cause.sampled_from_ns;
-  uint64_t accounted = h->cause.on_cpu_ns + h->cause.runqueue_ns;
-  h->cause.blocked_ns = wall > accounted ? wall - accounted : 0;
+  split(h, now, run_ns, wait_ns);
   h->at_ns = now;
   h->run_ns = run_ns;
   h->wait_ns = wait_ns;
@@ -226,28 +320,25 @@ void gw_sampler_observe(gw_thread *thread, uint64_t now) {
   if (!holding_message) holding_message = gw_intern_find(&gw_rt.messages, GW_GIL_HOLDING);
   if (!waiting_message) waiting_message = gw_intern_find(&gw_rt.messages, GW_GIL_WAITING);
   if (!gil_domain || !holding_message) return;
+  take_release(thread, now);
   uint64_t start, payload;
   uint8_t payload_type;
   if (gil_state(thread, &start, &payload, &payload_type) != holding_message) return;
-  if (now < start || now - start < gw_rt.config.long_hold_ns) return;
-  {
-    sampled_hold *h = NULL;
-    for (int k = 0; k < MAX_SAMPLED && !h; k++)
-      if (holds[k].thread == thread && holds[k].start_ns == start) h = &holds[k];
-    for (int k = 0; k < MAX_SAMPLED && !h; k++) {
-      if (holds[k].thread) continue;
-      h = &holds[k];
-      memset(h, 0, sizeof *h);
-      h->thread = thread;
-      h->start_ns = start;
-      h->interp = payload_type == GW_PAYLOAD_INT64 || payload_type == GW_PAYLOAD_UINT64 ? (int64_t)payload : 0;
-      h->last_emit_ns = now;
+  if (now < start) return;
+  if (now - start < gw_rt.config.long_hold_ns) {
+    /* Not long (yet): one schedstat read per hold the sender sees open, so that a hold
+     * that becomes long is split from here, not from when it passed the threshold. */
+    if (thread->look_start_ns != start && read_schedstat(thread->tid, &thread->look_run_ns, &thread->look_wait_ns)) {
+      thread->look_start_ns = start;
+      thread->look_at_ns = now;
     }
-    if (!h) return; /* more than MAX_SAMPLED long holds at once: the oldest are enough */
-    h->seen = 1;
-    sample(h, now);
     return;
   }
+  sampled_hold *h = slot_for(thread, start, now);
+  if (!h || h->ended) return;
+  h->interp = payload_type == GW_PAYLOAD_INT64 || payload_type == GW_PAYLOAD_UINT64 ? (int64_t)payload : 0;
+  h->seen = 1;
+  sample(h, now);
 }
 
 /* Indices of the `k` largest non-zero weights, largest first; -1 past the last. (Each slot
@@ -293,7 +384,7 @@ size_t gw_sampler_forget(gw_thread *thread, gw_hold_cause *out, size_t max) {
   size_t n = 0;
   for (int i = 0; i < MAX_SAMPLED; i++) {
     if (holds[i].thread != thread) continue;
-    if (n < max && holds[i].cause.samples) fill(&holds[i], &out[n++], 1);
+    if (n < max && (holds[i].cause.samples || holds[i].ended)) fill(&holds[i], &out[n++], 1);
     release(&holds[i]);
   }
   return n;
@@ -302,6 +393,11 @@ size_t gw_sampler_forget(gw_thread *thread, gw_hold_cause *out, size_t max) {
 void gw_sampler_after_fork_child(void) {
   for (int i = 0; i < MAX_SAMPLED; i++)
     if (holds[i].thread) release(&holds[i]); /* the parent's threads, freed in the child */
+  gw_thread *self = gw_tls_thread; /* the one thread the child keeps: its last release was the parent's */
+  if (self) {
+    self->released_seen = self->released.seq;
+    self->look_start_ns = 0;
+  }
 }
 
 size_t gw_sampler_end_tick(uint64_t now, gw_hold_cause *out, size_t max, int *active) {
@@ -313,11 +409,15 @@ size_t gw_sampler_end_tick(uint64_t now, gw_hold_cause *out, size_t max, int *ac
   for (int i = 0; i < MAX_SAMPLED && n < max; i++) {
     sampled_hold *h = &holds[i];
     if (!h->thread) continue;
-    if (!h->seen) { /* the hold ended since the last tick */
+    /* Ended: final with the holder's release reading, or, if that is not in a tick after
+     * the hold was last seen (the thread could not read /proc), with the last sample. */
+    if (h->ended || (!h->seen && ++h->missed > 1)) {
       fill(h, &out[n++], 1);
       release(h);
       continue;
     }
+    if (!h->seen) continue;
+    h->missed = 0;
     *active = 1;
     h->seen = 0;
     if (now - h->last_emit_ns >= INTERIM_EVERY_NS) {

@@ -186,9 +186,9 @@ typedef struct gw_hold_cause {
   uint32_t flags;   /* gw_cause_flags */
   uint64_t start_ns; /* the hold's start, as in its OPEN and RANGE records */
   int64_t interp;    /* the hold's payload (interpreter id), 0 without one */
-  uint64_t sampled_from_ns;
-  uint64_t sampled_to_ns;
-  uint64_t on_cpu_ns;   /* running */
+  uint64_t sampled_from_ns; /* first schedstat reading: the split is measured from here, */
+  uint64_t sampled_to_ns;   /* to here (final: the holder's reading at release); before it, estimated */
+  uint64_t on_cpu_ns;   /* running; the three parts split start_ns..sampled_to_ns */
   uint64_t runqueue_ns; /* runnable, waiting for a CPU */
   uint64_t blocked_ns;  /* sleeping or in uninterruptible wait */
   uint32_t major_faults;
