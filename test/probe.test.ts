@@ -252,3 +252,15 @@ test('the program never sees a descriptor of ours: test_pass_fds and test_close_
   assert.ok(cases >= 5, `${cases} test cases`)
   assert.equal(failures, 0, result.stderr.slice(-3000))
 })
+
+test('exit with daemon threads running never crashes the host: 30 runs on CPython 3.10 under the probe', async () => {
+  // 3.10's daemon threads can wake after finalization and read the freed interpreter; our
+  // exit flush waits for the server, so the probe parks them once exit() has begun.
+  const python = stockPythons.find((p) => /python3\.10$/.test(p))
+  assert.ok(python, 'pyenv CPython 3.10')
+  for (let i = 0; i < 30; i++) {
+    const result = await run(python!, [script('daemon_exit.py')], probeEnv())
+    assert.equal(result.signal, null, `run ${i}: killed by ${result.signal}`)
+    assert.equal(result.code, 0, `run ${i}: ${result.stderr}`)
+  }
+})

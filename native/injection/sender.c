@@ -44,6 +44,7 @@ static struct sender {
   uint32_t wake_word; /* futex: bumped to wake the sender early (exit flush); no fd needed */
   int socket_fd;             /* -1 while disconnected */
   int private_fds;           /* the sender thread has its own descriptor table (see below) */
+  pid_t tid;                 /* the sender thread's, while it runs */
   uint64_t next_connect_ns;
   uint64_t backoff_ns;
   int warned_address;        /* one stderr line per cause, not one per retry */
@@ -760,6 +761,7 @@ static void *sender_main(void *arg) {
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, NULL); /* the host's signals are not ours to take */
   prctl(PR_SET_NAME, "gilwatch-send"); /* by the thread itself: no /proc file opened */
+  S.tid = (pid_t)syscall(SYS_gettid);
   if (S.private_fds && S.socket_fd >= 0) {
     /* The previous sender thread (stopped for a fork) took its table, socket included:
      * what it could not write is counted as dropped, and the same instance reconnects now. */
@@ -831,7 +833,14 @@ void gw_sender_before_fork(void) {
   gw_store_release(&S.stop_requested, 1);
   __atomic_add_fetch(&S.wake_word, 1, __ATOMIC_RELEASE);
   syscall(SYS_futex, &S.wake_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-  pthread_join(S.thread, NULL); /* gone from /proc/self/stat before fork() returns */
+  pthread_join(S.thread, NULL);
+  /* pthread_join returns once the thread's stack is free, which the kernel signals before it
+   * unlists the thread; CPython 3.12+ counts the process's threads right after fork() and
+   * warns if there is more than one. Wait (at most 20 ms) until ours is gone from the list. */
+  for (int i = 0; i < 400 && S.tid > 0 && syscall(SYS_tgkill, getpid(), S.tid, 0) == 0; i++) {
+    struct timespec pause = {0, 50000};
+    nanosleep(&pause, NULL);
+  }
   gw_store_release(&S.running, 0);
   S.stopped_for_fork = 1;
 }

@@ -67,11 +67,32 @@ static void flush_before_exit(void) {
   if (injection_flush && getpid() == own_pid) injection_flush();
 }
 
+/* Once exit() runs, Python is finalized but daemon threads may still wake up and take the
+ * GIL: CPython 3.10 then reads its freed interpreter and crashes. Stock CPython is usually
+ * spared by exiting at once; our exit flush waits for the server, which would widen that
+ * window. So from here on, a thread that takes a GIL's mutex lets it go and sleeps until the
+ * process ends, as CPython 3.14 itself hangs such threads. Registered first, this handler
+ * runs after every atexit handler registered later and before the libraries' destructors. */
+static int exiting;
+
+static void at_exit(void) {
+  if (getpid() != own_pid) return;
+  __atomic_store_n(&exiting, 1, __ATOMIC_SEQ_CST);
+  flush_before_exit(); /* while no daemon thread can run Python */
+}
+
+static void hang_if_exiting(pthread_mutex_t *gil_mutex) {
+  if (__builtin_expect(!__atomic_load_n(&exiting, __ATOMIC_RELAXED), 1)) return;
+  real.mutex_unlock(gil_mutex);
+  for (;;) pause();
+}
+
 __attribute__((constructor)) static void probe_constructor(void) {
   resolve();
   remember_pid();
   pthread_atfork(NULL, NULL, remember_pid);
   probe_start();
+  atexit(at_exit);
 }
 
 EXPORT void _exit(int status) {
@@ -103,7 +124,10 @@ EXPORT int pthread_mutex_lock(pthread_mutex_t *mutex) {
   int result = REAL(mutex_lock)(mutex);
   enum probe_object which;
   probe_gil *gil;
-  if (result == 0 && (gil = probe_find(mutex, &which)) != NULL) probe_after_lock(gil, which);
+  if (result == 0 && (gil = probe_find(mutex, &which)) != NULL) {
+    if (which == PROBE_MUTEX) hang_if_exiting(mutex);
+    probe_after_lock(gil, which);
+  }
   return result;
 }
 
@@ -130,6 +154,7 @@ EXPORT int pthread_cond_timedwait(pthread_cond_t *cond, pthread_mutex_t *mutex, 
   if (!gil || which != PROBE_COND) return REAL(cond_timedwait)(cond, mutex, abstime);
   probe_before_timedwait(gil);
   int result = REAL(cond_timedwait)(cond, mutex, abstime);
+  hang_if_exiting(mutex);
   probe_after_timedwait(gil, result);
   return result;
 }
