@@ -77,13 +77,13 @@ const gilFamilies: GilFamily[] = [
   family('python_gil_waiters', 'gauge', 'Threads waiting for the GIL at the process\'s last tick.', perGil((g) => g.waiters)),
   family('python_gil_contended_seconds_total', 'counter', 'Wall time with at least one thread waiting for the GIL, in seconds.', perGil((g) => g.contendedSeconds)),
   family('python_gil_long_hold_seconds_total', 'counter',
-    'Sampled time of holds longer than the threshold (20 ms), by what the holder was doing: on_cpu, runqueue (runnable, waiting for a CPU), blocked.',
-    (out, p, _b, name) => p.process.gils.forEach((g) => {
-      const labels = p.gilLabels.get(g)
-      out.push(`${name}{${labels},cause="on_cpu"} ${g.longHoldSeconds.onCpu}`)
-      out.push(`${name}{${labels},cause="runqueue"} ${g.longHoldSeconds.runqueue}`)
-      out.push(`${name}{${labels},cause="blocked"} ${g.longHoldSeconds.blocked}`)
-    })),
+    'Time of holds longer than the threshold (20 ms), by code site (module:function of the holder\'s innermost Python frame; first 20, then "other") and by what the holder was doing: on_cpu, runqueue (runnable, waiting for a CPU), blocked.',
+    (out, p, _b, name) => p.process.gils.forEach((g) => g.longHoldSeconds.forEach((s) => {
+      const labels = `${p.gilLabels.get(g)},${labelText({ site: s.site })}`
+      out.push(`${name}{${labels},cause="on_cpu"} ${s.onCpu}`)
+      out.push(`${name}{${labels},cause="runqueue"} ${s.runqueue}`)
+      out.push(`${name}{${labels},cause="blocked"} ${s.blocked}`)
+    }))),
   family('python_gil_drop_requests_total', 'counter', 'Forced switches: a waiter timed out and asked the holder to drop the GIL.', perGil((g) => g.dropRequests)),
   family('nvtx_range_duration_seconds', 'histogram', 'Durations of other NVTX ranges per process and (domain, message); beyond the first 20 pairs, "(other)".',
     (out, p, bounds, name) => p.process.ranges.forEach((r) =>

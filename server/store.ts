@@ -105,7 +105,8 @@ export interface MetricsSnapshot {
       hold: HistogramSnapshot
       wait: HistogramSnapshot
       dropRequests: number
-      longHoldSeconds: { onCpu: number, runqueue: number, blocked: number }
+      // by site ("module:function" of the holder's innermost Python frame); "other" last
+      longHoldSeconds: Array<{ site: string, onCpu: number, runqueue: number, blocked: number }>
       contendedSeconds: number
       currentHoldSeconds: number
       waiters: number

@@ -69,8 +69,12 @@ test('PyDLL(None).usleep(200000): blocked, in clock_nanosleep, waiting in hrtime
   assert.ok(cause.blockedIn[0].ns >= 0.9 * cause.blockedNs)
   // The same in /metrics.
   const metrics = await (await fetch(`${server.httpUrl}/metrics`)).text()
-  const blocked = new RegExp(`python_gil_long_hold_seconds_total\\{service="[^"]*",pid="${pid}",interp="0",cause="blocked"\\} ([\\d.e-]+)`).exec(metrics)
+  // By code site: the holder's innermost Python frame, module "hold_causes", function "holder".
+  const site = (cause: string) => new RegExp(`python_gil_long_hold_seconds_total\\{service="[^"]*",pid="${pid}",interp="0",site="hold_causes:holder",cause="${cause}"\\} ([\\d.e-]+)`).exec(metrics)
+  const blocked = site('blocked')
   assert.ok(blocked && Number(blocked[1]) >= 0.9 * durationNs / 1e9, `blocked seconds in /metrics: ${blocked?.[1]}`)
+  const total = ['on_cpu', 'runqueue', 'blocked'].reduce((n, c) => n + Number(site(c)?.[1] ?? NaN), 0)
+  assert.ok(Math.abs(total - durationNs / 1e9) <= 0.05 * durationNs / 1e9, `site total ${total} s for a ${durationNs / 1e9} s hold`)
 })
 
 test('the holder pinned to a CPU shared with 3 CPU hogs: mostly waiting for the CPU', async () => {

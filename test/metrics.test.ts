@@ -4,6 +4,8 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import path from 'node:path'
 import { test } from 'node:test'
+import net from 'node:net'
+import { StringKind, encodeHello, encodeHoldCause, encodeStatus, encodeString, encodeThread } from '../server/protocol'
 import { buildFixture, monitoredEnv, parseExposition, readTruth, run, startTestServer, waitFor, type Sample } from './helpers'
 
 test('metrics agree with the ground truth; threads beyond the label limit fold into "other"', async () => {
@@ -65,6 +67,56 @@ test('metrics agree with the ground truth; threads beyond the label limit fold i
     // promtool (from the Debian prometheus package) accepts the exposition.
     execFileSync('promtool', ['check', 'metrics'], { input: text })
   } finally {
+    await server.close()
+  }
+})
+
+test('long-hold time by code site: the first 20 sites of a GIL by name, the rest "other"', async () => {
+  const server = await startTestServer()
+  const socket = net.connect(server.socket)
+  try {
+    await new Promise((resolve) => socket.once('connect', resolve))
+    const pid = 7316
+    // 25 sites (module site<k>, function f<k>), site k holding k+1 times 10 ms, then 2 holds without Python frames.
+    const frames = [encodeHello({ pid, instance: 7316n, monotonicNs: 1_000_000_000n, realtimeNs: 1_700_000_000_000_000_000n, service: 'sites' }),
+      encodeString(StringKind.DOMAIN, 1, 'GIL NVTX Domain'), encodeString(StringKind.MESSAGE, 2, 'Holding GIL'),
+      encodeString(StringKind.MESSAGE, 3, 'Waiting for GIL'), encodeThread(1, 7317, 'worker')]
+    let start = 2_000_000_000n
+    const hold = (site: number | null) => {
+      start += 100_000_000n
+      const ids = site === null ? [] : [{ function: 100 + 2 * site, file: 101 + 2 * site, line: 3 }]
+      frames.push(encodeHoldCause({ thread: 1, final: true, startNs: start, sampledFromNs: start, sampledToNs: start + 10_000_000n,
+        onCpuNs: 2_000_000n, runqueueNs: 3_000_000n, blockedNs: 5_000_000n, samples: 1, frames: ids }))
+    }
+    for (let k = 0; k < 25; k++) {
+      frames.push(encodeString(StringKind.MESSAGE, 100 + 2 * k, k === 0 ? 'Store.flush' : `f${k}`))
+      frames.push(encodeString(StringKind.MESSAGE, 101 + 2 * k, k === 0 ? '/app/store/__init__.py' : `/app/site${k}.py`))
+      for (let n = 0; n <= k; n++) hold(k)
+    }
+    hold(null)
+    hold(null)
+    frames.push(encodeStatus(10_000_000_000n))
+    socket.write(Buffer.concat(frames))
+    await waitFor('the causes', () => server.store.list().some((p) => p.pid === pid))
+    const samples = await waitFor('the site series', async () => {
+      const all = parseExposition(await (await fetch(`${server.httpUrl}/metrics`)).text()).filter((s) => s.labels.pid === String(pid))
+      return all.some((s) => s.labels.site === 'other' && s.value > 0) ? all : undefined
+    })
+    const longHold = samples.filter((s) => s.name === 'python_gil_long_hold_seconds_total')
+    const bySite = new Map<string, number>()
+    for (const s of longHold) bySite.set(s.labels.site, (bySite.get(s.labels.site) ?? 0) + s.value)
+    // Sites 0-19 by name; sites 20-24 and the holds without frames (site "unknown", the 26th) are "other".
+    assert.equal(bySite.size, 21, [...bySite.keys()].join(' '))
+    assert.ok(Math.abs(bySite.get('store:Store.flush')! - 0.01) < 1e-9, `the package's __init__.py is named by its directory: ${bySite.get('store:Store.flush')}`)
+    for (let k = 1; k < 20; k++) assert.ok(Math.abs(bySite.get(`site${k}:f${k}`)! - 0.01 * (k + 1)) < 1e-9, `site${k}: ${bySite.get(`site${k}:f${k}`)}`)
+    const otherHolds = [20, 21, 22, 23, 24].reduce((n, k) => n + k + 1, 0) + 2 // sites 20-24 and the 2 without frames
+    assert.ok(Math.abs(bySite.get('other')! - 0.01 * otherHolds) < 1e-9, `other: ${bySite.get('other')}`)
+    const blocked = longHold.filter((s) => s.labels.site === 'site5:f5' && s.labels.cause === 'blocked')
+    assert.deepEqual(blocked.map((s) => s.value), [0.03])
+    // The series budget counts them as rendered: 3 causes x 21 sites.
+    assert.equal(longHold.length, 63)
+  } finally {
+    socket.destroy()
     await server.close()
   }
 })

@@ -77,7 +77,8 @@ Napi::Object limitsObject(Napi::Env env, IngestLimits limits) {
 size_t metricsSeriesOf(const Process &p) {
   constexpr size_t histogram = kDurationBuckets + 3;  // buckets, +Inf, _sum, _count
   size_t series = 2;                                  // gilwatch_events_dropped_total, gilwatch_ingest_lag_seconds
-  series += p.gils.size() * (2 * histogram + 7);      // hold, wait; current, waiters, contended, 3 long-hold, drops
+  series += p.gils.size() * (2 * histogram + 4);      // hold, wait; current, waiters, contended, drops
+  for (const GilTotals &g : p.gils) series += 3 * g.longHoldSites.size();  // long hold: 3 causes per site
   size_t threadGils = p.otherThreads.size();
   for (const auto &[id, thread] : p.threads)
     if (thread->slot == LabelSlot::Own) threadGils += thread->gil.size();
@@ -483,10 +484,16 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
         go.Set("hold", histogramObject(env, gil.hold));
         go.Set("wait", histogramObject(env, gil.wait));
         go.Set("dropRequests", static_cast<double>(gil.dropRequests));
-        Napi::Object longHold = Napi::Object::New(env);
-        longHold.Set("onCpu", static_cast<double>(gil.longHoldNs[0]) / 1e9);
-        longHold.Set("runqueue", static_cast<double>(gil.longHoldNs[1]) / 1e9);
-        longHold.Set("blocked", static_cast<double>(gil.longHoldNs[2]) / 1e9);
+        Napi::Array longHold = Napi::Array::New(env, gil.longHoldSites.size());
+        for (size_t k = 0; k < gil.longHoldSites.size(); k++) {
+          const LongHoldSite &s = gil.longHoldSites[k];
+          Napi::Object so = Napi::Object::New(env);
+          so.Set("site", s.site);
+          so.Set("onCpu", static_cast<double>(s.ns[0]) / 1e9);
+          so.Set("runqueue", static_cast<double>(s.ns[1]) / 1e9);
+          so.Set("blocked", static_cast<double>(s.ns[2]) / 1e9);
+          longHold.Set(k, so);
+        }
         go.Set("longHoldSeconds", longHold);
         go.Set("contendedSeconds", static_cast<double>(gil.contendedNs) / 1e9);
         go.Set("currentHoldSeconds", currentHold);

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "../protocol/gilwatch_protocol.h"
@@ -72,13 +73,22 @@ struct ThreadGil {
   WindowMax holdMax;
 };
 
+// Long-hold time of one code site: the innermost Python frame of the holder, as
+// "module:function" (python_gil_long_hold_seconds_total{site}).
+struct LongHoldSite {
+  std::string site;
+  uint64_t ns[3] = {0, 0, 0};  // the whole holds' parts: on CPU, run queue, blocked
+};
+
 // One GIL of a process (one per interpreter that owns one).
 struct GilTotals {
   int64_t interp = 0;
   DurationHistogram hold;
   DurationHistogram wait;
   uint64_t dropRequests = 0;
-  uint64_t longHoldNs[3] = {0, 0, 0};  // sampled parts of long holds: on CPU, run queue, blocked
+  // Long holds by site: the first MetricsOptions::maxSites sites get their own, later ones
+  // add to the last entry, "other" (counters cannot move a site into "other" later).
+  std::vector<LongHoldSite> longHoldSites{LongHoldSite{"other", {0, 0, 0}}};
   uint64_t contendedNs = 0;      // union of waits: wall time with at least one waiter
   uint64_t senderContendedNs = 0;  // the sender's own count (GW_FRAME_GIL_STATE), last seen
   uint32_t waitersNow = 0;         // threads waiting at the sender's last tick
@@ -91,6 +101,7 @@ struct GilTotals {
 struct MetricsOptions {
   size_t maxThreads = 20;
   size_t maxRangeKeys = 20;            // nvtx_range_duration_seconds: (domain, message) pairs
+  size_t maxSites = 20;                // python_gil_long_hold_seconds_total: sites per GIL, besides "other"
   uint64_t holdMaxWindowNs = 60'000'000'000;  // python_gil_hold_max_seconds window
 };
 

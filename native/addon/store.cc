@@ -503,6 +503,21 @@ void Store::status(Process &process, const gw_status &status, uint64_t serverNow
   process.unmatchedPops = std::max(process.unmatchedPops, status.unmatched_pops);
 }
 
+// "module:function" for a Python frame: the file's name without ".py" (a package's
+// __init__.py: the package's directory), e.g. "/app/store.py", "Store.flush" -> "store:Store.flush".
+static std::string siteName(const std::string &file, const std::string &function) {
+  std::string_view path = file;
+  if (path.size() >= 3 && path.substr(path.size() - 3) == ".py") path.remove_suffix(3);
+  size_t slash = path.find_last_of('/');
+  std::string_view module = slash == std::string_view::npos ? path : path.substr(slash + 1);
+  if (module == "__init__" && slash != std::string_view::npos && slash > 0) {
+    std::string_view dir = path.substr(0, slash);
+    size_t up = dir.find_last_of('/');
+    module = up == std::string_view::npos ? dir : dir.substr(up + 1);
+  }
+  return std::string(module.empty() ? "?" : module) + ":" + (function.empty() ? "?" : function);
+}
+
 void Store::holdCause(Process &process, Thread &thread, const gw_hold_cause &c) {
   HoldCause *cause = nullptr;
   for (HoldCause &existing : thread.causes)
@@ -541,9 +556,18 @@ void Store::holdCause(Process &process, Thread &thread, const gw_hold_cause &c) 
   }
   if (cause->final && !wasFinal) {
     GilTotals &gil = process.gil(c.interp);
-    gil.longHoldNs[0] += c.on_cpu_ns;
-    gil.longHoldNs[1] += c.runqueue_ns;
-    gil.longHoldNs[2] += c.blocked_ns;
+    std::string site = cause->frames.empty() ? "unknown"
+                                             : siteName(process.strings.text(cause->frames[0].file),
+                                                        process.strings.text(cause->frames[0].function));
+    std::vector<LongHoldSite> &sites = gil.longHoldSites;
+    LongHoldSite *slot = &sites.back();  // "other"
+    for (LongHoldSite &s : sites)
+      if (s.site == site) slot = &s;
+    if (slot == &sites.back() && site != "other" && sites.size() <= options_.metrics.maxSites)
+      slot = &*sites.insert(sites.end() - 1, LongHoldSite{site, {0, 0, 0}});
+    slot->ns[0] += c.on_cpu_ns;
+    slot->ns[1] += c.runqueue_ns;
+    slot->ns[2] += c.blocked_ns;
   }
 }
 
