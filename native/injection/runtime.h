@@ -315,8 +315,8 @@ void gw_sampler_observe(gw_thread *thread, uint64_t now_ns); /* each tick, each 
  * that exits right after a long hold). Returns how many were written to `out`. */
 size_t gw_sampler_forget(gw_thread *thread, gw_hold_cause *out, size_t max);
 void gw_sampler_after_fork_child(void);                      /* the parent's holds are not ours */
-/* The calling thread released a GIL hold of at least the threshold: it reads its own
- * schedstat (one /proc read, a few microseconds, only for holds already that long). */
+/* The calling thread released a GIL hold of at least the threshold: it reads its own CPU
+ * clock (one clock_gettime, no file, only for holds already that long). */
 void gw_note_long_release(gw_thread *thread, uint64_t start_ns, int64_t interp);
 /* Causes to send (holds that ended, and every 100 ms those still going on); *active is 1
  * while a hold is being sampled, and the sender then ticks every GW_SAMPLE_MS. */

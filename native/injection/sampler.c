@@ -181,8 +181,14 @@ static void split(sampled_hold *h, uint64_t at, uint64_t run_ns, uint64_t wait_n
 
 void gw_note_long_release(gw_thread *thread, uint64_t start_ns, int64_t interp) {
   int saved_errno = errno; /* the caller may be between a system call and its errno check */
-  uint64_t at = gw_now_ns(), run_ns, wait_ns;
-  if (read_schedstat(thread->tid, &run_ns, &wait_ns)) {
+  /* The holder's own CPU clock (the same counter as schedstat's first field), read without a
+   * file: this runs on a program thread, and a descriptor opened here, even for a moment,
+   * could be seen by the program's other threads. Its run-queue time since the sender's
+   * last reading (at most one sampling interval) is not known here and counts as blocked. */
+  uint64_t at = gw_now_ns(), run_ns, wait_ns = UINT64_MAX;
+  struct timespec cpu;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0) {
+    run_ns = (uint64_t)cpu.tv_sec * 1000000000u + (uint64_t)cpu.tv_nsec;
     uint32_t seq = thread->released.seq;
     gw_store_relaxed(&thread->released.seq, seq + 1);
     __atomic_thread_fence(__ATOMIC_RELEASE);
@@ -231,6 +237,7 @@ static void take_release(gw_thread *thread, uint64_t now) {
   if (!h) return;
   h->ended = 1;
   h->interp = interp;
+  if (wait_ns == UINT64_MAX) wait_ns = h->cause.samples ? h->wait_ns : h->base_wait_ns; /* the last one read */
   split(h, at, run_ns, wait_ns);
 }
 
