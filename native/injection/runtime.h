@@ -323,6 +323,9 @@ void gw_note_long_release(gw_thread *thread, uint64_t start_ns, int64_t interp);
 size_t gw_sampler_end_tick(uint64_t now_ns, gw_hold_cause *out, size_t max, int *active);
 
 #define GW_TICK_MS 10
+#define GW_IDLE_TICK_MS 100   /* after GW_IDLE_AFTER_TICKS ticks with nothing to send */
+#define GW_IDLE_AFTER_TICKS 10
+#define GW_IDLE_STATUS_NS 1000000000ull /* an idle process's heartbeat */
 #define GW_BUSY_TICK_MS 1
 #define GW_SAMPLE_MS 2
 #define GW_EXIT_FLUSH_MS 200

@@ -45,6 +45,9 @@ static struct sender {
   int socket_fd;             /* -1 while disconnected */
   int private_fds;           /* the sender thread has its own descriptor table (see below) */
   pid_t tid;                 /* the sender thread's, while it runs */
+  unsigned idle_ticks;       /* ticks in a row with nothing to send and no GIL range open */
+  int status_sent;           /* a STATUS went out on this connection */
+  uint64_t status_sent_ns;
   uint64_t next_connect_ns;
   uint64_t backoff_ns;
   int warned_address;        /* one stderr line per cause, not one per retry */
@@ -218,6 +221,8 @@ static void reset_connection_state(void) {
   memset(S.domain_sent, 0, sizeof S.domain_sent);
   memset(S.category_version_sent, 0, sizeof S.category_version_sent);
   S.retired_sent = 0;
+  S.status_sent = 0;
+  S.idle_ticks = 0;
   for (gw_thread *thread = gw_load_acquire(&gw_rt.threads); thread; thread = thread->next) {
     thread->info_sent = 0;
     thread->name_version_sent = 0;
@@ -554,21 +559,40 @@ static int open_gil_range(gw_thread *thread, gw_gil_open *out) {
   return 0;
 }
 
-/* Every tick: the GIL right now (who holds it since when, who waits, contended time). */
-static void queue_gil_state(uint64_t now) {
-  if (!gw_load_relaxed(&gw_rt.gil_domain)) return;
-  static gw_gil_open open[GW_STATE_OPEN];
+/* The GIL right now (who holds it since when, who waits, contended time), sent when it
+ * changed, or with every STATUS (`force`). Returns whether a hold is open: then the process is
+ * not idle, whatever else it does (a stuck holder makes no events). */
+static int queue_gil_state(uint64_t now, int force) {
+  if (!gw_load_relaxed(&gw_rt.gil_domain)) return 0;
+  static gw_gil_open open[GW_STATE_OPEN], sent_open[GW_STATE_OPEN];
+  static gw_gil_contention sent_gils[GW_STATE_GILS];
+  static uint32_t sent_open_count, sent_gil_count;
   gw_gil_contention gils[GW_STATE_GILS];
   gw_gil_state_header header = {.now_ns = now};
   header.gils = gw_gil_contention_read(gils, GW_STATE_GILS, now);
+  int hold_open = 0;
   for (gw_thread *thread = gw_load_acquire(&gw_rt.threads); thread; thread = thread->next) {
     gw_gil_open one;
     if (!thread->info_sent || gw_load_acquire(&thread->exited) || !open_gil_range(thread, &one)) continue;
+    hold_open |= one.kind == GW_OPEN_HOLD;
     if (header.open < GW_STATE_OPEN) open[header.open++] = one;
     else header.open_omitted++;
   }
-  append_frame(&S.records, GW_FRAME_GIL_STATE, &header, sizeof header, gils, header.gils * sizeof gils[0], open,
-               header.open * sizeof open[0]);
+  /* Contended time grows while someone waits: compare it only when nobody does. */
+  int changed = header.gils != sent_gil_count || header.open != sent_open_count ||
+                memcmp(open, sent_open, header.open * sizeof open[0]) != 0;
+  for (uint32_t i = 0; i < header.gils && !changed; i++)
+    changed = gils[i].waiters != sent_gils[i].waiters || gils[i].interp != sent_gils[i].interp ||
+              (gils[i].waiters == 0 && gils[i].contended_ns != sent_gils[i].contended_ns);
+  if (changed || force) {
+    append_frame(&S.records, GW_FRAME_GIL_STATE, &header, sizeof header, gils, header.gils * sizeof gils[0], open,
+                 header.open * sizeof open[0]);
+    memcpy(sent_open, open, header.open * sizeof open[0]);
+    memcpy(sent_gils, gils, header.gils * sizeof gils[0]);
+    sent_open_count = header.open;
+    sent_gil_count = header.gils;
+  }
+  return hold_open || header.open > 0;
 }
 
 static void queue_status(uint32_t thread_count) {
@@ -674,8 +698,17 @@ static void tick(int final) {
     for (size_t i = 0; i < count; i++)
       append_frame(&S.records, GW_FRAME_HOLD_CAUSE, &causes[i], sizeof causes[i], NULL, 0, NULL, 0);
     queue_strings();
-    queue_gil_state(now);
-    queue_status(thread_count);
+    /* Idle (nothing new, no GIL range open): a heartbeat a second instead of every tick, and
+     * the sender sleeps longer (GW_IDLE_TICK_MS), so an idle process costs next to nothing. */
+    int heartbeat = final || !S.status_sent || now - S.status_sent_ns >= GW_IDLE_STATUS_NS;
+    int news = queued > 0 || S.definitions.size > 0 || S.records.size > 0 || S.sampling;
+    int gil_busy = queue_gil_state(now, heartbeat || news);
+    S.idle_ticks = news || gil_busy ? 0 : S.idle_ticks + 1;
+    if (news || gil_busy || heartbeat) {
+      queue_status(thread_count);
+      S.status_sent = 1;
+      S.status_sent_ns = now;
+    }
     /* Definitions first: records refer to them. They are small, so they may pass the budget. */
     if (reserve(&S.pending, S.definitions.size + S.records.size)) {
       memcpy(S.pending.data + S.pending.size, S.definitions.data, S.definitions.size);
@@ -773,7 +806,10 @@ static void *sender_main(void *arg) {
   for (;;) {
     /* Sleep one tick (a short one while rings fill fast), or less if the exit flush bumps
      * wake_word. Producers never wake us: that would be a syscall on their hot path. */
-    long pause_ms = S.busy ? GW_BUSY_TICK_MS : S.sampling ? GW_SAMPLE_MS : GW_TICK_MS;
+    long pause_ms = S.busy                            ? GW_BUSY_TICK_MS
+                    : S.sampling                      ? GW_SAMPLE_MS
+                    : S.idle_ticks >= GW_IDLE_AFTER_TICKS ? GW_IDLE_TICK_MS
+                                                      : GW_TICK_MS;
     struct timespec pause = {0, pause_ms * 1000000L};
     S.busy = 0;
     syscall(SYS_futex, &S.wake_word, FUTEX_WAIT_PRIVATE, gw_load_acquire(&S.wake_word), &pause, NULL, 0);
