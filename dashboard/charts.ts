@@ -7,12 +7,20 @@ const WALL = 0, HELD = 1, WAITING = 2, ACQUISITIONS = 3, HOLD_P50 = 4, HOLD_P99 
 const WAIT_P50 = 7, WAIT_P99 = 8, WAIT_MAX = 9, SWITCHES = 10
 const KEEP_SECONDS = 300
 
-interface ChartSpec { element: string, title: string, series: Array<{ label: string, column: number, scale?: string, color: string, scaleBy?: number }>, log?: boolean, unit: string }
+interface ChartSpec {
+  element: string
+  title: string
+  series: Array<{ label: string, column: number, scale?: string, axisLabel?: string, color: string, scaleBy?: number }>
+  log?: boolean
+  unit: string
+  yLabel?: string
+}
 
 const specs: ChartSpec[] = [
-  { element: 'chart-fractions', title: 'GIL held % and threads waiting', unit: '', series: [
+  // WAITING is thread-seconds waited per second: the average number of threads waiting.
+  { element: 'chart-fractions', title: 'GIL held % and avg threads waiting', unit: '', yLabel: 'held %', series: [
     { label: 'held %', column: HELD, color: '#e4572e', scaleBy: 100 },
-    { label: 'threads waiting (avg)', column: WAITING, color: '#4c78a8', scale: 'waiting' }] },
+    { label: 'avg threads waiting', column: WAITING, color: '#4c78a8', scale: 'waiting', axisLabel: 'avg threads waiting' }] },
   { element: 'chart-acquisitions', title: 'Acquisitions and forced switches per second', unit: '/s', series: [
     { label: 'acquisitions/s', column: ACQUISITIONS, color: '#e4572e' },
     { label: 'forced switches/s', column: SWITCHES, color: '#9467bd', scale: 'switches' }] },
@@ -40,7 +48,8 @@ export class Charts {
         width: element.clientWidth - 8,
         height: 190,
         scales,
-        axes: [{}, { size: 50 }, ...spec.series.filter((s) => s.scale).map((s) => ({ scale: s.scale, side: 1, grid: { show: false } }))],
+        axes: [{}, { size: 50, label: spec.yLabel }, ...spec.series.filter((s) => s.scale)
+          .map((s) => ({ scale: s.scale, side: 1, label: s.axisLabel, grid: { show: false } }))],
         series: [{}, ...spec.series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5, scale: s.scale ?? 'y', spanGaps: false }))]
       }, [[], ...spec.series.map(() => [])], element)
       this.plots.push(plot)

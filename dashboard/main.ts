@@ -1,5 +1,5 @@
 // The gilwatch live dashboard: wires the connection, the process picker, tiles, charts,
-// timeline and long-holds table together.
+// thread table, timeline and long-holds table together.
 import 'uplot/dist/uPlot.min.css'
 import './style.css'
 import { Charts, columns } from './charts'
@@ -7,6 +7,7 @@ import { Connection } from './connection'
 import { clock, duration, percent } from './format'
 import { renderLongHolds } from './longholds'
 import type { LongHold, ProcessInfo, ServerMessage } from './messages'
+import { renderThreads } from './threads'
 import { renderTiles } from './tiles'
 import { HOLD, TimelineModel, TimelineView, WAIT } from './timeline'
 
@@ -85,6 +86,7 @@ function receive (message: ServerMessage, bytes: number): void {
     state.longHolds = message.longHolds
     renderLongHolds($('long-holds'), message.longHolds, showHold)
   }
+  if (message.threads) renderThreads($('threads'), $('threads-scope'), $('threads-more'), message.threads)
   renderSummary()
 }
 
@@ -138,7 +140,12 @@ function renderSummary (): void {
   const shown = state.processes.find((p) => p.instance === state.shown)
   renderTiles($('tiles'), [
     { label: 'GIL held', value: percent(avg(columns.HELD)), detail: 'last 5 s' },
-    { label: 'Threads waiting', value: avg(columns.WAITING).toFixed(2), detail: 'average, last 5 s' },
+    // Thread-seconds waited per second: an average, so say so rather than "5.4 threads".
+    {
+      label: 'Threads waiting',
+      value: recent.length ? `avg ${avg(columns.WAITING).toFixed(1)}` : '—',
+      detail: recent.length ? `average over the last ${recent.length} s` : 'no complete second yet'
+    },
     { label: 'Waiters now', value: String(waitersNow), detail: 'waiting 10 ms or more' },
     {
       label: 'Longest hold',

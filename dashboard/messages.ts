@@ -20,13 +20,15 @@ export interface TimelineMessage {
   lanes: Array<{ thread: number, tid: number, name: string, exited: boolean, items: number[] }>
 }
 
-import type { LongHold } from '../server/store'
+import type { LongHold, ThreadsView } from '../server/store'
 export type { HoldCause } from '../server/cause'
 // The same objects /api/processes/:instance/long-holds returns.
 export type { LongHold }
+// The store's view, as server/dashboard.ts sends it.
+export type { ThreadsView }
 
 export interface SeriesMessage { interp: number, columns: number, rows: number[] }
 
 export type ServerMessage =
   | { type: 'processes', processes: ProcessInfo[] }
-  | { type: 'full' | 'update', instance: string, live: boolean, windowMs: number, timeline: TimelineMessage, series?: SeriesMessage[], longHolds?: LongHold[] }
+  | { type: 'full' | 'update', instance: string, live: boolean, windowMs: number, timeline: TimelineMessage, series?: SeriesMessage[], longHolds?: LongHold[], threads?: ThreadsView | null }

@@ -52,7 +52,9 @@ export function dominantCause (c: HoldCause): CauseKind {
 
 const ms = (ns: number) => (ns >= 1e6 ? `${(ns / 1e6).toFixed(ns >= 1e7 ? 0 : 1)} ms` : `${(ns / 1e3).toFixed(0)} µs`)
 
-// e.g. "blocked 180 ms in folio_wait_writeback (page fault), 1 ms on CPU; meanwhile 3 threads in fdatasync"
+// e.g. "blocked 180 ms in folio_wait_writeback (page fault), 1 ms on CPU; meanwhile on average
+// 2.6 threads in fdatasync" (the other threads are counted at each sample: an average, often
+// fractional, so it says so)
 export function describeCause (c: HoldCause): string {
   const parts: Array<[number, string]> = [
     [c.onCpuNs, `${ms(c.onCpuNs)} on CPU`],
@@ -67,7 +69,7 @@ export function describeCause (c: HoldCause): string {
   if (c.majorFaults) text += `, ${c.majorFaults} major page faults`
   const meanwhile = c.others.filter((o) => o.threads >= 0.5).slice(0, 2)
     .map((o) => `${o.threads.toFixed(o.threads < 10 ? 1 : 0).replace(/\.0$/, '')} thread${o.threads >= 1.5 ? 's' : ''} ${o.syscall === GIL_WAIT_NAME ? '' : 'in '}${o.syscall}`)
-  if (meanwhile.length) text += `; meanwhile ${meanwhile.join(', ')}`
+  if (meanwhile.length) text += `; meanwhile on average ${meanwhile.join(', ')}`
   return text || 'not sampled yet'
 }
 

@@ -1,9 +1,10 @@
 // The live dashboard's WebSocket side (/ws). Each browser subscribes to one process and
 // gets, about 10 times a second, what changed: the timeline since the last update
-// (downsampled to its pixel width by the store), the per-second series, the long holds and
-// the summary tiles. A client that does not keep up is never queued for: while its socket
-// holds more than SEND_BUFFER_LIMIT bytes, updates are skipped, and once it drains it gets
-// a full, current state instead of the backlog.
+// (downsampled to its pixel width by the store), the per-second series, the long holds,
+// the thread table (the THREAD_ROWS threads that held the GIL longest: bounded, however
+// many threads there are) and the summary tiles. A client that does not keep up is never
+// queued for: while its socket holds more than SEND_BUFFER_LIMIT bytes, updates are
+// skipped, and once it drains it gets a full, current state instead of the backlog.
 import { STATUS_CODES, type Server as HttpServer } from 'node:http'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { AccessPolicy } from './access'
@@ -12,6 +13,7 @@ import type { Store, TimelineView } from './store'
 
 export const UPDATE_INTERVAL_MS = 100
 export const SEND_BUFFER_LIMIT = 1 << 20
+export const THREAD_ROWS = 50
 const DEFAULT_WINDOW_MS = 20_000
 const OVERLAP_MS = 300 // each update re-sends this much: ranges that ended late replace what was drawn
 
@@ -201,7 +203,7 @@ export class DashboardHub {
       windowMs: s.windowMs,
       timeline: encodeTimeline(timeline as Timeline)
     }
-    // Charts and long holds change at most once a second; tiles with them.
+    // Charts, long holds and the thread table change at most once a second; tiles with them.
     if (full || client.tick % 5 === 0) {
       const series = this.store.series(instance, full ? 0 : client.seriesFromSecond)
       if (series) {
@@ -210,6 +212,7 @@ export class DashboardHub {
         if (first) client.seriesFromSecond = first.firstSecond + first.rows.length / first.columns
       }
       message.longHolds = this.store.longHolds(instance, s.longHoldMs * 1e6, 50)
+      message.threads = this.store.threads(instance, THREAD_ROWS)
     }
     client.needsFull = false
     this.send(client, message)

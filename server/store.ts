@@ -154,6 +154,29 @@ export interface LongHold {
 // rows: per second [wall ms, held s, waiting thread-s, acquisitions, hold p50, p99, max, wait p50, p99, max, forced switches]
 export interface SeriesView { interp: number, firstSecond: number, columns: number, rows: Float64Array }
 
+// One thread's GIL figures since its process connected, all GILs together (exact: from the
+// totals the process sends): a row of the run summary and of the dashboard's thread table.
+export interface ThreadFigures {
+  thread: number
+  tid: number
+  name: string
+  exited: boolean
+  holdNs: number
+  waitNs: number
+  acquisitions: number
+  waits: number
+  longestHoldNs: number
+  longestHoldStartMs: number // wall time; 0 without a hold
+  holdP50Ns: number
+  holdP99Ns: number
+  waitP50Ns: number
+  waitP99Ns: number
+}
+
+// The dashboard's thread table: the `limit` threads that held the GIL longest, of `total`
+// threads that used it, over the process's `durationNs` so far.
+export interface ThreadsView { durationNs: number, total: number, threads: ThreadFigures[] }
+
 // What `gilwatch run` and `gilwatch report` print for one process.
 export interface ProcessSummary {
   instance: string
@@ -164,21 +187,7 @@ export interface ProcessSummary {
   startMs: number
   durationNs: number
   droppedEvents: number
-  threads: Array<{
-    thread: number
-    tid: number
-    name: string
-    holdNs: number
-    waitNs: number
-    acquisitions: number
-    waits: number
-    longestHoldNs: number
-    longestHoldStartMs: number
-    holdP50Ns: number
-    holdP99Ns: number
-    waitP50Ns: number
-    waitP99Ns: number
-  }>
+  threads: ThreadFigures[]
   longestHolds: Array<{ name: string, tid: number, startMs: number, durationNs: number, cause: HoldCause | null }>
 }
 
@@ -210,6 +219,7 @@ interface NativeStore {
   longHolds(instance: string, thresholdNs: number, limit: number): Array<Native<LongHold>> | null
   series(instance: string, fromSecond: number): SeriesView[] | null
   clock(instance: string): { nowNs: number, wallMs: number } | null
+  threads(instance: string, limit: number): ThreadsView | null
   summary(instance: string, topHolds: number): Native<ProcessSummary> | null
   preamble(connection: number): Buffer | null
   countOverflow(limit: LimitKind): void
@@ -306,6 +316,7 @@ export class Store {
   }
   series (instance: string, fromSecond: number) { return this.native.series(instance, fromSecond) }
   clock (instance: string) { return this.native.clock(instance) }
+  threads (instance: string, limit: number): ThreadsView | null { return this.native.threads(instance, limit) }
   summary (instance: string, topHolds = 10) {
     const native = this.native.summary(instance, topHolds)
     if (!native) return null

@@ -131,7 +131,7 @@ test('the run summary and the trace export say why', async () => {
   const result = await run(process.execPath, [gilwatch, 'run', '--quiet', '--http', '127.0.0.1:0', '--record', recording, '--',
     python, path.join(fixturesDir, 'python', 'hold_causes.py'), library, 'sleep'], env)
   assert.equal(result.code, 0, result.stderr)
-  assert.match(result.stderr, /^\s+20\d\.\d ms {2}holder {2}at [\d:.]+: blocked (19\d|20\d) ms in hrtimer_nanosleep \(clock_nanosleep\)(, [\d.]+ [mµ]s (on CPU|waiting for a CPU))*; meanwhile [\d.]+ threads waiting for the GIL/m)
+  assert.match(result.stderr, /^\s+20\d\.\d ms {2}holder {2}at [\d:.]+: blocked (19\d|20\d) ms in hrtimer_nanosleep \(clock_nanosleep\)(, [\d.]+ [mµ]s (on CPU|waiting for a CPU))*; meanwhile on average [\d.]+ threads waiting for the GIL/m)
   // The Python line that held the GIL, on the next line.
   const fixture = path.join(fixturesDir, 'python', 'hold_causes.py')
   const line = fs.readFileSync(fixture, 'utf8').split('\n').findIndex((l) => l.trim() === 'ctypes.PyDLL(None).usleep(200000)') + 1

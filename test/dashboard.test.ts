@@ -1,6 +1,7 @@
 // The live dashboard in a real browser (Debian's Chromium, driven by playwright-core): the
-// 200 ms ground truth shows in the charts, the long-holds table and the timeline; the page
-// reconnects by itself; a WebSocket client that does not read cannot make the server queue.
+// 200 ms ground truth shows in the charts, the thread table, the long-holds table and the
+// timeline; the page reconnects by itself; a WebSocket client that does not read cannot make
+// the server queue.
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -50,7 +51,7 @@ const page = async (query: string): Promise<Page> => {
   return p
 }
 
-test('the 200 ms hold on "blocker": charts, long-holds table, timeline lane, and a click that shows it', async () => {
+test('the 200 ms hold on "blocker": charts, thread table, long-holds table, timeline lane, and a click that shows it', async () => {
   const { pid } = await groundTruth(4) // a few seconds of contention first, for the charts
   const p = await page(`?pid=${pid}`)
   try {
@@ -62,7 +63,10 @@ test('the 200 ms hold on "blocker": charts, long-holds table, timeline lane, and
     assert.match(await row.first().textContent() ?? '', /blocker20\d\.\d ms/)
     // Why it was long (usleep: blocked in clock_nanosleep, asleep in hrtimer_nanosleep), the
     // Python line that held it, and who waited through it.
-    assert.match(await row.first().locator('td').nth(3).textContent() ?? '', /blocked (19\d|20\d) ms in hrtimer_nanosleep \(clock_nanosleep\)/)
+    const why = await row.first().locator('td').nth(3).textContent() ?? ''
+    assert.match(why, /blocked (19\d|20\d) ms in hrtimer_nanosleep \(clock_nanosleep\)/) // the whole 200 ms hold
+    // The other threads, counted at each sample, read as an average.
+    assert.match(why, /; meanwhile on average \d+(\.\d)? threads? waiting for the GIL/)
     const usleepLine = fs.readFileSync(path.join(fixturesDir, 'python', 'ground_truth.py'), 'utf8').split('\n')
       .findIndex((l) => l.trim() === 'libc.usleep(200000)') + 1
     assert.match(await row.first().locator('td').nth(4).textContent() ?? '', new RegExp(`^at blocker \\(\\S+ground_truth\\.py:${usleepLine}\\)`))
@@ -81,6 +85,36 @@ test('the 200 ms hold on "blocker": charts, long-holds table, timeline lane, and
     await p.waitForFunction(() => (window as any).__gilwatch.charts.points() > 0, undefined, { timeout: 15_000 })
     const tiles = await p.locator('#tiles .tile').allTextContents()
     assert.ok(tiles.some((t) => /Longest hold20\d\.\d ms.*blocker/.test(t)), tiles.join(' | '))
+    // Waiting threads read as an average over a stated span, not as "5.4 threads".
+    assert.ok(tiles.some((t) => /^Threads waitingavg \d+\.\daverage over the last [1-5] s$/.test(t)), tiles.join(' | '))
+
+    // The thread table: "blocker" with its one 200 ms hold (exact: from the process's own
+    // totals), rows most held first, the spinners on top.
+    const threadRow = p.locator('#threads tr[data-thread="blocker"]')
+    await threadRow.waitFor({ timeout: 15_000 })
+    const longestNs = Number(await threadRow.getAttribute('data-longest-hold-ns'))
+    assert.ok(longestNs >= 200e6 && longestNs < 205e6, `thread table: longest hold ${longestNs / 1e6} ms`)
+    assert.ok(Number(await threadRow.getAttribute('data-acquisitions')) >= 1)
+    const longest = threadRow.locator('td.longest')
+    assert.match(await longest.locator('.hold').textContent() ?? '', /^20\d\.\d ms$/)
+    assert.match(await longest.locator('.when').textContent() ?? '', /^at \d\d:\d\d:\d\d\.\d{3}$/)
+    assert.match(await p.locator('#threads-scope').textContent() ?? '', /lifetime so far \(\d+\.\d\d s\)/)
+    const rows = await p.locator('#threads tr').evaluateAll((trs) => trs.map((tr) => ({
+      name: (tr as HTMLElement).dataset.thread!,
+      holdNs: Number((tr as HTMLElement).dataset.holdNs),
+      heldPercent: parseFloat((tr as HTMLTableRowElement).cells[1].textContent!)
+    })))
+    assert.ok(rows.length >= 4 && rows.length <= 50, rows.map((r) => r.name).join(', '))
+    for (let i = 1; i < rows.length; i++) {
+      assert.ok(rows[i - 1].holdNs >= rows[i].holdNs && rows[i - 1].heldPercent >= rows[i].heldPercent,
+        `not sorted by held %: ${rows.map((r) => `${r.name} ${r.heldPercent}`).join(', ')}`)
+    }
+    assert.match(rows[0].name, /^spinner/)
+    const blocker = rows.find((r) => r.name === 'blocker')!
+    assert.ok(blocker.holdNs >= longestNs, 'the longest hold is part of the held time')
+    // One GIL: the threads' held shares cannot add up to more than the lifetime.
+    assert.ok(rows.reduce((n, r) => n + r.heldPercent, 0) <= 100.5, rows.map((r) => r.heldPercent).join(' + '))
+    assert.equal(await p.locator('#threads-more').isHidden(), true)
 
     // Clicking the row pauses and zooms the timeline onto the hold.
     await row.first().click()

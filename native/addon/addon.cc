@@ -106,6 +106,7 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
                            InstanceMethod<&StoreWrap::LongHolds>("longHolds"),
                            InstanceMethod<&StoreWrap::Series>("series"),
                            InstanceMethod<&StoreWrap::Clock>("clock"),
+                           InstanceMethod<&StoreWrap::Threads>("threads"),
                            InstanceMethod<&StoreWrap::Summary>("summary"),
                            InstanceMethod<&StoreWrap::Preamble>("preamble"),
                            InstanceMethod<&StoreWrap::CountOverflow>("countOverflow"),
@@ -373,6 +374,14 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
     o.Set("nowNs", static_cast<double>(now));
     o.Set("wallMs", p->wallMs(now));
     return o;
+  }
+
+  // threads(instance, limit)
+  Napi::Value Threads(const Napi::CallbackInfo &info) {
+    uint64_t now = 0;
+    const Process *p = processArg(info, now);
+    if (!p) return info.Env().Null();
+    return threadsView(info.Env(), *p, now, info[1].As<Napi::Number>().Uint32Value());
   }
 
   // summary(instance, topHolds)

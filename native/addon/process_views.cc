@@ -4,6 +4,7 @@
 //              (sub-pixel ranges merged into one item that keeps their count);
 //   longHolds: the latest holds above a threshold and who waited during each;
 //   series:    per-second GIL figures for the last 5 minutes;
+//   threads:   the threads that held the GIL longest, with their totals (the dashboard's table);
 //   summary:   per-thread totals and the longest holds, for `gilwatch run` and `report`.
 #include "process_views.h"
 
@@ -333,6 +334,56 @@ Napi::Value seriesView(Napi::Env env, const Process &p, uint64_t clientNow, uint
   return gils;
 }
 
+namespace {
+
+bool usedGil(const Thread &t) { return t.holds.count != 0 || t.waits.count != 0; }
+
+// One thread's GIL figures since the process connected, all GILs together: a row of the run
+// summary and of the dashboard's thread table (server/store.ts: ThreadFigures).
+Napi::Object threadFigures(Napi::Env env, const Process &p, const Thread &t) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("thread", t.id);
+  o.Set("tid", t.tid);
+  o.Set("name", t.name);
+  o.Set("exited", t.exited);
+  o.Set("holdNs", static_cast<double>(t.holds.sumNs));
+  o.Set("waitNs", static_cast<double>(t.waits.sumNs));
+  o.Set("acquisitions", static_cast<double>(t.holds.count));
+  o.Set("waits", static_cast<double>(t.waits.count));
+  o.Set("longestHoldNs", static_cast<double>(t.longestHoldNs));
+  o.Set("longestHoldStartMs", t.longestHoldNs ? p.wallMs(t.longestHoldStartNs) : 0.0);
+  // Interpolated within a bucket, never past the largest value seen.
+  auto quantile = [](const DurationHistogram &h, double q) {
+    return std::min(bucketQuantile(h.counts, q), static_cast<double>(h.maxNs));
+  };
+  o.Set("holdP50Ns", quantile(t.holds, 0.5));
+  o.Set("holdP99Ns", quantile(t.holds, 0.99));
+  o.Set("waitP50Ns", quantile(t.waits, 0.5));
+  o.Set("waitP99Ns", quantile(t.waits, 0.99));
+  return o;
+}
+
+}  // namespace
+
+Napi::Value threadsView(Napi::Env env, const Process &p, uint64_t clientNow, uint32_t limit) {
+  std::vector<const Thread *> used;
+  for (const auto &[id, t] : p.threads)
+    if (usedGil(*t)) used.push_back(t.get());
+  // Most held first; ties by the sender's thread id, so the order does not flicker.
+  auto order = [](const Thread *a, const Thread *b) {
+    return a->holds.sumNs != b->holds.sumNs ? a->holds.sumNs > b->holds.sumNs : a->id < b->id;
+  };
+  size_t shown = std::min<size_t>(limit, used.size());
+  std::partial_sort(used.begin(), used.begin() + static_cast<long>(shown), used.end(), order);
+  Napi::Array threads = Napi::Array::New(env, shown);
+  for (size_t i = 0; i < shown; i++) threads.Set(i, threadFigures(env, p, *used[i]));
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("durationNs", static_cast<double>(clientNow > p.helloMonotonicNs ? clientNow - p.helloMonotonicNs : 0));
+  out.Set("total", static_cast<double>(used.size()));
+  out.Set("threads", threads);
+  return out;
+}
+
 Napi::Value summaryView(Napi::Env env, const Store &store, const Process &p, uint64_t clientNow, uint32_t topHolds) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("instance", hex64(p.instance));
@@ -353,26 +404,7 @@ Napi::Value summaryView(Napi::Env env, const Store &store, const Process &p, uin
       const RecentRange &r = t->significant.at(i);
       if (r.domain == store.gilDomain() && r.message == store.holdingId()) holds.emplace_back(t.get(), &r);
     }
-    if (t->holds.count == 0 && t->waits.count == 0) continue;
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("thread", t->id);
-    o.Set("tid", t->tid);
-    o.Set("name", t->name);
-    o.Set("holdNs", static_cast<double>(t->holds.sumNs));
-    o.Set("waitNs", static_cast<double>(t->waits.sumNs));
-    o.Set("acquisitions", static_cast<double>(t->holds.count));
-    o.Set("waits", static_cast<double>(t->waits.count));
-    o.Set("longestHoldNs", static_cast<double>(t->longestHoldNs));
-    o.Set("longestHoldStartMs", t->longestHoldNs ? p.wallMs(t->longestHoldStartNs) : 0.0);
-    // Interpolated within a bucket, never past the largest value seen.
-    auto quantile = [](const DurationHistogram &h, double q) {
-      return std::min(bucketQuantile(h.counts, q), static_cast<double>(h.maxNs));
-    };
-    o.Set("holdP50Ns", quantile(t->holds, 0.5));
-    o.Set("holdP99Ns", quantile(t->holds, 0.99));
-    o.Set("waitP50Ns", quantile(t->waits, 0.5));
-    o.Set("waitP99Ns", quantile(t->waits, 0.99));
-    threads.Set(n++, o);
+    if (usedGil(*t)) threads.Set(n++, threadFigures(env, p, *t));
   }
   out.Set("threads", threads);
   std::sort(holds.begin(), holds.end(), [](const auto &a, const auto &b) {

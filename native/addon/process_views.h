@@ -16,6 +16,9 @@ Napi::Value timelineView(Napi::Env env, const Store &store, const Process &p, ui
 Napi::Value longHoldsView(Napi::Env env, const Store &store, const Process &p, uint64_t clientNow, double thresholdNs,
                           uint32_t limit);
 Napi::Value seriesView(Napi::Env env, const Process &p, uint64_t clientNow, uint64_t fromSecond);
+// The `limit` threads that held the GIL longest since the process connected, with how many
+// threads used it in all.
+Napi::Value threadsView(Napi::Env env, const Process &p, uint64_t clientNow, uint32_t limit);
 Napi::Value summaryView(Napi::Env env, const Store &store, const Process &p, uint64_t clientNow, uint32_t topHolds);
 
 }  // namespace gilwatch
