@@ -401,7 +401,8 @@ test('a real Prometheus scrapes a token-protected server with authorization.cred
 const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium'
 
 test('in a real browser: a rebound name is refused, ?token= logs the dashboard in, a page of another origin cannot open /ws',
-  { skip: !fs.existsSync(chromiumPath) && `no Chromium at ${chromiumPath}` }, async () => {
+  async () => {
+    assert.ok(fs.existsSync(chromiumPath), `no Chromium at ${chromiumPath}: npm test's pretest installs it as root`)
     const server = await startTestServer({ authToken: TOKEN })
     // Another local web server, like `python -m http.server` showing a downloaded page.
     const other = http.createServer((_request, response) => response.end('<!doctype html><title>other</title>'))

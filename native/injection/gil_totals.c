@@ -14,10 +14,6 @@
 
 #include "runtime.h"
 
-static inline int64_t interp_of(uint8_t payload_type, uint64_t payload) {
-  return payload_type == GW_PAYLOAD_INT64 || payload_type == GW_PAYLOAD_UINT64 ? (int64_t)payload : 0;
-}
-
 /* The slot for `interp`; a thread that used more GILs than slots folds the rest into the
  * last one (its interpreter id is the first one that slot saw). */
 static inline gw_gil_totals *slot_for(gw_thread *thread, int64_t interp) {
@@ -42,7 +38,7 @@ void gw_gil_count_range(gw_thread *thread, uint32_t message, uint8_t payload_typ
   uint64_t ns = end_ns > start_ns ? end_ns - start_ns : 0;
   unsigned bucket = gw_duration_bucket(ns);
   begin_update(thread);
-  gw_gil_totals *totals = slot_for(thread, interp_of(payload_type, payload));
+  gw_gil_totals *totals = slot_for(thread, gw_interp_of(payload_type, payload));
   if (message == gw_rt.gil_holding) {
     totals->holds++;
     totals->contended_holds += (uint64_t)thread->gil_waited;
@@ -65,7 +61,7 @@ void gw_gil_count_range(gw_thread *thread, uint32_t message, uint8_t payload_typ
 
 void gw_gil_count_mark(gw_thread *thread, uint8_t payload_type, uint64_t payload) {
   begin_update(thread);
-  slot_for(thread, interp_of(payload_type, payload))->drop_requests++;
+  slot_for(thread, gw_interp_of(payload_type, payload))->drop_requests++;
   end_update(thread);
 }
 
@@ -144,7 +140,7 @@ static gw_contention *contention_of(int64_t interp) {
 }
 
 void gw_gil_wait_begins(uint8_t payload_type, uint64_t payload, uint64_t start_ns) {
-  gw_contention *c = contention_of(interp_of(payload_type, payload));
+  gw_contention *c = contention_of(gw_interp_of(payload_type, payload));
   if (!c) return;
   spin_lock(&c->lock);
   if (c->waiters++ == 0) c->since_ns = start_ns > c->last_end_ns ? start_ns : c->last_end_ns;
@@ -152,7 +148,7 @@ void gw_gil_wait_begins(uint8_t payload_type, uint64_t payload, uint64_t start_n
 }
 
 void gw_gil_wait_ends(uint8_t payload_type, uint64_t payload, uint64_t end_ns) {
-  gw_contention *c = contention_of(interp_of(payload_type, payload));
+  gw_contention *c = contention_of(gw_interp_of(payload_type, payload));
   if (!c) return;
   spin_lock(&c->lock);
   if (c->waiters > 0 && --c->waiters == 0 && end_ns > c->since_ns) c->contended_ns += end_ns - c->since_ns;

@@ -191,8 +191,7 @@ static int pop_range(uint32_t domain) {
   }
   if (GW_UNLIKELY(gil && entry->message == gw_rt.gil_holding && end_ns - entry->start_ns >= gw_rt.config.long_hold_ns))
     gw_note_long_release(thread, entry->start_ns,
-                         entry->payload_type == GW_PAYLOAD_INT64 || entry->payload_type == GW_PAYLOAD_UINT64
-                             ? (int64_t)entry->payload : 0);
+                         gw_interp_of(entry->payload_type, entry->payload));
   return (int)depth;
 }
 

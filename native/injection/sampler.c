@@ -343,7 +343,7 @@ void gw_sampler_observe(gw_thread *thread, uint64_t now) {
   }
   sampled_hold *h = slot_for(thread, start, now);
   if (!h || h->ended) return;
-  h->interp = payload_type == GW_PAYLOAD_INT64 || payload_type == GW_PAYLOAD_UINT64 ? (int64_t)payload : 0;
+  h->interp = gw_interp_of(payload_type, payload);
   h->seen = 1;
   sample(h, now);
 }

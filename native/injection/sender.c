@@ -550,7 +550,7 @@ static int open_gil_range(gw_thread *thread, gw_gil_open *out) {
       if (message != gw_rt.gil_holding && message != gw_rt.gil_waiting) return 0;
       *out = (gw_gil_open){.thread = thread->id,
                            .kind = message == gw_rt.gil_holding ? GW_OPEN_HOLD : GW_OPEN_WAIT,
-                           .interp = payload_type == GW_PAYLOAD_INT64 || payload_type == GW_PAYLOAD_UINT64 ? (int64_t)payload : 0,
+                           .interp = gw_interp_of(payload_type, payload),
                            .start_ns = start};
       return 1;
     }
