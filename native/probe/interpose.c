@@ -68,9 +68,10 @@ static void flush_before_exit(void) {
 }
 
 /* Once exit() runs, Python is finalized but daemon threads may still wake up and take the
- * GIL: CPython 3.10 then reads its freed interpreter and crashes. Stock CPython is usually
- * spared by exiting at once; our exit flush waits for the server, which would widen that
- * window. So from here on, a thread that takes a GIL's mutex lets it go and sleeps until the
+ * GIL, reading an interpreter that is freed. Stock CPython is spared by exiting at once;
+ * our exit flush waits for the server, which would open that window. (3.10 has the same
+ * race inside Py_FinalizeEx, without us: about 1 exit in 70 with contending daemon threads
+ * crashes; nothing here can close that one.) So from here on, a thread that takes a GIL's mutex lets it go and sleeps until the
  * process ends, as CPython 3.14 itself hangs such threads. Registered first, this handler
  * runs after every atexit handler registered later and before the libraries' destructors. */
 static int exiting;
