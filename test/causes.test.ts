@@ -52,8 +52,9 @@ async function hold (which: string): Promise<{ cause: HoldCause, durationNs: num
 
 test('a C busy loop under PyDLL: mostly on CPU', async () => {
   const { cause, durationNs } = await hold('cpu')
-  assert.equal(dominantCause(cause), 'on_cpu')
-  // On CPU whenever it had one: the run-queue time is the machine's other load (2 cores).
+  // On CPU whenever it had one: the run-queue time is the machine's other load (2 cores),
+  // which can be the larger part on a loaded machine; never blocked.
+  assert.notEqual(dominantCause(cause), 'blocked')
   assert.ok(cause.onCpuNs >= 0.9 * (durationNs - cause.runqueueNs), `on CPU ${cause.onCpuNs / 1e6} ms`)
   assert.ok(cause.blockedNs <= 0.05 * durationNs, `blocked ${cause.blockedNs / 1e6} ms`)
   // Meanwhile the other threads wait for the GIL.

@@ -183,8 +183,8 @@ void gw_note_long_release(gw_thread *thread, uint64_t start_ns, int64_t interp) 
   int saved_errno = errno; /* the caller may be between a system call and its errno check */
   /* The holder's own CPU clock (the same counter as schedstat's first field), read without a
    * file: this runs on a program thread, and a descriptor opened here, even for a moment,
-   * could be seen by the program's other threads. Its run-queue time since the sender's
-   * last reading (at most one sampling interval) is not known here and counts as blocked. */
+   * could be seen by the program's other threads. Its run-queue counter is read by the
+   * sender when it takes this reading (queued_until_release). */
   uint64_t at = gw_now_ns(), run_ns, wait_ns = UINT64_MAX;
   struct timespec cpu;
   if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0) {
@@ -222,6 +222,24 @@ static sampled_hold *slot_for(gw_thread *thread, uint64_t start, uint64_t now) {
   return NULL; /* more than MAX_SAMPLED long holds at once: the oldest are enough */
 }
 
+/* The holder's run-queue counter at its release, which it could not read itself (no file on
+ * a program thread): read now, a tick later at most. The split's time since its first
+ * reading that is neither on CPU nor already counted as queued goes to the run queue as far
+ * as the counter grew, the rest stays blocked. (The counter grows when a wait for a CPU
+ * ends, so a wait under way at the last sample only shows now.) Without this a holder
+ * starved of CPU by a loaded machine would show its last queueing as blocked. Queueing after
+ * the release, before this read, counts too: a released holder runs on, so it is short. */
+static uint64_t queued_until_release(const sampled_hold *h, uint64_t at, uint64_t run_ns) {
+  uint64_t last_wait = h->cause.samples > 0 ? h->wait_ns : h->base_wait_ns;
+  uint64_t now_run, now_wait;
+  if (!h->base_at_ns || at < h->base_at_ns || run_ns < h->base_run_ns || last_wait < h->base_wait_ns ||
+      !read_schedstat(h->thread->tid, &now_run, &now_wait) || now_wait < last_wait)
+    return last_wait;
+  uint64_t accounted = (run_ns - h->base_run_ns) + (last_wait - h->base_wait_ns), wall = at - h->base_at_ns;
+  uint64_t unaccounted = wall > accounted ? wall - accounted : 0, queued = now_wait - last_wait;
+  return last_wait + (queued < unaccounted ? queued : unaccounted);
+}
+
 /* The holder's reading at its last long release, if new: ends that hold's split (a hold the
  * sampler never saw still gets a final cause, from the sender's first look if it had one). */
 static void take_release(gw_thread *thread, uint64_t now) {
@@ -237,7 +255,7 @@ static void take_release(gw_thread *thread, uint64_t now) {
   if (!h) return;
   h->ended = 1;
   h->interp = interp;
-  if (wait_ns == UINT64_MAX) wait_ns = h->cause.samples ? h->wait_ns : h->base_wait_ns; /* the last one read */
+  if (wait_ns == UINT64_MAX) wait_ns = queued_until_release(h, at, run_ns);
   split(h, at, run_ns, wait_ns);
 }
 
