@@ -1,5 +1,6 @@
 // Shared test plumbing: building the C fixtures, starting servers on private addresses,
 // running monitored programs and reading their ground truth.
+import assert from 'node:assert/strict'
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
@@ -146,6 +147,18 @@ export function readTruth (file: string): TruthRange[] {
     const domain = words[2] === 'GIL' ? 'GIL NVTX Domain' : ''
     return { tid: Number(words[1]), domain, message: words.slice(3).join(' '), startNs, endNs, exited }
   })
+}
+
+/** The ground-truth fixture (ground_truth.py) holds the GIL through usleep(200000) and times
+ * the call with its own clock: the hold on "blocker" lasts at least the 200 ms asked for, and
+ * at most what the program measured around the call plus 5 ms (the thread returns and exits).
+ * On a loaded machine usleep wakes late: that is in the hold and in the program's measure,
+ * so the bound follows the program, not a fixed 205 ms. */
+export function assertBlockerHold (durationNs: number, stdout: string, what = 'blocker hold'): void {
+  const [, , startNs, endNs] = /blocker (\d+) (\d+) (\d+)/.exec(stdout)!.map(Number)
+  const measured = endNs - startNs
+  assert.ok(durationNs >= 200e6, `${what}: ${durationNs / 1e6} ms, shorter than usleep(200000)`)
+  assert.ok(durationNs < measured + 5e6, `${what}: ${durationNs / 1e6} ms, more than 5 ms past the ${measured / 1e6} ms the program measured around usleep`)
 }
 
 export const groupBy = <T>(items: T[], key: (item: T) => string): Map<string, T[]> => {
