@@ -15,7 +15,7 @@ export const repoRoot = path.resolve(__dirname, '..', '..')
 export const fixturesDir = path.join(repoRoot, 'test', 'fixtures')
 const cacheDir = path.join(repoRoot, '.cache', 'fixtures')
 
-const { findNvtxInclude } = require(path.join(repoRoot, 'scripts', 'find-nvtx.js')) as {
+export const { findNvtxInclude } = require(path.join(repoRoot, 'scripts', 'find-nvtx.js')) as {
   findNvtxInclude: () => string | null
 }
 

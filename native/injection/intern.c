@@ -1,7 +1,7 @@
 /*
  * Lock-free, append-only string interning (domains, messages).
  *
- * Insertion claims an id and arena bytes with fetch-add, writes the entry, publishes
+ * Insertion claims an id with fetch-add and arena bytes with a CAS, writes the entry, publishes
  * it (ready), then links the id into an open-addressing index with a CAS. Two threads
  * inserting the same text at once may both get ids; the loser adopts the winner's id
  * and its own id stays unused (the sender still sends it; the receiver merges by text).
@@ -55,7 +55,13 @@ uint32_t gw_intern(gw_intern_table *table, const char *text, size_t length) {
 
   uint32_t id = __atomic_fetch_add(&table->next_id, 1, __ATOMIC_RELAXED);
   if (id >= table->capacity) return table->overflow_id;
-  uint32_t offset = __atomic_fetch_add(&table->arena_used, (uint32_t)length, __ATOMIC_RELAXED);
+  /* Arena bytes by compare-and-swap, not fetch-add: a text that does not fit must not use up
+   * the rest of the arena, so shorter texts after it still get their own ids. */
+  uint32_t offset = gw_load_relaxed(&table->arena_used);
+  while (offset + length <= table->arena_size &&
+         !__atomic_compare_exchange_n(&table->arena_used, &offset, offset + (uint32_t)length, 1, __ATOMIC_RELAXED,
+                                      __ATOMIC_RELAXED)) {
+  }
   gw_intern_entry *entry = &table->entries[id];
   if (offset + length > table->arena_size) {
     /* The id is spent; publish it as an empty string so the sender's scan moves on. */
