@@ -41,6 +41,12 @@ export const accessErrorCodes = {
 } as const
 export type AccessErrorCode = typeof accessErrorCodes[keyof typeof accessErrorCodes]
 
+// Why the HTTP API refused a request it understood: the `code` beside `error` in the JSON body.
+export const apiErrorCodes = {
+  badQuery: 'GW_ERR_BAD_QUERY', // 400: a query parameter out of its range
+  noSuchProcess: 'GW_ERR_NO_SUCH_PROCESS' // 404: no process with that instance (or it was forgotten)
+} as const
+
 // Why the server closed an ingest connection (codes produced by native/addon/decoder.cc).
 export const decodeErrorCodes = [
   'expected_hello', 'duplicate_hello', 'bad_magic', 'bad_version', 'bad_length', 'frame_too_large',

@@ -2,6 +2,7 @@
 // through the access policy (server/access.ts).
 import Fastify, { type FastifyInstance } from 'fastify'
 import { AccessPolicy } from './access'
+import { apiErrorCodes } from './errors'
 import { createMetrics } from './metrics'
 import { registerDashboardAssets } from './static'
 import type { Store } from './store'
@@ -52,11 +53,11 @@ export function createHttp ({ store, access = new AccessPolicy(), logRequests = 
     const query = { thread: number(thread), sinceNs: number(sinceNs), limit: number(limit) }
     for (const [name, value] of Object.entries(query)) {
       if (value !== undefined && !(Number.isFinite(value) && value >= 0)) {
-        return reply.code(400).send({ error: `${name} must be a non-negative number` })
+        return reply.code(400).send({ error: `${name} must be a non-negative number`, code: apiErrorCodes.badQuery })
       }
     }
     const ranges = store.ranges(request.params.instance, query)
-    if (!ranges) return reply.code(404).send({ error: `no process with instance ${request.params.instance}` })
+    if (!ranges) return reply.code(404).send({ error: `no process with instance ${request.params.instance}`, code: apiErrorCodes.noSuchProcess })
     return { ranges }
   })
 
@@ -67,10 +68,10 @@ export function createHttp ({ store, access = new AccessPolicy(), logRequests = 
       const thresholdMs = request.query.thresholdMs === undefined ? 50 : Number(request.query.thresholdMs)
       const limit = request.query.limit === undefined ? 50 : Number(request.query.limit)
       if (!(thresholdMs > 0) || !(Number.isInteger(limit) && limit > 0)) {
-        return reply.code(400).send({ error: 'thresholdMs must be a positive number and limit a positive whole number' })
+        return reply.code(400).send({ error: 'thresholdMs must be a positive number and limit a positive whole number', code: apiErrorCodes.badQuery })
       }
       const holds = /^[0-9a-f]{16}$/.test(request.params.instance) ? store.longHolds(request.params.instance, thresholdMs * 1e6, limit) : null
-      if (!holds) return reply.code(404).send({ error: `no process with instance ${request.params.instance}` })
+      if (!holds) return reply.code(404).send({ error: `no process with instance ${request.params.instance}`, code: apiErrorCodes.noSuchProcess })
       return { holds }
     })
 

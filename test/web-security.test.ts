@@ -62,6 +62,27 @@ function connect (server: TestServer, headers: Record<string, string> = {}): Pro
 
 const port = (server: TestServer) => new URL(server.httpUrl!).port
 
+test('API refusals carry a stable code: a bad query is 400 GW_ERR_BAD_QUERY, an unknown process 404 GW_ERR_NO_SUCH_PROCESS', async () => {
+  const server = await startTestServer()
+  try {
+    const cases: Array<[string, number, string]> = [
+      ['/api/processes/0123456789abcdef/ranges?limit=-1', 400, 'GW_ERR_BAD_QUERY'],
+      ['/api/processes/0123456789abcdef/long-holds?thresholdMs=0', 400, 'GW_ERR_BAD_QUERY'],
+      ['/api/processes/0123456789abcdef/ranges', 404, 'GW_ERR_NO_SUCH_PROCESS'],
+      ['/api/processes/0123456789abcdef/long-holds', 404, 'GW_ERR_NO_SUCH_PROCESS']
+    ]
+    for (const [pathname, status, code] of cases) {
+      const answer = await get(server, pathname)
+      assert.equal(answer.status, status, pathname)
+      const body = JSON.parse(answer.body)
+      assert.equal(body.code, code, pathname)
+      assert.ok(body.error.length > 10, `${pathname}: a message, ${answer.body}`)
+    }
+  } finally {
+    await server.close()
+  }
+})
+
 test('a Host that is not an allowed name is refused on the API, /metrics, the dashboard and /ws', async () => {
   const server = await startTestServer({ allowedHosts: parseAllowedHosts('gilwatch.internal,.example.com') })
   try {
