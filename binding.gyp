@@ -29,6 +29,7 @@
       "sources": [
         "native/cpython/layout.c",
         "native/injection/config.c",
+        "native/injection/frames.c",
         "native/injection/gil_totals.c",
         "native/injection/handlers.c",
         "native/injection/init.c",
@@ -37,7 +38,8 @@
         "native/injection/sampler.c",
         "native/injection/sender.c",
         "native/injection/socket_path.c",
-        "native/injection/threads.c"
+        "native/injection/threads.c",
+        "native/injection/transport.c"
       ],
       "include_dirs": ["<(nvtx_include)"],
       "defines": ["_GNU_SOURCE"],
