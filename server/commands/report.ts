@@ -1,0 +1,39 @@
+// `gilwatch report FILE`: the run summary of every process in a recording, rebuilt by
+// replaying it into a store. `export` reads a recording the same way (`replayed`).
+import type { Command } from '../cli'
+import { parseFlags, recordingFile } from '../flags'
+import { replay } from '../recording'
+import { Store } from '../store'
+import { formatSummary, summarize } from '../summary'
+
+const help = `Usage: gilwatch report FILE [--json]
+
+Prints the run summary (per thread held %, wait %, acquisitions, longest hold, p50/p99) of
+every process in a recording.`
+
+// A store that keeps every range and retires no process: the summary covers the whole
+// recording, processes that disconnected during it included.
+export function replayed (file: string): Store {
+  const store = new Store({ recentPerThread: 5_000_000, retireAfterMs: 1e12 })
+  replay(file, store, ({ bytes, total }) => process.stderr.write(`gilwatch: reading ${file}: ${Math.round(bytes / total * 100)} %\r`))
+  return store
+}
+
+function report (args: string[]): number {
+  const [file, rest] = recordingFile('report', args)
+  const { values } = parseFlags('report', rest, ['json'])
+  const store = replayed(file)
+  const processes = store.processes()
+  const summary = summarize(store, processes.map((p) => p.pid))
+  process.stdout.write(`${values.json ? JSON.stringify(summary, null, 2) : formatSummary(summary)}\n`)
+  store.close()
+  return 0
+}
+
+export const command: Command = {
+  name: 'report',
+  synopsis: 'report FILE',
+  summary: 'the run summary of a recording',
+  help,
+  main: report
+}
