@@ -1,10 +1,8 @@
 // The 5-minute charts (uPlot), fed one row per second by the server.
 import uPlot from 'uplot'
-import type { SeriesMessage } from './messages'
+import { SeriesColumn, type SeriesMessage } from '../server/views'
 
-// Columns of a series row (native/addon/dashboard_views.cc).
-const WALL = 0, HELD = 1, WAITING = 2, ACQUISITIONS = 3, HOLD_P50 = 4, HOLD_P99 = 5, HOLD_MAX = 6
-const WAIT_P50 = 7, WAIT_P99 = 8, WAIT_MAX = 9, SWITCHES = 10
+const { WALL, HELD, WAITING, ACQUISITIONS, HOLD_P50, HOLD_P99, HOLD_MAX, WAIT_P50, WAIT_P99, WAIT_MAX, DROP_REQUESTS } = SeriesColumn
 const KEEP_SECONDS = 300
 
 interface ChartSpec {
@@ -23,7 +21,7 @@ const specs: ChartSpec[] = [
     { label: 'avg threads waiting', column: WAITING, color: '#4c78a8', scale: 'waiting', axisLabel: 'avg threads waiting' }] },
   { element: 'chart-acquisitions', title: 'Acquisitions and forced switches per second', unit: '/s', series: [
     { label: 'acquisitions/s', column: ACQUISITIONS, color: '#e4572e' },
-    { label: 'forced switches/s', column: SWITCHES, color: '#9467bd', scale: 'switches' }] },
+    { label: 'forced switches/s', column: DROP_REQUESTS, color: '#9467bd', scale: 'switches' }] },
   { element: 'chart-holds', title: 'Hold duration (ms)', unit: 'ms', log: true, series: [
     { label: 'p50', column: HOLD_P50, color: '#f4a582', scaleBy: 1000 },
     { label: 'p99', column: HOLD_P99, color: '#d6604d', scaleBy: 1000 },
@@ -36,7 +34,7 @@ const specs: ChartSpec[] = [
 
 export class Charts {
   private readonly plots: uPlot[] = []
-  private rows: number[][] = [] // one per second: [wall s, ...columns]
+  private rows: number[][] = [] // one per second: a series row (SeriesColumn), WALL in seconds
 
   constructor () {
     for (const spec of specs) {
@@ -65,18 +63,17 @@ export class Charts {
     const main = series?.find((s) => s.interp === 0) ?? series?.[0]
     if (!main) return
     for (let i = 0; i + main.columns <= main.rows.length; i += main.columns) {
-      const row = main.rows.slice(i, i + main.columns)
-      const wall = Math.round(row[WALL] / 1000)
-      const existing = this.rows.findIndex((r) => r[0] === wall)
-      const entry = [wall, ...row.slice(1)]
+      const entry = main.rows.slice(i, i + main.columns)
+      entry[WALL] = Math.round(entry[WALL] / 1000)
+      const existing = this.rows.findIndex((r) => r[WALL] === entry[WALL])
       if (existing >= 0) this.rows[existing] = entry
       else this.rows.push(entry)
     }
-    this.rows.sort((a, b) => a[0] - b[0])
+    this.rows.sort((a, b) => a[WALL] - b[WALL])
     if (this.rows.length > KEEP_SECONDS) this.rows.splice(0, this.rows.length - KEEP_SECONDS)
     this.plots.forEach((plot, p) => {
       const data: uPlot.AlignedData = [
-        this.rows.map((r) => r[0]),
+        this.rows.map((r) => r[WALL]),
         ...specs[p].series.map((s) => this.rows.map((r) => {
           const v = r[s.column] * (s.scaleBy ?? 1)
           return specs[p].log && v <= 0 ? null : v
@@ -87,7 +84,6 @@ export class Charts {
   }
 
   points (): number { return this.rows.length }
+  // The last `seconds` rows (SeriesColumn; WALL in seconds).
   latest (seconds: number): number[][] { return this.rows.slice(-seconds) }
 }
-
-export const columns = { HELD, WAITING, ACQUISITIONS, SWITCHES }

@@ -1,5 +1,5 @@
-// The WebSocket to the server, reconnecting by itself with backoff.
-import type { ServerMessage } from './messages'
+// The WebSocket to the server (/ws: server/dashboard.ts), reconnecting by itself with backoff.
+import type { DashboardMessage } from '../server/views'
 
 export class Connection {
   private socket: WebSocket | null = null
@@ -8,7 +8,7 @@ export class Connection {
 
   bytes = 0 // received so far, for the dashboard's own measurements
 
-  constructor (private readonly onMessage: (m: ServerMessage, bytes: number) => void, private readonly onStatus: (live: boolean) => void) {
+  constructor (private readonly onMessage: (m: DashboardMessage, bytes: number) => void, private readonly onStatus: (live: boolean) => void) {
     this.open()
   }
 
@@ -29,7 +29,7 @@ export class Connection {
     socket.onmessage = (event) => {
       const text = event.data as string
       this.bytes += text.length
-      this.onMessage(JSON.parse(text) as ServerMessage, text.length)
+      this.onMessage(JSON.parse(text) as DashboardMessage, text.length)
     }
     socket.onclose = () => {
       this.onStatus(false)

@@ -2,7 +2,7 @@
 // click that shows the hold on the timeline.
 import { describeCause, describeLocation } from '../server/cause'
 import { clock, duration } from './format'
-import type { LongHold } from './messages'
+import type { LongHold } from '../server/views'
 
 export function renderLongHolds (body: HTMLElement, holds: LongHold[], onPick: (hold: LongHold) => void): void {
   body.replaceChildren(...holds.map((hold) => {

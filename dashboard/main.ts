@@ -2,20 +2,20 @@
 // thread table, timeline and long-holds table together.
 import 'uplot/dist/uPlot.min.css'
 import './style.css'
-import { Charts, columns } from './charts'
+import { LaneKind, SeriesColumn, type DashboardMessage, type LongHold, type ProcessListEntry } from '../server/views'
+import { Charts } from './charts'
 import { Connection } from './connection'
 import { clock, duration, percent } from './format'
 import { renderLongHolds } from './longholds'
-import type { LongHold, ProcessInfo, ServerMessage } from './messages'
 import { renderThreads } from './threads'
 import { renderTiles } from './tiles'
-import { HOLD, TimelineModel, TimelineView, WAIT } from './timeline'
+import { TimelineCanvas, TimelineModel } from './timeline'
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
 const params = new URLSearchParams(location.search)
 
 const state = {
-  processes: [] as ProcessInfo[],
+  processes: [] as ProcessListEntry[],
   selected: params.get('instance') as string | null, // null: the newest connected process
   shown: null as string | null, // the process the page currently displays
   paused: false,
@@ -28,7 +28,7 @@ const state = {
 
 const model = new TimelineModel()
 const charts = new Charts()
-const timeline = new TimelineView($('timeline'), model, (startNs, endNs) => requestView(startNs, endNs), () => state.paused,
+const timeline = new TimelineCanvas($('timeline'), model, (startNs, endNs) => requestView(startNs, endNs), () => state.paused,
   (tid, startNs) => state.longHolds.find((h) => h.tid === tid && Math.abs(h.startNs - startNs) < 2000)?.cause ?? null)
 const connection = new Connection(receive, (live) => {
   $('connection').textContent = live ? 'live' : 'reconnecting…'
@@ -64,7 +64,7 @@ function setPaused (paused: boolean): void {
   else subscribe()
 }
 
-function receive (message: ServerMessage, bytes: number): void {
+function receive (message: DashboardMessage, bytes: number): void {
   state.messages++
   state.lastMessageBytes = bytes
   if (message.type === 'processes') return renderPicker(message.processes)
@@ -101,7 +101,7 @@ function showHold (hold: LongHold): void {
   subscribe({ live: false, startNs, endNs })
 }
 
-function renderPicker (processes: ProcessInfo[]): void {
+function renderPicker (processes: ProcessListEntry[]): void {
   state.processes = processes
   const pid = params.get('pid')
   if (pid && !state.selected) {
@@ -130,8 +130,8 @@ function renderSummary (): void {
   const [start, end] = [timeline.view.startNs, timeline.view.endNs]
   for (const lane of model.lanes.values()) {
     for (const item of lane.items) {
-      if (item.kind === WAIT && item.open) waitersNow++
-      if (item.kind === HOLD && item.count === 1 && item.end >= start && item.start <= end) {
+      if (item.kind === LaneKind.WAIT && item.open) waitersNow++
+      if (item.kind === LaneKind.HOLD && item.count === 1 && item.end >= start && item.start <= end) {
         const ns = item.end - item.start
         if (!longest || ns > longest.ns) longest = { ns, lane: lane.name, at: item.start }
       }
@@ -139,11 +139,11 @@ function renderSummary (): void {
   }
   const shown = state.processes.find((p) => p.instance === state.shown)
   renderTiles($('tiles'), [
-    { label: 'GIL held', value: percent(avg(columns.HELD)), detail: 'last 5 s' },
+    { label: 'GIL held', value: percent(avg(SeriesColumn.HELD)), detail: 'last 5 s' },
     // Thread-seconds waited per second: an average, so say so rather than "5.4 threads".
     {
       label: 'Threads waiting',
-      value: recent.length ? `avg ${avg(columns.WAITING).toFixed(1)}` : '—',
+      value: recent.length ? `avg ${avg(SeriesColumn.WAITING).toFixed(1)}` : '—',
       detail: recent.length ? `average over the last ${recent.length} s` : 'no complete second yet'
     },
     { label: 'Waiters now', value: String(waitersNow), detail: 'waiting 10 ms or more' },
@@ -152,7 +152,7 @@ function renderSummary (): void {
       value: longest ? duration(longest.ns) : '—',
       detail: longest ? `${longest.lane} at ${clock(model.wallMs(longest.at))}` : 'in the timeline window'
     },
-    { label: 'Forced switches', value: `${avg(columns.SWITCHES).toFixed(1)}/s`, detail: 'last 5 s' },
+    { label: 'Forced switches', value: `${avg(SeriesColumn.DROP_REQUESTS).toFixed(1)}/s`, detail: 'last 5 s' },
     { label: 'Dropped events', value: String(shown?.droppedEvents ?? 0), detail: shown ? `${shown.service} pid ${shown.pid}` : 'no process yet' }
   ])
 }

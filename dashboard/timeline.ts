@@ -2,19 +2,18 @@
 // no DOM per item): one lane per thread with its holds (top row) and waits (bottom row),
 // and its other NVTX ranges in a thinner row below. Items come downsampled from the server:
 // an item may stand for many sub-pixel ranges (count) covering part of its span (fill).
-import { describeCause, describeLocation, type HoldCause } from '../server/cause'
+import { describeCause, describeLocation } from '../server/cause'
+import {
+  LaneKind, TIMELINE_ITEM_FIELDS, TIMELINE_KIND_MASK, TIMELINE_OPEN, TimelineItem, type HoldCause, type TimelineMessage
+} from '../server/views'
 import { clock, duration } from './format'
-import type { TimelineMessage } from './messages'
 
-export const HOLD = 0
-export const WAIT = 1
-export const USER = 2
-const OPEN = 16
+const { HOLD, WAIT, USER } = LaneKind
 
-export interface Item { start: number, end: number, kind: number, open: boolean, count: number, fill: number, message: string }
+export interface Item { start: number, end: number, kind: LaneKind, open: boolean, count: number, fill: number, message: string }
 export interface Lane { thread: number, tid: number, name: string, exited: boolean, items: Item[] }
 
-const COLORS = ['#e4572e', '#4c78a8', '#54a24b']
+const COLORS = ['#e4572e', '#4c78a8', '#54a24b'] // by LaneKind
 const GUTTER = 180
 const AXIS = 22
 const ROW = 9 // hold row and wait row
@@ -58,15 +57,16 @@ export class TimelineModel {
         lastOfKind[lane.items[i].kind] ??= lane.items[i]
       }
       const small = (it: Item) => !it.open && (it.count > 1 || it.end - it.start < pxNs)
-      for (let i = 0; i < data.length; i += 6) {
+      const { START, END, KIND, COUNT, FILL, MESSAGE } = TimelineItem
+      for (let i = 0; i < data.length; i += TIMELINE_ITEM_FIELDS) {
         const item: Item = {
-          start: base + data[i] * 1000,
-          end: base + data[i + 1] * 1000,
-          kind: data[i + 2] & 3,
-          open: (data[i + 2] & OPEN) !== 0,
-          count: data[i + 3],
-          fill: data[i + 4],
-          message: m.strings[data[i + 5]] ?? ''
+          start: base + data[i + START] * 1000,
+          end: base + data[i + END] * 1000,
+          kind: (data[i + KIND] & TIMELINE_KIND_MASK) as LaneKind,
+          open: (data[i + KIND] & TIMELINE_OPEN) !== 0,
+          count: data[i + COUNT],
+          fill: data[i + FILL],
+          message: m.strings[data[i + MESSAGE]] ?? ''
         }
         const prev = lastOfKind[item.kind]
         if (prev && small(prev) && small(item) && item.start - prev.end <= pxNs && item.message === prev.message) {
@@ -91,7 +91,7 @@ export class TimelineModel {
 
 interface Hit { lane: Lane, item: Item }
 
-export class TimelineView {
+export class TimelineCanvas {
   private readonly canvas: HTMLCanvasElement
   private readonly tooltip: HTMLElement
   private startNs = 0

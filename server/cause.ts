@@ -1,38 +1,12 @@
 // Words for a long hold's cause (native/injection/sampler.c): used by the run summary, the
 // dashboard and the trace export alike. The addon reports system calls by number;
 // namedCause() turns them into names once, in server/store.ts, so that the API, the
-// dashboard and recordings' reports all carry names.
+// dashboard and recordings' reports all carry names. The cause's shape is in server/views.ts.
 import { GIL_WAIT_NAME, syscallName } from './syscalls'
-
-// The holder's Python frames, innermost first (python_frames.c).
-export interface PythonFrame { function: string, file: string, line: number }
-
-interface CauseBase {
-  final: boolean
-  sampledFromNs: number
-  sampledNs: number
-  onCpuNs: number
-  runqueueNs: number
-  blockedNs: number
-  majorFaults: number
-  samples: number
-  frames: PythonFrame[]
-  stackDepth: number // Python frames on the holder's stack (saturates at STACK_WALK_LIMIT)
-}
-
-// As the addon builds it.
-export interface NativeHoldCause extends CauseBase {
-  blockedIn: Array<{ syscall: number, waitSite: string | null, ns: number }>
-  others: Array<{ syscall: number, threads: number }>
-}
-
-// As the API, the dashboard and the export show it.
-export interface HoldCause extends CauseBase {
-  // syscall: e.g. "msync", "page fault" (blocked outside a system call), "unknown";
-  // waitSite: the kernel function the thread slept in (/proc/<tid>/wchan), null if unknown.
-  blockedIn: Array<{ syscall: string, waitSite: string | null, ns: number }>
-  others: Array<{ syscall: string, threads: number }> // syscall may be "waiting for the GIL"
-}
+import type { HoldCause, NativeHoldCause, PythonFrame } from './views'
+// Defined in views.ts; re-exported only for test/causes.test.ts, which was being edited
+// concurrently when the shapes moved: import it from './views' elsewhere.
+export type { HoldCause } from './views'
 
 export function namedCause (c: NativeHoldCause | null): HoldCause | null {
   if (!c) return null

@@ -9,7 +9,10 @@ import { STATUS_CODES, type Server as HttpServer } from 'node:http'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { AccessPolicy } from './access'
 import type { Logger } from './log'
-import type { Store, TimelineView } from './store'
+import type { Store } from './store'
+import {
+  TIMELINE_ITEM_FIELDS, TimelineItem, type DashboardMessage, type DashboardUpdate, type TimelineMessage, type TimelineView
+} from './views'
 
 export const UPDATE_INTERVAL_MS = 100
 export const SEND_BUFFER_LIMIT = 1 << 20
@@ -38,10 +41,9 @@ interface Client {
 
 export interface DashboardStats { clients: number, skippedUpdates: number, maxBufferedBytes: number }
 
-type Timeline = TimelineView
-
 // ns timestamps become µs offsets from the view's start: compact JSON, exact enough to draw.
-function encodeTimeline (t: Timeline) {
+function encodeTimeline (t: TimelineView): TimelineMessage {
+  const { START, END, KIND, COUNT, FILL, MESSAGE } = TimelineItem
   return {
     baseNs: t.startNs,
     wallAtStartMs: t.wallAtStartMs,
@@ -50,13 +52,13 @@ function encodeTimeline (t: Timeline) {
     strings: t.strings,
     lanes: t.lanes.map((lane) => {
       const items: number[] = new Array(lane.items.length)
-      for (let i = 0; i < lane.items.length; i += 6) {
-        items[i] = Math.round((lane.items[i] - t.startNs) / 1000)
-        items[i + 1] = Math.round((lane.items[i + 1] - t.startNs) / 1000)
-        items[i + 2] = lane.items[i + 2]
-        items[i + 3] = lane.items[i + 3]
-        items[i + 4] = Math.round(lane.items[i + 4] * 1000) / 1000
-        items[i + 5] = lane.items[i + 5]
+      for (let i = 0; i < lane.items.length; i += TIMELINE_ITEM_FIELDS) {
+        items[i + START] = Math.round((lane.items[i + START] - t.startNs) / 1000)
+        items[i + END] = Math.round((lane.items[i + END] - t.startNs) / 1000)
+        items[i + KIND] = lane.items[i + KIND]
+        items[i + COUNT] = lane.items[i + COUNT]
+        items[i + FILL] = Math.round(lane.items[i + FILL] * 1000) / 1000
+        items[i + MESSAGE] = lane.items[i + MESSAGE]
       }
       return { thread: lane.thread, tid: lane.tid, name: lane.name, exited: lane.exited, items }
     })
@@ -183,7 +185,7 @@ export class DashboardHub {
     const s = client.subscription
     client.tick++
     const full = client.needsFull
-    let timeline: Timeline | null
+    let timeline: TimelineView | null
     if (s.view) {
       if (!full) return // a paused view does not change
       timeline = this.store.timeline(instance, s.view.startNs, s.view.endNs, (s.view.endNs - s.view.startNs) / s.widthPx)
@@ -196,12 +198,12 @@ export class DashboardHub {
       client.sentUntilNs = now
     }
     if (!timeline) return
-    const message: Record<string, unknown> = {
+    const message: DashboardUpdate = {
       type: full ? 'full' : 'update',
       instance,
       live: !s.view,
       windowMs: s.windowMs,
-      timeline: encodeTimeline(timeline as Timeline)
+      timeline: encodeTimeline(timeline)
     }
     // Charts, long holds and the thread table change at most once a second; tiles with them.
     if (full || client.tick % 5 === 0) {
@@ -218,7 +220,7 @@ export class DashboardHub {
     this.send(client, message)
   }
 
-  private send (client: Client, message: unknown): void {
+  private send (client: Client, message: DashboardMessage): void {
     try {
       client.socket.send(JSON.stringify(message))
     } catch (error) {

@@ -7,12 +7,8 @@
 // formatter renders in ~250 ms on this machine and this writer in a small fraction of that
 // (npm run bench), because each label set is escaped once and reused by every family.
 import { collectDefaultMetrics, Registry } from 'prom-client'
-import type { MetricsSnapshot, Store } from './store'
-
-type ProcessMetrics = MetricsSnapshot['processes'][number]
-type GilMetrics = ProcessMetrics['gils'][number]
-type ThreadMetrics = ProcessMetrics['threads'][number]
-type HistogramMetrics = { counts: number[], count: number, sum: number }
+import type { Store } from './store'
+import type { GilMetrics, HistogramSnapshot, MetricsSnapshot, ProcessMetrics, ThreadMetrics } from './views'
 
 const escape = (value: string) => value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
 const labelText = (labels: Record<string, string>) =>
@@ -41,7 +37,7 @@ interface GilFamily {
 const perThread = (value: (t: ThreadMetrics) => number) => (out: string[], p: Labelled, _bounds: string[], name: string) =>
   p.process.threads.forEach((t, i) => out.push(`${name}{${p.threadLabels[i]}} ${value(t)}`))
 
-function writeHistogram (out: string[], name: string, labels: string, h: HistogramMetrics, bounds: string[]): void {
+function writeHistogram (out: string[], name: string, labels: string, h: HistogramSnapshot, bounds: string[]): void {
   let cumulative = 0
   for (let i = 0; i < bounds.length; i++) {
     cumulative += h.counts[i]

@@ -1,6 +1,7 @@
 // The exit summary of `gilwatch run` (and `gilwatch report`): like `time`, for the GIL.
 import { describeCause, describeLocation } from './cause'
-import type { ProcessSummary, Store } from './store'
+import type { Store } from './store'
+import type { ProcessSummary } from './views'
 
 const ms = (ns: number) => (ns >= 1e9 ? `${(ns / 1e9).toFixed(2)} s` : ns >= 1e6 ? `${(ns / 1e6).toFixed(1)} ms` : ns >= 1e3 ? `${(ns / 1e3).toFixed(0)} µs` : `${Math.round(ns)} ns`)
 const pct = (part: number, whole: number) => (whole > 0 ? (part / whole * 100).toFixed(1) : '0.0')

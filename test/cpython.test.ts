@@ -6,7 +6,7 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { paths } from '../server/config'
 import { buildPython, patchedVersions } from '../server/python-build'
-import type { CompletedRange, ProcessSnapshot } from '../server/store'
+import type { CompletedRange, ProcessSnapshot } from '../server/views'
 import { assertBlockerHold, fixturesDir, monitoredEnv, run, startTestServer, waitFor, type TestServer } from './helpers'
 
 const script = (name: string) => path.join(fixturesDir, 'python', name)

@@ -8,7 +8,7 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { paths } from '../server/config'
 import { buildPython, patchedVersions } from '../server/python-build'
-import type { ProcessSnapshot } from '../server/store'
+import type { ProcessSnapshot } from '../server/views'
 import { fixturesDir, monitoredEnv, parseExposition, run, startTestServer, waitFor, type TestServer } from './helpers'
 
 const script = (name: string) => path.join(fixturesDir, 'python', name)

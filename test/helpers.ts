@@ -9,7 +9,7 @@ import path from 'node:path'
 import { paths } from '../server/config'
 import { createLogger } from '../server/log'
 import { startServer, type RunningServer, type ServeOptions } from '../server/serve'
-import type { CompletedRange, ProcessSnapshot } from '../server/store'
+import type { CompletedRange, ProcessSnapshot } from '../server/views'
 
 export const repoRoot = path.resolve(__dirname, '..', '..')
 export const fixturesDir = path.join(repoRoot, 'test', 'fixtures')

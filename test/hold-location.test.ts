@@ -7,10 +7,9 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import type { HoldCause } from '../server/cause'
 import { paths } from '../server/config'
 import { buildPython, patchedVersions } from '../server/python-build'
-import type { LongHold } from '../server/store'
+import type { HoldCause, LongHold } from '../server/views'
 import { fixturesDir, monitoredEnv, run, sidRoot, startTestServer, stockPythons, waitFor, type TestServer } from './helpers'
 
 const fixture = path.join(fixturesDir, 'python', 'hold_location.py')

@@ -8,7 +8,7 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { paths } from '../server/config'
 import { buildPython, patchedVersions } from '../server/python-build'
-import type { CompletedRange, ProcessSnapshot } from '../server/store'
+import type { CompletedRange, ProcessSnapshot } from '../server/views'
 import { assertBlockerHold, buildFixture, fixturesDir, groupBy, median, monitoredEnv, run, sidPythons, sidRoot, startTestServer, stockPythons as stockPythonList, waitFor, type TestServer } from './helpers'
 
 const PROBE_DOMAIN = 'GIL NVTX Domain (probe)'

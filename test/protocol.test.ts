@@ -1,6 +1,8 @@
 // The wire format is defined once in native/protocol/gilwatch_protocol.h; server/protocol.ts
 // mirrors it. This proves the two agree, constant by constant and offset by offset, using
-// the layout the native addon was compiled with.
+// the layout the native addon was compiled with. Likewise for the GIL's range names
+// (gil_names.h) and the columns of the views' flat rows (native/addon/view_layout.h,
+// mirrored in server/views.ts).
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -8,6 +10,7 @@ import { test } from 'node:test'
 import * as gilNames from '../server/gil-names'
 import * as protocol from '../server/protocol'
 import { loadAddon } from '../server/store'
+import * as views from '../server/views'
 
 const camel = (snake: string) => snake.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())
 
@@ -88,4 +91,20 @@ test('server/gil-names.ts agrees with gil_names.h', () => {
   const patchHeader = fs.readFileSync(path.join(__dirname, '..', '..', 'native', 'cpython', 'gil_nvtx.h'), 'utf8')
   const spelled = [...patchHeader.matchAll(/nvtxDomain(?:Create|RegisterString)A\((?:domain, )?"([^"]+)"\)/g)].map((m) => m[1])
   assert.deepEqual(spelled, [native.GW_GIL_DOMAIN, native.GW_GIL_WAITING, native.GW_GIL_HOLDING, native.GW_GIL_DROP_REQUEST])
+})
+
+test('server/views.ts column tables agree with view_layout.h', () => {
+  const native = loadAddon().viewLayout()
+  // Whole tables: a column added, removed, renamed or moved on either side fails here.
+  assert.deepEqual({ ...views.TimelineItem }, native.timelineItem)
+  assert.deepEqual({ ...views.LaneKind }, native.laneKind)
+  assert.deepEqual({ ...views.SeriesColumn }, native.seriesColumn)
+  assert.equal(views.TIMELINE_ITEM_FIELDS, native.timelineItemFields)
+  assert.equal(views.SERIES_COLUMNS, native.seriesColumns)
+  assert.equal(views.TIMELINE_KIND_MASK, native.timelineKindMask)
+  assert.equal(views.TIMELINE_OPEN, native.timelineOpen)
+  // Each table numbers its columns 0..n-1 and says how many there are.
+  for (const [table, count] of [[native.timelineItem, native.timelineItemFields], [native.seriesColumn, native.seriesColumns]] as const) {
+    assert.deepEqual(Object.values(table).sort((a, b) => a - b), [...Array(count).keys()])
+  }
 })

@@ -16,7 +16,7 @@ import { redactArgv, type ArgvMode } from '../server/argv'
 import { GilwatchError } from '../server/errors'
 import { encodeHello } from '../server/protocol'
 import { startServer } from '../server/serve'
-import type { ProcessInfo, ProcessSnapshot } from '../server/store'
+import type { ProcessListEntry, ProcessSnapshot } from '../server/views'
 import { repoRoot, startTestServer, tempDir, waitFor, type TestServer } from './helpers'
 
 const TOKEN = 'c0ffee-0123456789abcdef-token'
@@ -345,7 +345,7 @@ test('--argv decides how much of a command line the API, /ws, /metrics and summa
       const api = (await get(server, '/api/processes')).body
       const ws = await connect(server)
       assert.ok(ws.open)
-      const listed = (ws.first.processes as ProcessInfo[]).find((p) => p.pid === pid)!
+      const listed = (ws.first.processes as ProcessListEntry[]).find((p) => p.pid === pid)!
       assert.deepEqual(listed.argv, shown, `/ws ${mode}`)
       const summary = server.store.summary(parsed.instance)!
       assert.deepEqual(summary.argv, shown, `summary ${mode}`)

@@ -12,6 +12,7 @@
 #include "gil_names.h"
 #include "ingest_limits.h"
 #include "store.h"
+#include "view_layout.h"
 
 namespace gilwatch {
 namespace {
@@ -46,7 +47,7 @@ Napi::Value payloadValue(Napi::Env env, uint8_t type, uint64_t bits) {
 }
 
 // IngestLimits as JavaScript sees them: {serviceBytes: 256, ...}. Read and written through
-// one table so the names cannot drift between ingestLimits() and the Store's options.
+// one table so the names cannot drift between ingestLimits() and the NativeStore's options.
 template <typename Visit>
 void eachLimit(IngestLimits &l, Visit visit) {
   visit("serviceBytes", l.serviceBytes);
@@ -87,37 +88,37 @@ size_t metricsSeriesOf(const Process &p) {
   return series;
 }
 
-class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
+class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Store",
+    return DefineClass(env, "NativeStore",
                        {
-                           InstanceMethod<&StoreWrap::OpenConnection>("openConnection"),
-                           InstanceMethod<&StoreWrap::Feed>("feed"),
-                           InstanceMethod<&StoreWrap::CloseConnection>("closeConnection"),
-                           InstanceMethod<&StoreWrap::ConnectionProcess>("connectionProcess"),
-                           InstanceMethod<&StoreWrap::Processes>("processes"),
-                           InstanceMethod<&StoreWrap::List>("list"),
-                           InstanceMethod<&StoreWrap::Ranges>("ranges"),
-                           InstanceMethod<&StoreWrap::Sweep>("sweep"),
-                           InstanceMethod<&StoreWrap::Counters>("counters"),
-                           InstanceMethod<&StoreWrap::Metrics>("metrics"),
-                           InstanceMethod<&StoreWrap::Timeline>("timeline"),
-                           InstanceMethod<&StoreWrap::LongHolds>("longHolds"),
-                           InstanceMethod<&StoreWrap::Series>("series"),
-                           InstanceMethod<&StoreWrap::Clock>("clock"),
-                           InstanceMethod<&StoreWrap::Threads>("threads"),
-                           InstanceMethod<&StoreWrap::Summary>("summary"),
-                           InstanceMethod<&StoreWrap::Preamble>("preamble"),
-                           InstanceMethod<&StoreWrap::CountOverflow>("countOverflow"),
+                           InstanceMethod<&NativeStoreWrap::OpenConnection>("openConnection"),
+                           InstanceMethod<&NativeStoreWrap::Feed>("feed"),
+                           InstanceMethod<&NativeStoreWrap::CloseConnection>("closeConnection"),
+                           InstanceMethod<&NativeStoreWrap::ConnectionProcess>("connectionProcess"),
+                           InstanceMethod<&NativeStoreWrap::Processes>("processes"),
+                           InstanceMethod<&NativeStoreWrap::List>("list"),
+                           InstanceMethod<&NativeStoreWrap::Ranges>("ranges"),
+                           InstanceMethod<&NativeStoreWrap::Sweep>("sweep"),
+                           InstanceMethod<&NativeStoreWrap::Counters>("counters"),
+                           InstanceMethod<&NativeStoreWrap::Metrics>("metrics"),
+                           InstanceMethod<&NativeStoreWrap::Timeline>("timeline"),
+                           InstanceMethod<&NativeStoreWrap::LongHolds>("longHolds"),
+                           InstanceMethod<&NativeStoreWrap::Series>("series"),
+                           InstanceMethod<&NativeStoreWrap::Clock>("clock"),
+                           InstanceMethod<&NativeStoreWrap::Threads>("threads"),
+                           InstanceMethod<&NativeStoreWrap::Summary>("summary"),
+                           InstanceMethod<&NativeStoreWrap::Preamble>("preamble"),
+                           InstanceMethod<&NativeStoreWrap::CountOverflow>("countOverflow"),
                        });
   }
 
-  explicit StoreWrap(const Napi::CallbackInfo &info) : Napi::ObjectWrap<StoreWrap>(info), store_(options(info)) {}
+  explicit NativeStoreWrap(const Napi::CallbackInfo &info) : Napi::ObjectWrap<NativeStoreWrap>(info), store_(options(info)) {}
 
  private:
-  static StoreOptions options(const Napi::CallbackInfo &info) {
-    StoreOptions options;
+  static NativeStoreOptions options(const Napi::CallbackInfo &info) {
+    NativeStoreOptions options;
     if (info.Length() > 0 && info[0].IsObject()) {
       Napi::Object o = info[0].As<Napi::Object>();
       auto number = [&](const char *key, auto &out, double scale = 1) {
@@ -481,7 +482,7 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
         } else if (p.state == ProcessState::Connected) {
           for (const auto &[id, t] : p.threads) {
             for (const OpenRange &r : t->open) {
-              if (r.domain != store_.gilDomain() || Store::interpOf(r.payloadType, r.payload) != gil.interp) continue;
+              if (r.domain != store_.gilDomain() || NativeStore::interpOf(r.payloadType, r.payload) != gil.interp) continue;
               if (r.message == store_.holdingId() && clientNow > r.startNs)
                 currentHold = std::max(currentHold, static_cast<double>(clientNow - r.startNs) / 1e9);
               if (r.message == store_.waitingId()) waiters++;
@@ -580,7 +581,7 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
     return o;
   }
 
-  Store store_;
+  NativeStore store_;
   uint32_t nextConnection_ = 1;
   std::map<uint32_t, std::unique_ptr<Connection>> connections_;
 };
@@ -758,11 +759,39 @@ Napi::Value ProtocolLayout(const Napi::CallbackInfo &info) {
   return o;
 }
 
+// The column tables of the views' flat rows (view_layout.h), for the test that proves
+// server/views.ts agrees: {timelineItem: {START: 0, ...}, timelineItemFields: 6, ...}.
+Napi::Value ViewLayout(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Object timelineItem = Napi::Object::New(env);
+  Napi::Object laneKind = Napi::Object::New(env);
+  Napi::Object seriesColumn = Napi::Object::New(env);
+#define ITEM(name, js) timelineItem.Set(#js, static_cast<double>(TimelineItem::name));
+#define LANE(name, js) laneKind.Set(#js, static_cast<double>(LaneKind::name));
+#define COLUMN(name, js) seriesColumn.Set(#js, static_cast<double>(SeriesColumn::name));
+  GW_TIMELINE_ITEM(ITEM)
+  GW_LANE_KIND(LANE)
+  GW_SERIES_COLUMN(COLUMN)
+#undef ITEM
+#undef LANE
+#undef COLUMN
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("timelineItem", timelineItem);
+  o.Set("timelineItemFields", static_cast<double>(TimelineItem::kFields));
+  o.Set("laneKind", laneKind);
+  o.Set("timelineKindMask", static_cast<double>(kTimelineKindMask));
+  o.Set("timelineOpen", static_cast<double>(kTimelineOpen));
+  o.Set("seriesColumn", seriesColumn);
+  o.Set("seriesColumns", static_cast<double>(SeriesColumn::kColumns));
+  return o;
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("Store", StoreWrap::Define(env));
+  exports.Set("NativeStore", NativeStoreWrap::Define(env));
   exports.Set("protocolLayout", Napi::Function::New(env, ProtocolLayout));
+  exports.Set("viewLayout", Napi::Function::New(env, ViewLayout));
   exports.Set("ingestLimits", Napi::Function::New(env, [](const Napi::CallbackInfo &info) -> Napi::Value {
                 return limitsObject(info.Env(), IngestLimits{});
               }));

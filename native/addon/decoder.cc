@@ -20,7 +20,7 @@ T load(const uint8_t *p) {
 
 // At most `limit` bytes of `text`, cut before a UTF-8 continuation byte so the result stays
 // valid text; counts an overflow when it cuts.
-std::string_view truncated(std::string_view text, size_t limit, Store &store, LimitKind kind) {
+std::string_view truncated(std::string_view text, size_t limit, NativeStore &store, LimitKind kind) {
   if (text.size() <= limit) return text;
   store.overflow(kind);
   while (limit > 0 && (static_cast<uint8_t>(text[limit]) & 0xC0) == 0x80) limit--;

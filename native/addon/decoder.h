@@ -1,5 +1,5 @@
 // One ingest connection: reassembles frames from arbitrary byte chunks, validates them
-// against the wire protocol and applies them to the Store. Any violation fails the
+// against the wire protocol and applies them to the NativeStore. Any violation fails the
 // connection (never the server) with a stable error code.
 #pragma once
 
@@ -19,7 +19,7 @@ struct DecodeError {
 
 class Connection {
  public:
-  explicit Connection(Store &store) : store_(store) {}
+  explicit Connection(NativeStore &store) : store_(store) {}
   ~Connection() { close(0); }
 
   // Consumes a chunk of the stream. After an error the connection must be closed.
@@ -32,7 +32,7 @@ class Connection {
   DecodeError frame(uint16_t type, const uint8_t *body, uint32_t length, uint64_t serverNowNs);
   DecodeError hello(const uint8_t *body, uint32_t length, uint64_t serverNowNs);
 
-  Store &store_;
+  NativeStore &store_;
   Process *process_ = nullptr;
   bool closed_ = false;
   DecodeError error_;

@@ -8,11 +8,9 @@
 #include <vector>
 
 #include "gil_metrics.h"
+#include "view_layout.h"
 
 namespace gilwatch {
-
-// Timeline item kinds (also in dashboard/protocol.ts).
-enum class LaneKind : uint8_t { Hold = 0, Wait = 1, User = 2 };
 
 constexpr uint64_t kBinNs = 20'000'000;  // 20 ms
 constexpr size_t kBinCount = 1500;       // 30 s
@@ -20,8 +18,8 @@ constexpr uint64_t kSignificantNs = 1'000'000;  // ranges of 1 ms or more are ke
 
 struct DensityBin {
   uint32_t index = UINT32_MAX;  // bin number (time / kBinNs), truncated; UINT32_MAX = empty
-  std::array<uint16_t, 3> busyUs{};  // per LaneKind, µs covered within the bin
-  std::array<uint16_t, 3> count{};
+  std::array<uint16_t, kLaneKinds> busyUs{};  // per LaneKind, µs covered within the bin
+  std::array<uint16_t, kLaneKinds> count{};
 };
 
 class DensityBins {

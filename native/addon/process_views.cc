@@ -9,6 +9,7 @@
 #include "process_views.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 namespace gilwatch {
@@ -67,11 +68,9 @@ Napi::Value causeObject(Napi::Env env, const Process &p, const HoldCause *c) {
 
 namespace {
 
-constexpr uint32_t kOpenFlag = 16;
-
 struct Item {
   double start, end;
-  uint32_t flags;  // LaneKind, | kOpenFlag while still open
+  uint32_t flags;  // the KIND column: LaneKind, | kTimelineOpen while still open
   double count;
   double busyNs;  // time covered by the merged ranges
   uint32_t message;
@@ -82,11 +81,11 @@ class LaneBuilder {
  public:
   explicit LaneBuilder(double pxNs) : pxNs_(pxNs) {}
   void add(const Item &item) {
-    size_t k = item.flags & 3;
+    size_t k = item.flags & kTimelineKindMask;
     double duration = item.end - item.start;
     if (duration < pxNs_ && last_[k] >= 0) {
       Item &prev = items_[static_cast<size_t>(last_[k])];
-      if (!(prev.flags & kOpenFlag) && item.start <= prev.end + pxNs_ && item.message == prev.message) {
+      if (!(prev.flags & kTimelineOpen) && item.start <= prev.end + pxNs_ && item.message == prev.message) {
         prev.end = std::max(prev.end, item.end);
         prev.count += item.count;
         prev.busyNs += item.busyNs;
@@ -101,7 +100,7 @@ class LaneBuilder {
  private:
   double pxNs_;
   std::vector<Item> items_;
-  long last_[3] = {-1, -1, -1};
+  std::array<long, kLaneKinds> last_ = {-1, -1, -1};
 };
 
 // Strings of a response, sent once, referenced by index.
@@ -130,7 +129,7 @@ class StringIndex {
 
 }  // namespace
 
-Napi::Value timelineView(Napi::Env env, const Store &store, const Process &p, uint64_t clientNow, double startNs,
+Napi::Value timelineView(Napi::Env env, const NativeStore &store, const Process &p, uint64_t clientNow, double startNs,
                          double endNs, double pxNs) {
   pxNs = std::max(pxNs, 1.0);
   StringIndex strings(p.strings);
@@ -149,7 +148,7 @@ Napi::Value timelineView(Napi::Env env, const Store &store, const Process &p, ui
       uint64_t lastBin = static_cast<uint64_t>(until) / kBinNs;
       uint64_t binsPerItem = std::max<uint64_t>(1, static_cast<uint64_t>(pxNs / kBinNs));
       for (uint64_t b = firstBin; b <= lastBin; b += binsPerItem) {
-        for (size_t k = 0; k < 3; k++) {
+        for (size_t k = 0; k < kLaneKinds; k++) {
           double busy = 0, count = 0;
           for (uint64_t i = b; i < b + binsPerItem && i <= lastBin; i++) {
             if (const DensityBin *bin = t.density.at(i)) {
@@ -187,22 +186,23 @@ Napi::Value timelineView(Napi::Env env, const Store &store, const Process &p, ui
     for (const OpenRange &o : t.open) {
       if (static_cast<double>(o.startNs) > endNs) continue;
       double until = static_cast<double>(std::max(clientNow, o.startNs));
-      lane.add(Item{static_cast<double>(o.startNs), until, static_cast<uint32_t>(store.laneOf(o.domain, o.message)) | kOpenFlag,
+      lane.add(Item{static_cast<double>(o.startNs), until, static_cast<uint32_t>(store.laneOf(o.domain, o.message)) | kTimelineOpen,
                     1, until - static_cast<double>(o.startNs), strings.of(o.message)});
     }
     auto &items = lane.items();
     if (items.empty()) continue;
-    // [start, end, flags, count, fill, message] per item, as one Float64Array.
-    Napi::Float64Array data = Napi::Float64Array::New(env, items.size() * 6);
+    // One row of TimelineItem::kFields per item (view_layout.h), as one Float64Array.
+    Napi::Float64Array data = Napi::Float64Array::New(env, items.size() * TimelineItem::kFields);
     for (size_t i = 0; i < items.size(); i++) {
       const Item &it = items[i];
       double span = it.end - it.start;
-      data[i * 6 + 0] = it.start;
-      data[i * 6 + 1] = it.end;
-      data[i * 6 + 2] = it.flags;
-      data[i * 6 + 3] = it.count;
-      data[i * 6 + 4] = span > 0 ? std::min(1.0, it.busyNs / span) : 1.0;
-      data[i * 6 + 5] = it.message;
+      double *row = data.Data() + i * TimelineItem::kFields;
+      row[TimelineItem::Start] = it.start;
+      row[TimelineItem::End] = it.end;
+      row[TimelineItem::Kind] = it.flags;
+      row[TimelineItem::Count] = it.count;
+      row[TimelineItem::Fill] = span > 0 ? std::min(1.0, it.busyNs / span) : 1.0;
+      row[TimelineItem::Message] = it.message;
     }
     Napi::Object lo = Napi::Object::New(env);
     lo.Set("thread", t.id);
@@ -222,7 +222,7 @@ Napi::Value timelineView(Napi::Env env, const Store &store, const Process &p, ui
   return out;
 }
 
-Napi::Value longHoldsView(Napi::Env env, const Store &store, const Process &p, uint64_t clientNow, double thresholdNs,
+Napi::Value longHoldsView(Napi::Env env, const NativeStore &store, const Process &p, uint64_t clientNow, double thresholdNs,
                           uint32_t limit) {
   struct Hold {
     const Thread *thread;
@@ -236,12 +236,12 @@ Napi::Value longHoldsView(Napi::Env env, const Store &store, const Process &p, u
       const RecentRange &r = t->significant.at(i);
       if (r.kind == EventKind::Range && r.domain == store.gilDomain() && r.message == store.holdingId() &&
           static_cast<double>(r.endNs - r.startNs) >= thresholdNs)
-        holds.push_back(Hold{t.get(), r.startNs, r.endNs, false, Store::interpOf(r.payloadType, r.payload)});
+        holds.push_back(Hold{t.get(), r.startNs, r.endNs, false, NativeStore::interpOf(r.payloadType, r.payload)});
     }
     for (const OpenRange &o : t->open) {
       if (o.domain == store.gilDomain() && o.message == store.holdingId() && clientNow > o.startNs &&
           static_cast<double>(clientNow - o.startNs) >= thresholdNs)
-        holds.push_back(Hold{t.get(), o.startNs, clientNow, true, Store::interpOf(o.payloadType, o.payload)});
+        holds.push_back(Hold{t.get(), o.startNs, clientNow, true, NativeStore::interpOf(o.payloadType, o.payload)});
     }
   }
   std::sort(holds.begin(), holds.end(), [](const Hold &a, const Hold &b) { return a.start > b.start; });
@@ -306,21 +306,26 @@ Napi::Value seriesView(Napi::Env env, const Process &p, uint64_t clientNow, uint
   Napi::Array gils = Napi::Array::New(env);
   uint32_t g = 0;
   for (const auto &[interp, series] : p.seconds) {
-    // Columns: wall ms, held fraction, thread-seconds waiting per second, acquisitions/s,
-    // hold p50/p99/max (s), wait p50/p99/max (s), forced switches/s.
-    const size_t columns = 11;
+    // One row of SeriesColumn::kColumns per second (view_layout.h).
+    constexpr size_t columns = SeriesColumn::kColumns;
     std::vector<double> rows;
     for (uint64_t second = first; second < end; second++) {
       const SecondSample *s = series.find(second);
       SecondSample empty;
       if (!s) s = &empty;
-      double row[columns] = {p.wallMs(second * 1'000'000'000), static_cast<double>(s->holdNs) / 1e9,
-                             static_cast<double>(s->waitNs) / 1e9, static_cast<double>(s->acquisitions),
-                             bucketQuantile(s->holdBuckets, 0.5) / 1e9, bucketQuantile(s->holdBuckets, 0.99) / 1e9,
-                             static_cast<double>(s->holdMaxNs) / 1e9, bucketQuantile(s->waitBuckets, 0.5) / 1e9,
-                             bucketQuantile(s->waitBuckets, 0.99) / 1e9, static_cast<double>(s->waitMaxNs) / 1e9,
-                             static_cast<double>(s->dropRequests)};
-      rows.insert(rows.end(), row, row + columns);
+      std::array<double, columns> row{};
+      row[SeriesColumn::Wall] = p.wallMs(second * 1'000'000'000);
+      row[SeriesColumn::Held] = static_cast<double>(s->holdNs) / 1e9;
+      row[SeriesColumn::Waiting] = static_cast<double>(s->waitNs) / 1e9;
+      row[SeriesColumn::Acquisitions] = static_cast<double>(s->acquisitions);
+      row[SeriesColumn::HoldP50] = bucketQuantile(s->holdBuckets, 0.5) / 1e9;
+      row[SeriesColumn::HoldP99] = bucketQuantile(s->holdBuckets, 0.99) / 1e9;
+      row[SeriesColumn::HoldMax] = static_cast<double>(s->holdMaxNs) / 1e9;
+      row[SeriesColumn::WaitP50] = bucketQuantile(s->waitBuckets, 0.5) / 1e9;
+      row[SeriesColumn::WaitP99] = bucketQuantile(s->waitBuckets, 0.99) / 1e9;
+      row[SeriesColumn::WaitMax] = static_cast<double>(s->waitMaxNs) / 1e9;
+      row[SeriesColumn::DropRequests] = static_cast<double>(s->dropRequests);
+      rows.insert(rows.end(), row.begin(), row.end());
     }
     Napi::Float64Array data = Napi::Float64Array::New(env, rows.size());
     std::copy(rows.begin(), rows.end(), data.Data());
@@ -339,7 +344,7 @@ namespace {
 bool usedGil(const Thread &t) { return t.holds.count != 0 || t.waits.count != 0; }
 
 // One thread's GIL figures since the process connected, all GILs together: a row of the run
-// summary and of the dashboard's thread table (server/store.ts: ThreadFigures).
+// summary and of the dashboard's thread table (server/views.ts: ThreadFigures).
 Napi::Object threadFigures(Napi::Env env, const Process &p, const Thread &t) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("thread", t.id);
@@ -384,7 +389,7 @@ Napi::Value threadsView(Napi::Env env, const Process &p, uint64_t clientNow, uin
   return out;
 }
 
-Napi::Value summaryView(Napi::Env env, const Store &store, const Process &p, uint64_t clientNow, uint32_t topHolds) {
+Napi::Value summaryView(Napi::Env env, const NativeStore &store, const Process &p, uint64_t clientNow, uint32_t topHolds) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("instance", hex64(p.instance));
   out.Set("pid", p.pid);

@@ -56,14 +56,14 @@ GilTotals &Process::gil(int64_t interp) {
   return gils.back();
 }
 
-Store::Store(StoreOptions options) : options_(options) {
+NativeStore::NativeStore(NativeStoreOptions options) : options_(options) {
   gilDomain_ = strings_.intern(GW_GIL_DOMAIN);
   holding_ = strings_.intern(GW_GIL_HOLDING);
   waiting_ = strings_.intern(GW_GIL_WAITING);
   dropRequest_ = strings_.intern(GW_GIL_DROP_REQUEST);
 }
 
-int64_t Store::interpOf(uint8_t payloadType, uint64_t payload) {
+int64_t NativeStore::interpOf(uint8_t payloadType, uint64_t payload) {
   if (payloadType == GW_PAYLOAD_INT64 || payloadType == GW_PAYLOAD_UINT64) return static_cast<int64_t>(payload);
   return 0;
 }
@@ -93,13 +93,13 @@ uint64_t Process::clientNowNs(uint64_t serverNowNs) const {
   return helloMonotonicNs + (serverNowNs - helloServerNs);
 }
 
-Process *Store::find(uint64_t instance) {
+Process *NativeStore::find(uint64_t instance) {
   for (auto &process : processes_)
     if (process->instance == instance) return process.get();
   return nullptr;
 }
 
-Process *Store::attach(const gw_hello &hello, std::string service, std::string executable,
+Process *NativeStore::attach(const gw_hello &hello, std::string service, std::string executable,
                        std::vector<std::string> argv, uint64_t serverNowNs) {
   Process *process = find(hello.instance);
   if (!process) {
@@ -142,7 +142,7 @@ Process *Store::attach(const gw_hello &hello, std::string service, std::string e
   return process;
 }
 
-void Store::completeRange(Process &process, Thread &thread, const OpenRange &range, uint64_t endNs, uint8_t flags,
+void NativeStore::completeRange(Process &process, Thread &thread, const OpenRange &range, uint64_t endNs, uint8_t flags,
                           EventKind kind) {
   uint64_t duration = endNs > range.startNs ? endNs - range.startNs : 0;
   bool folded = false;
@@ -164,7 +164,7 @@ void Store::completeRange(Process &process, Thread &thread, const OpenRange &ran
   counters_.rangesReceived++;
 }
 
-ThreadGil &Store::threadGil(Process &process, Thread &thread, int64_t interp) {
+ThreadGil &NativeStore::threadGil(Process &process, Thread &thread, int64_t interp) {
   if (thread.slot == LabelSlot::Unassigned) {
     bool own = process.ownLabels < options_.metrics.maxThreads;
     thread.slot = own ? LabelSlot::Own : LabelSlot::Other;
@@ -173,7 +173,7 @@ ThreadGil &Store::threadGil(Process &process, Thread &thread, int64_t interp) {
   return gilFor(thread.slot == LabelSlot::Own ? thread.gil : process.otherThreads, interp);
 }
 
-void Store::countGil(Process &process, Thread &thread, const OpenRange &range, uint64_t durationNs, uint64_t endNs,
+void NativeStore::countGil(Process &process, Thread &thread, const OpenRange &range, uint64_t durationNs, uint64_t endNs,
                      EventKind kind) {
   if (range.domain != gilDomain_) {
     if (kind != EventKind::Range) return;
@@ -243,7 +243,7 @@ void Store::countGil(Process &process, Thread &thread, const OpenRange &range, u
 // One thread's (or, with thread == nullptr, the retired threads') increase since its last
 // totals, added everywhere the counts are read: the GIL's histograms, the thread's label
 // (retired threads the server never saw end go to thread="other") and the run summary.
-void Store::addGilIncrease(Process &process, Thread *thread, const gw_gil_totals &d) {
+void NativeStore::addGilIncrease(Process &process, Thread *thread, const gw_gil_totals &d) {
   GilTotals &gil = process.gil(d.interp);
   addTo(gil.hold, d.hold_buckets, d.holds, d.hold_ns, d.longest_hold_ns);
   addTo(gil.wait, d.wait_buckets, d.waits, d.wait_ns, d.longest_wait_ns);
@@ -262,7 +262,7 @@ void Store::addGilIncrease(Process &process, Thread *thread, const gw_gil_totals
   }
 }
 
-void Store::gilTotals(Process &process, Thread *thread, uint32_t threadId, const gw_gil_totals *totals, uint32_t count) {
+void NativeStore::gilTotals(Process &process, Thread *thread, uint32_t threadId, const gw_gil_totals *totals, uint32_t count) {
   process.totalsSeen = true;
   if (threadId == GW_RETIRED_THREADS) {
     // Applied at the next STATUS, once the connection has restated its live threads.
@@ -292,7 +292,7 @@ void Store::gilTotals(Process &process, Thread *thread, uint32_t threadId, const
 // The GIL at the sender's last tick. Contended time is the sender's own union of waits
 // (exact); waiters and holders replace what the server had, so a range whose end was
 // dropped never looks open for longer than one tick.
-void Store::gilState(Process &process, const gw_gil_state_header &header, const gw_gil_contention *gils,
+void NativeStore::gilState(Process &process, const gw_gil_state_header &header, const gw_gil_contention *gils,
                      const gw_gil_open *open) {
   process.stateSeen = true;
   for (GilTotals &g : process.gils) g.waitersNow = 0;
@@ -309,7 +309,7 @@ void Store::gilState(Process &process, const gw_gil_state_header &header, const 
     process.gilOpen.push_back(Process::GilOpen{open[i].thread, open[i].kind == GW_OPEN_HOLD, open[i].interp, open[i].start_ns});
 }
 
-void Store::refusedThreadExit(Process &process, uint32_t threadId) {
+void NativeStore::refusedThreadExit(Process &process, uint32_t threadId) {
   auto found = process.refusedTotals.find(threadId);
   if (found == process.refusedTotals.end()) return;
   for (const gw_gil_totals &t : found->second.totals) accumulate(totalsOf(process.knownRetired, t.interp), t);
@@ -319,7 +319,7 @@ void Store::refusedThreadExit(Process &process, uint32_t threadId) {
 // The sender's retired totals cover every thread it has reaped; the server already counts
 // the ones it saw end (THREAD_EXIT) and, after a reconnection, the ones the new connection
 // did not restate (they ended while it was away). The difference is what it never saw.
-void Store::settleRetired(Process &process) {
+void NativeStore::settleRetired(Process &process) {
   if (!process.hasPendingRetired) return;
   process.hasPendingRetired = false;
   for (auto &[id, thread] : process.threads) {
@@ -349,7 +349,7 @@ void Store::settleRetired(Process &process) {
 // up to a STATUS frame) is sorted before it extends the union; a wait that ends in a later
 // batch than one that started after it can lose its part before that start (at most one
 // batch, 10 ms).
-void Store::mergeWaits(Process &process) {
+void NativeStore::mergeWaits(Process &process) {
   for (GilTotals &gil : process.gils) {
     auto &waits = gil.batchWaits;
     if (waits.empty()) continue;
@@ -364,7 +364,7 @@ void Store::mergeWaits(Process &process) {
   }
 }
 
-void Store::detach(Process *process, uint64_t serverNowNs) {
+void NativeStore::detach(Process *process, uint64_t serverNowNs) {
   if (!process || --process->connections > 0) return;
   // Ranges still open end when the process left: a hold that never ended is still a hold.
   uint64_t endNs = process->clientNowNs(serverNowNs);
@@ -382,7 +382,7 @@ void Store::detach(Process *process, uint64_t serverNowNs) {
   process->stateChangedServerNs = serverNowNs;
 }
 
-void Store::sweep(uint64_t serverNowNs, uint64_t retireAfterNs, uint64_t forgetAfterNs, size_t maxRetired) {
+void NativeStore::sweep(uint64_t serverNowNs, uint64_t retireAfterNs, uint64_t forgetAfterNs, size_t maxRetired) {
   size_t retired = 0;
   for (auto &process : processes_) {
     // Threads that exited a while ago: free their memory and their label slot.
@@ -421,7 +421,7 @@ void Store::sweep(uint64_t serverNowNs, uint64_t retireAfterNs, uint64_t forgetA
                    processes_.end());
 }
 
-void Store::retire(Process &process, uint64_t serverNowNs) {
+void NativeStore::retire(Process &process, uint64_t serverNowNs) {
   process.state = ProcessState::Retired;
   process.stateChangedServerNs = serverNowNs;
   // A retired process keeps its totals and summary, not its ranges: memory stays
@@ -434,7 +434,7 @@ void Store::retire(Process &process, uint64_t serverNowNs) {
   process.seconds.clear();
 }
 
-void Store::defineString(Process &process, const gw_string &header, std::string_view text) {
+void NativeStore::defineString(Process &process, const gw_string &header, std::string_view text) {
   const IngestLimits &limits = options_.limits;
   uint64_t categoryKey = (static_cast<uint64_t>(header.domain) << 32) | header.id;
   // Category numbers are the sender's choice, unlike domain and message ids: bound the map.
@@ -457,7 +457,7 @@ void Store::defineString(Process &process, const gw_string &header, std::string_
   }
 }
 
-Thread *Store::defineThread(Process &process, uint32_t id, uint32_t tid, std::string_view name) {
+Thread *NativeStore::defineThread(Process &process, uint32_t id, uint32_t tid, std::string_view name) {
   auto found = process.threads.find(id);
   if (found == process.threads.end()) {
     if (process.refused(id)) {
@@ -481,7 +481,7 @@ Thread *Store::defineThread(Process &process, uint32_t id, uint32_t tid, std::st
   return &thread;
 }
 
-void Store::threadExit(Process &process, Thread &thread, uint64_t timeNs, uint64_t serverNowNs) {
+void NativeStore::threadExit(Process &process, Thread &thread, uint64_t timeNs, uint64_t serverNowNs) {
   // The sender already closed what the thread had pushed; anything left is stale.
   if (!thread.exited)
     for (const gw_gil_totals &t : thread.gilTotals) accumulate(totalsOf(process.knownRetired, t.interp), t);
@@ -491,7 +491,7 @@ void Store::threadExit(Process &process, Thread &thread, uint64_t timeNs, uint64
   thread.exitServerNs = serverNowNs;
 }
 
-void Store::status(Process &process, const gw_status &status, uint64_t serverNowNs, uint64_t serverRealtimeNs) {
+void NativeStore::status(Process &process, const gw_status &status, uint64_t serverNowNs, uint64_t serverRealtimeNs) {
   process.lastSentNs = status.sent_ns;
   process.lastStatusServerNs = serverNowNs;
   int64_t sentRealtime = static_cast<int64_t>(process.helloRealtimeNs) +
@@ -518,7 +518,7 @@ static std::string siteName(const std::string &file, const std::string &function
   return std::string(module.empty() ? "?" : module) + ":" + (function.empty() ? "?" : function);
 }
 
-void Store::holdCause(Process &process, Thread &thread, const gw_hold_cause &c) {
+void NativeStore::holdCause(Process &process, Thread &thread, const gw_hold_cause &c) {
   HoldCause *cause = nullptr;
   for (HoldCause &existing : thread.causes)
     if (existing.startNs == c.start_ns) cause = &existing;
@@ -571,7 +571,7 @@ void Store::holdCause(Process &process, Thread &thread, const gw_hold_cause &c) 
   }
 }
 
-bool Store::mapIds(const Process &process, const gw_record &record, uint32_t &domain, uint32_t &message,
+bool NativeStore::mapIds(const Process &process, const gw_record &record, uint32_t &domain, uint32_t &message,
                    std::string &error) const {
   if (record.domain >= GW_MAX_DOMAINS || process.domainIds[record.domain] == Process::kUndefined) {
     error = "record refers to undefined domain " + std::to_string(record.domain);
@@ -590,7 +590,7 @@ bool Store::mapIds(const Process &process, const gw_record &record, uint32_t &do
   return true;
 }
 
-bool Store::records(Process &process, Thread &thread, const gw_record *records, uint32_t count, const char *&code,
+bool NativeStore::records(Process &process, Thread &thread, const gw_record *records, uint32_t count, const char *&code,
                     std::string &error) {
   code = "unknown_id";
   for (uint32_t i = 0; i < count; i++) {

@@ -23,7 +23,7 @@ namespace gilwatch {
 // Interning, one table per process (freed with it): equal texts share one id, so two NVTX
 // copies in a process that name the same domain aggregate together, and no process can
 // fill the table another one's names live in. Every table starts with the same entries
-// (Store's template), so the ids of the GIL names are the same in all of them.
+// (NativeStore's template), so the ids of the GIL names are the same in all of them.
 class StringTable {
  public:
   StringTable();
@@ -261,7 +261,7 @@ struct Process {
   GilTotals &gil(int64_t interp);
 };
 
-struct StoreOptions {
+struct NativeStoreOptions {
   size_t recentPerThread = 8192;
   size_t maxStartedRanges = 65536;  // per process
   MetricsOptions metrics;
@@ -278,9 +278,11 @@ struct StoreCounters {
   std::array<uint64_t, kLimitKinds> overflows{};  // by LimitKind
 };
 
-class Store {
+// The aggregation behind the addon's JavaScript class of the same name (addon.cc), which
+// server/store.ts wraps as Store: "NativeStore" is this object, "Store" only that wrapper.
+class NativeStore {
  public:
-  explicit Store(StoreOptions options);
+  explicit NativeStore(NativeStoreOptions options);
 
   // A HELLO: a new process, or the same instance reconnecting. nullptr when a new process
   // would exceed IngestLimits::liveProcesses.
@@ -313,7 +315,7 @@ class Store {
   StoreCounters &counters() { return counters_; }
   void overflow(LimitKind kind) { counters_.overflows[static_cast<size_t>(kind)]++; }
   const IngestLimits &limits() const { return options_.limits; }
-  const StoreOptions &options() const { return options_; }
+  const NativeStoreOptions &options() const { return options_; }
   uint32_t gilDomain() const { return gilDomain_; }
   uint32_t holdingId() const { return holding_; }
   uint32_t waitingId() const { return waiting_; }
@@ -341,7 +343,7 @@ class Store {
   // Server ids of the strings the GIL metrics look for.
   uint32_t gilDomain_, holding_, waiting_, dropRequest_;
 
-  StoreOptions options_;
+  NativeStoreOptions options_;
   StringTable strings_;  // the entries every process's table starts with
   StoreCounters counters_;
   std::vector<std::unique_ptr<Process>> processes_;

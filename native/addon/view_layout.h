@@ -1,0 +1,70 @@
+// The flat numeric rows the addon's views hand to JavaScript (Float64Arrays, not objects:
+// a timeline update carries thousands of items), defined once: the order of their columns
+// and the codes in them. server/views.ts mirrors each table (TimelineItem, LaneKind,
+// SeriesColumn, ...); the addon exports them through viewLayout() and test/protocol.test.ts
+// proves the two agree, so reordering a column on one side fails a test.
+//
+// Each table is an X-macro list of (C++ name, JavaScript name): the enum below and what
+// viewLayout() exports are both generated from it, so neither can miss an entry. Here and
+// not in native/protocol/: nothing but the addon writes these rows (the injection library
+// and the probe never see them), like ingest_limits.h.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace gilwatch {
+
+#define GW_VIEW_ENUMERATOR(name, js) name,
+#define GW_VIEW_COUNT(name, js) +1
+
+// A timeline item: one range, or sub-pixel ranges of one kind merged into one
+// (process_views.cc: timelineView). server/dashboard.ts re-encodes START and END as µs
+// from the view's start and rounds FILL; the column order stays.
+#define GW_TIMELINE_ITEM(X)                                                             \
+  X(Start, START)     /* ns, the process's CLOCK_MONOTONIC */                           \
+  X(End, END)         /* ns; an open range ends at the process's "now" */               \
+  X(Kind, KIND)       /* LaneKind, | kTimelineOpen while the range is still open */     \
+  X(Count, COUNT)     /* ranges the item stands for */                                  \
+  X(Fill, FILL)       /* 0..1: the part of [START, END] those ranges cover */           \
+  X(Message, MESSAGE) /* index into the view's `strings` (density bins carry 0) */
+struct TimelineItem {
+  enum Field : size_t { GW_TIMELINE_ITEM(GW_VIEW_ENUMERATOR) kFields };
+};
+
+// The row of the timeline an item is drawn in: GIL holds, GIL waits, any other NVTX range.
+// Also the index of DensityBin's per-kind arrays (history.h).
+#define GW_LANE_KIND(X) \
+  X(Hold, HOLD)         \
+  X(Wait, WAIT)         \
+  X(User, USER)
+enum class LaneKind : uint8_t { GW_LANE_KIND(GW_VIEW_ENUMERATOR) };
+constexpr size_t kLaneKinds = 0 GW_LANE_KIND(GW_VIEW_COUNT);
+// An item's KIND column: the LaneKind in the low bits, plus a flag for a still-open range.
+constexpr uint32_t kTimelineKindMask = 3;
+constexpr uint32_t kTimelineOpen = 16;
+static_assert(kLaneKinds <= kTimelineKindMask + 1 && (kTimelineOpen & kTimelineKindMask) == 0,
+              "a LaneKind fits the mask and the open flag lies outside it");
+
+// One second of one GIL for the dashboard's 5-minute charts (process_views.cc: seriesView).
+// Durations in seconds.
+#define GW_SERIES_COLUMN(X)                                                                          \
+  X(Wall, WALL)                   /* wall clock at the second's start, ms */                         \
+  X(Held, HELD)                   /* seconds held within it: the fraction of the second */           \
+  X(Waiting, WAITING)             /* thread-seconds waiting within it: threads waiting on average */ \
+  X(Acquisitions, ACQUISITIONS)   /* holds that ended in it */                                       \
+  X(HoldP50, HOLD_P50)            /* of the holds that ended in it */                                \
+  X(HoldP99, HOLD_P99)                                                                               \
+  X(HoldMax, HOLD_MAX)                                                                               \
+  X(WaitP50, WAIT_P50)            /* of the waits that ended in it */                                \
+  X(WaitP99, WAIT_P99)                                                                               \
+  X(WaitMax, WAIT_MAX)                                                                               \
+  X(DropRequests, DROP_REQUESTS)  /* GIL drop requests (forced switches) in it */
+struct SeriesColumn {
+  enum Column : size_t { GW_SERIES_COLUMN(GW_VIEW_ENUMERATOR) kColumns };
+};
+
+#undef GW_VIEW_ENUMERATOR
+#undef GW_VIEW_COUNT
+
+}  // namespace gilwatch
