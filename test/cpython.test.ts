@@ -155,7 +155,7 @@ for (const minor of patchedVersions().filter((v) => selected.includes(v))) {
       const tests = ['test_threading', 'test_thread', 'test_fork1', 'test_subprocess']
       // test_pass_fds_redirected asserts that a child Python holds exactly the descriptors it
       // was given: it passes because the sender keeps its socket in a descriptor table of its
-      // own (native/injection/sender.c), never among the program's.
+      // own (native/injection/transport.c), never among the program's.
       const ignored: string[] = []
       const before = (await server.processes()).length
       // -w: a test that fails is re-run once, verbosely. Some of test_subprocess's cases time

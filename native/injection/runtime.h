@@ -182,6 +182,11 @@ typedef struct gw_thread {
   /* The sender's first look at the thread's open GIL hold (its schedstat, taken the first
    * tick it sees the hold, long or not): the start of that hold's time split. */
   uint64_t look_start_ns, look_at_ns, look_run_ns, look_wait_ns;
+  /* The holder's Python frames, read once its open hold passed half the long-hold threshold:
+   * a hold that ends before its first sample still says where it was. */
+  uint64_t look_frames_start_ns;
+  uint16_t look_frame_count, look_stack_depth;
+  gw_python_frame look_frames[GW_CAUSE_FRAMES];
   int info_sent;                   /* on the current connection */
   uint32_t gil_seq_sent;           /* gil_seq of the totals last queued (0: none on this connection) */
   uint32_t name_version_sent;      /* version of the override name last sent */
@@ -323,9 +328,10 @@ void gw_sampler_after_fork_child(void);                      /* the parent's hol
 /* The calling thread released a GIL hold of at least the threshold: it reads its own CPU
  * clock (one clock_gettime, no file, only for holds already that long). */
 void gw_note_long_release(gw_thread *thread, uint64_t start_ns, int64_t interp);
-/* Causes to send (holds that ended, and every 100 ms those still going on); *active is 1
- * while a hold is being sampled, and the sender then ticks every GW_SAMPLE_MS. */
-size_t gw_sampler_end_tick(uint64_t now_ns, gw_hold_cause *out, size_t max, int *active);
+/* Causes to send (holds that ended, every 100 ms those still going on, and at exit (`final`)
+ * every one, final); *active is 1 while a hold is being sampled, and the sender then ticks
+ * every GW_SAMPLE_MS. */
+size_t gw_sampler_end_tick(uint64_t now_ns, gw_hold_cause *out, size_t max, int *active, int final);
 
 #define GW_TICK_MS 10
 #define GW_IDLE_TICK_MS 100   /* after GW_IDLE_AFTER_TICKS ticks with nothing to send */

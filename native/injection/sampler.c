@@ -47,6 +47,7 @@ typedef struct sampled_hold {
   uint64_t at_ns, run_ns, wait_ns;
   unsigned long majflt;
   unsigned long first_majflt;
+  char state; /* the holder's state at the last sample (R, S, D...), '?' before one */
   uint64_t estimated_blocked_ns; /* sum of per-interval estimates, for the syscall shares */
   int frame_tries;
   gw_hold_cause cause;
@@ -217,22 +218,28 @@ static sampled_hold *slot_for(gw_thread *thread, uint64_t start, uint64_t now) {
       h->base_run_ns = thread->look_run_ns;
       h->base_wait_ns = thread->look_wait_ns;
     }
+    if (thread->look_frames_start_ns == start && thread->look_frame_count) {
+      memcpy(h->cause.frames, thread->look_frames, sizeof h->cause.frames);
+      h->cause.frame_count = thread->look_frame_count;
+      h->cause.stack_depth = thread->look_stack_depth;
+    }
     return h;
   }
   return NULL; /* more than MAX_SAMPLED long holds at once: the oldest are enough */
 }
 
 /* The holder's run-queue counter at its release, which it could not read itself (no file on
- * a program thread): read now, a tick later at most. The split's time since its first
- * reading that is neither on CPU nor already counted as queued goes to the run queue as far
- * as the counter grew, the rest stays blocked. (The counter grows when a wait for a CPU
- * ends, so a wait under way at the last sample only shows now.) Without this a holder
- * starved of CPU by a loaded machine would show its last queueing as blocked. Queueing after
- * the release, before this read, counts too: a released holder runs on, so it is short. */
+ * a program thread): read now, a tick later at most. When the last sample found the holder
+ * runnable (R), the split's time since its first reading that is neither on CPU nor already
+ * counted as queued goes to the run queue as far as the counter grew; otherwise, or with
+ * no sample, it stays blocked. (The counter grows when a wait for a CPU ends, so a wait
+ * under way at the last sample only shows now; but it also grows with queueing after the
+ * release, so it is only trusted for a holder that was competing for a CPU.) Without this a
+ * holder starved of CPU by a loaded machine would show its last queueing as blocked. */
 static uint64_t queued_until_release(const sampled_hold *h, uint64_t at, uint64_t run_ns) {
   uint64_t last_wait = h->cause.samples > 0 ? h->wait_ns : h->base_wait_ns;
   uint64_t now_run, now_wait;
-  if (!h->base_at_ns || at < h->base_at_ns || run_ns < h->base_run_ns || last_wait < h->base_wait_ns ||
+  if (h->cause.samples == 0 || h->state != 'R' || !h->base_at_ns || at < h->base_at_ns || run_ns < h->base_run_ns || last_wait < h->base_wait_ns ||
       !read_schedstat(h->thread->tid, &now_run, &now_wait) || now_wait < last_wait)
     return last_wait;
   uint64_t accounted = (run_ns - h->base_run_ns) + (last_wait - h->base_wait_ns), wall = at - h->base_at_ns;
@@ -300,6 +307,7 @@ static void sample(sampled_hold *h, uint64_t now) {
   h->run_ns = run_ns;
   h->wait_ns = wait_ns;
   h->majflt = majflt;
+  h->state = state;
 }
 
 /* What the other threads are blocked in, counted into every hold being sampled. */
@@ -356,6 +364,13 @@ void gw_sampler_observe(gw_thread *thread, uint64_t now) {
     if (thread->look_start_ns != start && read_schedstat(thread->tid, &thread->look_run_ns, &thread->look_wait_ns)) {
       thread->look_start_ns = start;
       thread->look_at_ns = now;
+    }
+    /* Past half the threshold (rare: the switch interval is 5 ms): where it is, once, in
+     * case it ends long but before the first sample (the sender can be a tick late). */
+    if (now - start >= gw_rt.config.long_hold_ns / 2 && thread->look_frames_start_ns != start) {
+      thread->look_frames_start_ns = start;
+      thread->look_frame_count = (uint16_t)gw_python_frames(thread->tid, thread->pthread, thread->look_frames,
+                                                            GW_CAUSE_FRAMES, &thread->look_stack_depth);
     }
     return;
   }
@@ -422,10 +437,11 @@ void gw_sampler_after_fork_child(void) {
   if (self) {
     self->released_seen = self->released.seq;
     self->look_start_ns = 0;
+    self->look_frames_start_ns = 0;
   }
 }
 
-size_t gw_sampler_end_tick(uint64_t now, gw_hold_cause *out, size_t max, int *active) {
+size_t gw_sampler_end_tick(uint64_t now, gw_hold_cause *out, size_t max, int *active, int final) {
   size_t n = 0;
   *active = 0;
   int any = 0;
@@ -435,8 +451,10 @@ size_t gw_sampler_end_tick(uint64_t now, gw_hold_cause *out, size_t max, int *ac
     sampled_hold *h = &holds[i];
     if (!h->thread) continue;
     /* Ended: final with the holder's release reading, or, if that is not in a tick after
-     * the hold was last seen (the thread could not read /proc), with the last sample. */
-    if (h->ended || (!h->seen && ++h->missed > 1)) {
+     * the hold was last seen (the thread could not read /proc), with the last sample. At the
+     * process's exit (`final`) a hold still open ends with it: its split up to this tick's
+     * sample is all there will be. */
+    if (h->ended || (!h->seen && ++h->missed > 1) || final) {
       fill(h, &out[n++], 1);
       release(h);
       continue;

@@ -263,7 +263,7 @@ static void tick(int final) {
   S.sampling = 0;
   if (connected) {
     gw_hold_cause causes[8];
-    size_t count = gw_sampler_end_tick(now, causes, sizeof causes / sizeof causes[0], &S.sampling);
+    size_t count = gw_sampler_end_tick(now, causes, sizeof causes / sizeof causes[0], &S.sampling, final);
     for (size_t i = 0; i < count; i++) gw_frame_hold_cause(&S.records, &causes[i]);
     gw_frame_strings(&S.definitions);
     /* Idle (nothing new, no GIL range open): a heartbeat a second instead of every tick, and

@@ -79,6 +79,7 @@ static int exiting;
 static void at_exit(void) {
   if (getpid() != own_pid) return;
   __atomic_store_n(&exiting, 1, __ATOMIC_SEQ_CST);
+  if (probe_enabled) probe_end_hold_at_exit();
   flush_before_exit(); /* while no daemon thread can run Python */
 }
 

@@ -88,5 +88,6 @@ void probe_before_timedwait(probe_gil *gil);
 void probe_after_timedwait(probe_gil *gil, int result);
 void probe_before_signal(probe_gil *gil, enum probe_object which);
 void probe_gil_created(probe_gil *gil, int recreated);
+void probe_end_hold_at_exit(void); /* the calling thread's, at exit() */
 
 #endif

@@ -157,3 +157,12 @@ void probe_gil_created(probe_gil *gil, int recreated) {
     gil->last_holder = 0;
   }
 }
+
+/* exit() has begun, after Py_Finalize: the finalizing thread still owns the GIL but runs no
+ * Python any more. Its hold ends here, so the exit flush that follows (which waits for the
+ * server) is not counted as the program's hold. */
+void probe_end_hold_at_exit(void) {
+  if (T.state != HOLDING || !T.gil) return;
+  T.gil->held = 0;
+  end_range();
+}
