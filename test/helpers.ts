@@ -4,6 +4,7 @@ import assert from 'node:assert/strict'
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
+import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { paths } from '../server/config'
@@ -159,6 +160,43 @@ export function assertBlockerHold (durationNs: number, stdout: string, what = 'b
   const measured = endNs - startNs
   assert.ok(durationNs >= 200e6, `${what}: ${durationNs / 1e6} ms, shorter than usleep(200000)`)
   assert.ok(durationNs < measured + 5e6, `${what}: ${durationNs / 1e6} ms, more than 5 ms past the ${measured / 1e6} ms the program measured around usleep`)
+}
+
+/** A real Prometheus server on a free loopback port, with `config` (prometheus.yml lines) in
+ * `dir`; resolves once it is ready. Its log is in the error when it does not start. */
+export interface TestPrometheus {
+  url: string
+  query: (expr: string) => Promise<Array<{ metric: Record<string, string>, value: [number, string] }>>
+  stop: () => Promise<void>
+}
+
+export async function startPrometheus (dir: string, config: string[]): Promise<TestPrometheus> {
+  const port = await new Promise<number>((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo
+      probe.close(() => resolve(port))
+    })
+  })
+  const url = `http://127.0.0.1:${port}`
+  const file = path.join(dir, 'prometheus.yml')
+  fs.writeFileSync(file, [...config, ''].join('\n'))
+  const child = spawn('prometheus', [`--config.file=${file}`, `--storage.tsdb.path=${path.join(dir, 'tsdb')}`,
+    `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let log = ''
+  child.stderr!.on('data', (d) => { log += d })
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+    await exited
+  }
+  const query = async (expr: string) => {
+    const body = await (await fetch(`${url}/api/v1/query?query=${encodeURIComponent(expr)}`)).json() as any
+    if (body.status !== 'success') throw new Error(`${expr}: ${body.error}`)
+    return body.data.result
+  }
+  await waitFor('Prometheus to be ready', async () => (await fetch(`${url}/-/ready`).catch(() => null))?.ok, 30_000)
+    .catch(async (error) => { await stop(); throw new Error(`${error.message}\n${log}`) })
+  return { url, query, stop }
 }
 
 export const groupBy = <T>(items: T[], key: (item: T) => string): Map<string, T[]> => {

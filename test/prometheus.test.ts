@@ -3,44 +3,23 @@
 // python_gil_hold_max_seconds and fires PythonGilLongHold; a 3 s stuck hold fires
 // PythonGilStuckHold while it is still going on.
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
-import net from 'node:net'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
 import { paths } from '../server/config'
 import { buildPython } from '../server/python-build'
-import { fixturesDir, monitoredEnv, repoRoot, run, startTestServer, waitFor, type TestServer } from './helpers'
+import { fixturesDir, monitoredEnv, repoRoot, run, startPrometheus, startTestServer, waitFor, type TestPrometheus, type TestServer } from './helpers'
 
 let server: TestServer
-let prometheus: ChildProcess
-let promUrl: string
+let prometheus: TestPrometheus
 let python: string
 
-function freePort (): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo
-      probe.close(() => resolve(port))
-    })
-  })
-}
-
-async function query (expr: string): Promise<Array<{ metric: Record<string, string>, value: [number, string] }>> {
-  const response = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(expr)}`)
-  const body = await response.json() as any
-  if (body.status !== 'success') throw new Error(`${expr}: ${body.error}`)
-  return body.data.result
-}
+const query = (expr: string) => prometheus.query(expr)
 
 before(async () => {
   python = (await buildPython({ minor: '3.11', log: () => {} })).python
   server = await startTestServer()
-  const port = await freePort()
-  promUrl = `http://127.0.0.1:${port}`
-  const target = new URL(server.httpUrl!).host
-  const config = path.join(server.dir, 'prometheus.yml')
-  fs.writeFileSync(config, [
+  prometheus = await startPrometheus(server.dir, [
     'global:',
     '  scrape_interval: 1s',
     '  evaluation_interval: 500ms',
@@ -49,20 +28,13 @@ before(async () => {
     'scrape_configs:',
     '  - job_name: gilwatch',
     '    static_configs:',
-    `      - targets: ['${target}']`,
-    ''
-  ].join('\n'))
-  prometheus = spawn('prometheus', [`--config.file=${config}`, `--storage.tsdb.path=${path.join(server.dir, 'tsdb')}`,
-    `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { stdio: ['ignore', 'ignore', 'pipe'] })
-  let log = ''
-  prometheus.stderr!.on('data', (d) => { log += d })
-  await waitFor('Prometheus to be ready', async () => (await fetch(`${promUrl}/-/ready`)).ok, 30_000)
-    .catch((error) => { throw new Error(`${error.message}\n${log}`) })
+    `      - targets: ['${new URL(server.httpUrl!).host}']`
+  ])
   await waitFor('the first scrape', async () => (await query('up{job="gilwatch"} == 1')).length === 1, 15_000)
 })
 
 after(async () => {
-  prometheus?.kill('SIGTERM')
+  await prometheus?.stop()
   await server?.close()
 })
 

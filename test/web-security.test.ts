@@ -3,7 +3,7 @@
 // rebinding), the WebSocket Origin check, the optional token with the dashboard's cookie, the
 // refusal to serve the network without a token, and how much of a command line --argv lets out.
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
@@ -17,7 +17,7 @@ import { GilwatchError } from '../server/errors'
 import { encodeHello } from '../server/protocol'
 import { startServer } from '../server/serve'
 import type { ProcessListEntry, ProcessSnapshot } from '../server/views'
-import { repoRoot, startTestServer, tempDir, waitFor, type TestServer } from './helpers'
+import { repoRoot, startPrometheus, startTestServer, tempDir, waitFor, type TestServer } from './helpers'
 
 const TOKEN = 'c0ffee-0123456789abcdef-token'
 const gilwatch = path.join(repoRoot, 'bin', 'gilwatch.js')
@@ -369,19 +369,11 @@ test('--argv decides how much of a command line the API, /ws, /metrics and summa
 
 test('a real Prometheus scrapes a token-protected server with authorization.credentials_file, and not without', async () => {
   const server = await startTestServer({ authToken: TOKEN })
-  const promPort = await new Promise<number>((resolve) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo
-      probe.close(() => resolve(port))
-    })
-  })
-  const promUrl = `http://127.0.0.1:${promPort}`
   const tokenFile = path.join(server.dir, 'gilwatch.token')
   fs.writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 })
   const target = new URL(server.httpUrl!).host
-  const config = path.join(server.dir, 'prometheus.yml')
   // The scrape config docs/deploy.md shows, and the same target without it.
-  fs.writeFileSync(config, [
+  const prometheus = await startPrometheus(server.dir, [
     'global:',
     '  scrape_interval: 1s',
     'scrape_configs:',
@@ -392,29 +384,18 @@ test('a real Prometheus scrapes a token-protected server with authorization.cred
     `      - targets: ['${target}']`,
     '  - job_name: no-token',
     '    static_configs:',
-    `      - targets: ['${target}']`,
-    ''
-  ].join('\n'))
-  const prometheus = spawn('prometheus', [`--config.file=${config}`, `--storage.tsdb.path=${path.join(server.dir, 'tsdb')}`,
-    `--web.listen-address=127.0.0.1:${promPort}`, '--log.level=warn'], { stdio: ['ignore', 'ignore', 'pipe'] })
-  let log = ''
-  prometheus.stderr!.on('data', (d) => { log += d })
+    `      - targets: ['${target}']`
+  ]).catch(async (error) => { await server.close(); throw error })
   try {
-    const up = async (job: string) => {
-      const body = await (await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(`up{job="${job}"}`)}`)).json() as any
-      return body.data?.result?.[0]?.value?.[1] as string | undefined
-    }
+    const up = async (job: string) => (await prometheus.query(`up{job="${job}"}`))[0]?.value?.[1]
     await waitFor('both scrapes', async () => (await up('gilwatch')) !== undefined && (await up('no-token')) !== undefined, 30_000)
-      .catch((error) => { throw new Error(`${error.message}\n${log}`) })
     assert.equal(await up('gilwatch'), '1')
     assert.equal(await up('no-token'), '0')
-    const targets = await (await fetch(`${promUrl}/api/v1/targets`)).json() as any
+    const targets = await (await fetch(`${prometheus.url}/api/v1/targets`)).json() as any
     const refused = targets.data.activeTargets.find((t: any) => t.labels.job === 'no-token')
     assert.match(refused.lastError, /401/)
   } finally {
-    const exited = new Promise((resolve) => prometheus.once('exit', resolve))
-    prometheus.kill('SIGTERM')
-    await exited
+    await prometheus.stop()
     await server.close()
   }
 })
