@@ -4,9 +4,6 @@
 // dashboard and recordings' reports all carry names. The cause's shape is in server/views.ts.
 import { GIL_WAIT_NAME, syscallName } from './syscalls'
 import type { HoldCause, NativeHoldCause, PythonFrame } from './views'
-// Defined in views.ts; re-exported only for test/causes.test.ts, which was being edited
-// concurrently when the shapes moved: import it from './views' elsewhere.
-export type { HoldCause } from './views'
 
 export function namedCause (c: NativeHoldCause | null): HoldCause | null {
   if (!c) return null

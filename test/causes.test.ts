@@ -7,9 +7,10 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
-import { dominantCause, type HoldCause } from '../server/cause'
+import { dominantCause } from '../server/cause'
 import { paths } from '../server/config'
 import { buildPython } from '../server/python-build'
+import type { HoldCause } from '../server/views'
 import { buildFixture, fixturesDir, monitoredEnv, repoRoot, run, startTestServer, stockPythons, waitFor, type TestServer } from './helpers'
 
 let server: TestServer

@@ -47,7 +47,7 @@ typedef struct sampled_hold {
   uint64_t at_ns, run_ns, wait_ns;
   unsigned long majflt;
   unsigned long first_majflt;
-  char state; /* the holder's state at the last sample (R, S, D...), '?' before one */
+  char state; /* the holder's state at the last sample (R, S, D...), 0 before one */
   uint64_t estimated_blocked_ns; /* sum of per-interval estimates, for the syscall shares */
   int frame_tries;
   gw_hold_cause cause;
@@ -239,9 +239,9 @@ static sampled_hold *slot_for(gw_thread *thread, uint64_t start, uint64_t now) {
 static uint64_t queued_until_release(const sampled_hold *h, uint64_t at, uint64_t run_ns) {
   uint64_t last_wait = h->cause.samples > 0 ? h->wait_ns : h->base_wait_ns;
   uint64_t now_run, now_wait;
-  if (h->cause.samples == 0 || h->state != 'R' || !h->base_at_ns || at < h->base_at_ns || run_ns < h->base_run_ns || last_wait < h->base_wait_ns ||
-      !read_schedstat(h->thread->tid, &now_run, &now_wait) || now_wait < last_wait)
-    return last_wait;
+  if (h->state != 'R' || !h->base_at_ns || at < h->base_at_ns || run_ns < h->base_run_ns ||
+      last_wait < h->base_wait_ns || !read_schedstat(h->thread->tid, &now_run, &now_wait) || now_wait < last_wait)
+    return last_wait; /* no sample (state 0), or not runnable at the last one */
   uint64_t accounted = (run_ns - h->base_run_ns) + (last_wait - h->base_wait_ns), wall = at - h->base_at_ns;
   uint64_t unaccounted = wall > accounted ? wall - accounted : 0, queued = now_wait - last_wait;
   return last_wait + (queued < unaccounted ? queued : unaccounted);

@@ -71,8 +71,9 @@ static void flush_before_exit(void) {
  * GIL, reading an interpreter that is freed. Stock CPython is spared by exiting at once;
  * our exit flush waits for the server, which would open that window. (3.10 has the same
  * race inside Py_FinalizeEx, without us: about 1 exit in 70 with contending daemon threads
- * crashes; nothing here can close that one.) So from here on, a thread that takes a GIL's mutex lets it go and sleeps until the
- * process ends, as CPython 3.14 itself hangs such threads. Registered first, this handler
+ * crashes; nothing here can close that one.) So from here on, a thread that takes a GIL's
+ * mutex lets it go and sleeps until the process ends, as CPython 3.14 itself hangs such
+ * threads. The finalizing thread's own hold ends here too: our flush is not its hold. Registered first, this handler
  * runs after every atexit handler registered later and before the libraries' destructors. */
 static int exiting;
 

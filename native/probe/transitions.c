@@ -77,6 +77,12 @@ static void end_range(void) {
   T.gil = NULL;
 }
 
+/* The calling thread's hold on `gil` ends (`locked = 0` stored, or the process exits). */
+static void end_hold(probe_gil *gil) {
+  end_range();
+  gil->held = 0;
+}
+
 static void begin_hold(probe_gil *gil) {
   if (T.state == WAITING) nvtxDomainRangePop(domain);
   push(holding_message, gil);
@@ -137,8 +143,7 @@ void probe_after_timedwait(probe_gil *gil, int result) {
 
 void probe_before_signal(probe_gil *gil, enum probe_object which) {
   if (which == PROBE_COND && T.owned == gil && T.state == HOLDING && T.gil == gil) {
-    end_range(); /* drop_gil: `locked = 0` was just stored under M */
-    gil->held = 0;
+    end_hold(gil); /* drop_gil: `locked = 0` was just stored under M */
   }
 }
 
@@ -162,7 +167,5 @@ void probe_gil_created(probe_gil *gil, int recreated) {
  * Python any more. Its hold ends here, so the exit flush that follows (which waits for the
  * server) is not counted as the program's hold. */
 void probe_end_hold_at_exit(void) {
-  if (T.state != HOLDING || !T.gil) return;
-  T.gil->held = 0;
-  end_range();
+  if (T.state == HOLDING && T.gil) end_hold(T.gil);
 }
