@@ -12,7 +12,7 @@ import WebSocket from 'ws'
 import { paths } from '../server/config'
 import { SEND_BUFFER_LIMIT } from '../server/dashboard'
 import { buildPython } from '../server/python-build'
-import { buildFixture, fixturesDir, monitoredEnv, repoRoot, run, startTestServer, waitFor, type TestServer } from './helpers'
+import { assertBlockerHold, buildFixture, fixturesDir, monitoredEnv, repoRoot, run, startTestServer, waitFor, type TestServer } from './helpers'
 
 let server: TestServer
 let browser: Browser
@@ -32,14 +32,14 @@ after(async () => {
   await server?.close()
 })
 
-async function groundTruth (warmupSeconds: number): Promise<{ pid: number, tid: number }> {
+async function groundTruth (warmupSeconds: number): Promise<{ pid: number, tid: number, stdout: string }> {
   const result = await run(python, [path.join(fixturesDir, 'python', 'ground_truth.py'), String(warmupSeconds)],
     monitoredEnv(server.socket, { PYTHONPATH: paths.pythonHook }))
   assert.equal(result.code, 0, result.stderr)
   const pid = Number(/pid (\d+)/.exec(result.stdout)![1])
   const tid = Number(/blocker (\d+)/.exec(result.stdout)![1])
   await waitFor('the process to finish', async () => (await server.processes()).find((p) => p.pid === pid && p.state !== 'connected'))
-  return { pid, tid }
+  return { pid, tid, stdout: result.stdout }
 }
 
 const page = async (query: string): Promise<Page> => {
@@ -52,14 +52,15 @@ const page = async (query: string): Promise<Page> => {
 }
 
 test('the 200 ms hold on "blocker": charts, thread table, long-holds table, timeline lane, and a click that shows it', async () => {
-  const { pid } = await groundTruth(4) // a few seconds of contention first, for the charts
+  const truth = await groundTruth(4) // a few seconds of contention first, for the charts
+  const { pid } = truth
   const p = await page(`?pid=${pid}`)
   try {
-    // The long-holds table lists the hold with its 200-205 ms duration.
+    // The long-holds table lists the hold with its duration (the program's own measure).
     const row = p.locator('#long-holds tr[data-thread="blocker"]')
     await row.first().waitFor({ timeout: 15_000 })
     const durationNs = Number(await row.first().getAttribute('data-duration-ns'))
-    assert.ok(durationNs >= 200e6 && durationNs < 205e6, `table: ${durationNs / 1e6} ms`)
+    assertBlockerHold(durationNs, truth.stdout, 'long-holds table')
     assert.match(await row.first().textContent() ?? '', /blocker20\d\.\d ms/)
     // Why it was long (usleep: blocked in clock_nanosleep, asleep in hrtimer_nanosleep), the
     // Python line that held it, and who waited through it.
@@ -79,7 +80,7 @@ test('the 200 ms hold on "blocker": charts, thread table, long-holds table, time
       const hold = lane?.items.find((i: any) => i.kind === 0 && i.count === 1 && i.end - i.start >= 200e6)
       return hold ? { durationNs: hold.end - hold.start } : null
     }, undefined, { timeout: 15_000 }).then((h) => h.jsonValue() as Promise<{ durationNs: number }>)
-    assert.ok(lane.durationNs >= 200e6 && lane.durationNs < 205e6, `timeline: ${lane.durationNs / 1e6} ms`)
+    assertBlockerHold(lane.durationNs, truth.stdout, 'timeline')
 
     // The charts have points.
     await p.waitForFunction(() => (window as any).__gilwatch.charts.points() > 0, undefined, { timeout: 15_000 })
@@ -93,7 +94,7 @@ test('the 200 ms hold on "blocker": charts, thread table, long-holds table, time
     const threadRow = p.locator('#threads tr[data-thread="blocker"]')
     await threadRow.waitFor({ timeout: 15_000 })
     const longestNs = Number(await threadRow.getAttribute('data-longest-hold-ns'))
-    assert.ok(longestNs >= 200e6 && longestNs < 205e6, `thread table: longest hold ${longestNs / 1e6} ms`)
+    assertBlockerHold(longestNs, truth.stdout, 'thread table: longest hold')
     assert.ok(Number(await threadRow.getAttribute('data-acquisitions')) >= 1)
     const longest = threadRow.locator('td.longest')
     assert.match(await longest.locator('.hold').textContent() ?? '', /^20\d\.\d ms$/)
