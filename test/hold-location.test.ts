@@ -2,7 +2,7 @@
 // (native/injection/python_frames.c) for holds at known lines of test/fixtures/python/
 // hold_location.py: on every stock CPython here through the probe and on the patched
 // builds; deep recursion, generator and coroutine frames, threads that exit right after
-// their hold; and CPython's test_threading with every hold over 1 ms sampled.
+// their hold, a sub-interpreter; and CPython's test_threading with every hold over 1 ms sampled.
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -100,6 +100,21 @@ for (const python of varied) {
       assert.ok(withFrames.length >= 20, `${withFrames.length} of ${found.length} sampled holds have frames`)
       for (const h of withFrames) assert.deepEqual(h.cause.frames[0], frame('short_hold', 'exiting'))
     })
+  })
+}
+
+// A thread that runs a sub-interpreter can have a thread state in each interpreter: the
+// frames are those of the interpreter whose GIL it holds. 3.13+: 3.12's isolated
+// sub-interpreters cannot import ctypes (single-phase there).
+for (const python of stockPythons().filter((p) => ['3.13', '3.14'].includes(minorOf(p)) && !p.startsWith('/usr/bin'))) {
+  test(`${python}: a sub-interpreter with its own GIL: its frames, then the main interpreter's`, async () => {
+    const found = await holds(python, 'subinterpreter', probeEnv())
+    const inSub = found.find((h) => h.interp !== 0)
+    const inMain = found.find((h) => h.interp === 0)
+    assert.ok(inSub && inMain, `a hold on each GIL: ${JSON.stringify(found.map((h) => h.interp))}`)
+    assert.deepEqual({ function: inSub.cause.frames[0]?.function, line: inSub.cause.frames[0]?.line }, { function: 'sub_hold', line: 4 },
+      JSON.stringify(inSub.cause.frames))
+    assert.deepEqual(inMain.cause.frames[0], frame('in_subinterpreter', 'aftersub'), JSON.stringify(inMain.cause.frames))
   })
 }
 

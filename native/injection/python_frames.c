@@ -236,25 +236,33 @@ static int line_310(table_reader *r, int firstlineno, int64_t byte_offset) {
 
 /* ---- frames ---- */
 
-static uintptr_t thread_state_of(pid_t tid, unsigned long pthread) {
+/* The thread's state in interpreter `want_interp` if it has one there, else its first (the
+ * newest interpreter's) when `want_interp` is -1 or not found. */
+static uintptr_t thread_state_of(pid_t tid, unsigned long pthread, int64_t want_interp) {
   const gw_py_layout *l = &py.layout;
-  uintptr_t interp;
+  uintptr_t interp, first = 0;
   if (!peek((uintptr_t)l->runtime + l->runtime_interpreters_head, &interp, sizeof interp)) return 0;
   int states = 0;
   for (int i = 0; interp && i < MAX_INTERPRETERS; i++) {
+    int64_t id = -1;
+    if (want_interp >= 0 && !peek(interp + l->interp_id, &id, sizeof id)) return first;
     uintptr_t tstate;
-    if (!peek(interp + l->interp_threads_head, &tstate, sizeof tstate)) return 0;
+    if (!peek(interp + l->interp_threads_head, &tstate, sizeof tstate)) return first;
     for (; tstate && states < MAX_THREAD_STATES; states++) {
-      unsigned long id;
+      unsigned long thread;
       uint64_t at = l->tstate_native_thread_id ? l->tstate_native_thread_id : l->tstate_thread_id;
       unsigned long want = l->tstate_native_thread_id ? (unsigned long)tid : pthread;
-      if (!peek(tstate + at, &id, sizeof id)) return 0;
-      if (id == want) return tstate;
-      if (!peek(tstate + l->tstate_next, &tstate, sizeof tstate)) return 0;
+      if (!peek(tstate + at, &thread, sizeof thread)) return first;
+      if (thread == want) {
+        if (id == want_interp || want_interp < 0) return tstate;
+        if (!first) first = tstate;
+        break; /* one state per thread and interpreter */
+      }
+      if (!peek(tstate + l->tstate_next, &tstate, sizeof tstate)) return first;
     }
-    if (!peek(interp + l->interp_next, &interp, sizeof interp)) return 0;
+    if (!peek(interp + l->interp_next, &interp, sizeof interp)) return first;
   }
-  return 0;
+  return first;
 }
 
 static uintptr_t current_frame(uintptr_t tstate) {
@@ -291,12 +299,13 @@ static int describe(uintptr_t code, int64_t unit, gw_python_frame *out) {
   return 1;
 }
 
-int gw_python_frames(pid_t tid, unsigned long pthread, gw_python_frame *out, int max, uint16_t *depth) {
+int gw_python_frames(pid_t tid, unsigned long pthread, int64_t interp, gw_python_frame *out, int max,
+                     uint16_t *depth) {
   *depth = 0;
   if (!ready()) return 0;
   py.pid = getpid();
   const gw_py_layout *l = &py.layout;
-  uintptr_t tstate = thread_state_of(tid, pthread);
+  uintptr_t tstate = thread_state_of(tid, pthread, interp);
   uintptr_t frame = tstate ? current_frame(tstate) : 0;
   int n = 0, seen = 0;
   for (int steps = 0; frame && steps < 4 * GW_STACK_WALK_LIMIT && seen < GW_STACK_WALK_LIMIT; steps++) {

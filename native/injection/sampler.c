@@ -50,6 +50,7 @@ typedef struct sampled_hold {
   char state; /* the holder's state at the last sample (R, S, D...), 0 before one */
   uint64_t estimated_blocked_ns; /* sum of per-interval estimates, for the syscall shares */
   int frame_tries;
+  int64_t frames_interp; /* whose thread state holds the frames (frames_interp()) */
   gw_hold_cause cause;
   struct { int32_t syscall; uint32_t wait_site; uint64_t ns; } blocked[SYSCALL_SLOTS];
   struct { int32_t syscall; uint32_t samples; } others[SYSCALL_SLOTS];
@@ -297,8 +298,8 @@ static void sample(sampled_hold *h, uint64_t now) {
   }
   if (h->cause.frame_count == 0 && h->frame_tries < FRAME_TRIES) {
     h->frame_tries++;
-    h->cause.frame_count = (uint16_t)gw_python_frames(tid, h->thread->pthread, h->cause.frames, GW_CAUSE_FRAMES,
-                                                      &h->cause.stack_depth);
+    h->cause.frame_count = (uint16_t)gw_python_frames(tid, h->thread->pthread, h->frames_interp, h->cause.frames,
+                                                      GW_CAUSE_FRAMES, &h->cause.stack_depth);
   }
   h->cause.samples++;
   h->cause.major_faults = (uint32_t)(majflt - h->first_majflt);
@@ -348,6 +349,12 @@ static void sample_others(uint64_t now) {
     if (holds[i].thread) holds[i].cause.other_samples++;
 }
 
+/* The interpreter whose GIL a hold is on, for the frame reader; -1 without a payload (the
+ * patch on 3.10/3.11, where sub-interpreters share one GIL): then the reader cannot tell. */
+static int64_t frames_interp(uint8_t payload_type, uint64_t payload) {
+  return payload_type == GW_PAYLOAD_NONE ? -1 : gw_interp_of(payload_type, payload);
+}
+
 void gw_sampler_observe(gw_thread *thread, uint64_t now) {
   if (!gil_domain) gil_domain = gw_intern_find(&gw_rt.domains, GW_GIL_DOMAIN);
   if (!holding_message) holding_message = gw_intern_find(&gw_rt.messages, GW_GIL_HOLDING);
@@ -369,14 +376,15 @@ void gw_sampler_observe(gw_thread *thread, uint64_t now) {
      * case it ends long but before the first sample (the sender can be a tick late). */
     if (now - start >= gw_rt.config.long_hold_ns / 2 && thread->look_frames_start_ns != start) {
       thread->look_frames_start_ns = start;
-      thread->look_frame_count = (uint16_t)gw_python_frames(thread->tid, thread->pthread, thread->look_frames,
-                                                            GW_CAUSE_FRAMES, &thread->look_stack_depth);
+      thread->look_frame_count = (uint16_t)gw_python_frames(thread->tid, thread->pthread, frames_interp(payload_type, payload),
+                                                            thread->look_frames, GW_CAUSE_FRAMES, &thread->look_stack_depth);
     }
     return;
   }
   sampled_hold *h = slot_for(thread, start, now);
   if (!h || h->ended) return;
   h->interp = gw_interp_of(payload_type, payload);
+  h->frames_interp = frames_interp(payload_type, payload);
   h->seen = 1;
   sample(h, now);
 }
