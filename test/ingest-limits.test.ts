@@ -9,7 +9,7 @@ import { test } from 'node:test'
 import { defaultIngestLimits, limitKinds } from '../server/limits'
 import { createLogger, escapeControl } from '../server/log'
 import {
-  RecordKind, StringKind, encodeFrame, encodeHello, encodeRecords, encodeStatus, encodeString, encodeThread, type WireRecord
+  RecordKind, StringKind, encodeFrame, encodeHello, encodeRecords, encodeStatus, encodeString, encodeThread, encodeThreadExit, type WireRecord
 } from '../server/protocol'
 import { Store } from '../server/store'
 import { repoRoot, startTestServer, waitFor, type TestServer } from './helpers'
@@ -292,6 +292,35 @@ test('threads per process are capped, and /api/processes lists a bounded number'
   } finally {
     for (const s of sockets) s.destroy()
     honest.stop()
+    await server.close()
+  }
+})
+
+test('thread churn: exited threads yield their place to new ones, so a thread-per-request program stays monitored', async () => {
+  const server = await startTestServer()
+  try {
+    const limits = defaultIngestLimits()
+    const socket = await connect(server.socket)
+    // 3 x the limit of threads, one at a time: each defined, one 1 ms hold, then exited.
+    const threads = 3 * limits.threadsPerProcess
+    const frames = [hello(9500, 9500n), gilStrings()]
+    for (let t = 1; t <= threads; t++) {
+      frames.push(encodeThread(t, 20_000 + t, `request-${t}`), encodeRecords(t, [range(1, 2, 2e9 + t * 2e6, 1e6)]),
+        encodeThreadExit(t, BigInt(2e9 + t * 2e6 + 1e6)))
+    }
+    frames.push(encodeStatus(BigInt(3e9 + threads * 2e6)))
+    socket.write(Buffer.concat(frames))
+    await waitFor('every thread\'s hold', () => server.store.list().find((p) => p.pid === 9500)?.rangesReceived === threads)
+    const p = server.store.list().find((x) => x.pid === 9500)!
+    assert.equal(overflows(server).threads, 0, 'no thread refused')
+    assert.ok(p.threads <= limits.threadsPerProcess, `${p.threads} threads kept`)
+    // The newest are the ones kept, with their detail; the first ones made room.
+    const ranges = (thread: number) => server.store.ranges(p.instance, { thread }) ?? []
+    assert.equal(ranges(threads).length, 1, 'the last thread\'s hold')
+    assert.equal(ranges(1).length, 0, 'the first thread is forgotten')
+    assert.equal(server.store.counters().decodeErrors, 0)
+    socket.destroy()
+  } finally {
     await server.close()
   }
 })

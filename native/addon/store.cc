@@ -389,8 +389,7 @@ void NativeStore::sweep(uint64_t serverNowNs, uint64_t retireAfterNs, uint64_t f
     for (auto it = process->threads.begin(); it != process->threads.end();) {
       Thread &t = *it->second;
       if (t.exited && serverNowNs - t.exitServerNs >= retireAfterNs) {
-        if (t.slot == LabelSlot::Own) process->ownLabels--;
-        it = process->threads.erase(it);
+        it = forgetThread(*process, it);
       } else {
         ++it;
       }
@@ -457,6 +456,22 @@ void NativeStore::defineString(Process &process, const gw_string &header, std::s
   }
 }
 
+std::map<uint32_t, std::unique_ptr<Thread>>::iterator NativeStore::forgetThread(
+    Process &process, std::map<uint32_t, std::unique_ptr<Thread>>::iterator thread) {
+  if (thread->second->slot == LabelSlot::Own) process.ownLabels--;
+  return process.threads.erase(thread);
+}
+
+bool NativeStore::forgetOldestExited(Process &process) {
+  auto oldest = process.threads.end();
+  for (auto it = process.threads.begin(); it != process.threads.end(); ++it)
+    if (it->second->exited && (oldest == process.threads.end() || it->second->exitServerNs < oldest->second->exitServerNs))
+      oldest = it;
+  if (oldest == process.threads.end()) return false;
+  forgetThread(process, oldest);
+  return true;
+}
+
 Thread *NativeStore::defineThread(Process &process, uint32_t id, uint32_t tid, std::string_view name) {
   auto found = process.threads.find(id);
   if (found == process.threads.end()) {
@@ -465,7 +480,10 @@ Thread *NativeStore::defineThread(Process &process, uint32_t id, uint32_t tid, s
       if (refused != process.refusedTotals.end()) refused->second.restated = true;
       return nullptr;
     }
-    if (process.threads.size() >= options_.limits.threadsPerProcess) {
+    // At the limit, a thread that has exited yields its place (its detail, kept for the
+    // dashboard until it is forgotten anyway): a program that starts a thread per request
+    // stays monitored. Only threads alive at once are capped; their totals are exact anyway.
+    if (process.threads.size() >= options_.limits.threadsPerProcess && !forgetOldestExited(process)) {
       overflow(LimitKind::Threads);
       if (process.refusedThreads.empty()) process.refusedThreads.resize(GW_MAX_THREADS);
       process.refusedThreads[id] = true;

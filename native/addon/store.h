@@ -339,6 +339,11 @@ class NativeStore {
   void addGilIncrease(Process &process, Thread *thread, const gw_gil_totals &increase);
   void settleRetired(Process &process);
   void retire(Process &process, uint64_t serverNowNs);
+  // Frees an exited thread's memory and label slot; returns the next thread.
+  std::map<uint32_t, std::unique_ptr<Thread>>::iterator forgetThread(
+      Process &process, std::map<uint32_t, std::unique_ptr<Thread>>::iterator thread);
+  // Makes room for a new thread by forgetting the one that exited first; false if none has.
+  bool forgetOldestExited(Process &process);
 
   // Server ids of the strings the GIL metrics look for.
   uint32_t gilDomain_, holding_, waiting_, dropRequest_;
