@@ -90,7 +90,9 @@ static size_t collect_open(gw_thread *thread, gw_record *out, size_t max, uint64
     for (uint32_t level = 0; level < depth && n < max; level++) {
       const gw_stack_entry *entry = &entries[level];
       if (entry->start_ns == stack->reported_start[level]) continue;
-      if (!final && now - entry->start_ns < GW_OPEN_REPORT_AFTER_NS) continue;
+      /* `now` was read when the tick began: a range pushed since (the sender preempted
+       * meanwhile) starts after it, and must not pass as old by unsigned wrap-around. */
+      if (!final && (entry->start_ns > now || now - entry->start_ns < GW_OPEN_REPORT_AFTER_NS)) continue;
       stack->reported_start[level] = entry->start_ns;
       out[n++] = (gw_record){.kind = GW_RECORD_OPEN,
                              .payload_type = entry->payload_type,
