@@ -115,11 +115,7 @@ describe('stock interpreters under the probe', () => {
         assert.ok(payloads.has(0), 'holds of the main GIL')
         assert.ok([...payloads].some((p) => typeof p === 'number' && p >= 1), `holds of the sub-interpreter's GIL: ${[...payloads]}`)
         // Holds of one GIL never overlap (a wrong interpreter id would merge two GILs).
-        // Completed holds only: a hold the server closes at disconnect can duplicate one the
-        // main thread ended while switching between two GILs (a known reporting artifact of
-        // non-nested GIL switches on one thread, to fix; the holds themselves never overlap).
-        const completed = holds.filter((r) => r.closedBy !== 'disconnect')
-        for (const [payload, ofOneGil] of groupBy(completed, (r) => String(r.payload))) assertNoOverlap(ofOneGil, `GIL of interpreter ${payload}`)
+        for (const [payload, ofOneGil] of groupBy(holds, (r) => String(r.payload))) assertNoOverlap(ofOneGil, `GIL of interpreter ${payload}`)
       })
     }
     test(`${python}: daemon threads alive at exit end every range they had open`, async () => {
