@@ -31,6 +31,7 @@ export const RecordKind = { RANGE: 1, OPEN: 2, START: 3, END: 4, MARK: 5 } as co
 export const PayloadType = { NONE: 0, UINT64: 1, INT64: 2, DOUBLE: 3 } as const
 export const RecordFlag = { CLOSED_BY_THREAD_EXIT: 1 } as const
 export const CauseFlag = { FINAL: 1 } as const
+export const StatusFlag = { RECONNECTING: 1 } as const
 
 // Byte offsets of every field, and each struct's size.
 export const layout = {
@@ -66,7 +67,7 @@ export const layout = {
     endNs: 24,
     payload: 32
   },
-  status: { size: 32, sentNs: 0, droppedEvents: 8, unmatchedPops: 16, threads: 24 },
+  status: { size: 32, sentNs: 0, droppedEvents: 8, unmatchedPops: 16, threads: 24, flags: 28 },
   gilTotalsHeader: { size: 8, thread: 0, count: 4 },
   gilStateHeader: { size: 24, gils: 0, open: 4, openOmitted: 8, nowNs: 16 },
   gilContention: { size: 24, interp: 0, contendedNs: 8, waiters: 16 },
@@ -210,13 +211,14 @@ export function encodeRecords (thread: number, records: WireRecord[]): Buffer {
   return encodeFrame(FrameType.RECORDS, body)
 }
 
-export function encodeStatus (sentNs: bigint, droppedEvents = 0n, unmatchedPops = 0n, threads = 0): Buffer {
+export function encodeStatus (sentNs: bigint, droppedEvents = 0n, unmatchedPops = 0n, threads = 0, flags = 0): Buffer {
   const L = layout.status
   const body = Buffer.alloc(L.size)
   body.writeBigUInt64LE(sentNs, L.sentNs)
   body.writeBigUInt64LE(droppedEvents, L.droppedEvents)
   body.writeBigUInt64LE(unmatchedPops, L.unmatchedPops)
   body.writeUInt32LE(threads, L.threads)
+  body.writeUInt32LE(flags, L.flags)
   return encodeFrame(FrameType.STATUS, body)
 }
 

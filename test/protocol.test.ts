@@ -22,6 +22,7 @@ const constantGroups: Array<[string, Record<string, number>]> = [
   ['GW_PAYLOAD_', protocol.PayloadType],
   ['GW_FLAG_', protocol.RecordFlag],
   ['GW_CAUSE_', protocol.CauseFlag],
+  ['GW_STATUS_', protocol.StatusFlag],
   ['GW_OPEN_', protocol.OpenKind]
 ]
 const plainConstants: Record<string, number> = {

@@ -649,6 +649,7 @@ Napi::Value ProtocolLayout(const Napi::CallbackInfo &info) {
   set("GW_PAYLOAD_INT64", GW_PAYLOAD_INT64);
   set("GW_PAYLOAD_DOUBLE", GW_PAYLOAD_DOUBLE);
   set("GW_FLAG_CLOSED_BY_THREAD_EXIT", GW_FLAG_CLOSED_BY_THREAD_EXIT);
+  set("GW_STATUS_RECONNECTING", GW_STATUS_RECONNECTING);
   SIZE(gw_frame_header);
   FIELD(gw_frame_header, length);
   FIELD(gw_frame_header, type);
@@ -754,6 +755,7 @@ Napi::Value ProtocolLayout(const Napi::CallbackInfo &info) {
   FIELD(gw_status, dropped_events);
   FIELD(gw_status, unmatched_pops);
   FIELD(gw_status, threads);
+  FIELD(gw_status, flags);
 #undef SIZE
 #undef FIELD
   return o;

@@ -139,6 +139,7 @@ Process *NativeStore::attach(const gw_hello &hello, std::string service, std::st
   process->state = ProcessState::Connected;
   process->stateChangedServerNs = serverNowNs;
   process->connections++;
+  process->awaitingReconnect = false;  // what the last connection left open, this one ends
   return process;
 }
 
@@ -364,19 +365,31 @@ void NativeStore::mergeWaits(Process &process) {
   }
 }
 
-void NativeStore::detach(Process *process, uint64_t serverNowNs) {
-  if (!process || --process->connections > 0) return;
-  // Ranges still open end when the process left: a hold that never ended is still a hold.
-  uint64_t endNs = process->clientNowNs(serverNowNs);
-  for (auto &[id, thread] : process->threads) {
+void NativeStore::closeOpenRanges(Process &process, uint64_t endNs) {
+  for (auto &[id, thread] : process.threads) {
     for (const OpenRange &range : thread->open)
-      completeRange(*process, *thread, range, std::max(endNs, range.startNs), kFlagClosedAtDisconnect,
+      completeRange(process, *thread, range, std::max(endNs, range.startNs), kFlagClosedAtDisconnect,
                     EventKind::Range);
     thread->open.clear();
   }
+  process.started.clear();
+  process.endedBeforeStart.clear();
+}
+
+void NativeStore::detach(Process *process, uint64_t serverNowNs) {
+  if (!process || --process->connections > 0) return;
+  // Ranges still open end when the process left: a hold that never ended is still a hold.
+  // Unless the sender said it reconnects (a fork): then the next connection ends them, and
+  // closing them here would count each twice.
+  uint64_t endNs = process->clientNowNs(serverNowNs);
+  if (process->reconnecting) {
+    process->awaitingReconnect = true;
+    process->handoverEndNs = endNs;
+  } else {
+    closeOpenRanges(*process, endNs);
+  }
+  process->reconnecting = false;
   mergeWaits(*process);
-  process->started.clear();
-  process->endedBeforeStart.clear();
   process->state = ProcessState::Disconnected;
   process->disconnectedServerNs = serverNowNs;
   process->stateChangedServerNs = serverNowNs;
@@ -393,6 +406,12 @@ void NativeStore::sweep(uint64_t serverNowNs, uint64_t retireAfterNs, uint64_t f
       } else {
         ++it;
       }
+    }
+    // Announced a reconnection that did not come (the process died right after forking).
+    if (process->awaitingReconnect && serverNowNs - process->disconnectedServerNs >= kReconnectGraceNs) {
+      closeOpenRanges(*process, process->handoverEndNs);
+      mergeWaits(*process);
+      process->awaitingReconnect = false;
     }
     if (process->state == ProcessState::Disconnected &&
         serverNowNs - process->disconnectedServerNs >= retireAfterNs)
@@ -510,6 +529,7 @@ void NativeStore::threadExit(Process &process, Thread &thread, uint64_t timeNs, 
 }
 
 void NativeStore::status(Process &process, const gw_status &status, uint64_t serverNowNs, uint64_t serverRealtimeNs) {
+  process.reconnecting = (status.flags & GW_STATUS_RECONNECTING) != 0;
   process.lastSentNs = status.sent_ns;
   process.lastStatusServerNs = serverNowNs;
   int64_t sentRealtime = static_cast<int64_t>(process.helloRealtimeNs) +

@@ -71,6 +71,8 @@ enum class EventKind : uint8_t { Range = 0, Mark = 1 };
 
 // Server-side flag, beside the wire's GW_FLAG_CLOSED_BY_THREAD_EXIT.
 constexpr uint8_t kFlagClosedAtDisconnect = 0x80;
+// How long ranges left open by a connection that announced its replacement wait for it.
+constexpr uint64_t kReconnectGraceNs = 2'000'000'000;
 
 struct TotalsKey {
   uint32_t domain;
@@ -198,6 +200,11 @@ struct Process {
   ProcessState state = ProcessState::Connected;
   int connections = 0;
   uint64_t disconnectedServerNs = 0;
+  // The connection said it is being replaced (GW_STATUS_RECONNECTING): at its end, ranges
+  // still open stay open for the next one; closed at `handoverEndNs` if none comes.
+  bool reconnecting = false;
+  bool awaitingReconnect = false;
+  uint64_t handoverEndNs = 0;
   uint64_t stateChangedServerNs = 0;
 
   uint64_t lastSentNs = 0;  // client clock in the last STATUS
@@ -339,6 +346,8 @@ class NativeStore {
   void addGilIncrease(Process &process, Thread *thread, const gw_gil_totals &increase);
   void settleRetired(Process &process);
   void retire(Process &process, uint64_t serverNowNs);
+  // Ends every range still open (and START ranges never ENDed) at `endNs`: the process left.
+  void closeOpenRanges(Process &process, uint64_t endNs);
   // Frees an exited thread's memory and label slot; returns the next thread.
   std::map<uint32_t, std::unique_ptr<Thread>>::iterator forgetThread(
       Process &process, std::map<uint32_t, std::unique_ptr<Thread>>::iterator thread);

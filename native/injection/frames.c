@@ -319,11 +319,12 @@ int gw_frame_gil_state(gw_buffer *out, uint64_t now, int force) {
 
 /* ---- STATUS, HOLD_CAUSE, THREAD_EXIT ---- */
 
-void gw_frame_status(gw_buffer *out, uint64_t dropped, uint64_t unmatched, uint32_t thread_count) {
+void gw_frame_status(gw_buffer *out, uint64_t dropped, uint64_t unmatched, uint32_t thread_count, uint32_t flags) {
   gw_status status = {.sent_ns = gw_now_ns(),
                       .dropped_events = dropped,
                       .unmatched_pops = unmatched,
-                      .threads = thread_count};
+                      .threads = thread_count,
+                      .flags = flags};
   append_frame(out, GW_FRAME_STATUS, &status, sizeof status, NULL, 0, NULL, 0);
 }
 

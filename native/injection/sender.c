@@ -187,14 +187,30 @@ static void unlink_thread(gw_thread **link, gw_thread *thread) {
   }
 }
 
-static void queue_status(uint32_t thread_count) {
+static void queue_status(uint32_t thread_count, uint32_t flags) {
   uint64_t dropped = S.dropped + gw_transport_dropped() + gw_load_relaxed(&gw_rt.lost_threads);
   uint64_t unmatched = S.unmatched_reaped;
   for (gw_thread *thread = gw_load_acquire(&gw_rt.threads); thread; thread = thread->next) {
     dropped += gw_load_relaxed(&thread->dropped);
     unmatched += gw_load_relaxed(&thread->unmatched_pops);
   }
-  gw_frame_status(&S.records, dropped, unmatched, thread_count);
+  gw_frame_status(&S.records, dropped, unmatched, thread_count, flags);
+}
+
+/* The sender thread stops for a fork and its socket ends with it (its own descriptor table):
+ * tell the server, so that what it was told is open stays open until the next connection
+ * of this process says how it ended. Non-blocking: if it cannot be written, the server
+ * closes those ranges at the disconnection, as for any lost connection. */
+static void hand_over(void) {
+  if (!gw_transport_connected()) return;
+  uint32_t thread_count = 0;
+  for (gw_thread *thread = gw_load_acquire(&gw_rt.threads); thread; thread = thread->next)
+    thread_count += !gw_load_acquire(&thread->exited);
+  S.definitions.size = 0;
+  S.records.size = 0;
+  queue_status(thread_count, GW_STATUS_RECONNECTING);
+  gw_transport_queue(&S.definitions, &S.records, 0);
+  gw_transport_write();
 }
 
 /* ---- one tick ---- */
@@ -275,7 +291,7 @@ static void tick(int final) {
     int gil_busy = gw_frame_gil_state(&S.records, now, heartbeat || news);
     S.idle_ticks = news || gil_busy ? 0 : S.idle_ticks + 1;
     if (news || gil_busy || heartbeat) {
-      queue_status(thread_count);
+      queue_status(thread_count, 0);
       S.status_sent = 1;
       S.status_sent_ns = now;
     }
@@ -339,7 +355,7 @@ static void *sender_main(void *arg) {
     if (gw_load_acquire(&S.stop_requested)) {
       /* fork: with a private table the socket ends with this thread, so hand the server what
        * it takes now; otherwise pending bytes wait for the restart. */
-      if (gw_transport_private_fds()) gw_transport_write();
+      if (gw_transport_private_fds()) hand_over();
       return NULL;
     }
     uint64_t requested = gw_load_acquire(&S.exit_requested);

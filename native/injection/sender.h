@@ -39,7 +39,7 @@ void gw_frame_gil_totals(gw_buffer *out, uint32_t thread, const gw_gil_totals *t
 int gw_frame_thread_totals(gw_buffer *out, gw_thread *thread, gw_gil_totals *totals, uint32_t *count);
 /* GIL_STATE when it changed or `force`; returns whether a GIL range is open (frames.c). */
 int gw_frame_gil_state(gw_buffer *out, uint64_t now, int force);
-void gw_frame_status(gw_buffer *out, uint64_t dropped, uint64_t unmatched, uint32_t thread_count);
+void gw_frame_status(gw_buffer *out, uint64_t dropped, uint64_t unmatched, uint32_t thread_count, uint32_t flags);
 void gw_frame_hold_cause(gw_buffer *out, const gw_hold_cause *cause);
 void gw_frame_thread_exit(gw_buffer *out, uint32_t thread, uint64_t now);
 

@@ -143,8 +143,15 @@ typedef struct gw_status {
   uint64_t dropped_events; /* cumulative events lost (buffer full, server absent or slow) */
   uint64_t unmatched_pops; /* cumulative pops with an empty stack */
   uint32_t threads;        /* threads currently registered */
-  uint32_t reserved;
+  uint32_t flags;          /* gw_status_flags */
 } gw_status;
+
+enum gw_status_flags {
+  /* The last frame of a connection the sender is about to replace (its thread stops for a
+   * fork and the process reconnects as the same instance): ranges reported open stay open,
+   * their RANGE records come on the next connection. */
+  GW_STATUS_RECONNECTING = 1,
+};
 
 /* Why a GIL hold lasts: the holder sampled from /proc while the hold is longer than the
  * threshold (GILWATCH_LONG_HOLD_MS). Sent every 100 ms while the hold lasts, and once more
