@@ -116,7 +116,9 @@ test('holds just past the threshold, most ending before the first sample: each h
   for (const h of mine) {
     assert.ok(h.cause?.final, `a final cause for the ${h.durationNs / 1e6} ms hold`)
     const parts = h.cause.onCpuNs + h.cause.runqueueNs + h.cause.blockedNs
-    assert.ok(h.cause.blockedNs >= 0.9 * parts, `blocked ${h.cause.blockedNs / 1e6} of ${parts / 1e6} ms`)
+    // Blocked for the 25 ms the program slept; on a loaded machine the wake-up waits for a
+    // CPU too, which is run queue, not blocked: compare with the sleep, not the hold.
+    assert.ok(h.cause.blockedNs >= 0.9 * 25e6 && h.cause.blockedNs <= parts, `blocked ${h.cause.blockedNs / 1e6} of ${parts / 1e6} ms`)
     sampled += h.cause.samples > 0 ? 1 : 0
     held += h.durationNs
   }
