@@ -5,6 +5,9 @@
 #include "gil_totals.h"
 
 #include <algorithm>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 namespace gilwatch {
 
@@ -311,6 +314,7 @@ void NativeStore::gilState(Process &process, const gw_gil_state_header &header, 
 }
 
 void NativeStore::refusedThreadExit(Process &process, uint32_t threadId) {
+  process.refusedThreads.erase(threadId);
   auto found = process.refusedTotals.find(threadId);
   if (found == process.refusedTotals.end()) return;
   for (const gw_gil_totals &t : found->second.totals) accumulate(totalsOf(process.knownRetired, t.interp), t);
@@ -397,12 +401,14 @@ void NativeStore::detach(Process *process, uint64_t serverNowNs) {
 
 void NativeStore::sweep(uint64_t serverNowNs, uint64_t retireAfterNs, uint64_t forgetAfterNs, size_t maxRetired) {
   size_t retired = 0;
+  bool freed = false;
   for (auto &process : processes_) {
     // Threads that exited a while ago: free their memory and their label slot.
     for (auto it = process->threads.begin(); it != process->threads.end();) {
       Thread &t = *it->second;
       if (t.exited && serverNowNs - t.exitServerNs >= retireAfterNs) {
         it = forgetThread(*process, it);
+        freed = true;
       } else {
         ++it;
       }
@@ -414,8 +420,10 @@ void NativeStore::sweep(uint64_t serverNowNs, uint64_t retireAfterNs, uint64_t f
       process->awaitingReconnect = false;
     }
     if (process->state == ProcessState::Disconnected &&
-        serverNowNs - process->disconnectedServerNs >= retireAfterNs)
+        serverNowNs - process->disconnectedServerNs >= retireAfterNs) {
       retire(*process, serverNowNs);
+      freed = true;
+    }
     if (process->state == ProcessState::Retired) retired++;
   }
   // Forget the oldest retired first.
@@ -431,12 +439,19 @@ void NativeStore::sweep(uint64_t serverNowNs, uint64_t retireAfterNs, uint64_t f
       retired--;
     }
   }
-  if (forget.empty()) return;
-  processes_.erase(std::remove_if(processes_.begin(), processes_.end(),
-                                  [&](const std::unique_ptr<Process> &p) {
-                                    return std::find(forget.begin(), forget.end(), p.get()) != forget.end();
-                                  }),
-                   processes_.end());
+  if (!forget.empty()) {
+    processes_.erase(std::remove_if(processes_.begin(), processes_.end(),
+                                    [&](const std::unique_ptr<Process> &p) {
+                                      return std::find(forget.begin(), forget.end(), p.get()) != forget.end();
+                                    }),
+                     processes_.end());
+    freed = true;
+  }
+#ifdef __GLIBC__
+  // Thread churn frees many small blocks spread over the heap: glibc keeps them (RSS stays
+  // at its peak) unless asked to give free pages back. At most once a sweep (1 s).
+  if (freed) malloc_trim(0);
+#endif
 }
 
 void NativeStore::retire(Process &process, uint64_t serverNowNs) {
@@ -504,8 +519,7 @@ Thread *NativeStore::defineThread(Process &process, uint32_t id, uint32_t tid, s
     // stays monitored. Only threads alive at once are capped; their totals are exact anyway.
     if (process.threads.size() >= options_.limits.threadsPerProcess && !forgetOldestExited(process)) {
       overflow(LimitKind::Threads);
-      if (process.refusedThreads.empty()) process.refusedThreads.resize(GW_MAX_THREADS);
-      process.refusedThreads[id] = true;
+      if (process.refusedThreads.size() < Process::kMaxRefusedThreads) process.refusedThreads.insert(id);
       return nullptr;
     }
     found = process.threads.emplace(id, std::make_unique<Thread>(options_.recentPerThread)).first;

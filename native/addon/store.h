@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "../protocol/gilwatch_protocol.h"
@@ -221,9 +222,13 @@ struct Process {
   std::vector<uint32_t> messageIds;
   std::unordered_map<uint64_t, uint32_t> categoryNames;  // (domain << 32 | category) -> string id
   std::map<uint32_t, std::unique_ptr<Thread>> threads;   // by sender thread id
-  // Threads refused by IngestLimits::threadsPerProcess: their frames are ignored, not errors.
-  std::vector<bool> refusedThreads;
-  bool refused(uint32_t id) const { return id < refusedThreads.size() && refusedThreads[id]; }
+  // Live threads refused by IngestLimits::threadsPerProcess: their frames are ignored, not
+  // errors. An id leaves at its THREAD_EXIT; at most kMaxRefusedThreads are remembered
+  // (beyond, a refused thread's frames are undefined-thread errors: no honest process has
+  // that many threads alive at once).
+  static constexpr size_t kMaxRefusedThreads = 65536;
+  std::unordered_set<uint32_t> refusedThreads;
+  bool refused(uint32_t id) const { return refusedThreads.count(id) != 0; }
 
   // GIL metrics.
   bool totalsSeen = false;  // the sender counts the GIL itself (GW_FRAME_GIL_TOTALS): ranges are detail

@@ -27,7 +27,8 @@
 /* Ids a sender may use. Receivers reject ids at or above these limits. */
 #define GW_MAX_DOMAINS 256u
 #define GW_MAX_STRINGS 16384u
-#define GW_MAX_THREADS 65536u
+/* Thread ids are never reused, so a thread-per-request program goes far past 65 536. */
+#define GW_MAX_THREADS 0xFFFFFFFFu
 #define GW_MAX_STRING_BYTES 1024u
 
 /* Domain id 0 is NVTX's default domain (no name). Message id 0 is "no message". */
