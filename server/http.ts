@@ -40,8 +40,16 @@ export function createHttp ({ store, access = new AccessPolicy(), logRequests = 
   })
 
   // Every process with its threads; per thread and (domain, message): count, total and max
-  // duration in ns, and ranges still open.
-  app.get('/api/processes', async () => ({ processes: store.processes(), counters: store.counters() }))
+  // duration in ns, and ranges still open. At most IngestLimits.apiResponseBytes: processes
+  // beyond it are counted in processesOmitted and can be read one at a time.
+  app.get('/api/processes', async () => ({ ...store.processesView(), counters: store.counters() }))
+
+  // One process, as /api/processes lists it.
+  app.get<{ Params: { instance: string } }>('/api/processes/:instance', async (request, reply) => {
+    const process = store.process(request.params.instance)
+    if (!process) return reply.code(404).send({ error: `no process with instance ${request.params.instance}`, code: apiErrorCodes.noSuchProcess })
+    return { process }
+  })
 
   // Recent completed ranges of one process (bounded per thread), oldest first.
   app.get<{

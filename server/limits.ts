@@ -13,6 +13,7 @@ export interface IngestLimits {
   stringsPerProcess: number
   stringBytesPerProcess: number
   rangeKeysPerThread: number
+  openRangesPerThread: number
   liveProcesses: number
   connections: number
   definitionBytesPerConnection: number
@@ -21,12 +22,13 @@ export interface IngestLimits {
   metricsSeries: number
   apiThreadsPerProcess: number
   apiRangesPerThread: number
+  apiResponseBytes: number
 }
 
 // The `limit` label values of gilwatch_limit_overflows_total, mirroring LimitKind in the
 // header (test/ingest-limits.test.ts checks they agree).
 export const limitKinds = [
-  'service', 'executable', 'argv', 'thread_name', 'threads', 'strings', 'range_keys', 'live_processes',
+  'service', 'executable', 'argv', 'thread_name', 'threads', 'strings', 'range_keys', 'open_ranges', 'live_processes',
   'connections', 'definitions', 'hello_timeout', 'idle_timeout', 'metrics_series'
 ] as const
 export type LimitKind = typeof limitKinds[number]

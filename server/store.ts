@@ -9,7 +9,7 @@ import { errors, type DecodeError } from './errors'
 import type { IngestLimits, LimitKind } from './limits'
 import type {
   CompletedRange, ConnectionProcess, LongHold, MetricsSnapshot, NativeLongHold, NativeMetrics, NativeProcessSummary,
-  ProcessClock, ProcessListEntry, ProcessSnapshot, ProcessSummary, RangeQuery, SeriesView, StoreCounters, ThreadsView,
+  ProcessClock, ProcessListEntry, ProcessSnapshot, ProcessesView, ProcessSummary, RangeQuery, SeriesView, StoreCounters, ThreadsView,
   TimelineView, ViewLayout
 } from './views'
 
@@ -19,7 +19,8 @@ interface NativeStore {
   feed(connection: number, chunk: Buffer, atNs?: number): DecodeError | undefined
   closeConnection(connection: number, atNs?: number): void
   connectionProcess(connection: number): ConnectionProcess | undefined
-  processes(): ProcessSnapshot[]
+  processes(): ProcessesView
+  process(instance: string): ProcessSnapshot | null
   list(): ProcessListEntry[]
   ranges(instance: string, query?: RangeQuery): CompletedRange[] | null
   sweep(retireAfterMs: number, forgetAfterMs: number, maxRetired: number): void
@@ -112,7 +113,17 @@ export class Store {
 
   // Read side. Every view that carries a command line passes through redact(): the API, the
   // dashboard and run summaries all read from here.
-  processes (): ProcessSnapshot[] { return this.native.processes().map((p) => this.redact(p)) }
+  // Every process that fits IngestLimits.apiResponseBytes (most do: see processesView()).
+  processes (): ProcessSnapshot[] { return this.processesView().processes }
+  processesView (): ProcessesView {
+    const view = this.native.processes()
+    view.processes = view.processes.map((p) => this.redact(p))
+    return view
+  }
+  process (instance: string): ProcessSnapshot | null {
+    const p = /^[0-9a-f]{16}$/.test(instance) ? this.native.process(instance) : null
+    return p && this.redact(p)
+  }
   list (): ProcessListEntry[] { return this.native.list().map((p) => this.redact(p)) }
   ranges (instance: string, query: RangeQuery = {}): CompletedRange[] | null {
     return /^[0-9a-f]{16}$/.test(instance) ? this.native.ranges(instance, query) : null

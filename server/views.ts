@@ -103,9 +103,12 @@ export interface ProcessSnapshot {
   droppedEvents: number
   unmatchedPops: number
   rangesReceived: number
-  threads: ThreadSnapshot[] // the first IngestLimits.apiThreadsPerProcess
+  threads: ThreadSnapshot[] // the first IngestLimits.apiThreadsPerProcess that fit apiResponseBytes
   threadsOmitted: number
 }
+
+// /api/processes: the processes that fit IngestLimits.apiResponseBytes, and how many did not.
+export interface ProcessesView { processes: ProcessSnapshot[], processesOmitted: number }
 
 // A process without its threads (Store.list): the dashboard's process picker.
 export interface ProcessListEntry {

@@ -387,3 +387,69 @@ test('definitions are kept per connection only while recording, and bounded', ()
   assert.equal(recording.counters().limitOverflows.definitions, 1)
   recording.close()
 })
+
+test('/api/processes stays within apiResponseBytes however big the processes; each one can be read alone', async () => {
+  const budget = 400_000
+  const server = await startTestServer({ argvMode: 'full', limits: { apiResponseBytes: budget } })
+  const sockets: net.Socket[] = []
+  try {
+    // 30 processes, each with a 4 KB command line of control characters (6 JSON bytes each)
+    // and 40 threads of 64 range totals named with 1000-byte texts.
+    const limits = defaultIngestLimits()
+    for (let i = 0; i < 30; i++) {
+      const socket = await connect(server.socket)
+      sockets.push(socket)
+      const frames = [
+        encodeHello({ pid: 13_000 + i, instance: BigInt(13_000 + i), monotonicNs: 1n, realtimeNs: 1n, service: 's', argv: ['\x01'.repeat(limits.argvBytes)] }),
+        encodeString(StringKind.DOMAIN, 1, 'd'.repeat(1000))
+      ]
+      for (let m = 1; m <= 64; m++) frames.push(encodeString(StringKind.MESSAGE, m, `${m}`.padEnd(1000, 'm')))
+      for (let t = 1; t <= 40; t++) {
+        frames.push(encodeThread(t, t, `t${t}`), encodeRecords(t, Array.from({ length: 64 }, (_, m) => range(1, m + 1, 1e9 + m * 10, 5))))
+      }
+      socket.write(Buffer.concat(frames))
+    }
+    await waitFor('30 processes', () => server.store.list().filter((p) => p.rangesReceived === 40 * 64).length === 30)
+    const body = await (await fetch(`${server.httpUrl}/api/processes`)).text()
+    const { processes, processesOmitted } = JSON.parse(body)
+    assert.ok(body.length <= budget + 2000, `/api/processes is ${body.length} bytes for a budget of ${budget}`) // + counters
+    assert.ok(processesOmitted > 0, 'some processes left out')
+    assert.equal(processes.length + processesOmitted, 30)
+    // The list is a prefix: every process whole but the last, which may lack threads.
+    assert.ok(processes.slice(0, -1).every((p: { threadsOmitted: number }) => p.threadsOmitted === 0))
+    // One left out, asked for by itself: it gets a budget of its own (40 x 64 totals of
+    // ~2 KB is more than that: it lists the threads that fit and counts the rest).
+    const listed = new Set(processes.map((p: { instance: string }) => p.instance))
+    const missing = server.store.list().find((p) => p.pid >= 13_000 && !listed.has(p.instance))!
+    const one = await fetch(`${server.httpUrl}/api/processes/${missing.instance}`)
+    assert.equal(one.status, 200)
+    const text = await one.text()
+    assert.ok(text.length <= budget, `/api/processes/:instance is ${text.length} bytes`)
+    const { process } = JSON.parse(text)
+    assert.equal(process.pid, missing.pid)
+    assert.equal(process.threads.length + process.threadsOmitted, 40)
+    assert.ok(process.threads.length > 0)
+    const unknown = await fetch(`${server.httpUrl}/api/processes/0123456789abcdef`)
+    assert.equal(unknown.status, 404)
+    assert.equal((await unknown.json()).code, 'GW_ERR_NO_SUCH_PROCESS')
+  } finally {
+    for (const s of sockets) s.destroy()
+    await server.close()
+  }
+})
+
+test('ranges reported open are capped per thread', () => {
+  const limits = defaultIngestLimits()
+  const store = new Store()
+  const c = store.openConnection()
+  const frames = [hello(1, 1n), encodeThread(1, 1, 'main')]
+  for (let d = 1; d < 200; d++) frames.push(encodeString(StringKind.DOMAIN, d, `d${d}`))
+  // 199 domains x 4 levels: far beyond what a sender reports (16 domains x 4 levels).
+  const open: WireRecord[] = []
+  for (let d = 1; d < 200; d++) for (let depth = 0; depth < 4; depth++) open.push({ kind: RecordKind.OPEN, domain: d, depth, startNs: BigInt(1e9 + d) })
+  frames.push(encodeRecords(1, open))
+  assert.equal(store.feed(c, Buffer.concat(frames)), undefined)
+  assert.equal(store.processes()[0].threads[0].open.length, limits.openRangesPerThread)
+  assert.equal(store.counters().limitOverflows.open_ranges, 199 * 4 - limits.openRangesPerThread)
+  store.close()
+})

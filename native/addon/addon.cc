@@ -46,6 +46,30 @@ Napi::Value payloadValue(Napi::Env env, uint8_t type, uint64_t bits) {
   }
 }
 
+// What is left of IngestLimits::apiResponseBytes while one answer is built. Sizes are the
+// JSON's: text as escaped, plus a fixed allowance per object for its keys and numbers.
+class ResponseBudget {
+ public:
+  explicit ResponseBudget(size_t bytes) : left_(bytes) {}
+  bool take(size_t bytes) {
+    if (bytes > left_) return !(spent_ = true);
+    left_ -= bytes;
+    return true;
+  }
+  bool spent() const { return spent_; }  // something did not fit
+
+ private:
+  size_t left_;
+  bool spent_ = false;
+};
+constexpr size_t kProcessJsonBytes = 450, kThreadJsonBytes = 130, kRangeJsonBytes = 140, kOpenJsonBytes = 200;
+
+size_t jsonBytes(std::string_view text) {
+  size_t bytes = 2;  // the quotes
+  for (unsigned char c : text) bytes += c < 0x20 ? 6 : (c == '"' || c == '\\') ? 2 : 1;
+  return bytes;
+}
+
 // IngestLimits as JavaScript sees them: {serviceBytes: 256, ...}. Read and written through
 // one table so the names cannot drift between ingestLimits() and the NativeStore's options.
 template <typename Visit>
@@ -58,6 +82,7 @@ void eachLimit(IngestLimits &l, Visit visit) {
   visit("stringsPerProcess", l.stringsPerProcess);
   visit("stringBytesPerProcess", l.stringBytesPerProcess);
   visit("rangeKeysPerThread", l.rangeKeysPerThread);
+  visit("openRangesPerThread", l.openRangesPerThread);
   visit("liveProcesses", l.liveProcesses);
   visit("connections", l.connections);
   visit("definitionBytesPerConnection", l.definitionBytesPerConnection);
@@ -66,6 +91,7 @@ void eachLimit(IngestLimits &l, Visit visit) {
   visit("metricsSeries", l.metricsSeries);
   visit("apiThreadsPerProcess", l.apiThreadsPerProcess);
   visit("apiRangesPerThread", l.apiRangesPerThread);
+  visit("apiResponseBytes", l.apiResponseBytes);
 }
 
 Napi::Object limitsObject(Napi::Env env, IngestLimits limits) {
@@ -98,6 +124,7 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
                            InstanceMethod<&NativeStoreWrap::CloseConnection>("closeConnection"),
                            InstanceMethod<&NativeStoreWrap::ConnectionProcess>("connectionProcess"),
                            InstanceMethod<&NativeStoreWrap::Processes>("processes"),
+                           InstanceMethod<&NativeStoreWrap::ProcessOne>("process"),
                            InstanceMethod<&NativeStoreWrap::List>("list"),
                            InstanceMethod<&NativeStoreWrap::Ranges>("ranges"),
                            InstanceMethod<&NativeStoreWrap::Sweep>("sweep"),
@@ -192,11 +219,15 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
     return o;
   }
 
-  // Bounded per process (IngestLimits::api*): a process with thousands of threads or keys
-  // says how many it left out rather than growing every response.
-  Napi::Object processObject(Napi::Env env, const Process &p, uint64_t now) {
+  // Bounded per process (IngestLimits::api*) and in all (apiResponseBytes): a process with
+  // thousands of threads or keys says how many it left out rather than growing every
+  // response. Returns an empty handle when not even the process itself fits in `budget`.
+  Napi::Object processObject(Napi::Env env, const Process &p, uint64_t now, ResponseBudget &budget) {
     const StringTable &strings = p.strings;
     const IngestLimits &limits = store_.limits();
+    size_t header = kProcessJsonBytes + jsonBytes(p.service) + jsonBytes(p.executable);
+    for (const std::string &a : p.argv) header += jsonBytes(a) + 4;
+    if (!budget.take(header)) return Napi::Object();
     Napi::Object o = Napi::Object::New(env);
     o.Set("instance", hex64(p.instance));
     o.Set("pid", p.pid);
@@ -214,19 +245,21 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
     o.Set("droppedEvents", static_cast<double>(p.droppedEvents));
     o.Set("unmatchedPops", static_cast<double>(p.unmatchedPops));
     o.Set("rangesReceived", static_cast<double>(p.rangesReceived));
-    size_t listed = std::min(p.threads.size(), limits.apiThreadsPerProcess);
-    Napi::Array threads = Napi::Array::New(env, listed);
-    o.Set("threadsOmitted", static_cast<double>(p.threads.size() - listed));
-    uint32_t i = 0;
+    Napi::Array threads = Napi::Array::New(env);
+    uint32_t listed = 0;
     for (const auto &[id, thread] : p.threads) {
-      if (i >= listed) break;
       const Thread &t = *thread;
+      size_t totalsListed = std::min(t.totals.size(), limits.apiRangesPerThread);
+      size_t cost = kThreadJsonBytes + jsonBytes(t.name);
+      for (size_t k = 0; k < totalsListed; k++)
+        cost += kRangeJsonBytes + jsonBytes(strings.text(t.totals[k].first.domain)) + jsonBytes(strings.text(t.totals[k].first.message));
+      for (const OpenRange &r : t.open) cost += kOpenJsonBytes + jsonBytes(strings.text(r.domain)) + jsonBytes(strings.text(r.message));
+      if (listed >= limits.apiThreadsPerProcess || !budget.take(cost)) break;
       Napi::Object to = Napi::Object::New(env);
       to.Set("id", t.id);
       to.Set("tid", t.tid);
       to.Set("name", t.name);
       to.Set("exited", t.exited);
-      size_t totalsListed = std::min(t.totals.size(), limits.apiRangesPerThread);
       Napi::Array totals = Napi::Array::New(env, totalsListed);
       to.Set("rangesOmitted", static_cast<double>(t.totals.size() - totalsListed));
       for (size_t k = 0; k < totalsListed; k++) {
@@ -255,19 +288,44 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
         open.Set(k, ro);
       }
       to.Set("open", open);
-      threads.Set(i++, to);
+      threads.Set(listed++, to);
     }
     o.Set("threads", threads);
+    o.Set("threadsOmitted", static_cast<double>(p.threads.size() - listed));
     return o;
   }
 
+  // processes() -> {processes, processesOmitted}: processes in order until the response budget
+  // is spent (the last one listed may lack threads), the rest counted.
   Napi::Value Processes(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     uint64_t now = serverNowNs();
-    const auto &processes = store_.processes();
-    Napi::Array list = Napi::Array::New(env, processes.size());
-    for (size_t i = 0; i < processes.size(); i++) list.Set(i, processObject(env, *processes[i], now));
-    return list;
+    ResponseBudget budget(store_.limits().apiResponseBytes);
+    Napi::Array list = Napi::Array::New(env);
+    uint32_t listed = 0;
+    size_t omitted = 0;
+    for (const auto &process : store_.processes()) {
+      Napi::Object o = budget.spent() ? Napi::Object() : processObject(env, *process, now, budget);
+      if (o.IsEmpty()) {
+        omitted++;
+      } else {
+        list.Set(listed++, o);
+      }
+    }
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("processes", list);
+    result.Set("processesOmitted", static_cast<double>(omitted));
+    return result;
+  }
+
+  // process(instance) -> one process as processes() shows it (a budget of its own), or null.
+  Napi::Value ProcessOne(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    const Process *p = store_.find(std::stoull(info[0].As<Napi::String>().Utf8Value(), nullptr, 16));
+    if (!p) return env.Null();
+    ResponseBudget budget(store_.limits().apiResponseBytes);
+    Napi::Object o = processObject(env, *p, serverNowNs(), budget);
+    return o.IsEmpty() ? env.Null() : Napi::Value(o);
   }
 
   // list() -> every process without its threads: cheap enough to call many times a second.

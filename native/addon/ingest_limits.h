@@ -28,6 +28,9 @@ struct IngestLimits {
   size_t stringBytesPerProcess = 1u << 20;
   // (domain, message) totals per thread (the API's `ranges`); the rest fold into "(other)".
   size_t rangeKeysPerThread = 1024;
+  // Ranges a thread may have reported open (an honest sender reports at most 4 levels of 16
+  // domains); further OPEN records are dropped.
+  size_t openRangesPerThread = 64;
   // Connected and disconnected (not yet retired) processes. At the limit a new process
   // first retires the longest-disconnected one; if all are connected it is refused.
   size_t liveProcesses = 1024;
@@ -46,6 +49,10 @@ struct IngestLimits {
   // Threads and range totals per process in /api/processes (more are counted, not listed).
   size_t apiThreadsPerProcess = 256;
   size_t apiRangesPerThread = 64;
+  // The whole /api/processes answer, in bytes of JSON (estimated as it is built): processes
+  // that do not fit are counted in `processesOmitted` (each can be asked for on its own),
+  // threads of a process that does not fit whole in its `threadsOmitted`.
+  size_t apiResponseBytes = 8u << 20;
 };
 
 // What overflowed; the names are the `limit` label values.
@@ -57,6 +64,7 @@ enum class LimitKind : uint8_t {
   Threads,
   Strings,
   RangeKeys,
+  OpenRanges,
   LiveProcesses,
   Connections,
   Definitions,
@@ -76,6 +84,7 @@ inline const char *limitName(LimitKind kind) {
     case LimitKind::Threads: return "threads";
     case LimitKind::Strings: return "strings";
     case LimitKind::RangeKeys: return "range_keys";
+    case LimitKind::OpenRanges: return "open_ranges";
     case LimitKind::LiveProcesses: return "live_processes";
     case LimitKind::Connections: return "connections";
     case LimitKind::Definitions: return "definitions";

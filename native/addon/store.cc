@@ -676,8 +676,10 @@ bool NativeStore::records(Process &process, Thread &thread, const gw_record *rec
                                  [&](const OpenRange &o) { return o.domain == domain && o.depth == record.depth; });
         if (same != open.end()) {
           *same = range;
-        } else {
+        } else if (open.size() < options_.limits.openRangesPerThread) {
           open.push_back(range);
+        } else {
+          overflow(LimitKind::OpenRanges);
         }
         break;
       }
