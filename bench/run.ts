@@ -11,6 +11,7 @@ import { benchNvtxCost } from './nvtx-cost'
 import { benchProbeOverhead } from './probe-overhead'
 import { benchPythonOverhead } from './python-overhead'
 import { benchServerCapacity } from './server-capacity'
+import { benchThreadChurn } from './thread-churn'
 
 // In the order they run; each returns its printed table.
 const parts: Record<string, (quick: boolean) => string | Promise<string>> = {
@@ -23,7 +24,8 @@ const parts: Record<string, (quick: boolean) => string | Promise<string>> = {
   http: benchHttpThreads,
   python: benchPythonOverhead,
   probe: benchProbeOverhead,
-  drops: benchDrops
+  drops: benchDrops,
+  churn: benchThreadChurn
 }
 
 async function main () {

@@ -47,12 +47,12 @@ export const apiErrorCodes = {
   noSuchProcess: 'GW_ERR_NO_SUCH_PROCESS' // 404: no process with that instance (or it was forgotten)
 } as const
 
-// Why the server closed an ingest connection (codes produced by native/addon/decoder.cc).
+// Why the server closed an ingest connection: the table in native/protocol/decode_errors.h,
+// mirrored (test/protocol.test.ts checks it). bad_token is checked before the decoder, in
+// server/ingest-auth.ts; too_many_processes is a limit (docs/security.md), not a violation.
 export const decodeErrorCodes = [
   'expected_hello', 'duplicate_hello', 'bad_magic', 'bad_version', 'bad_length', 'frame_too_large',
-  'unknown_frame', 'bad_id', 'unknown_id', 'bad_record',
-  'too_many_processes', // a limit, not a violation: IngestLimits.liveProcesses (docs/security.md)
-  'bad_token' // checked before the decoder: a missing or wrong AUTH frame (server/ingest-auth.ts)
+  'unknown_frame', 'bad_id', 'unknown_id', 'bad_record', 'too_many_processes', 'bad_token'
 ] as const
 export type DecodeErrorCode = typeof decodeErrorCodes[number]
 export interface DecodeError { code: DecodeErrorCode, message: string }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
 import { test } from 'node:test'
+import { decodeErrorCodes } from '../server/errors'
 import * as gilNames from '../server/gil-names'
 import * as protocol from '../server/protocol'
 import { loadAddon } from '../server/store'
@@ -53,7 +54,7 @@ test('server/protocol.ts agrees with gilwatch_protocol.h', () => {
   const native = loadAddon().protocolLayout()
   let checked = 0
   for (const [name, value] of Object.entries(native)) {
-    if (name === 'durationBucketsSeconds' || name === 'gilNames') continue // not numbers: checked below
+    if (name === 'durationBucketsSeconds' || name === 'gilNames' || name === 'decodeErrors') continue // not numbers: checked below
     let mirrored: number | undefined
     if (name.startsWith('sizeof_gw_')) {
       mirrored = (protocol.layout as any)[camel(name.slice('sizeof_gw_'.length))]?.size
@@ -92,6 +93,14 @@ test('server/gil-names.ts agrees with gil_names.h', () => {
   const patchHeader = fs.readFileSync(path.join(__dirname, '..', '..', 'native', 'cpython', 'gil_nvtx.h'), 'utf8')
   const spelled = [...patchHeader.matchAll(/nvtxDomain(?:Create|RegisterString)A\((?:domain, )?"([^"]+)"\)/g)].map((m) => m[1])
   assert.deepEqual(spelled, [native.GW_GIL_DOMAIN, native.GW_GIL_WAITING, native.GW_GIL_HOLDING, native.GW_GIL_DROP_REQUEST])
+})
+
+test('decode error codes: server/errors.ts and docs/protocol.md agree with decode_errors.h', () => {
+  const native = (loadAddon().protocolLayout() as unknown as { decodeErrors: string[] }).decodeErrors
+  assert.deepEqual([...decodeErrorCodes], native)
+  const docs = fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'protocol.md'), 'utf8')
+  const documented = [...docs.matchAll(/^\| `([a-z_]+)` +\|/gm)].map((m) => m[1]).filter((code) => native.includes(code))
+  assert.deepEqual(documented, native, 'docs/protocol.md lists every code, in the header\'s order')
 })
 
 test('server/views.ts column tables agree with view_layout.h', () => {

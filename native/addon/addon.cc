@@ -660,6 +660,11 @@ Napi::Value ProtocolLayout(const Napi::CallbackInfo &info) {
   gilNames.Set("GW_GIL_HOLDING", GW_GIL_HOLDING);
   gilNames.Set("GW_GIL_DROP_REQUEST", GW_GIL_DROP_REQUEST);
   o.Set("gilNames", gilNames);
+  Napi::Array decodeErrors = Napi::Array::New(env);
+#define DECODE_ERROR(name, code, meaning) decodeErrors.Set(decodeErrors.Length(), code);
+  GW_DECODE_ERRORS(DECODE_ERROR)
+#undef DECODE_ERROR
+  o.Set("decodeErrors", decodeErrors);
   set("GW_PROTOCOL_MAGIC", GW_PROTOCOL_MAGIC);
   set("GW_PROTOCOL_VERSION", GW_PROTOCOL_VERSION);
   set("GW_MAX_FRAME_BODY", GW_MAX_FRAME_BODY);

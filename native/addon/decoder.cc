@@ -9,7 +9,7 @@ namespace gilwatch {
 
 namespace {
 
-DecodeError fail(const char *code, std::string message) { return DecodeError{code, std::move(message)}; }
+DecodeError fail(gw_decode_error code, std::string message) { return DecodeError{gw_decode_error_code(code), std::move(message)}; }
 
 template <typename T>
 T load(const uint8_t *p) {
@@ -33,7 +33,7 @@ DecodeError Connection::feed(const uint8_t *data, size_t size, uint64_t serverNo
   if (error_.failed()) return error_;
   store_.counters().bytesReceived += size;
   auto tooLarge = [](uint32_t length) {
-    return fail("frame_too_large", "frame of " + std::to_string(length) + " bytes exceeds the limit of " +
+    return fail(GW_DECODE_FRAME_TOO_LARGE, "frame of " + std::to_string(length) + " bytes exceeds the limit of " +
                                        std::to_string(GW_MAX_FRAME_BODY));
   };
   while (size > 0) {
@@ -82,17 +82,17 @@ void Connection::close(uint64_t serverNowNs) {
 }
 
 DecodeError Connection::hello(const uint8_t *body, uint32_t length, uint64_t serverNowNs) {
-  if (length < sizeof(gw_hello)) return fail("bad_length", "HELLO frame is shorter than its header");
+  if (length < sizeof(gw_hello)) return fail(GW_DECODE_BAD_LENGTH, "HELLO frame is shorter than its header");
   gw_hello hello = load<gw_hello>(body);
-  if (hello.magic != GW_PROTOCOL_MAGIC) return fail("bad_magic", "not a gilwatch stream (bad magic)");
+  if (hello.magic != GW_PROTOCOL_MAGIC) return fail(GW_DECODE_BAD_MAGIC, "not a gilwatch stream (bad magic)");
   if (hello.version != GW_PROTOCOL_VERSION)
-    return fail("bad_version", "protocol version " + std::to_string(hello.version) + " is not supported (server speaks " +
+    return fail(GW_DECODE_BAD_VERSION, "protocol version " + std::to_string(hello.version) + " is not supported (server speaks " +
                                    std::to_string(GW_PROTOCOL_VERSION) + ")");
   if (hello.record_size != sizeof(gw_record))
-    return fail("bad_version", "record size " + std::to_string(hello.record_size) + " does not match " +
+    return fail(GW_DECODE_BAD_VERSION, "record size " + std::to_string(hello.record_size) + " does not match " +
                                    std::to_string(sizeof(gw_record)));
   uint64_t variable = uint64_t{hello.service_length} + hello.executable_length + hello.argv_length;
-  if (sizeof(gw_hello) + variable > length) return fail("bad_length", "HELLO strings overrun the frame");
+  if (sizeof(gw_hello) + variable > length) return fail(GW_DECODE_BAD_LENGTH, "HELLO strings overrun the frame");
   const IngestLimits &limits = store_.limits();
   const char *text = reinterpret_cast<const char *>(body + sizeof(gw_hello));
   std::string service(truncated({text, hello.service_length}, limits.serviceBytes, store_, LimitKind::Service));
@@ -110,14 +110,14 @@ DecodeError Connection::hello(const uint8_t *body, uint32_t length, uint64_t ser
   }
   process_ = store_.attach(hello, std::move(service), std::move(executable), std::move(argv), serverNowNs);
   if (!process_)
-    return fail("too_many_processes", "the server already follows " + std::to_string(limits.liveProcesses) +
+    return fail(GW_DECODE_TOO_MANY_PROCESSES, "the server already follows " + std::to_string(limits.liveProcesses) +
                                           " connected processes (IngestLimits::liveProcesses)");
   return {};
 }
 
 DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t length, uint64_t serverNowNs) {
   if (length % GW_FRAME_ALIGN != 0)
-    return fail("bad_length", "frame length " + std::to_string(length) + " is not a multiple of 8");
+    return fail(GW_DECODE_BAD_LENGTH, "frame length " + std::to_string(length) + " is not a multiple of 8");
   // Definitions are kept, while recording, so a rotated recording can start with them.
   if (store_.options().keepDefinitions &&
       (type == GW_FRAME_HELLO || type == GW_FRAME_STRING || type == GW_FRAME_THREAD)) {
@@ -130,38 +130,38 @@ DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t lengt
     }
   }
   if (!process_) {
-    if (type != GW_FRAME_HELLO) return fail("expected_hello", "the first frame must be HELLO");
+    if (type != GW_FRAME_HELLO) return fail(GW_DECODE_EXPECTED_HELLO, "the first frame must be HELLO");
     return hello(body, length, serverNowNs);
   }
   Process &process = *process_;
   switch (type) {
     case GW_FRAME_HELLO:
-      return fail("duplicate_hello", "HELLO sent twice on one connection");
+      return fail(GW_DECODE_DUPLICATE_HELLO, "HELLO sent twice on one connection");
 
     case GW_FRAME_STRING: {
-      if (length < sizeof(gw_string)) return fail("bad_length", "STRING frame is shorter than its header");
+      if (length < sizeof(gw_string)) return fail(GW_DECODE_BAD_LENGTH, "STRING frame is shorter than its header");
       gw_string header = load<gw_string>(body);
       if (header.length > GW_MAX_STRING_BYTES || sizeof header + header.length > length)
-        return fail("bad_length", "STRING text overruns the frame");
+        return fail(GW_DECODE_BAD_LENGTH, "STRING text overruns the frame");
       if (header.kind == GW_STRING_DOMAIN && (header.id == GW_DEFAULT_DOMAIN || header.id >= GW_MAX_DOMAINS))
-        return fail("bad_id", "domain id " + std::to_string(header.id) + " is out of range");
+        return fail(GW_DECODE_BAD_ID, "domain id " + std::to_string(header.id) + " is out of range");
       if (header.kind == GW_STRING_MESSAGE && (header.id == GW_NO_MESSAGE || header.id >= GW_MAX_STRINGS))
-        return fail("bad_id", "message id " + std::to_string(header.id) + " is out of range");
+        return fail(GW_DECODE_BAD_ID, "message id " + std::to_string(header.id) + " is out of range");
       if (header.kind == GW_STRING_CATEGORY && header.domain >= GW_MAX_DOMAINS)
-        return fail("bad_id", "category domain " + std::to_string(header.domain) + " is out of range");
+        return fail(GW_DECODE_BAD_ID, "category domain " + std::to_string(header.domain) + " is out of range");
       if (header.kind < GW_STRING_DOMAIN || header.kind > GW_STRING_CATEGORY)
-        return fail("bad_record", "unknown string kind " + std::to_string(header.kind));
+        return fail(GW_DECODE_BAD_RECORD, "unknown string kind " + std::to_string(header.kind));
       store_.defineString(process, header,
                           std::string_view(reinterpret_cast<const char *>(body + sizeof header), header.length));
       return {};
     }
 
     case GW_FRAME_THREAD: {
-      if (length < sizeof(gw_thread_info)) return fail("bad_length", "THREAD frame is shorter than its header");
+      if (length < sizeof(gw_thread_info)) return fail(GW_DECODE_BAD_LENGTH, "THREAD frame is shorter than its header");
       gw_thread_info info = load<gw_thread_info>(body);
       if (info.thread == 0 || info.thread >= GW_MAX_THREADS)
-        return fail("bad_id", "thread id " + std::to_string(info.thread) + " is out of range");
-      if (sizeof info + info.name_length > length) return fail("bad_length", "THREAD name overruns the frame");
+        return fail(GW_DECODE_BAD_ID, "thread id " + std::to_string(info.thread) + " is out of range");
+      if (sizeof info + info.name_length > length) return fail(GW_DECODE_BAD_LENGTH, "THREAD name overruns the frame");
       std::string_view name(reinterpret_cast<const char *>(body + sizeof info), info.name_length);
       store_.defineThread(process, info.thread, info.tid,
                           truncated(name, store_.limits().threadNameBytes, store_, LimitKind::ThreadName));
@@ -169,16 +169,16 @@ DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t lengt
     }
 
     case GW_FRAME_RECORDS: {
-      if (length < sizeof(gw_records_header)) return fail("bad_length", "RECORDS frame is shorter than its header");
+      if (length < sizeof(gw_records_header)) return fail(GW_DECODE_BAD_LENGTH, "RECORDS frame is shorter than its header");
       gw_records_header header = load<gw_records_header>(body);
       if (sizeof header + uint64_t{header.count} * sizeof(gw_record) > length)
-        return fail("bad_length", "RECORDS count " + std::to_string(header.count) + " overruns the frame");
+        return fail(GW_DECODE_BAD_LENGTH, "RECORDS count " + std::to_string(header.count) + " overruns the frame");
       Thread *thread = process.thread(header.thread);
       if (!thread && process.refused(header.thread)) return {};  // beyond threadsPerProcess, already counted
-      if (!thread) return fail("unknown_id", "records for undefined thread " + std::to_string(header.thread));
+      if (!thread) return fail(GW_DECODE_UNKNOWN_ID, "records for undefined thread " + std::to_string(header.thread));
       const uint8_t *first = body + sizeof header;
       std::string error;
-      const char *code = "";
+      gw_decode_error code = GW_DECODE_OK;
       bool ok;
       if (reinterpret_cast<uintptr_t>(first) % alignof(gw_record) == 0) {
         ok = store_.records(process, *thread, reinterpret_cast<const gw_record *>(first), header.count, code, error);
@@ -192,7 +192,7 @@ DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t lengt
     }
 
     case GW_FRAME_STATUS: {
-      if (length < sizeof(gw_status)) return fail("bad_length", "STATUS frame is shorter than its body");
+      if (length < sizeof(gw_status)) return fail(GW_DECODE_BAD_LENGTH, "STATUS frame is shorter than its body");
       timespec realtime;
       clock_gettime(CLOCK_REALTIME, &realtime);
       store_.status(process, load<gw_status>(body), serverNowNs,
@@ -201,26 +201,26 @@ DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t lengt
     }
 
     case GW_FRAME_THREAD_EXIT: {
-      if (length < sizeof(gw_thread_exit)) return fail("bad_length", "THREAD_EXIT frame is shorter than its body");
+      if (length < sizeof(gw_thread_exit)) return fail(GW_DECODE_BAD_LENGTH, "THREAD_EXIT frame is shorter than its body");
       gw_thread_exit message = load<gw_thread_exit>(body);
       Thread *thread = process.thread(message.thread);
       if (!thread && process.refused(message.thread)) return store_.refusedThreadExit(process, message.thread), DecodeError{};
-      if (!thread) return fail("unknown_id", "exit of undefined thread " + std::to_string(message.thread));
+      if (!thread) return fail(GW_DECODE_UNKNOWN_ID, "exit of undefined thread " + std::to_string(message.thread));
       store_.threadExit(process, *thread, message.time_ns, serverNowNs);
       return {};
     }
 
     case GW_FRAME_GIL_TOTALS: {
-      if (length < sizeof(gw_gil_totals_header)) return fail("bad_length", "GIL_TOTALS frame is shorter than its header");
+      if (length < sizeof(gw_gil_totals_header)) return fail(GW_DECODE_BAD_LENGTH, "GIL_TOTALS frame is shorter than its header");
       gw_gil_totals_header header = load<gw_gil_totals_header>(body);
-      if (header.count > GW_GIL_SLOTS) return fail("bad_record", "GIL_TOTALS count " + std::to_string(header.count) + " exceeds " + std::to_string(GW_GIL_SLOTS));
+      if (header.count > GW_GIL_SLOTS) return fail(GW_DECODE_BAD_RECORD, "GIL_TOTALS count " + std::to_string(header.count) + " exceeds " + std::to_string(GW_GIL_SLOTS));
       if (sizeof header + uint64_t{header.count} * sizeof(gw_gil_totals) > length)
-        return fail("bad_length", "GIL_TOTALS count " + std::to_string(header.count) + " overruns the frame");
+        return fail(GW_DECODE_BAD_LENGTH, "GIL_TOTALS count " + std::to_string(header.count) + " overruns the frame");
       Thread *thread = nullptr;
       if (header.thread != GW_RETIRED_THREADS) {
         thread = process.thread(header.thread);
         if (!thread && !process.refused(header.thread))
-          return fail("unknown_id", "totals for undefined thread " + std::to_string(header.thread));
+          return fail(GW_DECODE_UNKNOWN_ID, "totals for undefined thread " + std::to_string(header.thread));
       }
       gw_gil_totals totals[GW_GIL_SLOTS];
       std::memcpy(totals, body + sizeof header, header.count * sizeof(gw_gil_totals));
@@ -229,13 +229,13 @@ DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t lengt
     }
 
     case GW_FRAME_GIL_STATE: {
-      if (length < sizeof(gw_gil_state_header)) return fail("bad_length", "GIL_STATE frame is shorter than its header");
+      if (length < sizeof(gw_gil_state_header)) return fail(GW_DECODE_BAD_LENGTH, "GIL_STATE frame is shorter than its header");
       gw_gil_state_header header = load<gw_gil_state_header>(body);
       if (header.gils > GW_STATE_GILS || header.open > GW_STATE_OPEN)
-        return fail("bad_record", "GIL_STATE lists " + std::to_string(header.gils) + " GILs and " +
+        return fail(GW_DECODE_BAD_RECORD, "GIL_STATE lists " + std::to_string(header.gils) + " GILs and " +
                                       std::to_string(header.open) + " open ranges, beyond its limits");
       uint64_t need = sizeof header + uint64_t{header.gils} * sizeof(gw_gil_contention) + uint64_t{header.open} * sizeof(gw_gil_open);
-      if (need > length) return fail("bad_length", "GIL_STATE entries overrun the frame");
+      if (need > length) return fail(GW_DECODE_BAD_LENGTH, "GIL_STATE entries overrun the frame");
       std::vector<gw_gil_contention> gils(header.gils);
       std::vector<gw_gil_open> open(header.open);
       std::memcpy(gils.data(), body + sizeof header, gils.size() * sizeof(gw_gil_contention));
@@ -245,17 +245,17 @@ DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t lengt
     }
 
     case GW_FRAME_HOLD_CAUSE: {
-      if (length < sizeof(gw_hold_cause)) return fail("bad_length", "HOLD_CAUSE frame is shorter than its body");
+      if (length < sizeof(gw_hold_cause)) return fail(GW_DECODE_BAD_LENGTH, "HOLD_CAUSE frame is shorter than its body");
       gw_hold_cause cause = load<gw_hold_cause>(body);
       Thread *thread = process.thread(cause.thread);
       if (!thread && process.refused(cause.thread)) return {};
-      if (!thread) return fail("unknown_id", "cause for undefined thread " + std::to_string(cause.thread));
+      if (!thread) return fail(GW_DECODE_UNKNOWN_ID, "cause for undefined thread " + std::to_string(cause.thread));
       store_.holdCause(process, *thread, cause);
       return {};
     }
 
     default:
-      return fail("unknown_frame", "unknown frame type " + std::to_string(type));
+      return fail(GW_DECODE_UNKNOWN_FRAME, "unknown frame type " + std::to_string(type));
   }
 }
 

@@ -12,7 +12,7 @@
 namespace gilwatch {
 
 struct DecodeError {
-  std::string code;  // stable, documented in docs/protocol.md
+  std::string code;  // a code of native/protocol/decode_errors.h; empty: no error
   std::string message;
   bool failed() const { return !code.empty(); }
 };

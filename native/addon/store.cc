@@ -642,9 +642,9 @@ bool NativeStore::mapIds(const Process &process, const gw_record &record, uint32
   return true;
 }
 
-bool NativeStore::records(Process &process, Thread &thread, const gw_record *records, uint32_t count, const char *&code,
-                    std::string &error) {
-  code = "unknown_id";
+bool NativeStore::records(Process &process, Thread &thread, const gw_record *records, uint32_t count,
+                          gw_decode_error &code, std::string &error) {
+  code = GW_DECODE_UNKNOWN_ID;
   for (uint32_t i = 0; i < count; i++) {
     const gw_record &record = records[i];
     uint32_t domain = 0, message = 0;
@@ -709,7 +709,7 @@ bool NativeStore::records(Process &process, Thread &thread, const gw_record *rec
         completeRange(process, thread, range, record.start_ns, 0, EventKind::Mark);
         break;
       default:
-        code = "bad_record";
+        code = GW_DECODE_BAD_RECORD;
         error = "unknown record kind " + std::to_string(record.kind);
         return false;
     }

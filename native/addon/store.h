@@ -14,6 +14,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "../protocol/decode_errors.h"
 #include "../protocol/gilwatch_protocol.h"
 #include "gil_metrics.h"
 #include "history.h"
@@ -319,7 +320,7 @@ class NativeStore {
   void gilState(Process &process, const gw_gil_state_header &header, const gw_gil_contention *gils,
                 const gw_gil_open *open);
   // Returns false with `code` ("unknown_id", "bad_record") and `error` set on an invalid record.
-  bool records(Process &process, Thread &thread, const gw_record *records, uint32_t count, const char *&code,
+  bool records(Process &process, Thread &thread, const gw_record *records, uint32_t count, gw_decode_error &code,
                std::string &error);
 
   const std::vector<std::unique_ptr<Process>> &processes() const { return processes_; }
