@@ -51,7 +51,12 @@ interface NativeAddon {
   protocolLayout(): Record<string, number> & { durationBucketsSeconds: number[] }
   viewLayout(): ViewLayout // native/addon/view_layout.h
   ingestLimits(): IngestLimits // the defaults (native/addon/ingest_limits.h)
+  storeDefaults(): StoreDefaults // NativeStoreOptions' (native/addon/store.h, gil_metrics.h)
 }
+
+// The defaults of the numbers `gilwatch serve` can set, as the addon has them.
+export interface StoreDefaults { recentPerThread: number, maxThreadLabels: number, maxRangeKeys: number, holdMaxWindowMs: number }
+export function storeDefaults (): StoreDefaults { return loadAddon().storeDefaults() }
 
 let addon: NativeAddon | undefined
 export function loadAddon (): NativeAddon {

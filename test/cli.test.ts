@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { test } from 'node:test'
+import { storeDefaults } from '../server/store'
 import { buildFixture, monitoredEnv, readTruth, repoRoot, run, startTestServer, tempDir, waitFor } from './helpers'
 
 const gilwatch = path.join(repoRoot, 'bin', 'gilwatch.js')
@@ -21,6 +22,17 @@ test('env prints the injection library and the default address', async () => {
   assert.equal(lines.GILWATCH_ADDR, '/run/user/4321/gilwatch/ingest.sock')
   const tcp = await cli(['env', '--addr', 'tcp://127.0.0.1:9478'])
   assert.match(tcp.stdout, /^export GILWATCH_ADDR=tcp:\/\/127\.0\.0\.1:9478$/m)
+})
+
+test('serve\'s defaults are the addon\'s, in its help and in docs/configuration.md', async () => {
+  const d = storeDefaults()
+  const expected = { recent: d.recentPerThread, 'max-thread-labels': d.maxThreadLabels, 'max-range-keys': d.maxRangeKeys, 'hold-max-window': d.holdMaxWindowMs / 1000 }
+  const docs = fs.readFileSync(path.join(repoRoot, 'docs', 'configuration.md'), 'utf8')
+  const help = (await cli(['serve', '--help'])).stdout
+  for (const [flag, value] of Object.entries(expected)) {
+    assert.match(docs, new RegExp(`^\\| \`--${flag} \\w+\` *\\| ${value} +\\|`, 'm'), `docs: --${flag} defaults to ${value}`)
+    assert.match(help, new RegExp(`--${flag} .*\\(default ${value}\\)`), `help: --${flag} defaults to ${value}`)
+  }
 })
 
 const wrong: Array<[string[], RegExp]> = [

@@ -94,6 +94,16 @@ void eachLimit(IngestLimits &l, Visit visit) {
   visit("apiResponseBytes", l.apiResponseBytes);
 }
 
+// NativeStoreOptions' numbers as JavaScript sees them (Store's options, `gilwatch serve`'s
+// defaults): one table for reading options and for telling their defaults.
+template <typename Visit>
+void eachStoreOption(NativeStoreOptions &o, Visit visit) {
+  visit("recentPerThread", o.recentPerThread, 1);
+  visit("maxThreadLabels", o.metrics.maxThreads, 1);
+  visit("maxRangeKeys", o.metrics.maxRangeKeys, 1);
+  visit("holdMaxWindowMs", o.metrics.holdMaxWindowNs, 1e6);  // ns inside
+}
+
 Napi::Object limitsObject(Napi::Env env, IngestLimits limits) {
   Napi::Object o = Napi::Object::New(env);
   eachLimit(limits, [&](const char *name, auto value) { o.Set(name, static_cast<double>(value)); });
@@ -151,10 +161,7 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
       auto number = [&](const char *key, auto &out, double scale = 1) {
         if (o.Get(key).IsNumber()) out = static_cast<std::remove_reference_t<decltype(out)>>(o.Get(key).As<Napi::Number>().DoubleValue() * scale);
       };
-      number("recentPerThread", options.recentPerThread);
-      number("maxThreadLabels", options.metrics.maxThreads);
-      number("maxRangeKeys", options.metrics.maxRangeKeys);
-      number("holdMaxWindowMs", options.metrics.holdMaxWindowNs, 1e6);
+      eachStoreOption(options, number);
       if (o.Get("keepDefinitions").IsBoolean()) options.keepDefinitions = o.Get("keepDefinitions").As<Napi::Boolean>();
       if (o.Get("limits").IsObject()) {
         Napi::Object limits = o.Get("limits").As<Napi::Object>();
@@ -859,6 +866,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("viewLayout", Napi::Function::New(env, ViewLayout));
   exports.Set("ingestLimits", Napi::Function::New(env, [](const Napi::CallbackInfo &info) -> Napi::Value {
                 return limitsObject(info.Env(), IngestLimits{});
+              }));
+  exports.Set("storeDefaults", Napi::Function::New(env, [](const Napi::CallbackInfo &info) -> Napi::Value {
+                Napi::Object o = Napi::Object::New(info.Env());
+                NativeStoreOptions defaults;
+                eachStoreOption(defaults, [&](const char *name, auto value, double scale) {
+                  o.Set(name, static_cast<double>(value) / scale);
+                });
+                return o;
               }));
   return exports;
 }

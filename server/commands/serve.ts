@@ -6,9 +6,11 @@ import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT, defaultSocketPa
 import { parseFlags, recordingTarget } from '../flags'
 import { createLogger } from '../log'
 import { startServer } from '../serve'
+import { storeDefaults } from '../store'
 import { shellQuote } from './env'
 
-const help = `Usage: gilwatch serve [options]
+// A function: the defaults come from the addon, loaded only when help is asked for.
+const help = (d = storeDefaults()) => `Usage: gilwatch serve [options]
 
 Starts the gilwatch server: it receives NVTX ranges from monitored processes and serves
 the HTTP API.
@@ -19,10 +21,10 @@ Options:
   --tcp HOST:PORT      also accept processes over TCP (e.g. 127.0.0.1:${DEFAULT_TCP_PORT}; 0.0.0.0 exposes it)
   --http HOST:PORT     HTTP address (default ${DEFAULT_HTTP_HOST}:${DEFAULT_HTTP_PORT}); port 0 picks a free one
   --no-http            no HTTP server
-  --recent N           completed ranges kept per thread for the API (default 8192)
-  --max-thread-labels N  thread label values per process in /metrics; more fold into "other" (default 20)
-  --max-range-keys N   (domain, message) histograms per process in /metrics (default 20)
-  --hold-max-window S  seconds covered by python_gil_hold_max_seconds (default 60)
+  --recent N           completed ranges kept per thread for the API (default ${d.recentPerThread})
+  --max-thread-labels N  thread label values per process in /metrics; more fold into "other" (default ${d.maxThreadLabels})
+  --max-range-keys N   (domain, message) histograms per process in /metrics (default ${d.maxRangeKeys})
+  --hold-max-window S  seconds covered by python_gil_hold_max_seconds (default ${d.holdMaxWindowMs / 1000})
   --argv MODE          command lines in the API and dashboard: program (default: the executable
                        and the script or module, no arguments, which often carry secrets),
                        full, or none
@@ -97,6 +99,6 @@ export const command: Command = {
   name: 'serve',
   synopsis: 'serve [options]',
   summary: 'start the server (ingest, HTTP API, /metrics, dashboard)',
-  help,
+  get help () { return help() },
   main: (args) => serveUntilStopped('serve', args)
 }
