@@ -9,6 +9,7 @@ import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT } from './config'
 import { errors } from './errors'
 import { createLogger } from './log'
 import { isPatchedPython, resolveExecutable } from './python-detect'
+import { environmentFor } from './monitored-env'
 import { startServer } from './serve'
 
 export const demoScript = path.resolve(__dirname, '..', '..', 'python', 'demo', 'gil_demo.py')
@@ -17,7 +18,6 @@ export interface DemoOptions {
   python: string
   http?: { host: string, port: number }
   seconds?: number // stop after this long (tests); default: until interrupted
-  environment: (addr: string, base: NodeJS.ProcessEnv, probe: boolean) => Record<string, string>
 }
 
 // python3 may be a launcher (pyenv shim, virtualenv): ask it for the real interpreter.
@@ -47,7 +47,7 @@ export async function runDemo (options: DemoOptions): Promise<number> {
   }
   process.stderr.write(`gilwatch demo: open ${server.httpUrl}/ — ${path.basename(demoScript)} on ${python}` +
     `${probe ? ' (stock CPython: GIL through the probe)' : ' (NVTX GIL patch)'}; Ctrl-C to stop\n`)
-  const env = { ...process.env, ...options.environment(socket, process.env, probe), GILWATCH_SERVICE: 'gil-demo' }
+  const env = { ...process.env, ...environmentFor(socket, process.env, probe), GILWATCH_SERVICE: 'gil-demo' }
   let child: ChildProcess | undefined = undefined
   let stopping = false
   const stop = () => { stopping = true; child?.kill('SIGTERM') }

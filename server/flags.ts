@@ -121,11 +121,9 @@ export function parseFlags<N extends FlagName> (command: string, args: string[],
   } catch (error) {
     const { code, message } = error as { code?: string, message: string }
     const unknown = /^Unknown option '([^']*)'/.exec(message)
-    // Two wordings of an unknown flag survive from the two parsers this one replaced, and
-    // tests assert both (test/cli.test.ts for serve, test/run.test.ts for run): unify them
-    // together. Node's advice to put the argument after '--' is dropped: for `run`, '--'
-    // starts the program's command line.
-    if (positionals && code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown) {
+    // Node's advice to put the argument after '--' is dropped: for `run`, '--' starts the
+    // program's command line.
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown) {
       throw errors.badFlag(`unknown option ${unknown[1]}. Run \`gilwatch help ${command}\` for the options.`)
     }
     const reason = message.replace(/\. To specify a positional argument.*$/s, '').replace(/\s*\n\s*/g, ' ').replace(/\.$/, '')

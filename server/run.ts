@@ -12,6 +12,7 @@ import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, defaultSocketPath } from './confi
 import { errors } from './errors'
 import { createLogger } from './log'
 import { inspectPython, looksLikePython, monitoringPlan, resolveExecutable } from './python-detect'
+import { environmentFor } from './monitored-env'
 import { startServer, type RunningServer } from './serve'
 import { formatSummary, summarize, type RunSummary } from './summary'
 
@@ -24,7 +25,7 @@ export interface RunOptions {
   summaryFile?: string
   probe?: boolean // undefined: decide from the interpreter
   quiet: boolean
-  environment: (addr: string, base: NodeJS.ProcessEnv, probe: boolean) => Record<string, string>
+  tokenFile?: string // --ingest-token-file, passed on to the program by name
 }
 
 // Signals sent to `gilwatch run` itself go on to the program. From a terminal, Ctrl-C and
@@ -98,7 +99,7 @@ export async function runCommand (options: RunOptions): Promise<number> {
   const env = monitor
     ? {
         ...process.env,
-        ...options.environment(addr, process.env, probe),
+        ...environmentFor(addr, process.env, probe, options.tokenFile),
         GILWATCH_SERVICE: options.service ?? process.env.GILWATCH_SERVICE ?? serviceOf(options.command)
       }
     : process.env

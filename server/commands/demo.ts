@@ -3,7 +3,6 @@
 import type { Command } from '../cli'
 import { parseFlags } from '../flags'
 import { runDemo } from '../demo'
-import { environmentFor } from './env'
 
 const help = `Usage: gilwatch demo [--http HOST:PORT] [--python PYTHON] [--seconds N]
 
@@ -16,8 +15,7 @@ async function demo (args: string[]): Promise<number> {
   return runDemo({
     python: values.python ?? 'python3',
     http: values.http,
-    seconds: values.seconds,
-    environment: (addr, base, probe) => environmentFor(addr, base, probe)
+    seconds: values.seconds
   })
 }
 

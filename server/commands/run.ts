@@ -6,7 +6,6 @@ import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT } from '../config'
 import { errors } from '../errors'
 import { DEFAULT_RECORD_MAX_MB, parseFlags, recordingTarget } from '../flags'
 import { runCommand } from '../run'
-import { environmentFor } from './env'
 
 const help = `Usage: gilwatch run [options] -- CMD ARGS...
 
@@ -54,7 +53,7 @@ async function run (args: string[]): Promise<number> {
     summaryFile: values.summary,
     probe: values.probe ? true : values['no-probe'] ? false : undefined,
     quiet: Boolean(values.quiet),
-    environment: (addr, base, probe) => environmentFor(addr, base, probe, tokenFile)
+    tokenFile
   })
 }
 
