@@ -261,7 +261,7 @@ export class TimelineCanvas {
   private showTooltip (): void {
     const h = this.hovered && this.hit(this.hovered.x, this.hovered.y)
     if (!h || !this.hovered) return void (this.tooltip.hidden = true)
-    const kind = h.item.kind === HOLD ? 'holding the GIL' : h.item.kind === WAIT ? 'waiting for the GIL' : h.item.message
+    const kind = h.item.kind === HOLD ? 'holding the GIL' : h.item.kind === WAIT ? 'waiting for the GIL' : h.item.message || 'NVTX ranges'
     const lines = [
       `${h.lane.name} (tid ${h.lane.tid})`,
       h.item.count > 1 ? `${h.item.count} ranges ${kind}, ${Math.round(h.item.fill * 100)} % of the span` : kind,

@@ -14,7 +14,7 @@ import type { LimitKind } from './limits'
 // `items`. START and END are ns of the process's CLOCK_MONOTONIC from the addon, µs from
 // the message's baseNs over /ws; KIND is a LaneKind, plus TIMELINE_OPEN while the range is
 // open; COUNT ranges merged into the item cover FILL (0..1) of its span; MESSAGE indexes the
-// view's `strings` (density bins carry 0).
+// view's `strings`, whose entry 0 is "": no one name (a density bin, ranges of any name).
 export const TimelineItem = { START: 0, END: 1, KIND: 2, COUNT: 3, FILL: 4, MESSAGE: 5 } as const
 export const TIMELINE_ITEM_FIELDS = 6
 // The row an item is drawn in: GIL holds, GIL waits, any other NVTX range.

@@ -9,6 +9,7 @@ import {
   encodeThreadExit, layout, MAX_FRAME_BODY, type WireRecord
 } from '../server/protocol'
 import { Store } from '../server/store'
+import { TIMELINE_ITEM_FIELDS, TimelineItem } from '../server/views'
 import { startTestServer, waitFor } from './helpers'
 
 const hello = (instance = 1n) => encodeHello({
@@ -184,5 +185,33 @@ test('seeded fuzz: mutated streams never crash the decoder and fail only with kn
     if (i % 500 === 0) store.processes() // snapshots of half-decoded state must be sound too
   }
   assert.ok(seen.size >= 4, `the fuzzer reached several rejection paths: ${[...seen].join(', ')}`)
+  store.close()
+})
+
+test('timeline: density bins carry no name (strings[0] is ""), ranges their own', () => {
+  // A ring of 16 ranges: the 200 user ranges before it are only in density bins.
+  const store = new Store({ recentPerThread: 16 })
+  const c = store.openConnection()
+  const records: WireRecord[] = []
+  for (let i = 0; i < 216; i++) records.push({ kind: RecordKind.RANGE, domain: 2, message: 4 + (i % 2), startNs: BigInt(2e9 + i * 1e6), endNs: BigInt(2e9 + i * 1e6 + 1e5) })
+  assert.equal(store.feed(c, Buffer.concat([
+    hello(), encodeString(StringKind.DOMAIN, 2, 'app'), encodeString(StringKind.MESSAGE, 4, 'parse'),
+    encodeString(StringKind.MESSAGE, 5, 'render'), encodeThread(1, 777, 'MainThread'), encodeRecords(1, records),
+    encodeStatus(2_300_000_000n)
+  ])), undefined)
+  const instance = store.list()[0].instance
+  const view = store.timeline(instance, 2e9, 2.3e9, 1e6)!
+  assert.equal(view.strings[0], '')
+  const items = view.lanes[0].items
+  const names = new Set<string>()
+  let binned = 0
+  for (let i = 0; i < items.length; i += TIMELINE_ITEM_FIELDS) {
+    const name = view.strings[items[i + TimelineItem.MESSAGE]]
+    if (name === '') binned += items[i + TimelineItem.COUNT]
+    else names.add(name)
+  }
+  // The 200 before the ring, and those of the ring's first 20 ms bin (bins are coarse).
+  assert.ok(binned >= 200 && binned <= 216, `${binned} ranges as density`)
+  assert.deepEqual([...names].sort(), ['parse', 'render'])
   store.close()
 })

@@ -103,21 +103,24 @@ class LaneBuilder {
   std::array<long, kLaneKinds> last_ = {-1, -1, -1};
 };
 
-// Strings of a response, sent once, referenced by index.
+// Strings of a response, sent once, referenced by index. Index 0 is "": no one name (a
+// density bin counts ranges of any name).
 class StringIndex {
  public:
+  static constexpr uint32_t kNoName = 0;
   explicit StringIndex(const StringTable &strings) : strings_(strings) {}
   uint32_t of(uint32_t id) {
     auto found = index_.find(id);
     if (found != index_.end()) return found->second;
-    uint32_t i = static_cast<uint32_t>(order_.size());
+    uint32_t i = static_cast<uint32_t>(order_.size() + 1);
     order_.push_back(id);
     index_.emplace(id, i);
     return i;
   }
   Napi::Array toArray(Napi::Env env) const {
-    Napi::Array out = Napi::Array::New(env, order_.size());
-    for (size_t i = 0; i < order_.size(); i++) out.Set(i, strings_.text(order_[i]));
+    Napi::Array out = Napi::Array::New(env, order_.size() + 1);
+    out.Set(kNoName, "");
+    for (size_t i = 0; i < order_.size(); i++) out.Set(i + 1, strings_.text(order_[i]));
     return out;
   }
 
@@ -158,7 +161,7 @@ Napi::Value timelineView(Napi::Env env, const NativeStore &store, const Process 
           }
           if (count > 0) {
             double from = static_cast<double>(b * kBinNs), to = static_cast<double>(std::min(b + binsPerItem, lastBin + 1) * kBinNs);
-            lane.add(Item{from, to, static_cast<uint32_t>(k), count, busy, 0});
+            lane.add(Item{from, to, static_cast<uint32_t>(k), count, busy, StringIndex::kNoName});
           }
         }
       }
