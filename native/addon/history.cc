@@ -5,16 +5,39 @@
 
 namespace gilwatch {
 
+DensityBin &DensityBins::slot(uint64_t index) {
+  newest_ = std::max(newest_, index);
+  if (bins_.empty()) bins_.resize(kInitialBins);
+  for (;;) {
+    DensityBin &b = bins_[index % bins_.size()];
+    if (b.index == static_cast<uint32_t>(index)) return b;
+    // A full ring, or a slot whose bin left the window: reuse it, as a plain ring would.
+    if (bins_.size() == kBinCount || !live(b)) return b = DensityBin{static_cast<uint32_t>(index), {}, {}};
+    // Two bins of the window in one slot: double and place the live bins again (at
+    // kBinCount the window's bins cannot collide).
+    std::vector<DensityBin> old = std::move(bins_);
+    for (size_t size = std::min(old.size() * 2, kBinCount);; size = std::min(size * 2, kBinCount)) {
+      bins_.assign(size, DensityBin{});
+      bool collided = false;
+      for (const DensityBin &o : old) {
+        if (!live(o)) continue;
+        DensityBin &to = bins_[o.index % size];
+        if (to.index != UINT32_MAX) collided = true;
+        to = o;
+      }
+      if (!collided || size == kBinCount) break;
+    }
+  }
+}
+
 void DensityBins::add(LaneKind kind, uint64_t startNs, uint64_t endNs) {
   if (endNs <= startNs) endNs = startNs + 1;
-  if (bins_.empty()) bins_.resize(kBinCount);
   uint64_t first = startNs / kBinNs;
   uint64_t last = (endNs - 1) / kBinNs;
   if (last - first >= kBinCount) first = last - kBinCount + 1;  // older bins would be overwritten anyway
   size_t k = static_cast<size_t>(kind);
   for (uint64_t i = first; i <= last; i++) {
-    DensityBin &b = bins_[i % kBinCount];
-    if (b.index != static_cast<uint32_t>(i)) b = DensityBin{static_cast<uint32_t>(i), {}, {}};
+    DensityBin &b = slot(i);
     uint64_t from = std::max(startNs, i * kBinNs);
     uint64_t to = std::min(endNs, (i + 1) * kBinNs);
     uint32_t us = static_cast<uint32_t>(b.busyUs[k]) + static_cast<uint32_t>((to - from) / 1000);

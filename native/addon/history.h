@@ -22,18 +22,28 @@ struct DensityBin {
   std::array<uint16_t, kLaneKinds> count{};
 };
 
+// A ring of the last kBinCount bins, bin i in slot i % size. It starts small and doubles
+// only when two bins of the window need the same slot: a short-lived thread (thread churn)
+// costs a few bins, not the 24 KB of a full ring.
 class DensityBins {
  public:
   // Spreads [start, end) over the bins it covers (at most the last kBinCount).
   void add(LaneKind kind, uint64_t startNs, uint64_t endNs);
   const DensityBin *at(uint64_t index) const {
     if (bins_.empty()) return nullptr;
-    const DensityBin &b = bins_[index % kBinCount];
+    const DensityBin &b = bins_[index % bins_.size()];
     return b.index == static_cast<uint32_t>(index) ? &b : nullptr;
   }
+  size_t capacity() const { return bins_.size(); }
 
  private:
+  static constexpr size_t kInitialBins = 8;
+  DensityBin &slot(uint64_t index);
+  bool live(const DensityBin &b) const {
+    return b.index != UINT32_MAX && static_cast<uint64_t>(b.index) + kBinCount > newest_;
+  }
   std::vector<DensityBin> bins_;  // allocated on first use
+  uint64_t newest_ = 0;           // the latest bin index seen
 };
 
 // One second of one GIL, for the dashboard's 5-minute charts.
