@@ -21,7 +21,10 @@ const socket = net.connect(socketPath, () => {
   ]))
   const pump = () => {
     while (Date.now() < deadline) {
-      if (!socket.write(chunk)) return void socket.once('drain', pump)
+      if (!socket.write(chunk)) {
+        socket.once('drain', pump)
+        return
+      }
     }
     socket.end()
   }

@@ -260,7 +260,10 @@ export class TimelineCanvas {
 
   private showTooltip (): void {
     const h = this.hovered && this.hit(this.hovered.x, this.hovered.y)
-    if (!h || !this.hovered) return void (this.tooltip.hidden = true)
+    if (!h || !this.hovered) {
+      this.tooltip.hidden = true
+      return
+    }
     const kind = h.item.kind === HOLD ? 'holding the GIL' : h.item.kind === WAIT ? 'waiting for the GIL' : h.item.message || 'NVTX ranges'
     const lines = [
       `${h.lane.name} (tid ${h.lane.tid})`,

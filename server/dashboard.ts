@@ -138,7 +138,8 @@ export class DashboardHub {
     try {
       message = JSON.parse(text)
     } catch {
-      return void client.socket.close(1003, 'messages must be JSON')
+      client.socket.close(1003, 'messages must be JSON')
+      return
     }
     const s = client.subscription
     if (message.type === 'subscribe') {

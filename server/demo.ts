@@ -1,7 +1,7 @@
 // `gilwatch demo` (`npm start`): the dashboard with live data in a minute, on nothing but
 // the machine's python3: a server, and the bundled demo program (python/demo/gil_demo.py)
 // run again and again through the probe (or the patch, if that python3 has it).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -48,13 +48,12 @@ export async function runDemo (options: DemoOptions): Promise<number> {
   process.stderr.write(`gilwatch demo: open ${server.httpUrl}/ — ${path.basename(demoScript)} on ${python}` +
     `${probe ? ' (stock CPython: GIL through the probe)' : ' (NVTX GIL patch)'}; Ctrl-C to stop\n`)
   const env = { ...process.env, ...environmentFor(socket, process.env, probe), GILWATCH_SERVICE: 'gil-demo' }
-  let child: ChildProcess | undefined = undefined
+  const child = spawn(python, [demoScript, ...(options.seconds ? [String(options.seconds)] : [])], { env, stdio: ['ignore', 'inherit', 'inherit'] })
   let stopping = false
-  const stop = () => { stopping = true; child?.kill('SIGTERM') }
+  const stop = () => { stopping = true; child.kill('SIGTERM') }
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
-  child = spawn(python, [demoScript, ...(options.seconds ? [String(options.seconds)] : [])], { env, stdio: ['ignore', 'inherit', 'inherit'] })
-  const code = await new Promise<number | null>((resolve) => child!.once('exit', (c) => resolve(c)))
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
   if (code !== 0 && !stopping) process.stderr.write(`gilwatch demo: the demo program exited with ${code}\n`)
   process.off('SIGINT', stop)
   process.off('SIGTERM', stop)

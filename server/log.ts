@@ -10,6 +10,7 @@ export interface Logger {
 
 // Messages quote text from clients (service names, thread names, error details): control
 // characters are escaped so a client cannot forge a line or send the terminal escapes.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g
 export const escapeControl = (text: string) => text.replace(CONTROL, (c) =>
   c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)

@@ -19,6 +19,7 @@ export const TimelineItem = { START: 0, END: 1, KIND: 2, COUNT: 3, FILL: 4, MESS
 export const TIMELINE_ITEM_FIELDS = 6
 // The row an item is drawn in: GIL holds, GIL waits, any other NVTX range.
 export const LaneKind = { HOLD: 0, WAIT: 1, USER: 2 } as const
+// eslint-disable-next-line @typescript-eslint/no-redeclare -- a table and its value type, one name
 export type LaneKind = typeof LaneKind[keyof typeof LaneKind]
 export const TIMELINE_KIND_MASK = 3 // KIND & TIMELINE_KIND_MASK: the LaneKind
 export const TIMELINE_OPEN = 16 // KIND & TIMELINE_OPEN: still open

@@ -85,8 +85,18 @@ test('long-hold time by code site: the first 20 sites of a GIL by name, the rest
     const hold = (site: number | null) => {
       start += 100_000_000n
       const ids = site === null ? [] : [{ function: 100 + 2 * site, file: 101 + 2 * site, line: 3 }]
-      frames.push(encodeHoldCause({ thread: 1, final: true, startNs: start, sampledFromNs: start, sampledToNs: start + 10_000_000n,
-        onCpuNs: 2_000_000n, runqueueNs: 3_000_000n, blockedNs: 5_000_000n, samples: 1, frames: ids }))
+      frames.push(encodeHoldCause({
+        thread: 1,
+        final: true,
+        startNs: start,
+        sampledFromNs: start,
+        sampledToNs: start + 10_000_000n,
+        onCpuNs: 2_000_000n,
+        runqueueNs: 3_000_000n,
+        blockedNs: 5_000_000n,
+        samples: 1,
+        frames: ids
+      }))
     }
     for (let k = 0; k < 25; k++) {
       frames.push(encodeString(StringKind.MESSAGE, 100 + 2 * k, k === 0 ? 'Store.flush' : `f${k}`))
@@ -143,5 +153,6 @@ test('the Grafana dashboard is importable JSON with a datasource variable', () =
     'python_gil_wait_duration_seconds_bucket', 'python_gil_hold_max_seconds', 'python_gil_waiters', 'gilwatch_events_dropped_total']) {
     assert.ok(exprs.some((e: string) => e.includes(name)), `a panel uses ${name}`)
   }
+  // eslint-disable-next-line no-template-curly-in-string -- Grafana's variable, not a template
   for (const panel of dashboard.panels) assert.equal(panel.datasource.uid, '${datasource}', panel.title)
 })
