@@ -16,10 +16,26 @@ static void stamp(void) {
   stamps[count++ & 4095] = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int push(nvtxDomainHandle_t d, const nvtxEventAttributes_t *a) { (void)d; (void)a; stamp(); return 0; }
-static int pop(nvtxDomainHandle_t d) { (void)d; stamp(); return 0; }
-static nvtxDomainHandle_t create(const char *name) { (void)name; return (nvtxDomainHandle_t)1; }
-static nvtxStringHandle_t reg(nvtxDomainHandle_t d, const char *s) { (void)d; (void)s; return (nvtxStringHandle_t)1; }
+static int push(nvtxDomainHandle_t d, const nvtxEventAttributes_t *a) {
+  (void)d;
+  (void)a;
+  stamp();
+  return 0;
+}
+static int pop(nvtxDomainHandle_t d) {
+  (void)d;
+  stamp();
+  return 0;
+}
+static nvtxDomainHandle_t create(const char *name) {
+  (void)name;
+  return (nvtxDomainHandle_t)1;
+}
+static nvtxStringHandle_t reg(nvtxDomainHandle_t d, const char *s) {
+  (void)d;
+  (void)s;
+  return (nvtxStringHandle_t)1;
+}
 
 __attribute__((visibility("default"))) int InitializeInjectionNvtx2(NvtxGetExportTableFunc_t get) {
   const NvtxExportTableCallbacks *cb = get(NVTX_ETID_CALLBACKS);

@@ -58,7 +58,8 @@ int main(int argc, char **argv) {
       pair_total += t2 - t1;
       usleep(12000);
     }
-    printf("clock_ns=%.2f pair_ns=%.2f\n", clock_total / ((double)bursts * pairs), pair_total / ((double)bursts * pairs));
+    printf("clock_ns=%.2f pair_ns=%.2f\n", clock_total / ((double)bursts * pairs),
+           pair_total / ((double)bursts * pairs));
     fflush(stdout);
   }
   return (int)(sink & 0);

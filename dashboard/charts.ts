@@ -16,20 +16,43 @@ interface ChartSpec {
 
 const specs: ChartSpec[] = [
   // WAITING is thread-seconds waited per second: the average number of threads waiting.
-  { element: 'chart-fractions', title: 'GIL held % and avg threads waiting', unit: '', yLabel: 'held %', series: [
-    { label: 'held %', column: HELD, color: '#e4572e', scaleBy: 100 },
-    { label: 'avg threads waiting', column: WAITING, color: '#4c78a8', scale: 'waiting', axisLabel: 'avg threads waiting' }] },
-  { element: 'chart-acquisitions', title: 'Acquisitions and forced switches per second', unit: '/s', series: [
-    { label: 'acquisitions/s', column: ACQUISITIONS, color: '#e4572e' },
-    { label: 'forced switches/s', column: DROP_REQUESTS, color: '#9467bd', scale: 'switches' }] },
-  { element: 'chart-holds', title: 'Hold duration (ms)', unit: 'ms', log: true, series: [
-    { label: 'p50', column: HOLD_P50, color: '#f4a582', scaleBy: 1000 },
-    { label: 'p99', column: HOLD_P99, color: '#d6604d', scaleBy: 1000 },
-    { label: 'max', column: HOLD_MAX, color: '#67001f', scaleBy: 1000 }] },
-  { element: 'chart-waits', title: 'Wait duration (ms)', unit: 'ms', log: true, series: [
-    { label: 'p50', column: WAIT_P50, color: '#92c5de', scaleBy: 1000 },
-    { label: 'p99', column: WAIT_P99, color: '#4393c3', scaleBy: 1000 },
-    { label: 'max', column: WAIT_MAX, color: '#053061', scaleBy: 1000 }] }
+  {
+    element: 'chart-fractions',
+    title: 'GIL held % and avg threads waiting',
+    unit: '',
+    yLabel: 'held %',
+    series: [
+      { label: 'held %', column: HELD, color: '#e4572e', scaleBy: 100 },
+      { label: 'avg threads waiting', column: WAITING, color: '#4c78a8', scale: 'waiting', axisLabel: 'avg threads waiting' }]
+  },
+  {
+    element: 'chart-acquisitions',
+    title: 'Acquisitions and forced switches per second',
+    unit: '/s',
+    series: [
+      { label: 'acquisitions/s', column: ACQUISITIONS, color: '#e4572e' },
+      { label: 'forced switches/s', column: DROP_REQUESTS, color: '#9467bd', scale: 'switches' }]
+  },
+  {
+    element: 'chart-holds',
+    title: 'Hold duration (ms)',
+    unit: 'ms',
+    log: true,
+    series: [
+      { label: 'p50', column: HOLD_P50, color: '#f4a582', scaleBy: 1000 },
+      { label: 'p99', column: HOLD_P99, color: '#d6604d', scaleBy: 1000 },
+      { label: 'max', column: HOLD_MAX, color: '#67001f', scaleBy: 1000 }]
+  },
+  {
+    element: 'chart-waits',
+    title: 'Wait duration (ms)',
+    unit: 'ms',
+    log: true,
+    series: [
+      { label: 'p50', column: WAIT_P50, color: '#92c5de', scaleBy: 1000 },
+      { label: 'p99', column: WAIT_P99, color: '#4393c3', scaleBy: 1000 },
+      { label: 'max', column: WAIT_MAX, color: '#053061', scaleBy: 1000 }]
+  }
 ]
 
 export class Charts {

@@ -154,7 +154,7 @@ export class AccessPolicy {
       if (!parsed || !this.hostAllowed(parsed.name)) {
         return refuse(403, accessErrorCodes.hostNotAllowed,
           `Host "${host}" is not a name this server answers to: only IP addresses, localhost, *.localhost and names given to ` +
-          `--allowed-hosts are (a web page could otherwise read it through DNS rebinding). If you reach gilwatch under this name, ` +
+          '--allowed-hosts are (a web page could otherwise read it through DNS rebinding). If you reach gilwatch under this name, ' +
           `start it with --allowed-hosts ${parsed?.name ?? 'NAME'}`)
       }
     }

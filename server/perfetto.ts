@@ -25,7 +25,8 @@ export function exportPerfetto (store: Store, out: string): { events: number, pr
       const gil = r.domain === GIL_DOMAIN
       const tid = gil ? r.tid : r.tid + USER_TRACK_OFFSET
       const cause = gil ? causes.get(`${r.tid}:${r.startNs}`) : undefined
-      const args = r.payload === null && !cause ? undefined
+      const args = r.payload === null && !cause
+        ? undefined
         : {
             ...(r.payload === null ? {} : { payload: r.payload }),
             ...(cause ? { why: describeCause(cause), ...(cause.frames.length ? { where: cause.frames.map(describeFrame) } : {}), cause } : {})

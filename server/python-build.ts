@@ -25,10 +25,10 @@ export function patchedVersions (): string[] {
 
 // Debian suites that carry each minor version's source package (deb-src entries needed).
 const debianSuites: Record<string, string[]> = {
-  '3.11': ['', 'bookworm'],
-  '3.12': ['', 'trixie', 'sid'],
-  '3.13': ['', 'trixie', 'sid'],
-  '3.14': ['', 'sid', 'trixie']
+  3.11: ['', 'bookworm'],
+  3.12: ['', 'trixie', 'sid'],
+  3.13: ['', 'trixie', 'sid'],
+  3.14: ['', 'sid', 'trixie']
 }
 
 export interface BuildOptions {

@@ -125,10 +125,12 @@ export class Store {
     view.processes = view.processes.map((p) => this.redact(p))
     return view
   }
+
   process (instance: string): ProcessSnapshot | null {
     const p = /^[0-9a-f]{16}$/.test(instance) ? this.native.process(instance) : null
     return p && this.redact(p)
   }
+
   list (): ProcessListEntry[] { return this.native.list().map((p) => this.redact(p)) }
   ranges (instance: string, query: RangeQuery = {}): CompletedRange[] | null {
     return /^[0-9a-f]{16}$/.test(instance) ? this.native.ranges(instance, query) : null
@@ -139,6 +141,7 @@ export class Store {
     const processes = this.native.metrics() // first: it may count a metrics_series overflow
     return { counters: this.native.counters(), ...processes }
   }
+
   // An overflow of a limit enforced in JavaScript (server/ingest.ts), counted with the rest.
   countOverflow (limit: LimitKind): void { this.native.countOverflow(limit) }
   durationBuckets (): number[] { return loadAddon().protocolLayout().durationBucketsSeconds }
@@ -149,6 +152,7 @@ export class Store {
     const holds = this.native.longHolds(instance, thresholdNs, limit)
     return holds && holds.map((h) => ({ ...h, cause: namedCause(h.cause) }))
   }
+
   series (instance: string, fromSecond: number): SeriesView[] | null { return this.native.series(instance, fromSecond) }
   clock (instance: string): ProcessClock | null { return this.native.clock(instance) }
   threads (instance: string, limit: number): ThreadsView | null { return this.native.threads(instance, limit) }

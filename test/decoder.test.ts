@@ -13,8 +13,14 @@ import { TIMELINE_ITEM_FIELDS, TimelineItem } from '../server/views'
 import { startTestServer, waitFor } from './helpers'
 
 const hello = (instance = 1n) => encodeHello({
-  pid: 4242, ppid: 1, instance, monotonicNs: 1_000_000_000n, realtimeNs: 1_700_000_000_000_000_000n,
-  service: 'svc', executable: '/usr/bin/python3', argv: ['python3', 'app.py']
+  pid: 4242,
+  ppid: 1,
+  instance,
+  monotonicNs: 1_000_000_000n,
+  realtimeNs: 1_700_000_000_000_000_000n,
+  service: 'svc',
+  executable: '/usr/bin/python3',
+  argv: ['python3', 'app.py']
 })
 const range = (startNs: bigint, endNs: bigint, message = 2): WireRecord =>
   ({ kind: RecordKind.RANGE, domain: 1, message, startNs, endNs })

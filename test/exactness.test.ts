@@ -219,50 +219,50 @@ test('contended time is the exact union of every wait; waiters and the hold in p
   // wait ranges is the ground truth.
   const own = await startTestServer({ recentPerThread: 200_000 })
   try {
-  const env = monitoredEnv(own.socket, { LD_PRELOAD: paths.probeLibrary, PYTHONPATH: paths.pythonHook, GILWATCH_BUFFER_EVENTS: '1048576' })
-  const metricsOfOwn = async (pid: number) => parseExposition(await (await fetch(`${own.httpUrl}/metrics`)).text()).filter((s) => s.labels.pid === String(pid))
-  // Two Python spinners, an I/O thread and a 200 ms holder: waits every switch interval.
-  const result = await run(STOCK, [script('ground_truth.py')], env, 120_000)
-  assert.equal(result.code, 0, result.stderr)
-  const pid = Number(/pid (\d+)/.exec(result.stdout)![1])
-  const snapshot = await waitFor('the storm to end', async () => (await own.processes()).find((p) => p.pid === pid && p.state !== 'connected'), 20_000)
-  assert.equal(snapshot.droppedEvents, 0)
-  const waits = (await own.ranges(snapshot.instance)).filter((r) => r.message === 'Waiting for GIL').sort((a, b) => a.startNs - b.startNs)
-  let union = 0
-  let cursor = 0
-  for (const w of waits) {
-    if (w.endNs <= cursor) continue
-    union += w.endNs - Math.max(w.startNs, cursor)
-    cursor = w.endNs
-  }
-  const contended = (await metricsOfOwn(pid)).filter((s) => s.name === 'python_gil_contended_seconds_total').reduce((n, s) => n + s.value, 0)
-  assert.ok(waits.length > 20, `${waits.length} waits`)
-  assert.ok(Math.abs(contended * 1e9 - union) <= 1e-6 * union + 1000, `contended ${contended} s, union of ${waits.length} waits ${union / 1e9} s`)
+    const env = monitoredEnv(own.socket, { LD_PRELOAD: paths.probeLibrary, PYTHONPATH: paths.pythonHook, GILWATCH_BUFFER_EVENTS: '1048576' })
+    const metricsOfOwn = async (pid: number) => parseExposition(await (await fetch(`${own.httpUrl}/metrics`)).text()).filter((s) => s.labels.pid === String(pid))
+    // Two Python spinners, an I/O thread and a 200 ms holder: waits every switch interval.
+    const result = await run(STOCK, [script('ground_truth.py')], env, 120_000)
+    assert.equal(result.code, 0, result.stderr)
+    const pid = Number(/pid (\d+)/.exec(result.stdout)![1])
+    const snapshot = await waitFor('the storm to end', async () => (await own.processes()).find((p) => p.pid === pid && p.state !== 'connected'), 20_000)
+    assert.equal(snapshot.droppedEvents, 0)
+    const waits = (await own.ranges(snapshot.instance)).filter((r) => r.message === 'Waiting for GIL').sort((a, b) => a.startNs - b.startNs)
+    let union = 0
+    let cursor = 0
+    for (const w of waits) {
+      if (w.endNs <= cursor) continue
+      union += w.endNs - Math.max(w.startNs, cursor)
+      cursor = w.endNs
+    }
+    const contended = (await metricsOfOwn(pid)).filter((s) => s.name === 'python_gil_contended_seconds_total').reduce((n, s) => n + s.value, 0)
+    assert.ok(waits.length > 20, `${waits.length} waits`)
+    assert.ok(Math.abs(contended * 1e9 - union) <= 1e-6 * union + 1000, `contended ${contended} s, union of ${waits.length} waits ${union / 1e9} s`)
 
-  // A 1.5 s hold (PyDLL's usleep keeps the GIL) with three threads that want it.
-  const code = [
-    'import ctypes, os, threading, time',
-    'libc = ctypes.PyDLL(None)',
-    'done = False',
-    'def spin():',
-    '    x = 0',
-    '    while not done: x += 1',
-    'ts = [threading.Thread(target=spin) for _ in range(3)]',
-    'for t in ts: t.start()',
-    'time.sleep(0.05)',
-    'libc.usleep(1500000)',
-    'done = True',
-    'for t in ts: t.join()'
-  ].join('\n')
-  const child = run(STOCK, ['-c', code], env, 60_000)
-  const seen = await waitFor('three waiters behind a hold of a second or more', async () => {
-    const samples = await metricsOfOwn(child.child.pid!)
-    const waiters = samples.filter((s) => s.name === 'python_gil_waiters').reduce((n, s) => n + s.value, 0)
-    const hold = Math.max(0, ...samples.filter((s) => s.name === 'python_gil_current_hold_seconds').map((s) => s.value))
-    return waiters === 3 && hold >= 1 ? { waiters, hold } : undefined
-  }, 20_000)
-  assert.ok(seen.hold < 1.6, `current hold ${seen.hold} s`)
-  assert.equal((await child).code, 0)
+    // A 1.5 s hold (PyDLL's usleep keeps the GIL) with three threads that want it.
+    const code = [
+      'import ctypes, os, threading, time',
+      'libc = ctypes.PyDLL(None)',
+      'done = False',
+      'def spin():',
+      '    x = 0',
+      '    while not done: x += 1',
+      'ts = [threading.Thread(target=spin) for _ in range(3)]',
+      'for t in ts: t.start()',
+      'time.sleep(0.05)',
+      'libc.usleep(1500000)',
+      'done = True',
+      'for t in ts: t.join()'
+    ].join('\n')
+    const child = run(STOCK, ['-c', code], env, 60_000)
+    const seen = await waitFor('three waiters behind a hold of a second or more', async () => {
+      const samples = await metricsOfOwn(child.child.pid!)
+      const waiters = samples.filter((s) => s.name === 'python_gil_waiters').reduce((n, s) => n + s.value, 0)
+      const hold = Math.max(0, ...samples.filter((s) => s.name === 'python_gil_current_hold_seconds').map((s) => s.value))
+      return waiters === 3 && hold >= 1 ? { waiters, hold } : undefined
+    }, 20_000)
+    assert.ok(seen.hold < 1.6, `current hold ${seen.hold} s`)
+    assert.equal((await child).code, 0)
   } finally {
     await own.close()
   }

@@ -118,8 +118,15 @@ test('over-long HELLO and THREAD text is truncated, counted, logged once and esc
       const socket = await connect(server.socket)
       sockets.push(socket)
       socket.write(Buffer.concat([
-        encodeHello({ pid: 6000 + i, instance: BigInt(100 + i), monotonicNs: 0n, realtimeNs: 0n, service,
-          executable: 'x'.repeat(65_000), argv: ['y'.repeat(60_000), 'z'.repeat(60_000)] }),
+        encodeHello({
+          pid: 6000 + i,
+          instance: BigInt(100 + i),
+          monotonicNs: 0n,
+          realtimeNs: 0n,
+          service,
+          executable: 'x'.repeat(65_000),
+          argv: ['y'.repeat(60_000), 'z'.repeat(60_000)]
+        }),
         encodeThread(1, 1, 'n'.repeat(65_000))
       ]))
     }

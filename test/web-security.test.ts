@@ -317,8 +317,14 @@ async function helloFrom (server: TestServer, argv: string[], pid: number): Prom
   const socket = net.connect(server.socket)
   await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject))
   socket.write(encodeHello({
-    pid, ppid: 1, instance: BigInt(pid) << 8n, monotonicNs: 1_000_000_000n, realtimeNs: BigInt(Date.now()) * 1_000_000n,
-    service: 'billing', executable: '/usr/bin/python3.11', argv
+    pid,
+    ppid: 1,
+    instance: BigInt(pid) << 8n,
+    monotonicNs: 1_000_000_000n,
+    realtimeNs: BigInt(Date.now()) * 1_000_000n,
+    service: 'billing',
+    executable: '/usr/bin/python3.11',
+    argv
   }))
   return socket
 }

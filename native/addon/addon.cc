@@ -23,7 +23,6 @@ uint64_t serverNowNs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-
 const char *stateName(ProcessState state) {
   switch (state) {
     case ProcessState::Connected: return "connected";
@@ -56,7 +55,7 @@ class ResponseBudget {
     left_ -= bytes;
     return true;
   }
-  bool spent() const { return spent_; }  // something did not fit
+  bool spent() const { return spent_; } // something did not fit
 
  private:
   size_t left_;
@@ -65,7 +64,7 @@ class ResponseBudget {
 constexpr size_t kProcessJsonBytes = 450, kThreadJsonBytes = 130, kRangeJsonBytes = 140, kOpenJsonBytes = 200;
 
 size_t jsonBytes(std::string_view text) {
-  size_t bytes = 2;  // the quotes
+  size_t bytes = 2; // the quotes
   for (unsigned char c : text) bytes += c < 0x20 ? 6 : (c == '"' || c == '\\') ? 2 : 1;
   return bytes;
 }
@@ -101,7 +100,7 @@ void eachStoreOption(NativeStoreOptions &o, Visit visit) {
   visit("recentPerThread", o.recentPerThread, 1);
   visit("maxThreadLabels", o.metrics.maxThreads, 1);
   visit("maxRangeKeys", o.metrics.maxRangeKeys, 1);
-  visit("holdMaxWindowMs", o.metrics.holdMaxWindowNs, 1e6);  // ns inside
+  visit("holdMaxWindowMs", o.metrics.holdMaxWindowNs, 1e6); // ns inside
 }
 
 Napi::Object limitsObject(Napi::Env env, IngestLimits limits) {
@@ -112,14 +111,14 @@ Napi::Object limitsObject(Napi::Env env, IngestLimits limits) {
 
 // Series one process adds to /metrics, as server/metrics.ts writes them.
 size_t metricsSeriesOf(const Process &p) {
-  constexpr size_t histogram = kDurationBuckets + 3;  // buckets, +Inf, _sum, _count
-  size_t series = 2;                                  // gilwatch_events_dropped_total, gilwatch_ingest_lag_seconds
-  series += p.gils.size() * (2 * histogram + 4);      // hold, wait; current, waiters, contended, drops
-  for (const GilTotals &g : p.gils) series += 3 * g.longHoldSites.size();  // long hold: 3 causes per site
+  constexpr size_t histogram = kDurationBuckets + 3; // buckets, +Inf, _sum, _count
+  size_t series = 2;                                 // gilwatch_events_dropped_total, gilwatch_ingest_lag_seconds
+  series += p.gils.size() * (2 * histogram + 4);     // hold, wait; current, waiters, contended, drops
+  for (const GilTotals &g : p.gils) series += 3 * g.longHoldSites.size(); // long hold: 3 causes per site
   size_t threadGils = p.otherThreads.size();
   for (const auto &[id, thread] : p.threads)
     if (thread->slot == LabelSlot::Own) threadGils += thread->gil.size();
-  series += threadGils * 5;  // hold, wait, 2 acquisitions, hold max
+  series += threadGils * 5; // hold, wait, 2 acquisitions, hold max
   series += (p.rangeHistograms.size() + (p.otherRanges.count ? 1 : 0)) * histogram;
   return series;
 }
@@ -151,7 +150,8 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
                        });
   }
 
-  explicit NativeStoreWrap(const Napi::CallbackInfo &info) : Napi::ObjectWrap<NativeStoreWrap>(info), store_(options(info)) {}
+  explicit NativeStoreWrap(const Napi::CallbackInfo &info)
+      : Napi::ObjectWrap<NativeStoreWrap>(info), store_(options(info)) {}
 
  private:
   static NativeStoreOptions options(const Napi::CallbackInfo &info) {
@@ -159,7 +159,9 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
     if (info.Length() > 0 && info[0].IsObject()) {
       Napi::Object o = info[0].As<Napi::Object>();
       auto number = [&](const char *key, auto &out, double scale = 1) {
-        if (o.Get(key).IsNumber()) out = static_cast<std::remove_reference_t<decltype(out)>>(o.Get(key).As<Napi::Number>().DoubleValue() * scale);
+        if (o.Get(key).IsNumber())
+          out =
+              static_cast<std::remove_reference_t<decltype(out)>>(o.Get(key).As<Napi::Number>().DoubleValue() * scale);
       };
       eachStoreOption(options, number);
       if (o.Get("keepDefinitions").IsBoolean()) options.keepDefinitions = o.Get("keepDefinitions").As<Napi::Boolean>();
@@ -167,7 +169,8 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
         Napi::Object limits = o.Get("limits").As<Napi::Object>();
         eachLimit(options.limits, [&](const char *name, auto &value) {
           if (limits.Get(name).IsNumber())
-            value = static_cast<std::remove_reference_t<decltype(value)>>(limits.Get(name).As<Napi::Number>().DoubleValue());
+            value = static_cast<std::remove_reference_t<decltype(value)>>(
+                limits.Get(name).As<Napi::Number>().DoubleValue());
         });
       }
     }
@@ -194,7 +197,9 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
     if (!c) return env.Undefined();
     auto chunk = info[1].As<Napi::Buffer<uint8_t>>();
     // A replayed recording passes the time each chunk originally arrived.
-    uint64_t at = info.Length() > 2 && info[2].IsNumber() ? static_cast<uint64_t>(info[2].As<Napi::Number>().DoubleValue()) : serverNowNs();
+    uint64_t at = info.Length() > 2 && info[2].IsNumber()
+                      ? static_cast<uint64_t>(info[2].As<Napi::Number>().DoubleValue())
+                      : serverNowNs();
     DecodeError error = c->feed(chunk.Data(), chunk.Length(), at);
     if (!error.failed()) return env.Undefined();
     store_.counters().decodeErrors++;
@@ -207,7 +212,9 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
   Napi::Value CloseConnection(const Napi::CallbackInfo &info) {
     auto found = connections_.find(info[0].As<Napi::Number>().Uint32Value());
     if (found != connections_.end()) {
-      uint64_t at = info.Length() > 1 && info[1].IsNumber() ? static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue()) : serverNowNs();
+      uint64_t at = info.Length() > 1 && info[1].IsNumber()
+                        ? static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue())
+                        : serverNowNs();
       found->second->close(at);
       connections_.erase(found);
       store_.counters().connectionsOpen--;
@@ -246,7 +253,8 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
     o.Set("argv", argv);
     o.Set("state", stateName(p.state));
     o.Set("connectedAtMs", p.wallMs(p.helloMonotonicNs));
-    uint64_t clientNow = p.state == ProcessState::Connected ? p.clientNowNs(now) : p.clientNowNs(p.disconnectedServerNs);
+    uint64_t clientNow =
+        p.state == ProcessState::Connected ? p.clientNowNs(now) : p.clientNowNs(p.disconnectedServerNs);
     o.Set("clientNowNs", static_cast<double>(clientNow));
     o.Set("nowMs", p.wallMs(clientNow));
     o.Set("droppedEvents", static_cast<double>(p.droppedEvents));
@@ -259,8 +267,10 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
       size_t totalsListed = std::min(t.totals.size(), limits.apiRangesPerThread);
       size_t cost = kThreadJsonBytes + jsonBytes(t.name);
       for (size_t k = 0; k < totalsListed; k++)
-        cost += kRangeJsonBytes + jsonBytes(strings.text(t.totals[k].first.domain)) + jsonBytes(strings.text(t.totals[k].first.message));
-      for (const OpenRange &r : t.open) cost += kOpenJsonBytes + jsonBytes(strings.text(r.domain)) + jsonBytes(strings.text(r.message));
+        cost += kRangeJsonBytes + jsonBytes(strings.text(t.totals[k].first.domain)) +
+                jsonBytes(strings.text(t.totals[k].first.message));
+      for (const OpenRange &r : t.open)
+        cost += kOpenJsonBytes + jsonBytes(strings.text(r.domain)) + jsonBytes(strings.text(r.message));
       if (listed >= limits.apiThreadsPerProcess || !budget.take(cost)) break;
       Napi::Object to = Napi::Object::New(env);
       to.Set("id", t.id);
@@ -395,8 +405,8 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
         o.Set("durationNs", static_cast<double>(r.endNs - r.startNs));
         o.Set("startMs", p->wallMs(r.startNs));
         o.Set("closedBy", (r.flags & GW_FLAG_CLOSED_BY_THREAD_EXIT) ? "thread-exit"
-                          : (r.flags & kFlagClosedAtDisconnect)    ? "disconnect"
-                                                                   : "pop");
+                          : (r.flags & kFlagClosedAtDisconnect)     ? "disconnect"
+                                                                    : "pop");
         o.Set("payload", payloadValue(env, r.payloadType, r.payload));
         out.Set(n++, o);
       }
@@ -409,7 +419,9 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
     if (info.Length() < 1 || !info[0].IsString()) return nullptr;
     uint64_t instance = std::strtoull(info[0].As<Napi::String>().Utf8Value().c_str(), nullptr, 16);
     const Process *p = store_.find(instance);
-    if (p) clientNow = p->state == ProcessState::Connected ? p->clientNowNs(serverNowNs()) : p->clientNowNs(p->disconnectedServerNs);
+    if (p)
+      clientNow =
+          p->state == ProcessState::Connected ? p->clientNowNs(serverNowNs()) : p->clientNowNs(p->disconnectedServerNs);
     return p;
   }
 
@@ -485,7 +497,7 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
     Napi::Object o = Napi::Object::New(env);
     Napi::Array counts = Napi::Array::New(env, h.counts.size());
     for (size_t i = 0; i < h.counts.size(); i++) counts.Set(i, static_cast<double>(h.counts[i]));
-    o.Set("counts", counts);  // per bucket (not cumulative), last: above the largest bound
+    o.Set("counts", counts); // per bucket (not cumulative), last: above the largest bound
     o.Set("count", static_cast<double>(h.count));
     o.Set("sum", static_cast<double>(h.sumNs) / 1e9);
     return o;
@@ -501,7 +513,7 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
     const MetricsOptions &options = store_.options().metrics;
     uint64_t now = serverNowNs();
     uint64_t slotWidth = options.holdMaxWindowNs / WindowMax::kSlots;
-    std::vector<std::pair<size_t, size_t>> candidates;  // (series, index): stable, so older first on ties
+    std::vector<std::pair<size_t, size_t>> candidates; // (series, index): stable, so older first on ties
     const auto &all = store_.processes();
     for (size_t i = 0; i < all.size(); i++)
       if (all[i]->state != ProcessState::Retired) candidates.emplace_back(metricsSeriesOf(*all[i]), i);
@@ -525,7 +537,8 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
       if (!included[index]) continue;
       const Process &p = *all[index];
       const StringTable &strings = p.strings;
-      uint64_t clientNow = p.state == ProcessState::Connected ? p.clientNowNs(now) : p.clientNowNs(p.disconnectedServerNs);
+      uint64_t clientNow =
+          p.state == ProcessState::Connected ? p.clientNowNs(now) : p.clientNowNs(p.disconnectedServerNs);
       Napi::Object po = Napi::Object::New(env);
       po.Set("service", p.service);
       po.Set("pid", p.pid);
@@ -547,7 +560,8 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
         } else if (p.state == ProcessState::Connected) {
           for (const auto &[id, t] : p.threads) {
             for (const OpenRange &r : t->open) {
-              if (r.domain != store_.gilDomain() || NativeStore::interpOf(r.payloadType, r.payload) != gil.interp) continue;
+              if (r.domain != store_.gilDomain() || NativeStore::interpOf(r.payloadType, r.payload) != gil.interp)
+                continue;
               if (r.message == store_.holdingId() && clientNow > r.startNs)
                 currentHold = std::max(currentHold, static_cast<double>(clientNow - r.startNs) / 1e9);
               if (r.message == store_.waitingId()) waiters++;
@@ -656,7 +670,7 @@ Napi::Value ProtocolLayout(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
   auto set = [&](const char *name, double value) { o.Set(name, value); };
-#define SIZE(type) set("sizeof_" #type, sizeof(type))
+#define SIZE(type)         set("sizeof_" #type, sizeof(type))
 #define FIELD(type, field) set(#type "." #field, offsetof(type, field))
   Napi::Array buckets = Napi::Array::New(env, kDurationBuckets);
   for (size_t i = 0; i < kDurationBuckets; i++) buckets.Set(i, static_cast<double>(kDurationBucketsNs[i]) / 1e9);
@@ -838,8 +852,8 @@ Napi::Value ViewLayout(const Napi::CallbackInfo &info) {
   Napi::Object timelineItem = Napi::Object::New(env);
   Napi::Object laneKind = Napi::Object::New(env);
   Napi::Object seriesColumn = Napi::Object::New(env);
-#define ITEM(name, js) timelineItem.Set(#js, static_cast<double>(TimelineItem::name));
-#define LANE(name, js) laneKind.Set(#js, static_cast<double>(LaneKind::name));
+#define ITEM(name, js)   timelineItem.Set(#js, static_cast<double>(TimelineItem::name));
+#define LANE(name, js)   laneKind.Set(#js, static_cast<double>(LaneKind::name));
 #define COLUMN(name, js) seriesColumn.Set(#js, static_cast<double>(SeriesColumn::name));
   GW_TIMELINE_ITEM(ITEM)
   GW_LANE_KIND(LANE)
@@ -858,7 +872,7 @@ Napi::Value ViewLayout(const Napi::CallbackInfo &info) {
   return o;
 }
 
-}  // namespace
+} // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeStore", NativeStoreWrap::Define(env));
@@ -878,7 +892,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   return exports;
 }
 
-}  // namespace gilwatch
+} // namespace gilwatch
 
 static Napi::Object InitGilwatch(Napi::Env env, Napi::Object exports) { return gilwatch::Init(env, exports); }
 NODE_API_MODULE(gilwatch_addon, InitGilwatch)

@@ -9,7 +9,9 @@ namespace gilwatch {
 
 namespace {
 
-DecodeError fail(gw_decode_error code, std::string message) { return DecodeError{gw_decode_error_code(code), std::move(message)}; }
+DecodeError fail(gw_decode_error code, std::string message) {
+  return DecodeError{gw_decode_error_code(code), std::move(message)};
+}
 
 template <typename T>
 T load(const uint8_t *p) {
@@ -27,14 +29,14 @@ std::string_view truncated(std::string_view text, size_t limit, NativeStore &sto
   return text.substr(0, limit);
 }
 
-}  // namespace
+} // namespace
 
 DecodeError Connection::feed(const uint8_t *data, size_t size, uint64_t serverNowNs) {
   if (error_.failed()) return error_;
   store_.counters().bytesReceived += size;
   auto tooLarge = [](uint32_t length) {
     return fail(GW_DECODE_FRAME_TOO_LARGE, "frame of " + std::to_string(length) + " bytes exceeds the limit of " +
-                                       std::to_string(GW_MAX_FRAME_BODY));
+                                               std::to_string(GW_MAX_FRAME_BODY));
   };
   while (size > 0) {
     // Fast path: whole frames straight from the chunk.
@@ -86,11 +88,12 @@ DecodeError Connection::hello(const uint8_t *body, uint32_t length, uint64_t ser
   gw_hello hello = load<gw_hello>(body);
   if (hello.magic != GW_PROTOCOL_MAGIC) return fail(GW_DECODE_BAD_MAGIC, "not a gilwatch stream (bad magic)");
   if (hello.version != GW_PROTOCOL_VERSION)
-    return fail(GW_DECODE_BAD_VERSION, "protocol version " + std::to_string(hello.version) + " is not supported (server speaks " +
-                                   std::to_string(GW_PROTOCOL_VERSION) + ")");
+    return fail(GW_DECODE_BAD_VERSION, "protocol version " + std::to_string(hello.version) +
+                                           " is not supported (server speaks " + std::to_string(GW_PROTOCOL_VERSION) +
+                                           ")");
   if (hello.record_size != sizeof(gw_record))
     return fail(GW_DECODE_BAD_VERSION, "record size " + std::to_string(hello.record_size) + " does not match " +
-                                   std::to_string(sizeof(gw_record)));
+                                           std::to_string(sizeof(gw_record)));
   uint64_t variable = uint64_t{hello.service_length} + hello.executable_length + hello.argv_length;
   if (sizeof(gw_hello) + variable > length) return fail(GW_DECODE_BAD_LENGTH, "HELLO strings overrun the frame");
   const IngestLimits &limits = store_.limits();
@@ -100,7 +103,8 @@ DecodeError Connection::hello(const uint8_t *body, uint32_t length, uint64_t ser
                                    store_, LimitKind::Executable));
   // The arguments are cut once their total reaches the limit (the last one kept may be cut).
   std::string_view args(text + hello.service_length + hello.executable_length, hello.argv_length);
-  std::string_view kept = args.size() > limits.argvBytes ? truncated(args, limits.argvBytes, store_, LimitKind::Argv) : args;
+  std::string_view kept =
+      args.size() > limits.argvBytes ? truncated(args, limits.argvBytes, store_, LimitKind::Argv) : args;
   std::vector<std::string> argv;
   for (size_t start = 0; start < kept.size();) {
     size_t end = kept.find('\0', start);
@@ -111,7 +115,7 @@ DecodeError Connection::hello(const uint8_t *body, uint32_t length, uint64_t ser
   process_ = store_.attach(hello, std::move(service), std::move(executable), std::move(argv), serverNowNs);
   if (!process_)
     return fail(GW_DECODE_TOO_MANY_PROCESSES, "the server already follows " + std::to_string(limits.liveProcesses) +
-                                          " connected processes (IngestLimits::liveProcesses)");
+                                                  " connected processes (IngestLimits::liveProcesses)");
   return {};
 }
 
@@ -125,7 +129,7 @@ DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t lengt
       const uint8_t *header = body - sizeof(gw_frame_header);
       preamble_.insert(preamble_.end(), header, body + length);
     } else if (!preambleFull_) {
-      preambleFull_ = true;  // counted once per connection: each frame beyond would be noise
+      preambleFull_ = true; // counted once per connection: each frame beyond would be noise
       store_.overflow(LimitKind::Definitions);
     }
   }
@@ -135,8 +139,7 @@ DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t lengt
   }
   Process &process = *process_;
   switch (type) {
-    case GW_FRAME_HELLO:
-      return fail(GW_DECODE_DUPLICATE_HELLO, "HELLO sent twice on one connection");
+    case GW_FRAME_HELLO: return fail(GW_DECODE_DUPLICATE_HELLO, "HELLO sent twice on one connection");
 
     case GW_FRAME_STRING: {
       if (length < sizeof(gw_string)) return fail(GW_DECODE_BAD_LENGTH, "STRING frame is shorter than its header");
@@ -169,12 +172,13 @@ DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t lengt
     }
 
     case GW_FRAME_RECORDS: {
-      if (length < sizeof(gw_records_header)) return fail(GW_DECODE_BAD_LENGTH, "RECORDS frame is shorter than its header");
+      if (length < sizeof(gw_records_header))
+        return fail(GW_DECODE_BAD_LENGTH, "RECORDS frame is shorter than its header");
       gw_records_header header = load<gw_records_header>(body);
       if (sizeof header + uint64_t{header.count} * sizeof(gw_record) > length)
         return fail(GW_DECODE_BAD_LENGTH, "RECORDS count " + std::to_string(header.count) + " overruns the frame");
       Thread *thread = process.thread(header.thread);
-      if (!thread && process.refused(header.thread)) return {};  // beyond threadsPerProcess, already counted
+      if (!thread && process.refused(header.thread)) return {}; // beyond threadsPerProcess, already counted
       if (!thread) return fail(GW_DECODE_UNKNOWN_ID, "records for undefined thread " + std::to_string(header.thread));
       const uint8_t *first = body + sizeof header;
       std::string error;
@@ -201,19 +205,24 @@ DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t lengt
     }
 
     case GW_FRAME_THREAD_EXIT: {
-      if (length < sizeof(gw_thread_exit)) return fail(GW_DECODE_BAD_LENGTH, "THREAD_EXIT frame is shorter than its body");
+      if (length < sizeof(gw_thread_exit))
+        return fail(GW_DECODE_BAD_LENGTH, "THREAD_EXIT frame is shorter than its body");
       gw_thread_exit message = load<gw_thread_exit>(body);
       Thread *thread = process.thread(message.thread);
-      if (!thread && process.refused(message.thread)) return store_.refusedThreadExit(process, message.thread), DecodeError{};
+      if (!thread && process.refused(message.thread))
+        return store_.refusedThreadExit(process, message.thread), DecodeError{};
       if (!thread) return fail(GW_DECODE_UNKNOWN_ID, "exit of undefined thread " + std::to_string(message.thread));
       store_.threadExit(process, *thread, message.time_ns, serverNowNs);
       return {};
     }
 
     case GW_FRAME_GIL_TOTALS: {
-      if (length < sizeof(gw_gil_totals_header)) return fail(GW_DECODE_BAD_LENGTH, "GIL_TOTALS frame is shorter than its header");
+      if (length < sizeof(gw_gil_totals_header))
+        return fail(GW_DECODE_BAD_LENGTH, "GIL_TOTALS frame is shorter than its header");
       gw_gil_totals_header header = load<gw_gil_totals_header>(body);
-      if (header.count > GW_GIL_SLOTS) return fail(GW_DECODE_BAD_RECORD, "GIL_TOTALS count " + std::to_string(header.count) + " exceeds " + std::to_string(GW_GIL_SLOTS));
+      if (header.count > GW_GIL_SLOTS)
+        return fail(GW_DECODE_BAD_RECORD,
+                    "GIL_TOTALS count " + std::to_string(header.count) + " exceeds " + std::to_string(GW_GIL_SLOTS));
       if (sizeof header + uint64_t{header.count} * sizeof(gw_gil_totals) > length)
         return fail(GW_DECODE_BAD_LENGTH, "GIL_TOTALS count " + std::to_string(header.count) + " overruns the frame");
       Thread *thread = nullptr;
@@ -229,23 +238,27 @@ DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t lengt
     }
 
     case GW_FRAME_GIL_STATE: {
-      if (length < sizeof(gw_gil_state_header)) return fail(GW_DECODE_BAD_LENGTH, "GIL_STATE frame is shorter than its header");
+      if (length < sizeof(gw_gil_state_header))
+        return fail(GW_DECODE_BAD_LENGTH, "GIL_STATE frame is shorter than its header");
       gw_gil_state_header header = load<gw_gil_state_header>(body);
       if (header.gils > GW_STATE_GILS || header.open > GW_STATE_OPEN)
         return fail(GW_DECODE_BAD_RECORD, "GIL_STATE lists " + std::to_string(header.gils) + " GILs and " +
-                                      std::to_string(header.open) + " open ranges, beyond its limits");
-      uint64_t need = sizeof header + uint64_t{header.gils} * sizeof(gw_gil_contention) + uint64_t{header.open} * sizeof(gw_gil_open);
+                                              std::to_string(header.open) + " open ranges, beyond its limits");
+      uint64_t need = sizeof header + uint64_t{header.gils} * sizeof(gw_gil_contention) +
+                      uint64_t{header.open} * sizeof(gw_gil_open);
       if (need > length) return fail(GW_DECODE_BAD_LENGTH, "GIL_STATE entries overrun the frame");
       std::vector<gw_gil_contention> gils(header.gils);
       std::vector<gw_gil_open> open(header.open);
       std::memcpy(gils.data(), body + sizeof header, gils.size() * sizeof(gw_gil_contention));
-      std::memcpy(open.data(), body + sizeof header + gils.size() * sizeof(gw_gil_contention), open.size() * sizeof(gw_gil_open));
+      std::memcpy(open.data(), body + sizeof header + gils.size() * sizeof(gw_gil_contention),
+                  open.size() * sizeof(gw_gil_open));
       store_.gilState(process, header, gils.data(), open.data());
       return {};
     }
 
     case GW_FRAME_HOLD_CAUSE: {
-      if (length < sizeof(gw_hold_cause)) return fail(GW_DECODE_BAD_LENGTH, "HOLD_CAUSE frame is shorter than its body");
+      if (length < sizeof(gw_hold_cause))
+        return fail(GW_DECODE_BAD_LENGTH, "HOLD_CAUSE frame is shorter than its body");
       gw_hold_cause cause = load<gw_hold_cause>(body);
       Thread *thread = process.thread(cause.thread);
       if (!thread && process.refused(cause.thread)) return {};
@@ -254,9 +267,8 @@ DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t lengt
       return {};
     }
 
-    default:
-      return fail(GW_DECODE_UNKNOWN_FRAME, "unknown frame type " + std::to_string(type));
+    default: return fail(GW_DECODE_UNKNOWN_FRAME, "unknown frame type " + std::to_string(type));
   }
 }
 
-}  // namespace gilwatch
+} // namespace gilwatch

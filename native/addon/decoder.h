@@ -12,7 +12,7 @@
 namespace gilwatch {
 
 struct DecodeError {
-  std::string code;  // a code of native/protocol/decode_errors.h; empty: no error
+  std::string code; // a code of native/protocol/decode_errors.h; empty: no error
   std::string message;
   bool failed() const { return !code.empty(); }
 };
@@ -36,9 +36,9 @@ class Connection {
   Process *process_ = nullptr;
   bool closed_ = false;
   DecodeError error_;
-  std::vector<uint8_t> partial_;   // an incomplete frame carried to the next chunk
-  std::vector<uint8_t> preamble_;  // HELLO, STRING and THREAD frames, as received (bounded)
+  std::vector<uint8_t> partial_;  // an incomplete frame carried to the next chunk
+  std::vector<uint8_t> preamble_; // HELLO, STRING and THREAD frames, as received (bounded)
   bool preambleFull_ = false;
 };
 
-}  // namespace gilwatch
+} // namespace gilwatch

@@ -16,7 +16,7 @@ namespace gilwatch {
 // Upper bounds in ns (seconds in docs/metrics.md): 1 µs to 10 s, with 1, 5, 10, 50, 100,
 // 200, 500 ms and 1 s among the edges. The wire's (GIL totals carry bucket counts).
 constexpr std::array<uint64_t, GW_DURATION_BUCKETS> kDurationBucketsNs = GW_DURATION_BOUNDS_NS;
-constexpr size_t kDurationBuckets = kDurationBucketsNs.size();  // +Inf is implicit
+constexpr size_t kDurationBuckets = kDurationBucketsNs.size(); // +Inf is implicit
 
 // Index of the first bucket whose bound is ≥ ns (kDurationBuckets: above them all).
 inline size_t durationBucket(uint64_t ns) {
@@ -26,12 +26,12 @@ inline size_t durationBucket(uint64_t ns) {
 }
 
 struct DurationHistogram {
-  std::array<uint64_t, kDurationBuckets + 1> counts{};  // last: above the largest bound
+  std::array<uint64_t, kDurationBuckets + 1> counts{}; // last: above the largest bound
   uint64_t count = 0;
   uint64_t sumNs = 0;
   uint64_t maxNs = 0;
   void add(uint64_t ns) { add(ns, durationBucket(ns)); }
-  void add(uint64_t ns, size_t bucket) {  // bucket = durationBucket(ns), when the caller has it
+  void add(uint64_t ns, size_t bucket) { // bucket = durationBucket(ns), when the caller has it
     counts[bucket]++;
     count++;
     sumNs += ns;
@@ -68,8 +68,8 @@ struct ThreadGil {
   int64_t interp = 0;
   uint64_t holdNs = 0;
   uint64_t waitNs = 0;
-  uint64_t contended = 0;    // acquisitions after a wait
-  uint64_t uncontended = 0;  // acquisitions without one
+  uint64_t contended = 0;   // acquisitions after a wait
+  uint64_t uncontended = 0; // acquisitions without one
   WindowMax holdMax;
 };
 
@@ -77,7 +77,7 @@ struct ThreadGil {
 // "module:function" (python_gil_long_hold_seconds_total{site}).
 struct LongHoldSite {
   std::string site;
-  uint64_t ns[3] = {0, 0, 0};  // the whole holds' parts: on CPU, run queue, blocked
+  uint64_t ns[3] = {0, 0, 0}; // the whole holds' parts: on CPU, run queue, blocked
 };
 
 // One GIL of a process (one per interpreter that owns one).
@@ -89,20 +89,20 @@ struct GilTotals {
   // Long holds by site: the first MetricsOptions::maxSites sites get their own, later ones
   // add to the last entry, "other" (counters cannot move a site into "other" later).
   std::vector<LongHoldSite> longHoldSites{LongHoldSite{"other", {0, 0, 0}}};
-  uint64_t contendedNs = 0;      // union of waits: wall time with at least one waiter
-  uint64_t senderContendedNs = 0;  // the sender's own count (GW_FRAME_GIL_STATE), last seen
-  uint32_t waitersNow = 0;         // threads waiting at the sender's last tick
-  uint64_t contendedCursor = 0;  // end of the union so far
-  std::vector<std::pair<uint64_t, uint64_t>> batchWaits;  // this batch's waits, merged at STATUS
+  uint64_t contendedNs = 0;                              // union of waits: wall time with at least one waiter
+  uint64_t senderContendedNs = 0;                        // the sender's own count (GW_FRAME_GIL_STATE), last seen
+  uint32_t waitersNow = 0;                               // threads waiting at the sender's last tick
+  uint64_t contendedCursor = 0;                          // end of the union so far
+  std::vector<std::pair<uint64_t, uint64_t>> batchWaits; // this batch's waits, merged at STATUS
 };
 
 // Thread label slots: the first `maxThreads` threads of a process that use the GIL get their
 // own `thread` label; later ones fold into thread="other".
 struct MetricsOptions {
   size_t maxThreads = 20;
-  size_t maxRangeKeys = 20;            // nvtx_range_duration_seconds: (domain, message) pairs
-  size_t maxSites = 20;                // python_gil_long_hold_seconds_total: sites per GIL, besides "other"
-  uint64_t holdMaxWindowNs = 60'000'000'000;  // python_gil_hold_max_seconds window
+  size_t maxRangeKeys = 20;                  // nvtx_range_duration_seconds: (domain, message) pairs
+  size_t maxSites = 20;                      // python_gil_long_hold_seconds_total: sites per GIL, besides "other"
+  uint64_t holdMaxWindowNs = 60'000'000'000; // python_gil_hold_max_seconds window
 };
 
-}  // namespace gilwatch
+} // namespace gilwatch

@@ -75,4 +75,4 @@ inline void addTo(DurationHistogram &h, const uint64_t *buckets, uint64_t count,
   h.maxNs = std::max(h.maxNs, maxNs);
 }
 
-}  // namespace gilwatch
+} // namespace gilwatch

@@ -34,7 +34,7 @@ void DensityBins::add(LaneKind kind, uint64_t startNs, uint64_t endNs) {
   if (endNs <= startNs) endNs = startNs + 1;
   uint64_t first = startNs / kBinNs;
   uint64_t last = (endNs - 1) / kBinNs;
-  if (last - first >= kBinCount) first = last - kBinCount + 1;  // older bins would be overwritten anyway
+  if (last - first >= kBinCount) first = last - kBinCount + 1; // older bins would be overwritten anyway
   size_t k = static_cast<size_t>(kind);
   for (uint64_t i = first; i <= last; i++) {
     DensityBin &b = slot(i);
@@ -56,4 +56,4 @@ SecondSample &SecondSeries::at(uint64_t second) {
   return s;
 }
 
-}  // namespace gilwatch
+} // namespace gilwatch

@@ -12,13 +12,13 @@
 
 namespace gilwatch {
 
-constexpr uint64_t kBinNs = 20'000'000;  // 20 ms
-constexpr size_t kBinCount = 1500;       // 30 s
-constexpr uint64_t kSignificantNs = 1'000'000;  // ranges of 1 ms or more are kept exactly
+constexpr uint64_t kBinNs = 20'000'000;        // 20 ms
+constexpr size_t kBinCount = 1500;             // 30 s
+constexpr uint64_t kSignificantNs = 1'000'000; // ranges of 1 ms or more are kept exactly
 
 struct DensityBin {
-  uint32_t index = UINT32_MAX;  // bin number (time / kBinNs), truncated; UINT32_MAX = empty
-  std::array<uint16_t, kLaneKinds> busyUs{};  // per LaneKind, µs covered within the bin
+  uint32_t index = UINT32_MAX;               // bin number (time / kBinNs), truncated; UINT32_MAX = empty
+  std::array<uint16_t, kLaneKinds> busyUs{}; // per LaneKind, µs covered within the bin
   std::array<uint16_t, kLaneKinds> count{};
 };
 
@@ -42,13 +42,13 @@ class DensityBins {
   bool live(const DensityBin &b) const {
     return b.index != UINT32_MAX && static_cast<uint64_t>(b.index) + kBinCount > newest_;
   }
-  std::vector<DensityBin> bins_;  // allocated on first use
-  uint64_t newest_ = 0;           // the latest bin index seen
+  std::vector<DensityBin> bins_; // allocated on first use
+  uint64_t newest_ = 0;          // the latest bin index seen
 };
 
 // One second of one GIL, for the dashboard's 5-minute charts.
 struct SecondSample {
-  uint64_t second = UINT64_MAX;  // sender clock / 1e9
+  uint64_t second = UINT64_MAX; // sender clock / 1e9
   uint64_t holdNs = 0;
   uint64_t waitNs = 0;
   uint64_t acquisitions = 0;
@@ -94,4 +94,4 @@ double bucketQuantile(const std::array<Count, kDurationBuckets + 1> &counts, dou
   return static_cast<double>(kDurationBucketsNs[kDurationBuckets - 1]);
 }
 
-}  // namespace gilwatch
+} // namespace gilwatch

@@ -17,7 +17,7 @@ struct IngestLimits {
   // executables at PATH_MAX; Python thread names and command lines can be longer.
   size_t serviceBytes = 256;
   size_t executableBytes = 4096;
-  size_t argvBytes = 4096;  // all arguments together, as the dashboard's process list shows them
+  size_t argvBytes = 4096; // all arguments together, as the dashboard's process list shows them
   size_t threadNameBytes = 256;
   // Kept per process, exited threads included until they are forgotten (60 s after exit).
   // Records for threads beyond it are dropped; the process keeps its first threads.
@@ -96,4 +96,4 @@ inline const char *limitName(LimitKind kind) {
   return "unknown";
 }
 
-}  // namespace gilwatch
+} // namespace gilwatch

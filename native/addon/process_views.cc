@@ -20,7 +20,6 @@ std::string hex64(uint64_t value) {
   return text;
 }
 
-
 Napi::Value causeObject(Napi::Env env, const Process &p, const HoldCause *c) {
   if (!c) return env.Null();
   Napi::Object o = Napi::Object::New(env);
@@ -37,8 +36,9 @@ Napi::Value causeObject(Napi::Env env, const Process &p, const HoldCause *c) {
   for (const HoldCause::Blocked &where : c->blockedIn) {
     if (!where.ns) continue;
     Napi::Object b = Napi::Object::New(env);
-    b.Set("syscall", where.syscall);  // a number here; server/cause.ts names it
-    b.Set("waitSite", where.waitSite ? Napi::Value(Napi::String::New(env, p.strings.text(where.waitSite))) : env.Null());
+    b.Set("syscall", where.syscall); // a number here; server/cause.ts names it
+    b.Set("waitSite",
+          where.waitSite ? Napi::Value(Napi::String::New(env, p.strings.text(where.waitSite))) : env.Null());
     b.Set("ns", static_cast<double>(where.ns));
     blocked.Set(n++, b);
   }
@@ -49,7 +49,7 @@ Napi::Value causeObject(Napi::Env env, const Process &p, const HoldCause *c) {
     if (!samples || !c->otherSamples) continue;
     Napi::Object b = Napi::Object::New(env);
     b.Set("syscall", syscall);
-    b.Set("threads", static_cast<double>(samples) / c->otherSamples);  // on average, while sampled
+    b.Set("threads", static_cast<double>(samples) / c->otherSamples); // on average, while sampled
     others.Set(n++, b);
   }
   o.Set("others", others);
@@ -70,9 +70,9 @@ namespace {
 
 struct Item {
   double start, end;
-  uint32_t flags;  // the KIND column: LaneKind, | kTimelineOpen while still open
+  uint32_t flags; // the KIND column: LaneKind, | kTimelineOpen while still open
   double count;
-  double busyNs;  // time covered by the merged ranges
+  double busyNs; // time covered by the merged ranges
   uint32_t message;
 };
 
@@ -130,7 +130,7 @@ class StringIndex {
   std::vector<uint32_t> order_;
 };
 
-}  // namespace
+} // namespace
 
 Napi::Value timelineView(Napi::Env env, const NativeStore &store, const Process &p, uint64_t clientNow, double startNs,
                          double endNs, double pxNs) {
@@ -144,7 +144,8 @@ Napi::Value timelineView(Napi::Env env, const NativeStore &store, const Process 
     LaneBuilder lane(pxNs);
     // Where the raw ring's coverage begins: older time comes from density bins and the
     // exactly kept long ranges.
-    double rawFrom = t.recent.pushed() > t.recent.size() && t.recent.size() ? static_cast<double>(t.recent.at(0).endNs) : 0;
+    double rawFrom =
+        t.recent.pushed() > t.recent.size() && t.recent.size() ? static_cast<double>(t.recent.at(0).endNs) : 0;
     if (startNs < rawFrom) {
       double until = std::min(endNs, rawFrom);
       uint64_t firstBin = static_cast<uint64_t>(std::max(0.0, startNs)) / kBinNs;
@@ -160,7 +161,8 @@ Napi::Value timelineView(Napi::Env env, const NativeStore &store, const Process 
             }
           }
           if (count > 0) {
-            double from = static_cast<double>(b * kBinNs), to = static_cast<double>(std::min(b + binsPerItem, lastBin + 1) * kBinNs);
+            double from = static_cast<double>(b * kBinNs),
+                   to = static_cast<double>(std::min(b + binsPerItem, lastBin + 1) * kBinNs);
             lane.add(Item{from, to, static_cast<uint32_t>(k), count, busy, StringIndex::kNoName});
           }
         }
@@ -183,14 +185,15 @@ Napi::Value timelineView(Napi::Env env, const NativeStore &store, const Process 
     for (size_t i = raw.size(); i-- > 0;) {
       const RecentRange &r = *raw[i];
       lane.add(Item{static_cast<double>(r.startNs), static_cast<double>(r.endNs),
-                    static_cast<uint32_t>(store.laneOf(r.domain, r.message)), 1, static_cast<double>(r.endNs - r.startNs),
-                    strings.of(r.message)});
+                    static_cast<uint32_t>(store.laneOf(r.domain, r.message)), 1,
+                    static_cast<double>(r.endNs - r.startNs), strings.of(r.message)});
     }
     for (const OpenRange &o : t.open) {
       if (static_cast<double>(o.startNs) > endNs) continue;
       double until = static_cast<double>(std::max(clientNow, o.startNs));
-      lane.add(Item{static_cast<double>(o.startNs), until, static_cast<uint32_t>(store.laneOf(o.domain, o.message)) | kTimelineOpen,
-                    1, until - static_cast<double>(o.startNs), strings.of(o.message)});
+      lane.add(Item{static_cast<double>(o.startNs), until,
+                    static_cast<uint32_t>(store.laneOf(o.domain, o.message)) | kTimelineOpen, 1,
+                    until - static_cast<double>(o.startNs), strings.of(o.message)});
     }
     auto &items = lane.items();
     if (items.empty()) continue;
@@ -225,8 +228,8 @@ Napi::Value timelineView(Napi::Env env, const NativeStore &store, const Process 
   return out;
 }
 
-Napi::Value longHoldsView(Napi::Env env, const NativeStore &store, const Process &p, uint64_t clientNow, double thresholdNs,
-                          uint32_t limit) {
+Napi::Value longHoldsView(Napi::Env env, const NativeStore &store, const Process &p, uint64_t clientNow,
+                          double thresholdNs, uint32_t limit) {
   struct Hold {
     const Thread *thread;
     uint64_t start, end;
@@ -267,12 +270,14 @@ Napi::Value longHoldsView(Napi::Env env, const NativeStore &store, const Process
       uint64_t rawFrom = t->recent.size() ? t->recent.at(0).startNs : 0;
       for (size_t i = 0; i < t->significant.size(); i++) {
         const RecentRange &r = t->significant.at(i);
-        if (r.domain == store.gilDomain() && r.message == store.waitingId() && r.startNs < rawFrom) waited += overlap(r.startNs, r.endNs);
+        if (r.domain == store.gilDomain() && r.message == store.waitingId() && r.startNs < rawFrom)
+          waited += overlap(r.startNs, r.endNs);
       }
       for (size_t i = t->recent.size(); i-- > 0;) {
         const RecentRange &r = t->recent.at(i);
         if (r.endNs < hold.start) break;
-        if (r.kind == EventKind::Range && r.domain == store.gilDomain() && r.message == store.waitingId()) waited += overlap(r.startNs, r.endNs);
+        if (r.kind == EventKind::Range && r.domain == store.gilDomain() && r.message == store.waitingId())
+          waited += overlap(r.startNs, r.endNs);
       }
       for (const OpenRange &o : t->open)
         if (o.domain == store.gilDomain() && o.message == store.waitingId()) waited += overlap(o.startNs, clientNow);
@@ -302,8 +307,9 @@ Napi::Value longHoldsView(Napi::Env env, const NativeStore &store, const Process
 
 Napi::Value seriesView(Napi::Env env, const Process &p, uint64_t clientNow, uint64_t fromSecond) {
   uint64_t nowSecond = clientNow / 1'000'000'000;
-  uint64_t first = std::max<uint64_t>(fromSecond, nowSecond >= SecondSeries::kSeconds ? nowSecond - SecondSeries::kSeconds + 1 : 0);
-  first = std::max<uint64_t>(first, p.helloMonotonicNs / 1'000'000'000);  // nothing before the process came
+  uint64_t first =
+      std::max<uint64_t>(fromSecond, nowSecond >= SecondSeries::kSeconds ? nowSecond - SecondSeries::kSeconds + 1 : 0);
+  first = std::max<uint64_t>(first, p.helloMonotonicNs / 1'000'000'000); // nothing before the process came
   // The current second is incomplete while the process runs; once it left, it is final.
   uint64_t end = p.state == ProcessState::Connected ? nowSecond : nowSecond + 1;
   Napi::Array gils = Napi::Array::New(env);
@@ -371,7 +377,7 @@ Napi::Object threadFigures(Napi::Env env, const Process &p, const Thread &t) {
   return o;
 }
 
-}  // namespace
+} // namespace
 
 Napi::Value threadsView(Napi::Env env, const Process &p, uint64_t clientNow, uint32_t limit) {
   std::vector<const Thread *> used;
@@ -392,7 +398,8 @@ Napi::Value threadsView(Napi::Env env, const Process &p, uint64_t clientNow, uin
   return out;
 }
 
-Napi::Value summaryView(Napi::Env env, const NativeStore &store, const Process &p, uint64_t clientNow, uint32_t topHolds) {
+Napi::Value summaryView(Napi::Env env, const NativeStore &store, const Process &p, uint64_t clientNow,
+                        uint32_t topHolds) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("instance", hex64(p.instance));
   out.Set("pid", p.pid);
@@ -433,4 +440,4 @@ Napi::Value summaryView(Napi::Env env, const NativeStore &store, const Process &
   return out;
 }
 
-}  // namespace gilwatch
+} // namespace gilwatch

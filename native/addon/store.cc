@@ -12,14 +12,14 @@
 namespace gilwatch {
 
 StringTable::StringTable() {
-  intern("");         // id 0: NVTX's default domain, "no message"
-  intern("(other)");  // id 1: beyond the process's limits
+  intern("");        // id 0: NVTX's default domain, "no message"
+  intern("(other)"); // id 1: beyond the process's limits
 }
 
 StringTable &StringTable::operator=(const StringTable &other) {
   if (this == &other) return *this;
   texts_.clear();
-  ids_.clear();  // its views point into `other`: rebuilt over our own copies
+  ids_.clear(); // its views point into `other`: rebuilt over our own copies
   bytes_ = 0;
   for (const std::string &text : other.texts_) intern(text);
   return *this;
@@ -80,7 +80,7 @@ Totals &Thread::totalsFor(const TotalsKey &key, size_t maxKeys, bool &folded) {
     }
   }
   if (totals.size() >= maxKeys) {
-    TotalsKey other{1, 1, key.kind};  // "(other)" in every table
+    TotalsKey other{1, 1, key.kind}; // "(other)" in every table
     if (!(key == other)) {
       folded = true;
       return totalsFor(other, SIZE_MAX, folded);
@@ -103,7 +103,7 @@ Process *NativeStore::find(uint64_t instance) {
 }
 
 Process *NativeStore::attach(const gw_hello &hello, std::string service, std::string executable,
-                       std::vector<std::string> argv, uint64_t serverNowNs) {
+                             std::vector<std::string> argv, uint64_t serverNowNs) {
   Process *process = find(hello.instance);
   if (!process) {
     size_t live = 0;
@@ -118,7 +118,7 @@ Process *NativeStore::attach(const gw_hello &hello, std::string service, std::st
     if (live >= options_.limits.liveProcesses) {
       overflow(LimitKind::LiveProcesses);
       if (!longestDisconnected) return nullptr;
-      retire(*longestDisconnected, serverNowNs);  // sweep() forgets it among the retired
+      retire(*longestDisconnected, serverNowNs); // sweep() forgets it among the retired
     }
     processes_.push_back(std::make_unique<Process>());
     process = processes_.back().get();
@@ -142,21 +142,22 @@ Process *NativeStore::attach(const gw_hello &hello, std::string service, std::st
   process->state = ProcessState::Connected;
   process->stateChangedServerNs = serverNowNs;
   process->connections++;
-  process->awaitingReconnect = false;  // what the last connection left open, this one ends
+  process->awaitingReconnect = false; // what the last connection left open, this one ends
   return process;
 }
 
 void NativeStore::completeRange(Process &process, Thread &thread, const OpenRange &range, uint64_t endNs, uint8_t flags,
-                          EventKind kind) {
+                                EventKind kind) {
   uint64_t duration = endNs > range.startNs ? endNs - range.startNs : 0;
   bool folded = false;
-  Totals &totals = thread.totalsFor(TotalsKey{range.domain, range.message, kind}, options_.limits.rangeKeysPerThread, folded);
+  Totals &totals =
+      thread.totalsFor(TotalsKey{range.domain, range.message, kind}, options_.limits.rangeKeysPerThread, folded);
   if (folded) overflow(LimitKind::RangeKeys);
   totals.count++;
   totals.totalNs += duration;
   if (duration > totals.maxNs) totals.maxNs = duration;
-  RecentRange recent{range.startNs, endNs, range.payload, range.domain, range.message, range.depth, flags,
-                     range.payloadType, kind};
+  RecentRange recent{range.startNs, endNs, range.payload,     range.domain, range.message,
+                     range.depth,   flags, range.payloadType, kind};
   thread.recent.push(recent);
   if (kind == EventKind::Range) {
     if (duration >= kSignificantNs) thread.significant.push(recent);
@@ -177,8 +178,8 @@ ThreadGil &NativeStore::threadGil(Process &process, Thread &thread, int64_t inte
   return gilFor(thread.slot == LabelSlot::Own ? thread.gil : process.otherThreads, interp);
 }
 
-void NativeStore::countGil(Process &process, Thread &thread, const OpenRange &range, uint64_t durationNs, uint64_t endNs,
-                     EventKind kind) {
+void NativeStore::countGil(Process &process, Thread &thread, const OpenRange &range, uint64_t durationNs,
+                           uint64_t endNs, EventKind kind) {
   if (range.domain != gilDomain_) {
     if (kind != EventKind::Range) return;
     for (RangeHistogram &h : process.rangeHistograms) {
@@ -200,7 +201,7 @@ void NativeStore::countGil(Process &process, Thread &thread, const OpenRange &ra
   }
   bool hold = range.message == holding_;
   if (!hold && range.message != waiting_) return;
-  size_t bucket = durationBucket(durationNs);  // one lookup for the three histograms below
+  size_t bucket = durationBucket(durationNs); // one lookup for the three histograms below
   // Per-second series: time split across the seconds it covers, the rest at its end.
   SecondSeries &series = process.secondsOf(interp);
   uint64_t first = range.startNs / 1'000'000'000, last = endNs / 1'000'000'000;
@@ -266,7 +267,8 @@ void NativeStore::addGilIncrease(Process &process, Thread *thread, const gw_gil_
   }
 }
 
-void NativeStore::gilTotals(Process &process, Thread *thread, uint32_t threadId, const gw_gil_totals *totals, uint32_t count) {
+void NativeStore::gilTotals(Process &process, Thread *thread, uint32_t threadId, const gw_gil_totals *totals,
+                            uint32_t count) {
   process.totalsSeen = true;
   if (threadId == GW_RETIRED_THREADS) {
     // Applied at the next STATUS, once the connection has restated its live threads.
@@ -297,7 +299,7 @@ void NativeStore::gilTotals(Process &process, Thread *thread, uint32_t threadId,
 // (exact); waiters and holders replace what the server had, so a range whose end was
 // dropped never looks open for longer than one tick.
 void NativeStore::gilState(Process &process, const gw_gil_state_header &header, const gw_gil_contention *gils,
-                     const gw_gil_open *open) {
+                           const gw_gil_open *open) {
   process.stateSeen = true;
   for (GilTotals &g : process.gils) g.waitersNow = 0;
   for (uint32_t i = 0; i < header.gils; i++) {
@@ -310,7 +312,8 @@ void NativeStore::gilState(Process &process, const gw_gil_state_header &header, 
   }
   process.gilOpen.clear();
   for (uint32_t i = 0; i < header.open; i++)
-    process.gilOpen.push_back(Process::GilOpen{open[i].thread, open[i].kind == GW_OPEN_HOLD, open[i].interp, open[i].start_ns});
+    process.gilOpen.push_back(
+        Process::GilOpen{open[i].thread, open[i].kind == GW_OPEN_HOLD, open[i].interp, open[i].start_ns});
 }
 
 void NativeStore::refusedThreadExit(Process &process, uint32_t threadId) {
@@ -372,8 +375,7 @@ void NativeStore::mergeWaits(Process &process) {
 void NativeStore::closeOpenRanges(Process &process, uint64_t endNs) {
   for (auto &[id, thread] : process.threads) {
     for (const OpenRange &range : thread->open)
-      completeRange(process, *thread, range, std::max(endNs, range.startNs), kFlagClosedAtDisconnect,
-                    EventKind::Range);
+      completeRange(process, *thread, range, std::max(endNs, range.startNs), kFlagClosedAtDisconnect, EventKind::Range);
     thread->open.clear();
   }
   process.started.clear();
@@ -419,8 +421,7 @@ void NativeStore::sweep(uint64_t serverNowNs, uint64_t retireAfterNs, uint64_t f
       mergeWaits(*process);
       process->awaitingReconnect = false;
     }
-    if (process->state == ProcessState::Disconnected &&
-        serverNowNs - process->disconnectedServerNs >= retireAfterNs) {
+    if (process->state == ProcessState::Disconnected && serverNowNs - process->disconnectedServerNs >= retireAfterNs) {
       retire(*process, serverNowNs);
       freed = true;
     }
@@ -477,16 +478,12 @@ void NativeStore::defineString(Process &process, const gw_string &header, std::s
   uint32_t id = process.strings.intern(text, limits.stringsPerProcess, limits.stringBytesPerProcess);
   if (id == process.strings.overflowId() && text != "(other)") overflow(LimitKind::Strings);
   switch (header.kind) {
-    case GW_STRING_DOMAIN:
-      process.domainIds[header.id] = id;
-      break;
+    case GW_STRING_DOMAIN: process.domainIds[header.id] = id; break;
     case GW_STRING_MESSAGE:
       if (process.messageIds.size() <= header.id) process.messageIds.resize(header.id + 1, Process::kUndefined);
       process.messageIds[header.id] = id;
       break;
-    case GW_STRING_CATEGORY:
-      process.categoryNames[categoryKey] = id;
-      break;
+    case GW_STRING_CATEGORY: process.categoryNames[categoryKey] = id; break;
   }
 }
 
@@ -499,7 +496,8 @@ std::map<uint32_t, std::unique_ptr<Thread>>::iterator NativeStore::forgetThread(
 bool NativeStore::forgetOldestExited(Process &process) {
   auto oldest = process.threads.end();
   for (auto it = process.threads.begin(); it != process.threads.end(); ++it)
-    if (it->second->exited && (oldest == process.threads.end() || it->second->exitServerNs < oldest->second->exitServerNs))
+    if (it->second->exited &&
+        (oldest == process.threads.end() || it->second->exitServerNs < oldest->second->exitServerNs))
       oldest = it;
   if (oldest == process.threads.end()) return false;
   forgetThread(process, oldest);
@@ -600,7 +598,7 @@ void NativeStore::holdCause(Process &process, Thread &thread, const gw_hold_caus
   for (size_t i = 0; i < GW_CAUSE_SYSCALLS; i++)
     cause->blockedIn[i] = {c.blocked_in[i].syscall, text(c.blocked_in[i].wait_site), c.blocked_in[i].ns};
   for (size_t i = 0; i < GW_CAUSE_OTHERS; i++) cause->others[i] = {c.others[i].syscall, c.others[i].thread_samples};
-  if (c.frame_count) {  // the first report that has them; later ones repeat them
+  if (c.frame_count) { // the first report that has them; later ones repeat them
     cause->frames.clear();
     for (size_t i = 0; i < c.frame_count && i < GW_CAUSE_FRAMES; i++)
       cause->frames.push_back({text(c.frames[i].function), text(c.frames[i].file), c.frames[i].line});
@@ -612,7 +610,7 @@ void NativeStore::holdCause(Process &process, Thread &thread, const gw_hold_caus
                                              : siteName(process.strings.text(cause->frames[0].file),
                                                         process.strings.text(cause->frames[0].function));
     std::vector<LongHoldSite> &sites = gil.longHoldSites;
-    LongHoldSite *slot = &sites.back();  // "other"
+    LongHoldSite *slot = &sites.back(); // "other"
     for (LongHoldSite &s : sites)
       if (s.site == site) slot = &s;
     if (slot == &sites.back() && site != "other" && sites.size() <= options_.metrics.maxSites)
@@ -624,7 +622,7 @@ void NativeStore::holdCause(Process &process, Thread &thread, const gw_hold_caus
 }
 
 bool NativeStore::mapIds(const Process &process, const gw_record &record, uint32_t &domain, uint32_t &message,
-                   std::string &error) const {
+                         std::string &error) const {
   if (record.domain >= GW_MAX_DOMAINS || process.domainIds[record.domain] == Process::kUndefined) {
     error = "record refers to undefined domain " + std::to_string(record.domain);
     return false;
@@ -705,9 +703,7 @@ bool NativeStore::records(Process &process, Thread &thread, const gw_record *rec
         }
         break;
       }
-      case GW_RECORD_MARK:
-        completeRange(process, thread, range, record.start_ns, 0, EventKind::Mark);
-        break;
+      case GW_RECORD_MARK: completeRange(process, thread, range, record.start_ns, 0, EventKind::Mark); break;
       default:
         code = GW_DECODE_BAD_RECORD;
         error = "unknown record kind " + std::to_string(record.kind);
@@ -717,4 +713,4 @@ bool NativeStore::records(Process &process, Thread &thread, const gw_record *rec
   return true;
 }
 
-}  // namespace gilwatch
+} // namespace gilwatch

@@ -38,7 +38,7 @@ class StringTable {
   size_t size() const { return texts_.size(); }
 
  private:
-  std::deque<std::string> texts_;  // a deque: the map's views stay valid as it grows
+  std::deque<std::string> texts_; // a deque: the map's views stay valid as it grows
   std::unordered_map<std::string_view, uint32_t> ids_;
   size_t bytes_ = 0;
 };
@@ -59,9 +59,7 @@ class BoundedRing {
   size_t size() const { return items_.size(); }
   uint64_t pushed() const { return pushed_; }
   // i-th oldest retained item.
-  const T &at(size_t i) const {
-    return items_.size() < capacity_ ? items_[i] : items_[(pushed_ + i) % capacity_];
-  }
+  const T &at(size_t i) const { return items_.size() < capacity_ ? items_[i] : items_[(pushed_ + i) % capacity_]; }
 
  private:
   size_t capacity_;
@@ -90,7 +88,7 @@ struct Totals {
 };
 
 struct OpenRange {
-  uint32_t domain;  // server string ids
+  uint32_t domain; // server string ids
   uint32_t message;
   uint32_t category;
   uint8_t depth;
@@ -121,16 +119,16 @@ struct HoldCause {
   uint32_t majorFaults = 0, samples = 0, otherSamples = 0;
   struct Blocked {
     int32_t syscall = 0;
-    uint32_t waitSite = 0;  // this process's string id of the kernel wait site, 0: unknown
+    uint32_t waitSite = 0; // this process's string id of the kernel wait site, 0: unknown
     uint64_t ns = 0;
   };
   std::array<Blocked, GW_CAUSE_SYSCALLS> blockedIn{};
-  std::array<std::pair<int32_t, uint32_t>, GW_CAUSE_OTHERS> others{};  // syscall, samples
+  std::array<std::pair<int32_t, uint32_t>, GW_CAUSE_OTHERS> others{}; // syscall, samples
   struct Frame {
-    uint32_t function = 0, file = 0;  // this process's string ids, 0: unknown
+    uint32_t function = 0, file = 0; // this process's string ids, 0: unknown
     int32_t line = 0;
   };
-  std::vector<Frame> frames;  // the holder's innermost Python frames, innermost first
+  std::vector<Frame> frames; // the holder's innermost Python frames, innermost first
   uint32_t stackDepth = 0;
 };
 
@@ -138,28 +136,28 @@ struct HoldCause {
 enum class LabelSlot : uint8_t { Unassigned, Own, Other };
 
 struct Thread {
-  uint32_t id = 0;  // the sender's id
+  uint32_t id = 0; // the sender's id
   uint32_t tid = 0;
   std::string name;
   bool exited = false;
   uint64_t exitNs = 0;
   uint64_t exitServerNs = 0;
   LabelSlot slot = LabelSlot::Unassigned;
-  bool waited = false;  // a GIL wait ended and its hold has not come yet (a contended acquisition)
+  bool waited = false; // a GIL wait ended and its hold has not come yet (a contended acquisition)
   // The thread's own GIL figures, all GILs together (the run summary; metrics use `gil`).
   DurationHistogram holds, waits;
   uint64_t longestHoldNs = 0, longestHoldStartNs = 0;
-  std::vector<HoldCause> causes;  // the latest 64 long holds'
+  std::vector<HoldCause> causes; // the latest 64 long holds'
   const HoldCause *causeOf(uint64_t startNs) const {
     for (const HoldCause &c : causes)
       if (c.startNs == startNs) return &c;
     return nullptr;
   }
-  std::vector<ThreadGil> gil;  // one per GIL (interpreter) the thread used
-  std::vector<gw_gil_totals> gilTotals;  // the sender's cumulative totals, latest (GW_FRAME_GIL_TOTALS)
-  bool restated = true;  // defined again on the process's current connection
+  std::vector<ThreadGil> gil;           // one per GIL (interpreter) the thread used
+  std::vector<gw_gil_totals> gilTotals; // the sender's cumulative totals, latest (GW_FRAME_GIL_TOTALS)
+  bool restated = true;                 // defined again on the process's current connection
   std::vector<std::pair<TotalsKey, Totals>> totals;
-  size_t lastTotals = 0;  // most recent hit: consecutive records usually share a key
+  size_t lastTotals = 0; // most recent hit: consecutive records usually share a key
   std::vector<OpenRange> open;
   BoundedRing<RecentRange> recent;
   // For the dashboard: ranges of 1 ms or more, and everything as density, beyond `recent`.
@@ -183,7 +181,7 @@ struct RangeHistogram {
 
 enum class ProcessState : uint8_t { Connected, Disconnected, Retired };
 
-struct StartedRange {  // nvtxRangeStart waiting for its nvtxRangeEnd
+struct StartedRange { // nvtxRangeStart waiting for its nvtxRangeEnd
   uint32_t thread;
   OpenRange range;
 };
@@ -197,7 +195,7 @@ struct Process {
   std::vector<std::string> argv;
   uint64_t helloMonotonicNs = 0;
   uint64_t helloRealtimeNs = 0;
-  uint64_t helloServerNs = 0;  // server steady clock at HELLO
+  uint64_t helloServerNs = 0; // server steady clock at HELLO
 
   ProcessState state = ProcessState::Connected;
   int connections = 0;
@@ -209,20 +207,20 @@ struct Process {
   uint64_t handoverEndNs = 0;
   uint64_t stateChangedServerNs = 0;
 
-  uint64_t lastSentNs = 0;  // client clock in the last STATUS
+  uint64_t lastSentNs = 0; // client clock in the last STATUS
   uint64_t lastStatusServerNs = 0;
-  int64_t lagNs = 0;        // wall time from the sender writing the last STATUS to us reading it
+  int64_t lagNs = 0; // wall time from the sender writing the last STATUS to us reading it
   uint64_t droppedEvents = 0;
   uint64_t unmatchedPops = 0;
   uint64_t rangesReceived = 0;
 
-  StringTable strings;  // every string id below indexes this process's own table
+  StringTable strings; // every string id below indexes this process's own table
   // Sender ids -> server ids. kUndefined until a STRING frame defines them.
   static constexpr uint32_t kUndefined = 0xFFFFFFFFu;
   std::vector<uint32_t> domainIds;
   std::vector<uint32_t> messageIds;
-  std::unordered_map<uint64_t, uint32_t> categoryNames;  // (domain << 32 | category) -> string id
-  std::map<uint32_t, std::unique_ptr<Thread>> threads;   // by sender thread id
+  std::unordered_map<uint64_t, uint32_t> categoryNames; // (domain << 32 | category) -> string id
+  std::map<uint32_t, std::unique_ptr<Thread>> threads;  // by sender thread id
   // Live threads refused by IngestLimits::threadsPerProcess: their frames are ignored, not
   // errors. An id leaves at its THREAD_EXIT; at most kMaxRefusedThreads are remembered
   // (beyond, a refused thread's frames are undefined-thread errors: no honest process has
@@ -232,17 +230,17 @@ struct Process {
   bool refused(uint32_t id) const { return refusedThreads.count(id) != 0; }
 
   // GIL metrics.
-  bool totalsSeen = false;  // the sender counts the GIL itself (GW_FRAME_GIL_TOTALS): ranges are detail
-  bool stateSeen = false;   // the sender reports the GIL's state every tick (GW_FRAME_GIL_STATE)
+  bool totalsSeen = false; // the sender counts the GIL itself (GW_FRAME_GIL_TOTALS): ranges are detail
+  bool stateSeen = false;  // the sender reports the GIL's state every tick (GW_FRAME_GIL_STATE)
   struct GilOpen {
     uint32_t thread;
-    bool hold;  // else a wait
+    bool hold; // else a wait
     int64_t interp;
     uint64_t startNs;
   };
-  std::vector<GilOpen> gilOpen;  // open GIL ranges at the sender's last tick
-  std::vector<gw_gil_totals> knownRetired;    // totals of the threads counted as gone
-  std::vector<gw_gil_totals> pendingRetired;  // the sender's retired totals, applied at the next STATUS
+  std::vector<GilOpen> gilOpen;              // open GIL ranges at the sender's last tick
+  std::vector<gw_gil_totals> knownRetired;   // totals of the threads counted as gone
+  std::vector<gw_gil_totals> pendingRetired; // the sender's retired totals, applied at the next STATUS
   bool hasPendingRetired = false;
   // Latest totals of live threads refused by threadsPerProcess: counted under thread="other".
   struct RefusedThread {
@@ -250,22 +248,24 @@ struct Process {
     bool restated = true;
   };
   std::unordered_map<uint32_t, RefusedThread> refusedTotals;
-  std::vector<GilTotals> gils;          // one per interpreter GIL seen
-  std::vector<std::pair<int64_t, SecondSeries>> seconds;  // per GIL (interp): dashboard charts
+  std::vector<GilTotals> gils;                           // one per interpreter GIL seen
+  std::vector<std::pair<int64_t, SecondSeries>> seconds; // per GIL (interp): dashboard charts
   SecondSeries &secondsOf(int64_t interp);
-  std::vector<ThreadGil> otherThreads;  // threads beyond MetricsOptions::maxThreads, per GIL
+  std::vector<ThreadGil> otherThreads; // threads beyond MetricsOptions::maxThreads, per GIL
   size_t ownLabels = 0;
-  std::vector<RangeHistogram> rangeHistograms;  // the first maxRangeKeys (domain, message) pairs
-  DurationHistogram otherRanges;                // the rest
+  std::vector<RangeHistogram> rangeHistograms; // the first maxRangeKeys (domain, message) pairs
+  DurationHistogram otherRanges;               // the rest
 
   std::unordered_map<uint32_t, StartedRange> started;
-  std::unordered_map<uint32_t, uint64_t> endedBeforeStart;  // range id -> end (END overtook START)
+  std::unordered_map<uint32_t, uint64_t> endedBeforeStart; // range id -> end (END overtook START)
 
   // The sender's CLOCK_MONOTONIC now, estimated from the last heartbeat.
   uint64_t clientNowNs(uint64_t serverNowNs) const;
   // Wall-clock milliseconds of a sender timestamp.
   double wallMs(uint64_t clientNs) const {
-    return (static_cast<double>(helloRealtimeNs) + (static_cast<double>(clientNs) - static_cast<double>(helloMonotonicNs))) / 1e6;
+    return (static_cast<double>(helloRealtimeNs) +
+            (static_cast<double>(clientNs) - static_cast<double>(helloMonotonicNs))) /
+           1e6;
   }
   Thread *thread(uint32_t id) {
     auto found = threads.find(id);
@@ -276,10 +276,10 @@ struct Process {
 
 struct NativeStoreOptions {
   size_t recentPerThread = 8192;
-  size_t maxStartedRanges = 65536;  // per process
+  size_t maxStartedRanges = 65536; // per process
   MetricsOptions metrics;
   IngestLimits limits;
-  bool keepDefinitions = false;  // for a recording's rotation (Connection::preamble)
+  bool keepDefinitions = false; // for a recording's rotation (Connection::preamble)
 };
 
 struct StoreCounters {
@@ -288,7 +288,7 @@ struct StoreCounters {
   uint64_t decodeErrors = 0;
   uint64_t connectionsOpen = 0;
   uint64_t connectionsTotal = 0;
-  std::array<uint64_t, kLimitKinds> overflows{};  // by LimitKind
+  std::array<uint64_t, kLimitKinds> overflows{}; // by LimitKind
 };
 
 // The aggregation behind the addon's JavaScript class of the same name (addon.cc), which
@@ -364,9 +364,9 @@ class NativeStore {
   uint32_t gilDomain_, holding_, waiting_, dropRequest_;
 
   NativeStoreOptions options_;
-  StringTable strings_;  // the entries every process's table starts with
+  StringTable strings_; // the entries every process's table starts with
   StoreCounters counters_;
   std::vector<std::unique_ptr<Process>> processes_;
 };
 
-}  // namespace gilwatch
+} // namespace gilwatch

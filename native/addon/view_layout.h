@@ -16,17 +16,17 @@
 namespace gilwatch {
 
 #define GW_VIEW_ENUMERATOR(name, js) name,
-#define GW_VIEW_COUNT(name, js) +1
+#define GW_VIEW_COUNT(name, js)      +1
 
 // A timeline item: one range, or sub-pixel ranges of one kind merged into one
 // (process_views.cc: timelineView). server/dashboard.ts re-encodes START and END as µs
 // from the view's start and rounds FILL; the column order stays.
-#define GW_TIMELINE_ITEM(X)                                                             \
-  X(Start, START)     /* ns, the process's CLOCK_MONOTONIC */                           \
-  X(End, END)         /* ns; an open range ends at the process's "now" */               \
-  X(Kind, KIND)       /* LaneKind, | kTimelineOpen while the range is still open */     \
-  X(Count, COUNT)     /* ranges the item stands for */                                  \
-  X(Fill, FILL)       /* 0..1: the part of [START, END] those ranges cover */           \
+#define GW_TIMELINE_ITEM(X)                                                         \
+  X(Start, START)     /* ns, the process's CLOCK_MONOTONIC */                       \
+  X(End, END)         /* ns; an open range ends at the process's "now" */           \
+  X(Kind, KIND)       /* LaneKind, | kTimelineOpen while the range is still open */ \
+  X(Count, COUNT)     /* ranges the item stands for */                              \
+  X(Fill, FILL)       /* 0..1: the part of [START, END] those ranges cover */       \
   X(Message, MESSAGE) /* index into the view's `strings` (density bins carry 0) */
 struct TimelineItem {
   enum Field : size_t { GW_TIMELINE_ITEM(GW_VIEW_ENUMERATOR) kFields };
@@ -48,18 +48,18 @@ static_assert(kLaneKinds <= kTimelineKindMask + 1 && (kTimelineOpen & kTimelineK
 
 // One second of one GIL for the dashboard's 5-minute charts (process_views.cc: seriesView).
 // Durations in seconds.
-#define GW_SERIES_COLUMN(X)                                                                          \
-  X(Wall, WALL)                   /* wall clock at the second's start, ms */                         \
-  X(Held, HELD)                   /* seconds held within it: the fraction of the second */           \
-  X(Waiting, WAITING)             /* thread-seconds waiting within it: threads waiting on average */ \
-  X(Acquisitions, ACQUISITIONS)   /* holds that ended in it */                                       \
-  X(HoldP50, HOLD_P50)            /* of the holds that ended in it */                                \
-  X(HoldP99, HOLD_P99)                                                                               \
-  X(HoldMax, HOLD_MAX)                                                                               \
-  X(WaitP50, WAIT_P50)            /* of the waits that ended in it */                                \
-  X(WaitP99, WAIT_P99)                                                                               \
-  X(WaitMax, WAIT_MAX)                                                                               \
-  X(DropRequests, DROP_REQUESTS)  /* GIL drop requests (forced switches) in it */
+#define GW_SERIES_COLUMN(X)                                                                        \
+  X(Wall, WALL)                 /* wall clock at the second's start, ms */                         \
+  X(Held, HELD)                 /* seconds held within it: the fraction of the second */           \
+  X(Waiting, WAITING)           /* thread-seconds waiting within it: threads waiting on average */ \
+  X(Acquisitions, ACQUISITIONS) /* holds that ended in it */                                       \
+  X(HoldP50, HOLD_P50)          /* of the holds that ended in it */                                \
+  X(HoldP99, HOLD_P99)                                                                             \
+  X(HoldMax, HOLD_MAX)                                                                             \
+  X(WaitP50, WAIT_P50) /* of the waits that ended in it */                                         \
+  X(WaitP99, WAIT_P99)                                                                             \
+  X(WaitMax, WAIT_MAX)                                                                             \
+  X(DropRequests, DROP_REQUESTS) /* GIL drop requests (forced switches) in it */
 struct SeriesColumn {
   enum Column : size_t { GW_SERIES_COLUMN(GW_VIEW_ENUMERATOR) kColumns };
 };
@@ -67,4 +67,4 @@ struct SeriesColumn {
 #undef GW_VIEW_ENUMERATOR
 #undef GW_VIEW_COUNT
 
-}  // namespace gilwatch
+} // namespace gilwatch

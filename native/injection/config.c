@@ -9,7 +9,7 @@
 
 #include "runtime.h"
 
-#define DEFAULT_RING_EVENTS 4096u
+#define DEFAULT_RING_EVENTS    4096u
 #define DEFAULT_SEND_BUFFER_KB 4096u
 
 static void basename_of_executable(char *out, size_t size) {
@@ -40,8 +40,7 @@ static int default_unix_path(char *out, size_t size) {
  * PORT 1-65535), unix:/PATH or /PATH. Character classes are spelled out rather than taken
  * from <ctype.h>, whose answers depend on the program's locale. */
 static int host_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
-         c == '_';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
 }
 static int ipv6_char(char c) {
   return (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || (c >= '0' && c <= '9') || c == ':' || c == '.';
@@ -65,13 +64,15 @@ static int parse_tcp(gw_config *config, const char *addr, char *why, size_t why_
     /* tcp://9478 was once read as host "947", port 8: say what is missing instead. */
     size_t all_digits = strspn(rest, "0123456789");
     if (all_digits > 0 && rest[all_digits] == 0)
-      snprintf(why, why_size, "GILWATCH_ADDR=%s is not tcp://HOST:PORT: it has no host (this machine: tcp://127.0.0.1:%s)",
-               addr, rest);
-    else
       snprintf(why, why_size,
-               "GILWATCH_ADDR=%s is not tcp://HOST:PORT with a port from 1 to 65535 (e.g. tcp://127.0.0.1:9478; IPv6 in "
-               "brackets: tcp://[::1]:9478)",
-               addr);
+               "GILWATCH_ADDR=%s is not tcp://HOST:PORT: it has no host (this machine: tcp://127.0.0.1:%s)", addr,
+               rest);
+    else
+      snprintf(
+          why, why_size,
+          "GILWATCH_ADDR=%s is not tcp://HOST:PORT with a port from 1 to 65535 (e.g. tcp://127.0.0.1:9478; IPv6 in "
+          "brackets: tcp://[::1]:9478)",
+          addr);
     return 0;
   }
   memcpy(config->tcp_host, host, host_length);
@@ -91,8 +92,8 @@ static int parse_address(gw_config *config, const char *addr, char *why, size_t 
   const char *path = strncmp(addr, "unix:", 5) == 0 ? addr + 5 : addr;
   if (path[0] != '/' || strlen(path) >= sizeof config->unix_path) {
     snprintf(why, why_size,
-             "GILWATCH_ADDR=%s must be an absolute socket path, unix:PATH or tcp://HOST:PORT (a path under %zu bytes)", addr,
-             sizeof config->unix_path);
+             "GILWATCH_ADDR=%s must be an absolute socket path, unix:PATH or tcp://HOST:PORT (a path under %zu bytes)",
+             addr, sizeof config->unix_path);
     return 0;
   }
   gw_copy_string(config->unix_path, sizeof config->unix_path, path);
@@ -199,10 +200,8 @@ int gw_config_load(gw_config *config, char *why, size_t why_size) {
   gw_copy_string(config->domains, sizeof config->domains, domains ? domains : "");
 
   uint32_t ring_events, send_kb, long_hold_ms;
-  if (!parse_count("GILWATCH_BUFFER_EVENTS", 256, 1u << 20, DEFAULT_RING_EVENTS, &ring_events, why, why_size))
-    return 0;
-  if (!parse_count("GILWATCH_SEND_BUFFER_KB", 256, 1u << 20, DEFAULT_SEND_BUFFER_KB, &send_kb, why, why_size))
-    return 0;
+  if (!parse_count("GILWATCH_BUFFER_EVENTS", 256, 1u << 20, DEFAULT_RING_EVENTS, &ring_events, why, why_size)) return 0;
+  if (!parse_count("GILWATCH_SEND_BUFFER_KB", 256, 1u << 20, DEFAULT_SEND_BUFFER_KB, &send_kb, why, why_size)) return 0;
   if (!parse_count("GILWATCH_LONG_HOLD_MS", 1, 60000, 20, &long_hold_ms, why, why_size)) return 0;
   config->long_hold_ns = (uint64_t)long_hold_ms * 1000000u;
   config->ring_events = 1;

@@ -87,8 +87,8 @@ void gw_frame_hello(gw_buffer *out) {
   char head[256 + 4096];
   memcpy(head, gw_rt.config.service, service_length);
   memcpy(head + service_length, executable, (size_t)executable_length);
-  append_frame(out, GW_FRAME_HELLO, &hello, sizeof hello, head, service_length + (size_t)executable_length,
-               argv.data, argv.size);
+  append_frame(out, GW_FRAME_HELLO, &hello, sizeof hello, head, service_length + (size_t)executable_length, argv.data,
+               argv.size);
   free(argv.data);
 }
 
@@ -114,8 +114,7 @@ void gw_frame_strings(gw_buffer *out) {
     const char *text;
     if (bit_get(sent.domain, id) || !(text = gw_intern_text(&gw_rt.domains, id, &length))) continue;
     gw_string string = {.id = id, .kind = GW_STRING_DOMAIN, .length = length};
-    if (append_frame(out, GW_FRAME_STRING, &string, sizeof string, text, length, NULL, 0))
-      bit_set(sent.domain, id);
+    if (append_frame(out, GW_FRAME_STRING, &string, sizeof string, text, length, NULL, 0)) bit_set(sent.domain, id);
   }
   uint32_t messages = gw_intern_count(&gw_rt.messages);
   for (uint32_t id = 1; id < messages; id++) {
@@ -123,8 +122,7 @@ void gw_frame_strings(gw_buffer *out) {
     const char *text;
     if (bit_get(sent.message, id) || !(text = gw_intern_text(&gw_rt.messages, id, &length))) continue;
     gw_string string = {.id = id, .kind = GW_STRING_MESSAGE, .length = length};
-    if (append_frame(out, GW_FRAME_STRING, &string, sizeof string, text, length, NULL, 0))
-      bit_set(sent.message, id);
+    if (append_frame(out, GW_FRAME_STRING, &string, sizeof string, text, length, NULL, 0)) bit_set(sent.message, id);
   }
   for (uint32_t i = 0; i < GW_MAX_CATEGORIES; i++) {
     gw_category *category = &gw_rt.categories[i];
@@ -297,8 +295,10 @@ int gw_frame_gil_state(gw_buffer *out, uint64_t now, int force) {
     gw_gil_open one;
     if (!thread->info_sent || gw_load_acquire(&thread->exited) || !open_gil_range(thread, &one)) continue;
     hold_open |= one.kind == GW_OPEN_HOLD;
-    if (header.open < GW_STATE_OPEN) open[header.open++] = one;
-    else header.open_omitted++;
+    if (header.open < GW_STATE_OPEN)
+      open[header.open++] = one;
+    else
+      header.open_omitted++;
   }
   /* Contended time grows while someone waits: compare it only when nobody does. */
   int changed = header.gils != sent_gil_count || header.open != sent_open_count ||

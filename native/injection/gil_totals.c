@@ -33,8 +33,8 @@ static inline void begin_update(gw_thread *thread) {
 
 static inline void end_update(gw_thread *thread) { gw_store_release(&thread->gil_seq, thread->gil_seq + 1); }
 
-void gw_gil_count_range(gw_thread *thread, uint32_t message, uint8_t payload_type, uint64_t payload,
-                        uint64_t start_ns, uint64_t end_ns) {
+void gw_gil_count_range(gw_thread *thread, uint32_t message, uint8_t payload_type, uint64_t payload, uint64_t start_ns,
+                        uint64_t end_ns) {
   uint64_t ns = end_ns > start_ns ? end_ns - start_ns : 0;
   unsigned bucket = gw_duration_bucket(ns);
   begin_update(thread);

@@ -68,51 +68,45 @@ static inline void read_attributes(const nvtxEventAttributes_t *attr, event_attr
   if (HAS_FIELD(attr, category)) out->category = attr->category;
   if (HAS_FIELD(attr, payload)) {
     switch (attr->payloadType) {
-    case NVTX_PAYLOAD_TYPE_UNSIGNED_INT64:
-      out->payload_type = GW_PAYLOAD_UINT64;
-      out->payload = attr->payload.ullValue;
-      break;
-    case NVTX_PAYLOAD_TYPE_INT64:
-      out->payload_type = GW_PAYLOAD_INT64;
-      out->payload = (uint64_t)attr->payload.llValue;
-      break;
-    case NVTX_PAYLOAD_TYPE_DOUBLE:
-      out->payload_type = GW_PAYLOAD_DOUBLE;
-      memcpy(&out->payload, &attr->payload.dValue, sizeof out->payload);
-      break;
-    case NVTX_PAYLOAD_TYPE_UNSIGNED_INT32:
-      out->payload_type = GW_PAYLOAD_UINT64;
-      out->payload = attr->payload.uiValue;
-      break;
-    case NVTX_PAYLOAD_TYPE_INT32:
-      out->payload_type = GW_PAYLOAD_INT64;
-      out->payload = (uint64_t)(int64_t)attr->payload.iValue;
-      break;
-    case NVTX_PAYLOAD_TYPE_FLOAT: {
-      double value = attr->payload.fValue;
-      out->payload_type = GW_PAYLOAD_DOUBLE;
-      memcpy(&out->payload, &value, sizeof out->payload);
-      break;
-    }
-    default:
-      break;
+      case NVTX_PAYLOAD_TYPE_UNSIGNED_INT64:
+        out->payload_type = GW_PAYLOAD_UINT64;
+        out->payload = attr->payload.ullValue;
+        break;
+      case NVTX_PAYLOAD_TYPE_INT64:
+        out->payload_type = GW_PAYLOAD_INT64;
+        out->payload = (uint64_t)attr->payload.llValue;
+        break;
+      case NVTX_PAYLOAD_TYPE_DOUBLE:
+        out->payload_type = GW_PAYLOAD_DOUBLE;
+        memcpy(&out->payload, &attr->payload.dValue, sizeof out->payload);
+        break;
+      case NVTX_PAYLOAD_TYPE_UNSIGNED_INT32:
+        out->payload_type = GW_PAYLOAD_UINT64;
+        out->payload = attr->payload.uiValue;
+        break;
+      case NVTX_PAYLOAD_TYPE_INT32:
+        out->payload_type = GW_PAYLOAD_INT64;
+        out->payload = (uint64_t)(int64_t)attr->payload.iValue;
+        break;
+      case NVTX_PAYLOAD_TYPE_FLOAT: {
+        double value = attr->payload.fValue;
+        out->payload_type = GW_PAYLOAD_DOUBLE;
+        memcpy(&out->payload, &value, sizeof out->payload);
+        break;
+      }
+      default: break;
     }
   }
   if (HAS_FIELD(attr, message)) {
     switch (attr->messageType) {
-    case NVTX_MESSAGE_TYPE_REGISTERED: {
-      uintptr_t id = (uintptr_t)attr->message.registered;
-      out->message = id < GW_MAX_STRINGS ? (uint32_t)id : GW_NO_MESSAGE;
-      break;
-    }
-    case NVTX_MESSAGE_TYPE_ASCII:
-      out->message = intern_ascii(attr->message.ascii);
-      break;
-    case NVTX_MESSAGE_TYPE_UNICODE:
-      out->message = intern_unicode(attr->message.unicode);
-      break;
-    default:
-      break;
+      case NVTX_MESSAGE_TYPE_REGISTERED: {
+        uintptr_t id = (uintptr_t)attr->message.registered;
+        out->message = id < GW_MAX_STRINGS ? (uint32_t)id : GW_NO_MESSAGE;
+        break;
+      }
+      case NVTX_MESSAGE_TYPE_ASCII: out->message = intern_ascii(attr->message.ascii); break;
+      case NVTX_MESSAGE_TYPE_UNICODE: out->message = intern_unicode(attr->message.unicode); break;
+      default: break;
     }
   }
 }
@@ -190,8 +184,7 @@ static int pop_range(uint32_t domain) {
       gw_store_release(&thread->long_head, thread->long_head + 1);
   }
   if (GW_UNLIKELY(gil && entry->message == gw_rt.gil_holding && end_ns - entry->start_ns >= gw_rt.config.long_hold_ns))
-    gw_note_long_release(thread, entry->start_ns,
-                         gw_interp_of(entry->payload_type, entry->payload));
+    gw_note_long_release(thread, entry->start_ns, gw_interp_of(entry->payload_type, entry->payload));
   return (int)depth;
 }
 

@@ -60,8 +60,7 @@ uint32_t gw_intern(gw_intern_table *table, const char *text, size_t length) {
   uint32_t offset = gw_load_relaxed(&table->arena_used);
   while (offset + length <= table->arena_size &&
          !__atomic_compare_exchange_n(&table->arena_used, &offset, offset + (uint32_t)length, 1, __ATOMIC_RELAXED,
-                                      __ATOMIC_RELAXED)) {
-  }
+                                      __ATOMIC_RELAXED)) {}
   gw_intern_entry *entry = &table->entries[id];
   if (offset + length > table->arena_size) {
     /* The id is spent; publish it as an empty string so the sender's scan moves on. */

@@ -27,16 +27,16 @@
 #include "../cpython/layout.h"
 #include "runtime.h"
 
-#define MAX_INTERPRETERS 64
-#define MAX_THREAD_STATES 4096
-#define MAX_NAME_CHARS 200       /* longer names keep their end (a path's file name) */
-#define LINETABLE_CHUNK 4096     /* one read each: a read costs ~1.5 us whatever its size */
+#define MAX_INTERPRETERS    64
+#define MAX_THREAD_STATES   4096
+#define MAX_NAME_CHARS      200  /* longer names keep their end (a path's file name) */
+#define LINETABLE_CHUNK     4096 /* one read each: a read costs ~1.5 us whatever its size */
 #define MAX_LINETABLE_BYTES 65536
-#define OB_TYPE 8                /* PyObject.ob_type in every default build */
-#define CODE_HEADER_MAX 512      /* enough of a code object for every field read */
-#define FRAME_HEADER_MAX 128
+#define OB_TYPE             8   /* PyObject.ob_type in every default build */
+#define CODE_HEADER_MAX     512 /* enough of a code object for every field read */
+#define FRAME_HEADER_MAX    128
 
-#define DESCRIBED_CACHE 64       /* (code, instruction) -> what describe() found */
+#define DESCRIBED_CACHE 64 /* (code, instruction) -> what describe() found */
 
 static struct {
   int state; /* 0 not tried, 1 ready, -1 not a supported CPython */
@@ -199,15 +199,20 @@ static int line_pep626(table_reader *r, int firstlineno, int64_t unit) {
     uint8_t b;
     switch (code) {
       case 15: has_line = 0; break; /* no location */
-      case 14: /* long form: line delta, end line, column, end column */
+      case 14:                      /* long form: line delta, end line, column, end column */
         if (!svarint(r, &delta) || !varint(r, &skip) || !varint(r, &skip) || !varint(r, &skip)) return 0;
         break;
-      case 13: if (!svarint(r, &delta)) return 0; break; /* no columns */
-      case 12: case 11: case 10: /* one line: delta 0..2, start and end columns */
+      case 13:
+        if (!svarint(r, &delta)) return 0;
+        break; /* no columns */
+      case 12:
+      case 11:
+      case 10: /* one line: delta 0..2, start and end columns */
         delta = code - 10;
         if (!next_byte(r, &b) || !next_byte(r, &b)) return 0;
         break;
-      default: if (!next_byte(r, &b)) return 0; /* short form: same line, one column byte */
+      default:
+        if (!next_byte(r, &b)) return 0; /* short form: same line, one column byte */
     }
     line += delta;
     if (unit >= address && unit < address + length) return has_line && line > 0 ? line : 0;
@@ -293,14 +298,13 @@ static int describe(uintptr_t code, int64_t unit, gw_python_frame *out) {
   *out = (gw_python_frame){.function = intern_str(name), .file = intern_str(filename)};
   table_reader r;
   if (unit >= 0 && open_table(&r, linetable))
-    out->line = l->frame_kind == GW_PY_FRAME_OBJECT ? line_310(&r, firstlineno, unit * 2)
-                                                    : line_pep626(&r, firstlineno, unit);
+    out->line =
+        l->frame_kind == GW_PY_FRAME_OBJECT ? line_310(&r, firstlineno, unit * 2) : line_pep626(&r, firstlineno, unit);
   *seen = (struct described){code, name, filename, linetable, unit, *out};
   return 1;
 }
 
-int gw_python_frames(pid_t tid, unsigned long pthread, int64_t interp, gw_python_frame *out, int max,
-                     uint16_t *depth) {
+int gw_python_frames(pid_t tid, unsigned long pthread, int64_t interp, gw_python_frame *out, int max, uint16_t *depth) {
   *depth = 0;
   if (!ready()) return 0;
   py.pid = getpid();

@@ -18,7 +18,6 @@
  * Returns the number written: 0 when the thread has no Python frames, the host is not a
  * supported CPython, or anything read did not look as expected. Never faults: every read
  * goes through process_vm_readv. Call from one thread at a time. */
-int gw_python_frames(pid_t tid, unsigned long pthread, int64_t interp, gw_python_frame *out, int max,
-                     uint16_t *depth);
+int gw_python_frames(pid_t tid, unsigned long pthread, int64_t interp, gw_python_frame *out, int max, uint16_t *depth);
 
 #endif

@@ -17,14 +17,14 @@
 
 #include "../protocol/gilwatch_protocol.h"
 
-#define GW_LIKELY(x) __builtin_expect(!!(x), 1)
+#define GW_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define GW_UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define GW_EXPORT __attribute__((visibility("default")))
-#define GW_CACHELINE 64
+#define GW_EXPORT      __attribute__((visibility("default")))
+#define GW_CACHELINE   64
 
 /* Relaxed/acquire/release helpers on plain fields (GCC builtins, no _Atomic plumbing). */
-#define gw_load_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#define gw_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define gw_load_relaxed(p)     __atomic_load_n((p), __ATOMIC_RELAXED)
+#define gw_load_acquire(p)     __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define gw_store_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define gw_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
@@ -53,15 +53,15 @@ enum gw_transport { GW_TRANSPORT_UNIX = 1, GW_TRANSPORT_TCP = 2 };
 
 typedef struct gw_config {
   int transport;
-  char unix_path[108];       /* sizeof(sockaddr_un.sun_path) */
+  char unix_path[108];                /* sizeof(sockaddr_un.sun_path) */
   char token[GW_MAX_TOKEN_BYTES + 1]; /* GILWATCH_TOKEN(_FILE), sent in an AUTH frame; empty: none */
   char tcp_host[256];
   char tcp_port[16];
   char service[256];
-  char domains[1024];        /* GILWATCH_DOMAINS, comma separated; empty = all */
-  uint32_t ring_events;      /* per-thread ring capacity, a power of two */
+  char domains[1024];   /* GILWATCH_DOMAINS, comma separated; empty = all */
+  uint32_t ring_events; /* per-thread ring capacity, a power of two */
   uint32_t send_buffer_bytes;
-  uint64_t long_hold_ns;     /* GILWATCH_LONG_HOLD_MS: holds longer than this are sampled */
+  uint64_t long_hold_ns; /* GILWATCH_LONG_HOLD_MS: holds longer than this are sampled */
 } gw_config;
 
 /* Reads the environment. Returns 0 and writes a one-line reason to `why` when invalid. */
@@ -80,12 +80,12 @@ typedef struct gw_intern_entry {
 } gw_intern_entry;
 
 typedef struct gw_intern_table {
-  uint32_t capacity;       /* ids 1..capacity-1 */
-  uint32_t slot_mask;      /* open-addressing index of ids, 2 * capacity slots */
-  uint32_t next_id;        /* atomically incremented */
-  uint32_t arena_used;     /* atomically incremented */
+  uint32_t capacity;   /* ids 1..capacity-1 */
+  uint32_t slot_mask;  /* open-addressing index of ids, 2 * capacity slots */
+  uint32_t next_id;    /* atomically incremented */
+  uint32_t arena_used; /* atomically incremented */
   uint32_t arena_size;
-  uint32_t overflow_id;    /* returned when full: the text "(other)" */
+  uint32_t overflow_id; /* returned when full: the text "(other)" */
   uint32_t *slots;
   gw_intern_entry *entries;
   char *arena;
@@ -94,7 +94,7 @@ typedef struct gw_intern_table {
 int gw_intern_init(gw_intern_table *table, uint32_t capacity, uint32_t arena_size);
 /* Id of `text` (length bytes); inserts it if new. Never blocks; overflow_id when full. */
 uint32_t gw_intern(gw_intern_table *table, const char *text, size_t length);
-uint32_t gw_intern_count(const gw_intern_table *table); /* ids handed out so far, + 1 */
+uint32_t gw_intern_count(const gw_intern_table *table);                  /* ids handed out so far, + 1 */
 uint32_t gw_intern_find(const gw_intern_table *table, const char *text); /* 0 when absent */
 /* The text of `id` if its entry is complete, else NULL. */
 const char *gw_intern_text(const gw_intern_table *table, uint32_t id, uint16_t *length);
@@ -104,8 +104,8 @@ const char *gw_intern_text(const gw_intern_table *table, uint32_t id, uint16_t *
 typedef struct gw_category {
   uint32_t domain;
   uint32_t category;
-  uint32_t name;  /* message-table id of the name */
-  uint32_t state; /* 0 free, 1 being written, 2 ready */
+  uint32_t name;    /* message-table id of the name */
+  uint32_t state;   /* 0 free, 1 being written, 2 ready */
   uint32_t version; /* bumped on rename so the sender resends */
 } gw_category;
 
@@ -119,9 +119,9 @@ typedef struct gw_thread_name {
 
 /* ---- per-thread state (threads.c) ---- */
 
-#define GW_STACK_DEPTH 32      /* deeper pushes are counted, not recorded */
+#define GW_STACK_DEPTH       32 /* deeper pushes are counted, not recorded */
 #define GW_STACKS_PER_THREAD 16 /* distinct domains one thread may have open */
-#define GW_OPEN_REPORT_DEPTH 4 /* the sender reports open ranges this deep */
+#define GW_OPEN_REPORT_DEPTH 4  /* the sender reports open ranges this deep */
 #define GW_LONG_HOLD_RECORDS 16 /* per thread: long holds kept when the ring is full */
 
 typedef struct gw_stack_entry {
@@ -134,8 +134,8 @@ typedef struct gw_stack_entry {
 
 typedef struct gw_stack {
   uint32_t domain;
-  uint32_t depth;   /* may exceed GW_STACK_DEPTH */
-  uint32_t seq;     /* odd while the owner writes an entry: the sender's scan retries */
+  uint32_t depth; /* may exceed GW_STACK_DEPTH */
+  uint32_t seq;   /* odd while the owner writes an entry: the sender's scan retries */
   gw_stack_entry entries[GW_STACK_DEPTH];
   uint64_t reported_start[GW_OPEN_REPORT_DEPTH]; /* sender-private: OPEN already sent */
 } gw_stack;
@@ -145,26 +145,26 @@ typedef struct gw_thread {
   struct gw_thread *next; /* registry list; changed only by the sender (unlink) and at push */
   uint32_t id;
   pid_t tid;
-  unsigned long pthread;  /* pthread_self(): how CPython 3.10 identifies its thread states */
-  char start_name[16];    /* OS name at registration: a thread may exit before the sender reads /proc */
+  unsigned long pthread;     /* pthread_self(): how CPython 3.10 identifies its thread states */
+  char start_name[16];       /* OS name at registration: a thread may exit before the sender reads /proc */
   gw_thread_name given_name; /* a thread naming itself (gilwatch_name_thread): no table slot, freed with it */
   gw_record *ring;
   uint64_t ring_mask;
 
   /* producer side */
   uint64_t head __attribute__((aligned(GW_CACHELINE))); /* next write; release-stored */
-  uint64_t tail_seen;        /* producer's cached copy of tail */
-  uint64_t dropped;          /* ring full or depth overflow: relaxed-stored by the owner */
+  uint64_t tail_seen;                                   /* producer's cached copy of tail */
+  uint64_t dropped;                                     /* ring full or depth overflow: relaxed-stored by the owner */
   uint64_t unmatched_pops;
-  uint32_t stack_count;      /* release-stored after a stack's domain is set */
-  int exited;                /* release-stored by the thread's exit destructor */
+  uint32_t stack_count; /* release-stored after a stack's domain is set */
+  int exited;           /* release-stored by the thread's exit destructor */
   /* Long GIL holds that found the ring full: rare, and what users alert on, so they get a
    * small ring of their own rather than being dropped with the burst around them. */
-  uint64_t long_head;        /* release-stored by the owner */
+  uint64_t long_head; /* release-stored by the owner */
   gw_record long_holds[GW_LONG_HOLD_RECORDS];
-  uint32_t gil_seq;          /* seqlock over gil/gil_count: odd while the owner updates them */
-  uint32_t gil_count;        /* slots of `gil` in use */
-  int gil_waited;            /* a GIL wait ended and its hold has not: the hold is contended */
+  uint32_t gil_seq;                /* seqlock over gil/gil_count: odd while the owner updates them */
+  uint32_t gil_count;              /* slots of `gil` in use */
+  int gil_waited;                  /* a GIL wait ended and its hold has not: the hold is contended */
   gw_gil_totals gil[GW_GIL_SLOTS]; /* exact cumulative GIL counts (gil_totals.c) */
   gw_stack stacks[GW_STACKS_PER_THREAD];
   /* The holder's own schedstat when it released its last long GIL hold (gw_note_long_release):
@@ -178,7 +178,7 @@ typedef struct gw_thread {
   /* consumer (sender) side */
   uint64_t tail __attribute__((aligned(GW_CACHELINE)));
   uint64_t long_tail;
-  uint32_t released_seen;          /* `released.seq` already used */
+  uint32_t released_seen; /* `released.seq` already used */
   /* The sender's first look at the thread's open GIL hold (its schedstat, taken the first
    * tick it sees the hold, long or not): the start of that hold's time split. */
   uint64_t look_start_ns, look_at_ns, look_run_ns, look_wait_ns;
@@ -187,11 +187,11 @@ typedef struct gw_thread {
   uint64_t look_frames_start_ns;
   uint16_t look_frame_count, look_stack_depth;
   gw_python_frame look_frames[GW_CAUSE_FRAMES];
-  int info_sent;                   /* on the current connection */
-  uint32_t gil_seq_sent;           /* gil_seq of the totals last queued (0: none on this connection) */
-  uint32_t name_version_sent;      /* version of the override name last sent */
-  uint64_t name_checked_ns;        /* when the OS name was last read */
-  char name[128];                  /* last name sent */
+  int info_sent;              /* on the current connection */
+  uint32_t gil_seq_sent;      /* gil_seq of the totals last queued (0: none on this connection) */
+  uint32_t name_version_sent; /* version of the override name last sent */
+  uint64_t name_checked_ns;   /* when the OS name was last read */
+  char name[128];             /* last name sent */
 } gw_thread;
 
 /* The calling thread's state, registering it on its first event. NULL when the
@@ -238,16 +238,16 @@ struct gw_runtime {
   gw_category categories[GW_MAX_CATEGORIES];
   gw_thread_name thread_names[GW_MAX_THREAD_NAMES]; /* names given by other threads, before registration */
   uint32_t thread_names_used;
-  gw_thread *threads;      /* registry head */
+  gw_thread *threads; /* registry head */
   uint32_t next_thread_id;
   uint64_t next_range_id;
-  uint64_t lost_threads;   /* events of threads that could not register */
-  pthread_key_t exit_key;  /* its destructor marks a thread exited */
-  uint32_t gil_domain;     /* "GIL NVTX Domain" once created, else 0 */
+  uint64_t lost_threads;                               /* events of threads that could not register */
+  pthread_key_t exit_key;                              /* its destructor marks a thread exited */
+  uint32_t gil_domain;                                 /* "GIL NVTX Domain" once created, else 0 */
   uint32_t gil_holding, gil_waiting, gil_drop_request; /* their message ids, interned at start */
-  gw_contention contention[GW_GIL_SLOTS]; /* per GIL (interpreter); more GILs are not counted */
-  uint32_t contention_claim;               /* spinlock for claiming a slot */
-  int sender_wanted;       /* the sender was stopped for a fork: the next event restarts it */
+  gw_contention contention[GW_GIL_SLOTS];              /* per GIL (interpreter); more GILs are not counted */
+  uint32_t contention_claim;                           /* spinlock for claiming a slot */
+  int sender_wanted; /* the sender was stopped for a fork: the next event restarts it */
   uint64_t instance;
   pid_t pid;
   int started;
@@ -280,22 +280,19 @@ static inline gw_record *gw_long_hold_claim(gw_thread *thread) {
   return &thread->long_holds[thread->long_head % GW_LONG_HOLD_RECORDS];
 }
 
-static inline void gw_ring_publish(gw_thread *thread) {
-  gw_store_release(&thread->head, thread->head + 1);
-}
+static inline void gw_ring_publish(gw_thread *thread) { gw_store_release(&thread->head, thread->head + 1); }
 
 /* Closes every range the thread still has pushed (thread exit). */
 void gw_thread_close_open_ranges(gw_thread *thread, uint64_t now_ns);
 /* The exit_key destructor. */
 void gw_thread_on_exit(void *thread);
 
-
 /* ---- exact GIL totals (gil_totals.c) ---- */
 
 /* Counts one ended GIL range or drop-request mark on the calling thread. Owner-only plain
  * stores under the thread's seqlock: no atomic read-modify-write, no shared cache line. */
-void gw_gil_count_range(gw_thread *thread, uint32_t message, uint8_t payload_type, uint64_t payload,
-                        uint64_t start_ns, uint64_t end_ns);
+void gw_gil_count_range(gw_thread *thread, uint32_t message, uint8_t payload_type, uint64_t payload, uint64_t start_ns,
+                        uint64_t end_ns);
 void gw_gil_count_mark(gw_thread *thread, uint8_t payload_type, uint64_t payload);
 /* A GIL wait begins or ends on the calling thread (the ranges' payload tells which GIL). */
 void gw_gil_wait_begins(uint8_t payload_type, uint64_t payload, uint64_t start_ns);
@@ -324,7 +321,7 @@ void gw_sampler_observe(gw_thread *thread, uint64_t now_ns); /* each tick, each 
 /* Before the thread is freed: the final causes of its holds still being sampled (a thread
  * that exits right after a long hold). Returns how many were written to `out`. */
 size_t gw_sampler_forget(gw_thread *thread, gw_hold_cause *out, size_t max);
-void gw_sampler_after_fork_child(void);                      /* the parent's holds are not ours */
+void gw_sampler_after_fork_child(void); /* the parent's holds are not ours */
 /* The calling thread released a GIL hold of at least the threshold: it reads its own CPU
  * clock (one clock_gettime, no file, only for holds already that long). */
 void gw_note_long_release(gw_thread *thread, uint64_t start_ns, int64_t interp);
@@ -333,21 +330,22 @@ void gw_note_long_release(gw_thread *thread, uint64_t start_ns, int64_t interp);
  * every GW_SAMPLE_MS. */
 size_t gw_sampler_end_tick(uint64_t now_ns, gw_hold_cause *out, size_t max, int *active, int final);
 
-#define GW_TICK_MS 10
-#define GW_IDLE_TICK_MS 100   /* after GW_IDLE_AFTER_TICKS ticks with nothing to send */
-#define GW_IDLE_AFTER_TICKS 10
-#define GW_IDLE_STATUS_NS 1000000000ull /* an idle process's heartbeat */
-#define GW_BUSY_TICK_MS 1
-#define GW_SAMPLE_MS 2
-#define GW_EXIT_FLUSH_MS 200
+#define GW_TICK_MS              10
+#define GW_IDLE_TICK_MS         100 /* after GW_IDLE_AFTER_TICKS ticks with nothing to send */
+#define GW_IDLE_AFTER_TICKS     10
+#define GW_IDLE_STATUS_NS       1000000000ull /* an idle process's heartbeat */
+#define GW_BUSY_TICK_MS         1
+#define GW_SAMPLE_MS            2
+#define GW_EXIT_FLUSH_MS        200
 #define GW_OPEN_REPORT_AFTER_NS (GW_TICK_MS * 1000000ull) /* open ranges older than this are reported */
-#define GW_NAME_REFRESH_NS 5000000000ull /* OS names rarely change; NVTX-given names arrive at once */
+#define GW_NAME_REFRESH_NS      5000000000ull             /* OS names rarely change; NVTX-given names arrive at once */
 
 /* Ranges this long are never dropped for a full ring or a slow server (they are few): a
  * long GIL hold is what users alert on, and a range the sender may have reported OPEN must
  * end on the server, or it would look stuck there. */
 static inline int gw_keep_always(uint64_t start_ns, uint64_t end_ns) {
-  uint64_t limit = gw_rt.config.long_hold_ns < GW_OPEN_REPORT_AFTER_NS ? gw_rt.config.long_hold_ns : GW_OPEN_REPORT_AFTER_NS;
+  uint64_t limit =
+      gw_rt.config.long_hold_ns < GW_OPEN_REPORT_AFTER_NS ? gw_rt.config.long_hold_ns : GW_OPEN_REPORT_AFTER_NS;
   return end_ns - start_ns >= limit;
 }
 

@@ -26,20 +26,20 @@
 #include "python_frames.h"
 #include "runtime.h"
 
-#define MAX_SAMPLED 8
-#define OTHERS_EVERY_NS 10000000ull
+#define MAX_SAMPLED        8
+#define OTHERS_EVERY_NS    10000000ull
 #define OTHERS_MAX_THREADS 16
-#define INTERIM_EVERY_NS 100000000ull
-#define SYSCALL_SLOTS 16
-#define FRAME_TRIES 3 /* samples that may look for the holder's Python frames */
+#define INTERIM_EVERY_NS   100000000ull
+#define SYSCALL_SLOTS      16
+#define FRAME_TRIES        3 /* samples that may look for the holder's Python frames */
 
 typedef struct sampled_hold {
   gw_thread *thread; /* NULL: free slot */
   uint64_t start_ns;
   int64_t interp;
-  int seen; /* still held at this tick */
-  int ended;   /* the holder's release reading is in: the split is final */
-  int missed;  /* ticks since the hold was last seen, its release reading not yet in */
+  int seen;   /* still held at this tick */
+  int ended;  /* the holder's release reading is in: the split is final */
+  int missed; /* ticks since the hold was last seen, its release reading not yet in */
   uint64_t last_emit_ns;
   /* The split's first reading (the sender's first look at the hold, else the first sample;
    * none: base_at_ns 0), and the previous sample */
@@ -47,13 +47,20 @@ typedef struct sampled_hold {
   uint64_t at_ns, run_ns, wait_ns;
   unsigned long majflt;
   unsigned long first_majflt;
-  char state; /* the holder's state at the last sample (R, S, D...), 0 before one */
+  char state;                    /* the holder's state at the last sample (R, S, D...), 0 before one */
   uint64_t estimated_blocked_ns; /* sum of per-interval estimates, for the syscall shares */
   int frame_tries;
   int64_t frames_interp; /* whose thread state holds the frames (frames_interp()) */
   gw_hold_cause cause;
-  struct { int32_t syscall; uint32_t wait_site; uint64_t ns; } blocked[SYSCALL_SLOTS];
-  struct { int32_t syscall; uint32_t samples; } others[SYSCALL_SLOTS];
+  struct {
+    int32_t syscall;
+    uint32_t wait_site;
+    uint64_t ns;
+  } blocked[SYSCALL_SLOTS];
+  struct {
+    int32_t syscall;
+    uint32_t samples;
+  } others[SYSCALL_SLOTS];
 } sampled_hold;
 
 static sampled_hold holds[MAX_SAMPLED];
@@ -106,8 +113,7 @@ static int read_stat(pid_t tid, char *state, unsigned long *majflt) {
 static int read_schedstat(pid_t tid, uint64_t *run_ns, uint64_t *wait_ns) {
   char buffer[128];
   unsigned long long run, wait;
-  if (!read_proc(tid, PROC_SCHEDSTAT, buffer, sizeof buffer) || sscanf(buffer, "%llu %llu", &run, &wait) != 2)
-    return 0;
+  if (!read_proc(tid, PROC_SCHEDSTAT, buffer, sizeof buffer) || sscanf(buffer, "%llu %llu", &run, &wait) != 2) return 0;
   *run_ns = run;
   *wait_ns = wait;
   return 1;
@@ -376,8 +382,9 @@ void gw_sampler_observe(gw_thread *thread, uint64_t now) {
      * case it ends long but before the first sample (the sender can be a tick late). */
     if (now - start >= gw_rt.config.long_hold_ns / 2 && thread->look_frames_start_ns != start) {
       thread->look_frames_start_ns = start;
-      thread->look_frame_count = (uint16_t)gw_python_frames(thread->tid, thread->pthread, frames_interp(payload_type, payload),
-                                                            thread->look_frames, GW_CAUSE_FRAMES, &thread->look_stack_depth);
+      thread->look_frame_count =
+          (uint16_t)gw_python_frames(thread->tid, thread->pthread, frames_interp(payload_type, payload),
+                                     thread->look_frames, GW_CAUSE_FRAMES, &thread->look_stack_depth);
     }
     return;
   }
@@ -415,8 +422,10 @@ static void fill(sampled_hold *h, gw_hold_cause *out, int final) {
   for (int k = 0; k < GW_CAUSE_SYSCALLS; k++) {
     int i = order[k];
     /* shares of the estimates, scaled to the measured total */
-    uint64_t ns = i < 0 || !h->estimated_blocked_ns ? 0
-                : (uint64_t)((double)h->blocked[i].ns / (double)h->estimated_blocked_ns * (double)h->cause.blocked_ns);
+    uint64_t ns =
+        i < 0 || !h->estimated_blocked_ns
+            ? 0
+            : (uint64_t)((double)h->blocked[i].ns / (double)h->estimated_blocked_ns * (double)h->cause.blocked_ns);
     out->blocked_in[k] =
         i < 0 ? (gw_cause_syscall){0} : (gw_cause_syscall){h->blocked[i].syscall, h->blocked[i].wait_site, ns};
   }
@@ -441,7 +450,7 @@ size_t gw_sampler_forget(gw_thread *thread, gw_hold_cause *out, size_t max) {
 void gw_sampler_after_fork_child(void) {
   for (int i = 0; i < MAX_SAMPLED; i++)
     if (holds[i].thread) release(&holds[i]); /* the parent's threads, freed in the child */
-  gw_thread *self = gw_tls_thread; /* the one thread the child keeps: its last release was the parent's */
+  gw_thread *self = gw_tls_thread;           /* the one thread the child keeps: its last release was the parent's */
   if (self) {
     self->released_seen = self->released.seq;
     self->look_start_ns = 0;

@@ -22,29 +22,29 @@
 
 static struct sender {
   pthread_t thread;
-  int running;               /* the thread exists (changed under `lifecycle`) */
-  int stop_requested;        /* before fork: finish the tick and exit */
+  int running;        /* the thread exists (changed under `lifecycle`) */
+  int stop_requested; /* before fork: finish the tick and exit */
   int stopped_for_fork;
   pthread_mutex_t lifecycle; /* start, stop and restart of the thread */
-  uint32_t wake_word; /* futex: bumped to wake the sender early (exit flush); no fd needed */
+  uint32_t wake_word;        /* futex: bumped to wake the sender early (exit flush); no fd needed */
   pid_t tid;                 /* the sender thread's, while it runs */
   unsigned idle_ticks;       /* ticks in a row with nothing to send and no GIL range open */
   int status_sent;           /* a STATUS went out on this connection */
   uint64_t status_sent_ns;
 
-  gw_buffer definitions;     /* this tick: strings and threads, sent before records */
-  gw_buffer records;         /* this tick: records, thread exits, status */
+  gw_buffer definitions; /* this tick: strings and threads, sent before records */
+  gw_buffer records;     /* this tick: records, thread exits, status */
 
   gw_gil_totals retired[GW_GIL_SLOTS]; /* GIL totals of every thread reaped so far */
   uint32_t retired_count;
-  int retired_sent;              /* on the current connection */
+  int retired_sent; /* on the current connection */
 
-  uint64_t dropped;              /* lost by the sender itself, and by threads already reaped */
+  uint64_t dropped; /* lost by the sender itself, and by threads already reaped */
   uint64_t unmatched_reaped;
 
-  int busy;                      /* a ring was over a quarter full at the last drain */
-  int sampling;                  /* a long GIL hold is being sampled */
-  uint64_t exit_requested;       /* atomically incremented by the exit flush */
+  int busy;                /* a ring was over a quarter full at the last drain */
+  int sampling;            /* a long GIL hold is being sampled */
+  uint64_t exit_requested; /* atomically incremented by the exit flush */
   uint64_t exit_done;
 } S = {.lifecycle = PTHREAD_MUTEX_INITIALIZER};
 
@@ -115,7 +115,8 @@ static uint64_t drain_long_holds(gw_thread *thread, int connected) {
   if (count == 0) return 0;
   if (connected) {
     gw_record records[GW_LONG_HOLD_RECORDS];
-    for (uint64_t i = 0; i < count; i++) records[i] = thread->long_holds[(thread->long_tail + i) % GW_LONG_HOLD_RECORDS];
+    for (uint64_t i = 0; i < count; i++)
+      records[i] = thread->long_holds[(thread->long_tail + i) % GW_LONG_HOLD_RECORDS];
     if (!gw_frame_records(&S.records, thread->id, records, (uint32_t)count)) connected = 0;
   }
   if (!connected) S.dropped += count;
@@ -159,8 +160,7 @@ static uint64_t drain_thread(gw_thread *thread, uint64_t now, int final, int con
     for (uint64_t k = taken; k < total && kept_count < GW_LONG_HOLD_RECORDS; k++) {
       if (k < open_count) continue;
       const gw_record *r = &thread->ring[(tail + (k - open_count)) & thread->ring_mask];
-      if (r->kind == GW_RECORD_RANGE && gw_keep_always(r->start_ns, r->end_ns))
-        kept[kept_count++] = *r;
+      if (r->kind == GW_RECORD_RANGE && gw_keep_always(r->start_ns, r->end_ns)) kept[kept_count++] = *r;
     }
     if (kept_count && gw_frame_records(&S.records, thread->id, kept, kept_count)) queued += kept_count;
   }
@@ -174,8 +174,7 @@ static uint64_t drain_thread(gw_thread *thread, uint64_t now, int final, int con
 static void unlink_thread(gw_thread **link, gw_thread *thread) {
   if (link == &gw_rt.threads) {
     gw_thread *expected = thread;
-    if (__atomic_compare_exchange_n(&gw_rt.threads, &expected, thread->next, 0, __ATOMIC_ACQ_REL,
-                                    __ATOMIC_ACQUIRE))
+    if (__atomic_compare_exchange_n(&gw_rt.threads, &expected, thread->next, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
       return;
     for (gw_thread *p = expected; p; p = p->next)
       if (p->next == thread) {
@@ -339,16 +338,16 @@ static void *sender_main(void *arg) {
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, NULL); /* the host's signals are not ours to take */
-  prctl(PR_SET_NAME, "gilwatch-send"); /* by the thread itself: no /proc file opened */
+  prctl(PR_SET_NAME, "gilwatch-send");    /* by the thread itself: no /proc file opened */
   S.tid = (pid_t)syscall(SYS_gettid);
   gw_transport_thread_starts();
   for (;;) {
     /* Sleep one tick (a short one while rings fill fast), or less if the exit flush bumps
      * wake_word. Producers never wake us: that would be a syscall on their hot path. */
-    long pause_ms = S.busy                            ? GW_BUSY_TICK_MS
-                    : S.sampling                      ? GW_SAMPLE_MS
+    long pause_ms = S.busy                                ? GW_BUSY_TICK_MS
+                    : S.sampling                          ? GW_SAMPLE_MS
                     : S.idle_ticks >= GW_IDLE_AFTER_TICKS ? GW_IDLE_TICK_MS
-                                                      : GW_TICK_MS;
+                                                          : GW_TICK_MS;
     struct timespec pause = {0, pause_ms * 1000000L};
     S.busy = 0;
     syscall(SYS_futex, &S.wake_word, FUTEX_WAIT_PRIVATE, gw_load_acquire(&S.wake_word), &pause, NULL, 0);

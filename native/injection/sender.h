@@ -56,9 +56,9 @@ int gw_transport_connected(void);
 size_t gw_transport_pending_bytes(void);
 /* Accepts a tick's frames for the current connection; `records` of them are records. */
 void gw_transport_queue(const gw_buffer *definitions, const gw_buffer *records, uint64_t record_count);
-void gw_transport_write(void);                   /* what the socket takes now */
+void gw_transport_write(void);                    /* what the socket takes now */
 void gw_transport_flush_until(uint64_t deadline); /* at exit: waits for the socket */
-uint64_t gw_transport_dropped(void); /* records accepted for a connection that closed first */
+uint64_t gw_transport_dropped(void);              /* records accepted for a connection that closed first */
 void gw_transport_after_fork_child(void);
 
 /* ---- the sender thread (sender.c) ---- */

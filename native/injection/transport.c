@@ -28,14 +28,14 @@
 #include "socket_path.h"
 
 static struct connection {
-  int socket_fd;             /* -1 while disconnected */
-  int private_fds;           /* the sender thread has its own descriptor table (see below) */
+  int socket_fd;   /* -1 while disconnected */
+  int private_fds; /* the sender thread has its own descriptor table (see below) */
   uint64_t next_connect_ns;
   uint64_t backoff_ns;
-  int warned_address;        /* one stderr line per cause, not one per retry */
-  gw_buffer pending;         /* accepted for the current connection, not yet written */
-  uint64_t pending_records;  /* records in `pending` since it was last empty */
-  uint64_t dropped;          /* records lost with a connection before they were written */
+  int warned_address;       /* one stderr line per cause, not one per retry */
+  gw_buffer pending;        /* accepted for the current connection, not yet written */
+  uint64_t pending_records; /* records in `pending` since it was last empty */
+  uint64_t dropped;         /* records lost with a connection before they were written */
 } C = {.socket_fd = -1, .backoff_ns = 50000000ull};
 
 static void disconnect(void) {
@@ -83,8 +83,7 @@ static int connect_tcp(void) {
       /* Up to 1 s, in slices, so a fork never waits long for this thread to stop. */
       struct pollfd p = {.fd = fd, .events = POLLOUT};
       int ready = 0;
-      for (int slice = 0; slice < 20 && !ready && !gw_sender_stopping(); slice++)
-        ready = poll(&p, 1, 50);
+      for (int slice = 0; slice < 20 && !ready && !gw_sender_stopping(); slice++) ready = poll(&p, 1, 50);
       int error = 0;
       socklen_t length = sizeof error;
       ok = ready == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0;

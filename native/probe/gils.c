@@ -36,8 +36,7 @@ void probe_start(void) {
 }
 
 static void found(char *cond, char *mutex, char *switch_cond, char *switch_mutex) {
-  while (__atomic_exchange_n(&registry_lock, 1, __ATOMIC_ACQUIRE)) {
-  }
+  while (__atomic_exchange_n(&registry_lock, 1, __ATOMIC_ACQUIRE)) {}
   int n = probe_gil_count;
   for (int i = 0; i < n; i++) {
     if (probe_gils[i].cond == cond) { /* the same GIL created again (fork child, re-init) */

@@ -110,7 +110,6 @@ EXPORT void _Exit(int status) {
   __builtin_unreachable();
 }
 
-
 EXPORT int pthread_mutex_init(pthread_mutex_t *mutex, const pthread_mutexattr_t *attr) {
   int result = REAL(mutex_init)(mutex, attr);
   if (probe_enabled) probe_saw_mutex_init(mutex);

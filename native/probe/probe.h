@@ -22,7 +22,7 @@
 
 /* CPython's struct _gil_runtime_state keeps these four in this order (3.10-3.15, every
  * build flavour): cond, mutex, switch_cond, switch_mutex. x86-64 glibc sizes. */
-#define PROBE_COND_SIZE 48
+#define PROBE_COND_SIZE  48
 #define PROBE_MUTEX_SIZE 40
 
 typedef struct probe_gil {
@@ -32,8 +32,8 @@ typedef struct probe_gil {
   void *switch_mutex;
   long long interp_id;
   /* Written only by the thread that owns `mutex` (all transitions happen under it). */
-  uint64_t hold_seq;      /* holds started on this GIL */
-  uint64_t switches;      /* holder changes: CPython's switch_number */
+  uint64_t hold_seq; /* holds started on this GIL */
+  uint64_t switches; /* holder changes: CPython's switch_number */
   pid_t last_holder;
   int held;
   uint64_t drop_marked_hold; /* hold_seq of the hold that already got a drop-request mark */
@@ -43,10 +43,10 @@ enum probe_object { PROBE_COND, PROBE_MUTEX, PROBE_SWITCH_COND, PROBE_SWITCH_MUT
 
 /* ---- the host's version and layout (layout.c) ---- */
 typedef struct probe_layout {
-  int minor;               /* 3.x of the host, -1 when not (yet) a CPython */
-  int free_threaded;       /* a --disable-gil build (3.13+) */
-  const char *runtime;     /* _PyRuntime when its _Py_DebugOffsets were read, else NULL */
-  uint64_t interp_size;    /* from _Py_DebugOffsets: PyInterpreterState's size, */
+  int minor;                  /* 3.x of the host, -1 when not (yet) a CPython */
+  int free_threaded;          /* a --disable-gil build (3.13+) */
+  const char *runtime;        /* _PyRuntime when its _Py_DebugOffsets were read, else NULL */
+  uint64_t interp_size;       /* from _Py_DebugOffsets: PyInterpreterState's size, */
   uint64_t interp_id_offset;  /* where its id is, */
   uint64_t gil_locked_offset; /* and where its own GIL's `locked` flag is */
 } probe_layout;
@@ -74,8 +74,8 @@ static inline probe_gil *probe_find(const void *address, enum probe_object *whic
   return NULL;
 }
 
-void probe_start(void);                /* constructor: version check, real functions */
-void probe_find_injection(void);       /* once NVTX has loaded its tool: its flush for _exit */
+void probe_start(void);                 /* constructor: version check, real functions */
+void probe_find_injection(void);        /* once NVTX has loaded its tool: its flush for _exit */
 void probe_saw_mutex_init(void *mutex); /* create_gil signature */
 void probe_saw_cond_init(void *cond);
 

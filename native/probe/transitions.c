@@ -31,10 +31,10 @@ static nvtxDomainHandle_t domain;
 static nvtxStringHandle_t waiting_message, holding_message, drop_message;
 
 static __thread struct {
-  probe_gil *owned;      /* the GIL whose mutex this thread holds */
-  probe_gil *gil;        /* the GIL the open range belongs to */
+  probe_gil *owned; /* the GIL whose mutex this thread holds */
+  probe_gil *gil;   /* the GIL the open range belongs to */
   int state;
-  int pending_hold;      /* lock(SM) while owning M: the hold starts at unlock(SM) */
+  int pending_hold; /* lock(SM) while owning M: the hold starts at unlock(SM) */
   int timed_out;
   uint64_t saved_switches;
   pid_t tid;

@@ -9,9 +9,9 @@
 #ifndef GILWATCH_GIL_NAMES_H
 #define GILWATCH_GIL_NAMES_H
 
-#define GW_GIL_DOMAIN "GIL NVTX Domain"
-#define GW_GIL_WAITING "Waiting for GIL"     /* push range: contended acquisitions only */
-#define GW_GIL_HOLDING "Holding GIL"         /* push range: `locked = 1` until `locked = 0` */
+#define GW_GIL_DOMAIN       "GIL NVTX Domain"
+#define GW_GIL_WAITING      "Waiting for GIL"  /* push range: contended acquisitions only */
+#define GW_GIL_HOLDING      "Holding GIL"      /* push range: `locked = 1` until `locked = 0` */
 #define GW_GIL_DROP_REQUEST "GIL drop request" /* mark: a waiter asked the holder to drop */
 
 #endif

@@ -17,23 +17,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GW_PROTOCOL_MAGIC 0x574C4947u /* the bytes "GILW" */
+#define GW_PROTOCOL_MAGIC   0x574C4947u /* the bytes "GILW" */
 #define GW_PROTOCOL_VERSION 3u
 
 /* A receiver rejects larger frames: a hostile or corrupt length cannot make it buffer more. */
 #define GW_MAX_FRAME_BODY (1u << 20)
-#define GW_FRAME_ALIGN 8u
+#define GW_FRAME_ALIGN    8u
 
 /* Ids a sender may use. Receivers reject ids at or above these limits. */
-#define GW_MAX_DOMAINS 256u
-#define GW_MAX_STRINGS 16384u
+#define GW_MAX_DOMAINS      256u
+#define GW_MAX_STRINGS      16384u
 /* Thread ids are never reused, so a thread-per-request program goes far past 65 536. */
-#define GW_MAX_THREADS 0xFFFFFFFFu
+#define GW_MAX_THREADS      0xFFFFFFFFu
 #define GW_MAX_STRING_BYTES 1024u
 
 /* Domain id 0 is NVTX's default domain (no name). Message id 0 is "no message". */
 #define GW_DEFAULT_DOMAIN 0u
-#define GW_NO_MESSAGE 0u
+#define GW_NO_MESSAGE     0u
 
 enum gw_frame_type {
   GW_FRAME_HELLO = 1,       /* gw_hello + service + executable + argv */
@@ -62,7 +62,7 @@ typedef struct gw_hello {
   uint16_t record_size; /* sizeof(gw_record): a cheap guard against mismatched builds */
   uint32_t pid;
   uint32_t ppid;
-  uint64_t instance;    /* random per process image; a fork child draws a new one.
+  uint64_t instance;     /* random per process image; a fork child draws a new one.
                            A reconnect with the same instance continues the same process. */
   uint64_t monotonic_ns; /* CLOCK_MONOTONIC and CLOCK_REALTIME read together, */
   uint64_t realtime_ns;  /* so the receiver can turn range times into wall time. */
@@ -158,10 +158,10 @@ enum gw_status_flags {
  * threshold (GILWATCH_LONG_HOLD_MS). Sent every 100 ms while the hold lasts, and once more
  * (GW_CAUSE_FINAL) when it ends. The first threshold of the hold is not sampled. The
  * message ids it refers to (function, file, wait site) are defined by STRING frames first. */
-#define GW_CAUSE_SYSCALLS 4
-#define GW_CAUSE_OTHERS 4
-#define GW_SYSCALL_NONE (-1)   /* blocked outside a system call: a page fault */
-#define GW_SYSCALL_UNKNOWN (-2)
+#define GW_CAUSE_SYSCALLS   4
+#define GW_CAUSE_OTHERS     4
+#define GW_SYSCALL_NONE     (-1) /* blocked outside a system call: a page fault */
+#define GW_SYSCALL_UNKNOWN  (-2)
 #define GW_SYSCALL_GIL_WAIT (-3) /* others only: the thread is waiting for the GIL */
 
 enum gw_cause_flags { GW_CAUSE_FINAL = 1 };
@@ -173,13 +173,13 @@ typedef struct gw_cause_syscall {
 } gw_cause_syscall;
 
 typedef struct gw_cause_others {
-  int32_t syscall;        /* what other threads were blocked in */
+  int32_t syscall;         /* what other threads were blocked in */
   uint32_t thread_samples; /* other-thread samples that found it (÷ other_samples = threads) */
 } gw_cause_others;
 
 /* Where the holder was in Python: its innermost frames, read from the interpreter's memory
  * while the hold was in progress (the first sample of the hold that found them). */
-#define GW_CAUSE_FRAMES 8
+#define GW_CAUSE_FRAMES     8
 #define GW_STACK_WALK_LIMIT 128 /* stack_depth saturates here */
 
 typedef struct gw_python_frame {
@@ -190,15 +190,15 @@ typedef struct gw_python_frame {
 } gw_python_frame;
 
 typedef struct gw_hold_cause {
-  uint32_t thread;  /* the holder */
-  uint32_t flags;   /* gw_cause_flags */
-  uint64_t start_ns; /* the hold's start, as in its OPEN and RANGE records */
-  int64_t interp;    /* the hold's payload (interpreter id), 0 without one */
+  uint32_t thread;          /* the holder */
+  uint32_t flags;           /* gw_cause_flags */
+  uint64_t start_ns;        /* the hold's start, as in its OPEN and RANGE records */
+  int64_t interp;           /* the hold's payload (interpreter id), 0 without one */
   uint64_t sampled_from_ns; /* first schedstat reading: the split is measured from here, */
   uint64_t sampled_to_ns;   /* to here (final: the holder's reading at release); before it, estimated */
-  uint64_t on_cpu_ns;   /* running; the three parts split start_ns..sampled_to_ns */
-  uint64_t runqueue_ns; /* runnable, waiting for a CPU */
-  uint64_t blocked_ns;  /* sleeping or in uninterruptible wait */
+  uint64_t on_cpu_ns;       /* running; the three parts split start_ns..sampled_to_ns */
+  uint64_t runqueue_ns;     /* runnable, waiting for a CPU */
+  uint64_t blocked_ns;      /* sleeping or in uninterruptible wait */
   uint32_t major_faults;
   uint32_t samples;
   uint32_t other_samples; /* times the other threads were looked at */
@@ -218,14 +218,16 @@ typedef struct gw_hold_cause {
  * connection of the same process instance restates every live thread (THREAD and
  * GIL_TOTALS frames) before its first STATUS; threads it does not restate have exited. */
 #define GW_RETIRED_THREADS 0u
-#define GW_GIL_SLOTS 4 /* interpreters (GILs) one thread is counted for; more fold into the last */
+#define GW_GIL_SLOTS       4 /* interpreters (GILs) one thread is counted for; more fold into the last */
 
 /* Histogram bucket upper bounds, ns; a last bucket above them all is implicit. */
 #define GW_DURATION_BUCKETS 20
-#define GW_DURATION_BOUNDS_NS                                                                              \
-  {1000ull, 5000ull, 10000ull, 50000ull, 100000ull, 250000ull, 500000ull, 1000000ull, 2500000ull, 5000000ull,   \
-   10000000ull, 25000000ull, 50000000ull, 100000000ull, 200000000ull, 500000000ull, 1000000000ull,          \
-   2000000000ull, 5000000000ull, 10000000000ull}
+#define GW_DURATION_BOUNDS_NS                                                                                          \
+  {                                                                                                                    \
+    1000ull, 5000ull, 10000ull, 50000ull, 100000ull, 250000ull, 500000ull, 1000000ull, 2500000ull, 5000000ull,         \
+        10000000ull, 25000000ull, 50000000ull, 100000000ull, 200000000ull, 500000000ull, 1000000000ull, 2000000000ull, \
+        5000000000ull, 10000000000ull                                                                                  \
+  }
 
 typedef struct gw_gil_totals_header {
   uint32_t thread; /* a thread id, or GW_RETIRED_THREADS */
@@ -233,13 +235,13 @@ typedef struct gw_gil_totals_header {
 } gw_gil_totals_header;
 
 typedef struct gw_gil_totals {
-  int64_t interp;                /* the GIL's interpreter id: the ranges' payload, 0 without one */
-  uint64_t holds;                /* "Holding GIL" ranges ended */
-  uint64_t contended_holds;      /* of those, holds that a "Waiting for GIL" range led to */
+  int64_t interp;           /* the GIL's interpreter id: the ranges' payload, 0 without one */
+  uint64_t holds;           /* "Holding GIL" ranges ended */
+  uint64_t contended_holds; /* of those, holds that a "Waiting for GIL" range led to */
   uint64_t hold_ns;
-  uint64_t waits;                /* "Waiting for GIL" ranges ended (contended acquisitions) */
+  uint64_t waits; /* "Waiting for GIL" ranges ended (contended acquisitions) */
   uint64_t wait_ns;
-  uint64_t drop_requests;        /* "GIL drop request" marks */
+  uint64_t drop_requests; /* "GIL drop request" marks */
   uint64_t longest_hold_ns;
   uint64_t longest_hold_start_ns;
   uint64_t longest_wait_ns;
@@ -257,11 +259,11 @@ typedef struct gw_gil_totals {
 enum gw_open_kind { GW_OPEN_HOLD = 1, GW_OPEN_WAIT = 2 };
 
 typedef struct gw_gil_state_header {
-  uint32_t gils;        /* gw_gil_contention that follow */
-  uint32_t open;        /* then gw_gil_open */
+  uint32_t gils;         /* gw_gil_contention that follow */
+  uint32_t open;         /* then gw_gil_open */
   uint32_t open_omitted; /* open ranges beyond GW_STATE_OPEN */
   uint32_t reserved;
-  uint64_t now_ns;      /* the sender's clock when it looked */
+  uint64_t now_ns; /* the sender's clock when it looked */
 } gw_gil_state_header;
 
 typedef struct gw_gil_contention {
