@@ -1,5 +1,5 @@
 // The ingest limits (docs/security.md, "Ingest"). Their defaults are defined once, in
-// native/addon/ingest_limits.h, and read from the addon; this file only types them, merges
+// native/protocol/ingest_limits.h, and read from the addon; this file only types them, merges
 // a caller's overrides and reports overflows in the log without flooding it.
 import type { Logger } from './log'
 import { loadAddon } from './store'

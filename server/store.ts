@@ -49,8 +49,8 @@ interface NativeStoreOptions {
 interface NativeAddon {
   NativeStore: new (options: NativeStoreOptions) => NativeStore
   protocolLayout(): Record<string, number> & { durationBucketsSeconds: number[] }
-  viewLayout(): ViewLayout // native/addon/view_layout.h
-  ingestLimits(): IngestLimits // the defaults (native/addon/ingest_limits.h)
+  viewLayout(): ViewLayout // native/protocol/view_layout.h
+  ingestLimits(): IngestLimits // the defaults (native/protocol/ingest_limits.h)
   storeDefaults(): StoreDefaults // NativeStoreOptions' (native/addon/store.h, gil_metrics.h)
 }
 
@@ -79,7 +79,7 @@ export interface StoreOptions {
   forgetAfterMs?: number
   maxRetired?: number
   argvMode?: ArgvMode // how much of each command line the views below show (server/argv.ts)
-  limits?: Partial<IngestLimits> // over the defaults of native/addon/ingest_limits.h
+  limits?: Partial<IngestLimits> // over the defaults of native/protocol/ingest_limits.h
   keepDefinitions?: boolean // keep each connection's definitions for a recording's rotation
 }
 

@@ -1,7 +1,7 @@
 // The shapes of what the native addon returns (native/addon/addon.cc, process_views.cc), of
 // what server/store.ts's Store hands on, and of the messages /ws sends the dashboard
 // (server/dashboard.ts): defined here once for the server, the dashboard and the tests.
-// The column tables of the views' flat numeric rows mirror native/addon/view_layout.h;
+// The column tables of the views' flat numeric rows mirror native/protocol/view_layout.h;
 // test/protocol.test.ts proves they agree.
 //
 // Imported by the dashboard bundle too (dashboard/*.ts): keep it free of Node modules and of

@@ -1,7 +1,7 @@
 // The wire format is defined once in native/protocol/gilwatch_protocol.h; server/protocol.ts
 // mirrors it. This proves the two agree, constant by constant and offset by offset, using
 // the layout the native addon was compiled with. Likewise for the GIL's range names
-// (gil_names.h) and the columns of the views' flat rows (native/addon/view_layout.h,
+// (gil_names.h) and the columns of the views' flat rows (native/protocol/view_layout.h,
 // mirrored in server/views.ts).
 import assert from 'node:assert/strict'
 import fs from 'node:fs'

@@ -10,9 +10,9 @@
 #include "process_views.h"
 #include "decoder.h"
 #include "gil_names.h"
-#include "ingest_limits.h"
+#include "../protocol/ingest_limits.h"
 #include "store.h"
-#include "view_layout.h"
+#include "../protocol/view_layout.h"
 
 namespace gilwatch {
 namespace {

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "gil_metrics.h"
-#include "view_layout.h"
+#include "../protocol/view_layout.h"
 
 namespace gilwatch {
 

@@ -18,7 +18,7 @@
 #include "../protocol/gilwatch_protocol.h"
 #include "gil_metrics.h"
 #include "history.h"
-#include "ingest_limits.h"
+#include "../protocol/ingest_limits.h"
 
 namespace gilwatch {
 

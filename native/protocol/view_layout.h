@@ -5,9 +5,8 @@
 // proves the two agree, so reordering a column on one side fails a test.
 //
 // Each table is an X-macro list of (C++ name, JavaScript name): the enum below and what
-// viewLayout() exports are both generated from it, so neither can miss an entry. Here and
-// not in native/protocol/: nothing but the addon writes these rows (the injection library
-// and the probe never see them), like ingest_limits.h.
+// viewLayout() exports are both generated from it, so neither can miss an entry. C++ only:
+// the addon writes these rows (the injection library and the probe never see them).
 #pragma once
 
 #include <cstddef>
