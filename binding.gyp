@@ -14,6 +14,7 @@
         "native/addon/process_views.cc",
         "native/addon/decoder.cc",
         "native/addon/history.cc",
+        "native/addon/metrics_view.cc",
         "native/addon/store.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 
+#include "metrics_view.h"
 #include "process_views.h"
 #include "decoder.h"
 #include "gil_names.h"
@@ -21,52 +22,6 @@ uint64_t serverNowNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-const char *stateName(ProcessState state) {
-  switch (state) {
-    case ProcessState::Connected: return "connected";
-    case ProcessState::Disconnected: return "disconnected";
-    case ProcessState::Retired: return "retired";
-  }
-  return "unknown";
-}
-
-Napi::Value payloadValue(Napi::Env env, uint8_t type, uint64_t bits) {
-  switch (type) {
-    case GW_PAYLOAD_UINT64: return Napi::Number::New(env, static_cast<double>(bits));
-    case GW_PAYLOAD_INT64: return Napi::Number::New(env, static_cast<double>(static_cast<int64_t>(bits)));
-    case GW_PAYLOAD_DOUBLE: {
-      double value;
-      std::memcpy(&value, &bits, sizeof value);
-      return Napi::Number::New(env, value);
-    }
-    default: return env.Null();
-  }
-}
-
-// What is left of IngestLimits::apiResponseBytes while one answer is built. Sizes are the
-// JSON's: text as escaped, plus a fixed allowance per object for its keys and numbers.
-class ResponseBudget {
- public:
-  explicit ResponseBudget(size_t bytes) : left_(bytes) {}
-  bool take(size_t bytes) {
-    if (bytes > left_) return !(spent_ = true);
-    left_ -= bytes;
-    return true;
-  }
-  bool spent() const { return spent_; } // something did not fit
-
- private:
-  size_t left_;
-  bool spent_ = false;
-};
-constexpr size_t kProcessJsonBytes = 450, kThreadJsonBytes = 130, kRangeJsonBytes = 140, kOpenJsonBytes = 200;
-
-size_t jsonBytes(std::string_view text) {
-  size_t bytes = 2; // the quotes
-  for (unsigned char c : text) bytes += c < 0x20 ? 6 : (c == '"' || c == '\\') ? 2 : 1;
-  return bytes;
 }
 
 // IngestLimits as JavaScript sees them: {serviceBytes: 256, ...}. Read and written through
@@ -107,20 +62,6 @@ Napi::Object limitsObject(Napi::Env env, IngestLimits limits) {
   Napi::Object o = Napi::Object::New(env);
   eachLimit(limits, [&](const char *name, auto value) { o.Set(name, static_cast<double>(value)); });
   return o;
-}
-
-// Series one process adds to /metrics, as server/metrics.ts writes them.
-size_t metricsSeriesOf(const Process &p) {
-  constexpr size_t histogram = kDurationBuckets + 3; // buckets, +Inf, _sum, _count
-  size_t series = 2;                                 // gilwatch_events_dropped_total, gilwatch_ingest_lag_seconds
-  series += p.gils.size() * (2 * histogram + 4);     // hold, wait; current, waiters, contended, drops
-  for (const GilTotals &g : p.gils) series += 3 * g.longHoldSites.size(); // long hold: 3 causes per site
-  size_t threadGils = p.otherThreads.size();
-  for (const auto &[id, thread] : p.threads)
-    if (thread->slot == LabelSlot::Own) threadGils += thread->gil.size();
-  series += threadGils * 5; // hold, wait, 2 acquisitions, hold max
-  series += (p.rangeHistograms.size() + (p.otherRanges.count ? 1 : 0)) * histogram;
-  return series;
 }
 
 class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
@@ -233,148 +174,22 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
     return o;
   }
 
-  // Bounded per process (IngestLimits::api*) and in all (apiResponseBytes): a process with
-  // thousands of threads or keys says how many it left out rather than growing every
-  // response. Returns an empty handle when not even the process itself fits in `budget`.
-  Napi::Object processObject(Napi::Env env, const Process &p, uint64_t now, ResponseBudget &budget) {
-    const StringTable &strings = p.strings;
-    const IngestLimits &limits = store_.limits();
-    size_t header = kProcessJsonBytes + jsonBytes(p.service) + jsonBytes(p.executable);
-    for (const std::string &a : p.argv) header += jsonBytes(a) + 4;
-    if (!budget.take(header)) return Napi::Object();
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("instance", hex64(p.instance));
-    o.Set("pid", p.pid);
-    o.Set("ppid", p.ppid);
-    o.Set("service", p.service);
-    o.Set("executable", p.executable);
-    Napi::Array argv = Napi::Array::New(env, p.argv.size());
-    for (size_t i = 0; i < p.argv.size(); i++) argv.Set(i, p.argv[i]);
-    o.Set("argv", argv);
-    o.Set("state", stateName(p.state));
-    o.Set("connectedAtMs", p.wallMs(p.helloMonotonicNs));
-    uint64_t clientNow =
-        p.state == ProcessState::Connected ? p.clientNowNs(now) : p.clientNowNs(p.disconnectedServerNs);
-    o.Set("clientNowNs", static_cast<double>(clientNow));
-    o.Set("nowMs", p.wallMs(clientNow));
-    o.Set("droppedEvents", static_cast<double>(p.droppedEvents));
-    o.Set("unmatchedPops", static_cast<double>(p.unmatchedPops));
-    o.Set("rangesReceived", static_cast<double>(p.rangesReceived));
-    Napi::Array threads = Napi::Array::New(env);
-    uint32_t listed = 0;
-    for (const auto &[id, thread] : p.threads) {
-      const Thread &t = *thread;
-      size_t totalsListed = std::min(t.totals.size(), limits.apiRangesPerThread);
-      size_t cost = kThreadJsonBytes + jsonBytes(t.name);
-      for (size_t k = 0; k < totalsListed; k++)
-        cost += kRangeJsonBytes + jsonBytes(strings.text(t.totals[k].first.domain)) +
-                jsonBytes(strings.text(t.totals[k].first.message));
-      for (const OpenRange &r : t.open)
-        cost += kOpenJsonBytes + jsonBytes(strings.text(r.domain)) + jsonBytes(strings.text(r.message));
-      if (listed >= limits.apiThreadsPerProcess || !budget.take(cost)) break;
-      Napi::Object to = Napi::Object::New(env);
-      to.Set("id", t.id);
-      to.Set("tid", t.tid);
-      to.Set("name", t.name);
-      to.Set("exited", t.exited);
-      Napi::Array totals = Napi::Array::New(env, totalsListed);
-      to.Set("rangesOmitted", static_cast<double>(t.totals.size() - totalsListed));
-      for (size_t k = 0; k < totalsListed; k++) {
-        const auto &[key, value] = t.totals[k];
-        Napi::Object r = Napi::Object::New(env);
-        r.Set("domain", strings.text(key.domain));
-        r.Set("message", strings.text(key.message));
-        r.Set("kind", key.kind == EventKind::Mark ? "mark" : "range");
-        r.Set("count", static_cast<double>(value.count));
-        r.Set("totalNs", static_cast<double>(value.totalNs));
-        r.Set("maxNs", static_cast<double>(value.maxNs));
-        totals.Set(k, r);
-      }
-      to.Set("ranges", totals);
-      Napi::Array open = Napi::Array::New(env, t.open.size());
-      for (size_t k = 0; k < t.open.size(); k++) {
-        const OpenRange &r = t.open[k];
-        Napi::Object ro = Napi::Object::New(env);
-        ro.Set("domain", strings.text(r.domain));
-        ro.Set("message", strings.text(r.message));
-        ro.Set("depth", r.depth);
-        ro.Set("startNs", static_cast<double>(r.startNs));
-        ro.Set("startMs", p.wallMs(r.startNs));
-        ro.Set("ageNs", static_cast<double>(clientNow > r.startNs ? clientNow - r.startNs : 0));
-        ro.Set("payload", payloadValue(env, r.payloadType, r.payload));
-        open.Set(k, ro);
-      }
-      to.Set("open", open);
-      threads.Set(listed++, to);
-    }
-    o.Set("threads", threads);
-    o.Set("threadsOmitted", static_cast<double>(p.threads.size() - listed));
-    return o;
-  }
+  // processes() -> {processes, processesOmitted}
+  Napi::Value Processes(const Napi::CallbackInfo &info) { return processesView(info.Env(), store_, serverNowNs()); }
 
-  // processes() -> {processes, processesOmitted}: processes in order until the response budget
-  // is spent (the last one listed may lack threads), the rest counted.
-  Napi::Value Processes(const Napi::CallbackInfo &info) {
-    Napi::Env env = info.Env();
-    uint64_t now = serverNowNs();
-    ResponseBudget budget(store_.limits().apiResponseBytes);
-    Napi::Array list = Napi::Array::New(env);
-    uint32_t listed = 0;
-    size_t omitted = 0;
-    for (const auto &process : store_.processes()) {
-      Napi::Object o = budget.spent() ? Napi::Object() : processObject(env, *process, now, budget);
-      if (o.IsEmpty()) {
-        omitted++;
-      } else {
-        list.Set(listed++, o);
-      }
-    }
-    Napi::Object result = Napi::Object::New(env);
-    result.Set("processes", list);
-    result.Set("processesOmitted", static_cast<double>(omitted));
-    return result;
-  }
-
-  // process(instance) -> one process as processes() shows it (a budget of its own), or null.
+  // process(instance) -> one process as processes() shows it, or null.
   Napi::Value ProcessOne(const Napi::CallbackInfo &info) {
-    Napi::Env env = info.Env();
     const Process *p = store_.find(std::stoull(info[0].As<Napi::String>().Utf8Value(), nullptr, 16));
-    if (!p) return env.Null();
-    ResponseBudget budget(store_.limits().apiResponseBytes);
-    Napi::Object o = processObject(env, *p, serverNowNs(), budget);
-    return o.IsEmpty() ? env.Null() : Napi::Value(o);
+    return p ? processView(info.Env(), store_, *p, serverNowNs()) : info.Env().Null();
   }
 
-  // list() -> every process without its threads: cheap enough to call many times a second.
-  Napi::Value List(const Napi::CallbackInfo &info) {
-    Napi::Env env = info.Env();
-    const auto &processes = store_.processes();
-    Napi::Array list = Napi::Array::New(env, processes.size());
-    for (size_t i = 0; i < processes.size(); i++) {
-      const Process &p = *processes[i];
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("instance", hex64(p.instance));
-      o.Set("pid", p.pid);
-      o.Set("ppid", p.ppid);
-      o.Set("service", p.service);
-      o.Set("state", stateName(p.state));
-      Napi::Array argv = Napi::Array::New(env, p.argv.size());
-      for (size_t k = 0; k < p.argv.size(); k++) argv.Set(k, p.argv[k]);
-      o.Set("argv", argv);
-      o.Set("connectedAtMs", p.wallMs(p.helloMonotonicNs));
-      o.Set("droppedEvents", static_cast<double>(p.droppedEvents));
-      o.Set("rangesReceived", static_cast<double>(p.rangesReceived));
-      o.Set("threads", static_cast<double>(p.threads.size()));
-      list.Set(i, o);
-    }
-    return list;
-  }
+  // list() -> every process without its threads.
+  Napi::Value List(const Napi::CallbackInfo &info) { return processListView(info.Env(), store_); }
 
   // ranges(instance, {thread?, sinceNs?, limit?}) -> recent completed ranges, oldest first.
   Napi::Value Ranges(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    uint64_t instance = std::stoull(info[0].As<Napi::String>().Utf8Value(), nullptr, 16);
-    Process *p = store_.find(instance);
+    const Process *p = store_.find(std::stoull(info[0].As<Napi::String>().Utf8Value(), nullptr, 16));
     if (!p) return env.Null();
     int64_t onlyThread = -1;
     double sinceNs = 0;
@@ -385,33 +200,7 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
       if (o.Has("sinceNs") && o.Get("sinceNs").IsNumber()) sinceNs = o.Get("sinceNs").As<Napi::Number>().DoubleValue();
       if (o.Has("limit") && o.Get("limit").IsNumber()) limit = o.Get("limit").As<Napi::Number>().Uint32Value();
     }
-    const StringTable &strings = p->strings;
-    Napi::Array out = Napi::Array::New(env);
-    uint32_t n = 0;
-    for (const auto &[id, t] : p->threads) {
-      if (onlyThread >= 0 && t->id != static_cast<uint32_t>(onlyThread)) continue;
-      for (size_t i = 0; i < t->recent.size() && n < limit; i++) {
-        const RecentRange &r = t->recent.at(i);
-        if (static_cast<double>(r.endNs) < sinceNs) continue;
-        Napi::Object o = Napi::Object::New(env);
-        o.Set("thread", t->id);
-        o.Set("tid", t->tid);
-        o.Set("domain", strings.text(r.domain));
-        o.Set("message", strings.text(r.message));
-        o.Set("kind", r.kind == EventKind::Mark ? "mark" : "range");
-        o.Set("depth", r.depth);
-        o.Set("startNs", static_cast<double>(r.startNs));
-        o.Set("endNs", static_cast<double>(r.endNs));
-        o.Set("durationNs", static_cast<double>(r.endNs - r.startNs));
-        o.Set("startMs", p->wallMs(r.startNs));
-        o.Set("closedBy", (r.flags & GW_FLAG_CLOSED_BY_THREAD_EXIT) ? "thread-exit"
-                          : (r.flags & kFlagClosedAtDisconnect)     ? "disconnect"
-                                                                    : "pop");
-        o.Set("payload", payloadValue(env, r.payloadType, r.payload));
-        out.Set(n++, o);
-      }
-    }
-    return out;
+    return rangesView(env, *p, onlyThread, sinceNs, limit);
   }
 
   // The process named by info[0] (hex instance) and its clock "now", or nullptr.
@@ -493,147 +282,8 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
     return info.Env().Undefined();
   }
 
-  static Napi::Object histogramObject(Napi::Env env, const DurationHistogram &h) {
-    Napi::Object o = Napi::Object::New(env);
-    Napi::Array counts = Napi::Array::New(env, h.counts.size());
-    for (size_t i = 0; i < h.counts.size(); i++) counts.Set(i, static_cast<double>(h.counts[i]));
-    o.Set("counts", counts); // per bucket (not cumulative), last: above the largest bound
-    o.Set("count", static_cast<double>(h.count));
-    o.Set("sum", static_cast<double>(h.sumNs) / 1e9);
-    return o;
-  }
-
-  // What /metrics needs, already aggregated: per process its GILs, its labelled threads
-  // (plus "other"), and its non-GIL range histograms. Retired processes are left out, and
-  // so are whole processes beyond IngestLimits::metricsSeries: the largest first (ties:
-  // the newest first), so many or huge processes cannot make the scrape fail or crawl for
-  // the ordinary ones. -> {processes, processesDropped, seriesDropped}
-  Napi::Value Metrics(const Napi::CallbackInfo &info) {
-    Napi::Env env = info.Env();
-    const MetricsOptions &options = store_.options().metrics;
-    uint64_t now = serverNowNs();
-    uint64_t slotWidth = options.holdMaxWindowNs / WindowMax::kSlots;
-    std::vector<std::pair<size_t, size_t>> candidates; // (series, index): stable, so older first on ties
-    const auto &all = store_.processes();
-    for (size_t i = 0; i < all.size(); i++)
-      if (all[i]->state != ProcessState::Retired) candidates.emplace_back(metricsSeriesOf(*all[i]), i);
-    std::stable_sort(candidates.begin(), candidates.end(),
-                     [](const auto &a, const auto &b) { return a.first < b.first; });
-    std::vector<bool> included(all.size(), false);
-    size_t budget = store_.limits().metricsSeries, used = 0, seriesDropped = 0, processesDropped = 0;
-    for (const auto &[series, index] : candidates) {
-      if (used + series <= budget) {
-        used += series;
-        included[index] = true;
-      } else {
-        seriesDropped += series;
-        processesDropped++;
-      }
-    }
-    if (processesDropped) store_.overflow(LimitKind::MetricsSeries);
-    Napi::Array list = Napi::Array::New(env);
-    uint32_t n = 0;
-    for (size_t index = 0; index < all.size(); index++) {
-      if (!included[index]) continue;
-      const Process &p = *all[index];
-      const StringTable &strings = p.strings;
-      uint64_t clientNow =
-          p.state == ProcessState::Connected ? p.clientNowNs(now) : p.clientNowNs(p.disconnectedServerNs);
-      Napi::Object po = Napi::Object::New(env);
-      po.Set("service", p.service);
-      po.Set("pid", p.pid);
-      po.Set("connected", p.state == ProcessState::Connected);
-      po.Set("droppedEvents", static_cast<double>(p.droppedEvents));
-      po.Set("lagSeconds", static_cast<double>(p.lagNs) / 1e9);
-
-      Napi::Array gils = Napi::Array::New(env, p.gils.size());
-      for (size_t g = 0; g < p.gils.size(); g++) {
-        const GilTotals &gil = p.gils[g];
-        double currentHold = 0;
-        uint32_t waiters = 0;
-        if (p.state == ProcessState::Connected && p.stateSeen) {
-          // The sender's state at its last tick (every 10 ms): every hold and wait, any age.
-          for (const Process::GilOpen &o : p.gilOpen)
-            if (o.hold && o.interp == gil.interp && clientNow > o.startNs)
-              currentHold = std::max(currentHold, static_cast<double>(clientNow - o.startNs) / 1e9);
-          waiters = gil.waitersNow;
-        } else if (p.state == ProcessState::Connected) {
-          for (const auto &[id, t] : p.threads) {
-            for (const OpenRange &r : t->open) {
-              if (r.domain != store_.gilDomain() || NativeStore::interpOf(r.payloadType, r.payload) != gil.interp)
-                continue;
-              if (r.message == store_.holdingId() && clientNow > r.startNs)
-                currentHold = std::max(currentHold, static_cast<double>(clientNow - r.startNs) / 1e9);
-              if (r.message == store_.waitingId()) waiters++;
-            }
-          }
-        }
-        Napi::Object go = Napi::Object::New(env);
-        go.Set("interp", static_cast<double>(gil.interp));
-        go.Set("hold", histogramObject(env, gil.hold));
-        go.Set("wait", histogramObject(env, gil.wait));
-        go.Set("dropRequests", static_cast<double>(gil.dropRequests));
-        Napi::Array longHold = Napi::Array::New(env, gil.longHoldSites.size());
-        for (size_t k = 0; k < gil.longHoldSites.size(); k++) {
-          const LongHoldSite &s = gil.longHoldSites[k];
-          Napi::Object so = Napi::Object::New(env);
-          so.Set("site", s.site);
-          so.Set("onCpu", static_cast<double>(s.ns[0]) / 1e9);
-          so.Set("runqueue", static_cast<double>(s.ns[1]) / 1e9);
-          so.Set("blocked", static_cast<double>(s.ns[2]) / 1e9);
-          longHold.Set(k, so);
-        }
-        go.Set("longHoldSeconds", longHold);
-        go.Set("contendedSeconds", static_cast<double>(gil.contendedNs) / 1e9);
-        go.Set("currentHoldSeconds", currentHold);
-        go.Set("waiters", waiters);
-        gils.Set(g, go);
-      }
-      po.Set("gils", gils);
-
-      Napi::Array threads = Napi::Array::New(env);
-      uint32_t t = 0;
-      auto addThread = [&](const std::string &name, uint32_t tid, const ThreadGil &g) {
-        Napi::Object to = Napi::Object::New(env);
-        to.Set("name", name);
-        to.Set("tid", tid);
-        to.Set("interp", static_cast<double>(g.interp));
-        to.Set("holdSeconds", static_cast<double>(g.holdNs) / 1e9);
-        to.Set("waitSeconds", static_cast<double>(g.waitNs) / 1e9);
-        to.Set("contended", static_cast<double>(g.contended));
-        to.Set("uncontended", static_cast<double>(g.uncontended));
-        to.Set("holdMaxSeconds", static_cast<double>(g.holdMax.max(clientNow / slotWidth)) / 1e9);
-        threads.Set(t++, to);
-      };
-      for (const auto &[id, thread] : p.threads)
-        if (thread->slot == LabelSlot::Own)
-          for (const ThreadGil &g : thread->gil) addThread(thread->name, thread->tid, g);
-      for (const ThreadGil &g : p.otherThreads) addThread("other", 0, g);
-      po.Set("threads", threads);
-
-      Napi::Array ranges = Napi::Array::New(env);
-      uint32_t r = 0;
-      for (const RangeHistogram &h : p.rangeHistograms) {
-        Napi::Object ro = histogramObject(env, h.histogram);
-        ro.Set("domain", strings.text(h.domain));
-        ro.Set("message", strings.text(h.message));
-        ranges.Set(r++, ro);
-      }
-      if (p.otherRanges.count) {
-        Napi::Object ro = histogramObject(env, p.otherRanges);
-        ro.Set("domain", "(other)");
-        ro.Set("message", "(other)");
-        ranges.Set(r++, ro);
-      }
-      po.Set("ranges", ranges);
-      list.Set(n++, po);
-    }
-    Napi::Object result = Napi::Object::New(env);
-    result.Set("processes", list);
-    result.Set("processesDropped", static_cast<double>(processesDropped));
-    result.Set("seriesDropped", static_cast<double>(seriesDropped));
-    return result;
-  }
+  // metrics() -> what /metrics needs (metrics_view.h).
+  Napi::Value Metrics(const Napi::CallbackInfo &info) { return metricsView(info.Env(), store_, serverNowNs()); }
 
   // countOverflow(limit): a limit the JavaScript side enforces (connections, timeouts),
   // counted with the native ones so one table holds them all.

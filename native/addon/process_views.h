@@ -22,4 +22,14 @@ Napi::Value threadsView(Napi::Env env, const Process &p, uint64_t clientNow, uin
 Napi::Value summaryView(Napi::Env env, const NativeStore &store, const Process &p, uint64_t clientNow,
                         uint32_t topHolds);
 
+// /api/processes: processes with their threads, range totals and open ranges, bounded per
+// process (IngestLimits::api*) and in all (apiResponseBytes). -> {processes, processesOmitted}
+Napi::Value processesView(Napi::Env env, const NativeStore &store, uint64_t serverNowNs);
+// One process as processesView() shows it, with a budget of its own; null if even that is too small.
+Napi::Value processView(Napi::Env env, const NativeStore &store, const Process &p, uint64_t serverNowNs);
+// Every process without its threads: cheap enough for many calls a second (the process picker).
+Napi::Value processListView(Napi::Env env, const NativeStore &store);
+// Recent completed ranges, oldest first; onlyThread < 0: every thread.
+Napi::Value rangesView(Napi::Env env, const Process &p, int64_t onlyThread, double sinceNs, size_t limit);
+
 } // namespace gilwatch
