@@ -33,23 +33,23 @@ function compareWithTruth (truth: TruthRange[], ranges: CompletedRange[]) {
     const a = [...wanted].sort((x, y) => x.startNs - y.startNs)
     const b = [...got].sort((x, y) => x.startNs - y.startNs)
     a.forEach((t, i) => {
+      // Each push and pop happened between the fixture's clock readings around it: exact,
+      // however loaded the machine.
       startDiffs.push(Math.abs(b[i].startNs - t.startNs))
+      assert.ok(b[i].startNs >= t.startNs && b[i].startNs <= t.innerStartNs, `${k} #${i}: start ${b[i].startNs} outside [${t.startNs}, ${t.innerStartNs}]`)
       if (t.exited) {
         assert.equal(b[i].closedBy, 'thread-exit', `${k}: a range left open at thread exit is closed by it`)
         assert.ok(b[i].endNs >= t.startNs)
       } else {
         endDiffs.push(Math.abs(t.endNs - b[i].endNs))
+        assert.ok(b[i].endNs >= t.innerEndNs && b[i].endNs <= t.endNs, `${k} #${i}: end ${b[i].endNs} outside [${t.innerEndNs}, ${t.endNs}]`)
         assert.equal(b[i].closedBy, 'pop')
       }
     })
   }
-  // The fixture reads the clock right next to each NVTX call; preemption on a busy machine
-  // can widen a few, so the bound is on the bulk.
-  const within = (diffs: number[], ns: number) => diffs.filter((d) => d <= ns).length / diffs.length
+  // And the tool's clock reading is next to the fixture's: a push costs little.
   assert.ok(median(startDiffs) < 2000, `median start difference ${median(startDiffs)} ns`)
   assert.ok(median(endDiffs) < 2000, `median end difference ${median(endDiffs)} ns`)
-  assert.ok(within(startDiffs, 5000) >= 0.95, `${within(startDiffs, 5000)} of starts within 5 µs`)
-  assert.ok(within(endDiffs, 5000) >= 0.95, `${within(endDiffs, 5000)} of ends within 5 µs`)
 }
 
 async function finishedProcess (pid: number): Promise<ProcessSnapshot> {

@@ -135,18 +135,24 @@ export async function waitFor<T> (what: string, probe: () => Promise<T | undefin
   }
 }
 
-export interface TruthRange { tid: number, domain: string, message: string, startNs: number, endNs: number, exited: boolean }
+// [startNs, endNs]: read before the push and after the pop; [innerStartNs, innerEndNs]: after
+// the push and before the pop. The range a tool records lies between the two on any load.
+export interface TruthRange {
+  tid: number, domain: string, message: string, startNs: number, endNs: number, innerStartNs: number, innerEndNs: number, exited: boolean
+}
 
-// Lines written by gil_fixture: R <tid> <domain> <message words...> <start_ns> <end_ns> [exit]
+// Lines written by gil_fixture: R <tid> <domain> <message words...> <start> <end> <inner start> <inner end> [exit]
 export function readTruth (file: string): TruthRange[] {
   return fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((line) => {
     const words = line.split(' ')
     const exited = words[words.length - 1] === 'exit'
     if (exited) words.pop()
+    const innerEndNs = Number(words.pop())
+    const innerStartNs = Number(words.pop())
     const endNs = Number(words.pop())
     const startNs = Number(words.pop())
     const domain = words[2] === 'GIL' ? 'GIL NVTX Domain' : ''
-    return { tid: Number(words[1]), domain, message: words.slice(3).join(' '), startNs, endNs, exited }
+    return { tid: Number(words[1]), domain, message: words.slice(3).join(' '), startNs, endNs, innerStartNs, innerEndNs, exited }
   })
 }
 
