@@ -366,6 +366,10 @@ class NativeStore {
   NativeStoreOptions options_;
   StringTable strings_; // the entries every process's table starts with
   StoreCounters counters_;
+  // Giving freed memory back to the system (sweep).
+  static constexpr uint64_t kTrimEveryNs = 10'000'000'000;
+  bool trimPending_ = false;
+  uint64_t lastTrimNs_ = 0;
   std::vector<std::unique_ptr<Process>> processes_;
 };
 
