@@ -23,6 +23,19 @@ std::string hex64(uint64_t value) {
   return text;
 }
 
+// What every view of a process starts with: which process it is.
+static Napi::Object processIdentity(Napi::Env env, const Process &p) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("instance", hex64(p.instance));
+  o.Set("pid", p.pid);
+  o.Set("ppid", p.ppid);
+  o.Set("service", p.service);
+  Napi::Array argv = Napi::Array::New(env, p.argv.size());
+  for (size_t i = 0; i < p.argv.size(); i++) argv.Set(i, p.argv[i]);
+  o.Set("argv", argv);
+  return o;
+}
+
 Napi::Value causeObject(Napi::Env env, const Process &p, const HoldCause *c) {
   if (!c) return env.Null();
   Napi::Object o = Napi::Object::New(env);
@@ -403,14 +416,7 @@ Napi::Value threadsView(Napi::Env env, const Process &p, uint64_t clientNow, uin
 
 Napi::Value summaryView(Napi::Env env, const NativeStore &store, const Process &p, uint64_t clientNow,
                         uint32_t topHolds) {
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("instance", hex64(p.instance));
-  out.Set("pid", p.pid);
-  out.Set("ppid", p.ppid);
-  out.Set("service", p.service);
-  Napi::Array argv = Napi::Array::New(env, p.argv.size());
-  for (size_t i = 0; i < p.argv.size(); i++) argv.Set(i, p.argv[i]);
-  out.Set("argv", argv);
+  Napi::Object out = processIdentity(env, p);
   out.Set("startMs", p.wallMs(p.helloMonotonicNs));
   out.Set("durationNs", static_cast<double>(clientNow > p.helloMonotonicNs ? clientNow - p.helloMonotonicNs : 0));
   out.Set("droppedEvents", static_cast<double>(p.droppedEvents));
@@ -503,15 +509,8 @@ Napi::Object processObject(Napi::Env env, const NativeStore &store, const Proces
   size_t header = kProcessJsonBytes + jsonBytes(p.service) + jsonBytes(p.executable);
   for (const std::string &a : p.argv) header += jsonBytes(a) + 4;
   if (!budget.take(header)) return Napi::Object();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("instance", hex64(p.instance));
-  o.Set("pid", p.pid);
-  o.Set("ppid", p.ppid);
-  o.Set("service", p.service);
+  Napi::Object o = processIdentity(env, p);
   o.Set("executable", p.executable);
-  Napi::Array argv = Napi::Array::New(env, p.argv.size());
-  for (size_t i = 0; i < p.argv.size(); i++) argv.Set(i, p.argv[i]);
-  o.Set("argv", argv);
   o.Set("state", stateName(p.state));
   o.Set("connectedAtMs", p.wallMs(p.helloMonotonicNs));
   uint64_t clientNow = p.state == ProcessState::Connected ? p.clientNowNs(now) : p.clientNowNs(p.disconnectedServerNs);
@@ -606,15 +605,8 @@ Napi::Value processListView(Napi::Env env, const NativeStore &store) {
   Napi::Array list = Napi::Array::New(env, processes.size());
   for (size_t i = 0; i < processes.size(); i++) {
     const Process &p = *processes[i];
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("instance", hex64(p.instance));
-    o.Set("pid", p.pid);
-    o.Set("ppid", p.ppid);
-    o.Set("service", p.service);
+    Napi::Object o = processIdentity(env, p);
     o.Set("state", stateName(p.state));
-    Napi::Array argv = Napi::Array::New(env, p.argv.size());
-    for (size_t k = 0; k < p.argv.size(); k++) argv.Set(k, p.argv[k]);
-    o.Set("argv", argv);
     o.Set("connectedAtMs", p.wallMs(p.helloMonotonicNs));
     o.Set("droppedEvents", static_cast<double>(p.droppedEvents));
     o.Set("rangesReceived", static_cast<double>(p.rangesReceived));
