@@ -15,6 +15,7 @@
         "native/addon/decoder.cc",
         "native/addon/history.cc",
         "native/addon/metrics_view.cc",
+        "native/addon/peer.cc",
         "native/addon/store.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -38,7 +38,7 @@ export function benchDecode (quick: boolean): string {
   const scratch = Buffer.alloc(chunk)
   for (let r = 0; r < repetitions; r++) {
     const store = new Store({ recentPerThread: 8192 })
-    const c = store.openConnection()
+    const c = store.openConnection('test')
     store.feed(c, hello)
     let t0 = process.hrtime.bigint()
     for (let at = 0; at < body.length; at += chunk) {

@@ -8,7 +8,7 @@ import { fmt, spread, summarize } from './stats'
 
 function fill (store: Store, processes: number, threads: number): void {
   for (let p = 0; p < processes; p++) {
-    const c = store.openConnection()
+    const c = store.openConnection('test')
     const frames = [
       encodeHello({ pid: 10_000 + p, instance: BigInt(p + 1), monotonicNs: 0n, realtimeNs: BigInt(Date.now()) * 1_000_000n, service: `svc-${p % 10}` }),
       encodeString(StringKind.DOMAIN, 1, 'GIL NVTX Domain'),

@@ -5,11 +5,23 @@
 // many threads there are) and the summary tiles. A client that does not keep up is never
 // queued for: while its socket holds more than SEND_BUFFER_LIMIT bytes, updates are
 // skipped, and once it drains it gets a full, current state instead of the backlog.
-import { STATUS_CODES, type Server as HttpServer } from 'node:http'
+//
+// Clients are untrusted (docs/security.md, "The web side's limits"): their number is capped
+// in all and per peer, every message is checked against its schema (server/schemas.ts)
+// before it is read, messages are rate-limited, and subscriptions are coalesced: a client
+// gets at most one update computed per tick and none while its last one is still being
+// sent, however many it asks for. A fault in one client's update closes that client only.
+import { STATUS_CODES, type IncomingMessage, type Server as HttpServer } from 'node:http'
+import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { AccessPolicy } from './access'
-import type { Logger } from './log'
+import { accessErrorCodes } from './errors'
+import type { ClientErrors } from './client-errors'
+import { peerKey, peerOf } from './peer'
+import { parseDashboardMessage, type SubscribeMessage } from './schemas'
 import type { Store } from './store'
+import { defaultWebLimits, type WebLimitCounters, type WebLimits } from './web-limits'
 import {
   TIMELINE_ITEM_FIELDS, TimelineItem, type DashboardMessage, type DashboardUpdate, type TimelineMessage, type TimelineView
 } from './views'
@@ -31,12 +43,17 @@ interface Subscription {
 
 interface Client {
   socket: WebSocket
+  peer: string // server/peer.ts: peerKey
   subscription: Subscription
   sentUntilNs: number // timeline sent up to here (live mode)
   seriesFromSecond: number
   needsFull: boolean
+  inFlight: boolean // the last update is not yet handed to the kernel
+  updatedAt: number // Date.now() of the last update computed
   tick: number
   skipped: number
+  allowance: number // messages it may still send (a token bucket refilled at wsMessagesPerSecond)
+  allowanceAt: number
 }
 
 export interface DashboardStats { clients: number, skippedUpdates: number, maxBufferedBytes: number }
@@ -68,19 +85,21 @@ function encodeTimeline (t: TimelineView): TimelineMessage {
 export class DashboardHub {
   private readonly wss: WebSocketServer
   private readonly clients = new Set<Client>()
+  private readonly perPeer = new Map<string, number>()
   private readonly timer: NodeJS.Timeout
   private skippedUpdates = 0
   private processesTick = 0
 
-  constructor (private readonly store: Store, private readonly log: Logger) {
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 })
-    this.wss.on('connection', (socket) => this.accept(socket))
+  constructor (private readonly store: Store, private readonly faults: ClientErrors, private readonly overflows: WebLimitCounters,
+    private readonly limits: WebLimits = defaultWebLimits) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: limits.wsMessageBytes })
+    this.wss.on('connection', (socket, request: IncomingMessage) => this.accept(socket, peerKey(peerOf(request.socket as Socket))))
     this.timer = setInterval(() => this.push(), UPDATE_INTERVAL_MS)
     this.timer.unref()
   }
 
-  // The access policy decides before the handshake: a refused browser sees an HTTP status,
-  // never an open socket that then closes.
+  // The access policy and the client limits decide before the handshake: a refused browser
+  // sees an HTTP status, never an open socket that then closes.
   attach (server: HttpServer, access: AccessPolicy): void {
     server.on('upgrade', (request, socket, head) => {
       if ((request.url ?? '/').split('?')[0] !== '/ws') {
@@ -88,12 +107,17 @@ export class DashboardHub {
         return
       }
       const verdict = access.check(request, 'websocket')
-      if (verdict.kind === 'refuse') {
-        const body = JSON.stringify({ error: verdict.message, code: verdict.code })
-        const headers = { ...verdict.headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close' }
-        socket.once('finish', () => socket.destroy())
-        socket.end(`HTTP/1.1 ${verdict.status} ${STATUS_CODES[verdict.status]}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n${body}`)
-        return
+      if (verdict.kind === 'refuse') return refuseUpgrade(socket, verdict.status, verdict.headers, { error: verdict.message, code: verdict.code })
+      const peer = peerKey(peerOf(request.socket as Socket))
+      const full = this.clients.size >= this.limits.wsClients
+        ? 'ws_clients'
+        : (this.perPeer.get(peer) ?? 0) >= this.limits.wsClientsPerPeer ? 'ws_clients_per_peer' : null
+      if (full) {
+        this.overflows.count(full)
+        const message = full === 'ws_clients'
+          ? `the dashboard already has ${this.limits.wsClients} clients, its limit: try again later`
+          : `${peer} already has ${this.limits.wsClientsPerPeer} dashboard clients open, the limit per peer: close some`
+        return refuseUpgrade(socket, 503, { 'retry-after': '5' }, { error: message, code: accessErrorCodes.tooManyClients })
       }
       this.wss.handleUpgrade(request, socket, head, (ws) => this.wss.emit('connection', ws, request))
     })
@@ -116,42 +140,92 @@ export class DashboardHub {
     this.wss.close()
   }
 
-  private accept (socket: WebSocket): void {
+  private accept (socket: WebSocket, peer: string): void {
     const client: Client = {
       socket,
+      peer,
       subscription: { instance: null, live: true, windowMs: DEFAULT_WINDOW_MS, widthPx: 1200, longHoldMs: 50 },
       sentUntilNs: 0,
       seriesFromSecond: 0,
       needsFull: true,
+      inFlight: false,
+      updatedAt: 0,
       tick: 0,
-      skipped: 0
+      skipped: 0,
+      allowance: 2 * this.limits.wsMessagesPerSecond,
+      allowanceAt: Date.now()
     }
     this.clients.add(client)
-    socket.on('message', (data) => this.receive(client, data.toString()))
-    socket.on('close', () => this.clients.delete(client))
-    socket.on('error', () => this.clients.delete(client))
-    this.sendProcesses(client)
+    this.perPeer.set(peer, (this.perPeer.get(peer) ?? 0) + 1)
+    let gone = false
+    const leave = () => {
+      if (gone) return
+      gone = true
+      this.clients.delete(client)
+      const left = (this.perPeer.get(peer) ?? 1) - 1
+      if (left > 0) this.perPeer.set(peer, left)
+      else this.perPeer.delete(peer)
+    }
+    socket.on('message', (data, isBinary) => this.receive(client, isBinary ? null : data.toString()))
+    socket.on('close', leave)
+    socket.on('error', (error: Error & { code?: string }) => {
+      // ws has already closed the socket (1009) for a message above maxPayload.
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.overflows.count('ws_message_bytes')
+      leave()
+    })
+    this.guarded(client, () => this.sendProcesses(client))
   }
 
-  private receive (client: Client, text: string): void {
-    let message: any
-    try {
-      message = JSON.parse(text)
-    } catch {
-      client.socket.close(1003, 'messages must be JSON')
+  private receive (client: Client, text: string | null): void {
+    if (!this.allow(client)) {
+      this.overflows.count('ws_message_rate')
+      client.socket.close(1008, `more than ${this.limits.wsMessagesPerSecond} messages a second`)
       return
     }
+    const parsed = text === null ? { ok: false as const, error: 'a binary message' } : parseDashboardMessage(text)
+    if (!parsed.ok) {
+      this.faults.record('websocket', 'invalid_message', `${client.peer}: ${parsed.error}`)
+      client.socket.close(1008, closeReason(`invalid message: ${parsed.error}`))
+      return
+    }
+    this.subscribe(client, parsed.value)
+    // Answered at once when the client has nothing in flight and had no update this tick;
+    // otherwise the next tick answers the latest subscription only.
+    if (!client.inFlight && Date.now() - client.updatedAt >= UPDATE_INTERVAL_MS &&
+        client.socket.bufferedAmount <= SEND_BUFFER_LIMIT) {
+      this.guarded(client, () => this.update(client))
+    }
+  }
+
+  private subscribe (client: Client, message: SubscribeMessage): void {
     const s = client.subscription
-    if (message.type === 'subscribe') {
-      s.instance = typeof message.instance === 'string' && /^[0-9a-f]{16}$/.test(message.instance) ? message.instance : null
-      if (Number.isFinite(message.windowMs)) s.windowMs = Math.min(Math.max(message.windowMs, 1000), 30_000)
-      if (Number.isFinite(message.widthPx)) s.widthPx = Math.min(Math.max(message.widthPx, 100), 8000)
-      if (Number.isFinite(message.longHoldMs)) s.longHoldMs = Math.max(message.longHoldMs, 1)
-      s.live = message.live !== false
-      s.view = s.live || !Number.isFinite(message.startNs) ? undefined : { startNs: message.startNs, endNs: message.endNs }
-      client.needsFull = true
-      // A client that floods requests while not reading gets nothing more queued.
-      if (client.socket.bufferedAmount <= SEND_BUFFER_LIMIT) this.update(client)
+    s.instance = message.instance ?? null
+    if (message.windowMs !== undefined) s.windowMs = Math.min(Math.max(message.windowMs, 1000), 30_000)
+    if (message.widthPx !== undefined) s.widthPx = Math.round(Math.min(Math.max(message.widthPx, 100), 8000))
+    if (message.longHoldMs !== undefined) s.longHoldMs = Math.min(Math.max(message.longHoldMs, 1), 3_600_000)
+    s.live = message.live !== false
+    s.view = s.live || message.startNs === undefined ? undefined : { startNs: message.startNs, endNs: message.endNs! }
+    client.needsFull = true
+  }
+
+  // A token bucket: wsMessagesPerSecond sustained, twice that in a burst.
+  private allow (client: Client): boolean {
+    const now = Date.now()
+    const rate = this.limits.wsMessagesPerSecond
+    client.allowance = Math.min(2 * rate, client.allowance + (now - client.allowanceAt) / 1000 * rate)
+    client.allowanceAt = now
+    if (client.allowance < 1) return false
+    client.allowance--
+    return true
+  }
+
+  // One client's work: an exception closes that client (counted and logged), never the hub.
+  private guarded (client: Client, work: () => void): void {
+    try {
+      work()
+    } catch (error) {
+      this.faults.record('websocket', 'handler_error', `${client.peer}: ${(error as Error).stack ?? String(error)}`)
+      client.socket.close(1011, 'internal error')
     }
   }
 
@@ -162,14 +236,17 @@ export class DashboardHub {
   private push (): void {
     const sendProcesses = ++this.processesTick % 10 === 0
     for (const client of this.clients) {
-      if (client.socket.bufferedAmount > SEND_BUFFER_LIMIT) {
+      if (client.socket.readyState !== client.socket.OPEN) continue
+      if (client.inFlight || client.socket.bufferedAmount > SEND_BUFFER_LIMIT) {
         client.skipped++
         this.skippedUpdates++
-        client.needsFull = true // when it drains, it gets the current state, not the backlog
+        if (client.socket.bufferedAmount > SEND_BUFFER_LIMIT) client.needsFull = true // when it drains: the current state, not the backlog
         continue
       }
-      if (sendProcesses) this.sendProcesses(client)
-      this.update(client)
+      this.guarded(client, () => {
+        if (sendProcesses) this.sendProcesses(client)
+        this.update(client)
+      })
     }
   }
 
@@ -181,6 +258,7 @@ export class DashboardHub {
   }
 
   private update (client: Client): void {
+    client.updatedAt = Date.now()
     const instance = this.target(client)
     if (!instance) return
     const s = client.subscription
@@ -221,11 +299,24 @@ export class DashboardHub {
     this.send(client, message)
   }
 
+  // In flight until ws hands the frame to the kernel: a client that does not read holds
+  // back its own next update, not the hub.
   private send (client: Client, message: DashboardMessage): void {
-    try {
-      client.socket.send(JSON.stringify(message))
-    } catch (error) {
-      this.log.warn(`dashboard client: ${(error as Error).message}`)
-    }
+    client.inFlight = true
+    client.socket.send(JSON.stringify(message), () => { client.inFlight = false })
   }
+}
+
+// A WebSocket close reason is at most 123 bytes of UTF-8.
+function closeReason (text: string): string {
+  let reason = text.slice(0, 123)
+  while (Buffer.byteLength(reason) > 123) reason = reason.slice(0, -1)
+  return reason
+}
+
+function refuseUpgrade (socket: Duplex, status: number, headers: Record<string, string>, body: object): void {
+  const text = JSON.stringify(body)
+  const all = { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(text)), connection: 'close' }
+  socket.once('finish', () => socket.destroy())
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${Object.entries(all).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n${text}`)
 }

@@ -9,6 +9,7 @@ import { parseAllowedHosts, readTokenFile } from './access'
 import { parseAddress, parseHostPort } from './address'
 import { parseArgvMode } from './argv'
 import { errors } from './errors'
+import type { RecorderTarget } from './recording'
 
 interface Switch { type: 'boolean' }
 interface Valued<T> { type: 'string', parse: (text: string, flag: string) => T }
@@ -82,6 +83,9 @@ export const flags = {
   json: on,
   summary: text,
   perfetto: text,
+  // files the CLI writes are created, never followed; an existing one of yours is replaced
+  // only with this (server/private-file.ts)
+  overwrite: on,
   quiet: on,
   // python build
   'disable-gil': on,
@@ -150,7 +154,7 @@ export function recordingFile (command: string, args: string[]): [string, string
   return [file, rest]
 }
 
-// What the recorder needs from --record FILE (or `record FILE`) and --record-max-mb.
-export function recordingTarget (file: string, maxMb = DEFAULT_RECORD_MAX_MB): { path: string, maxBytes: number } {
-  return { path: file, maxBytes: maxMb * 2 ** 20 }
+// What the recorder needs from --record FILE (or `record FILE`), --record-max-mb and --overwrite.
+export function recordingTarget (file: string, maxMb = DEFAULT_RECORD_MAX_MB, overwrite = false): RecorderTarget {
+  return { path: file, maxBytes: maxMb * 2 ** 20, overwrite }
 }

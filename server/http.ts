@@ -1,18 +1,60 @@
 // The HTTP side: the JSON API, /metrics and the dashboard's files, every request first
-// through the access policy (server/access.ts).
-import Fastify, { type FastifyInstance } from 'fastify'
+// through the access policy (server/access.ts). Path parameters and query strings are
+// checked against their declared schemas (server/schemas.ts) before a handler runs; a
+// handler that throws answers its own request with 500 and is counted and logged
+// (server/client-errors.ts). Connections are capped and timed out (server/http-connections.ts,
+// server/web-limits.ts).
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import { AccessPolicy } from './access'
+import { ClientErrors } from './client-errors'
 import { apiErrorCodes } from './errors'
-import { createMetrics } from './metrics'
+import { HttpConnections } from './http-connections'
+import { RateLimitedLog, createLogger } from './log'
+import type { MetricsEndpoint } from './metrics'
+import { DEFAULT_RANGES, instanceParams, longHoldsQuery, rangesQuery } from './schemas'
 import { registerDashboardAssets } from './static'
 import type { Store } from './store'
+import { WebLimitCounters, defaultWebLimits, type WebLimits } from './web-limits'
 
-export interface HttpOptions { store: Store, access?: AccessPolicy, logRequests?: boolean }
+export interface HttpOptions {
+  store: Store
+  metrics: MetricsEndpoint
+  access?: AccessPolicy
+  limits?: WebLimits
+  overflows?: WebLimitCounters
+  faults?: ClientErrors
+  logRequests?: boolean
+}
 
 const escapeHtml = (text: string) => text.replace(/[&<>"]/g, (c) => `&${({ '&': 'amp', '<': 'lt', '>': 'gt', '"': 'quot' } as Record<string, string>)[c]};`)
 
-export function createHttp ({ store, access = new AccessPolicy(), logRequests = false }: HttpOptions): FastifyInstance {
-  const app = Fastify({ logger: logRequests })
+export function createHttp ({
+  store, metrics, access = new AccessPolicy(), limits = defaultWebLimits, overflows = new WebLimitCounters(),
+  faults = new ClientErrors(new RateLimitedLog(createLogger('error'))), logRequests = false
+}: HttpOptions): { app: FastifyInstance, connections: HttpConnections } {
+  const app = Fastify({
+    logger: logRequests,
+    // Node's own timers cut requests that do not arrive in time; checked every second, so a
+    // connection that never sends a byte lives headersTimeoutMs, not ~90 s.
+    http: { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: 1000 },
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionTimeout: limits.requestTimeoutMs // no byte either way for this long: closed
+  })
+  const connections = new HttpConnections(limits, overflows)
+  connections.attach(app.server)
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error.validation) {
+      faults.record('http', 'rejected_request', `${request.method} ${request.url}: ${error.message}`)
+      return reply.code(400).send({ error: error.message, code: apiErrorCodes.badQuery })
+    }
+    const status = error.statusCode ?? 500
+    if (status < 500) return reply.code(status).send({ error: error.message, code: error.code ?? apiErrorCodes.badRequest })
+    faults.record('http', 'handler_error', `${request.method} ${request.url}: ${error.stack ?? error.message}`)
+    return reply.code(500).send({ error: 'internal error: the server logged it (gilwatch_client_errors_total)', code: apiErrorCodes.internal })
+  })
+  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: `no such path: ${request.method} ${request.url.split('?')[0]}`, code: apiErrorCodes.notFound }))
 
   app.addHook('onRequest', async (request, reply) => {
     const verdict = access.check(request.raw, 'http')
@@ -33,7 +75,6 @@ export function createHttp ({ store, access = new AccessPolicy(), logRequests = 
   app.get('/healthz', async () => ({ ok: true }))
   registerDashboardAssets(app)
 
-  const metrics = createMetrics(store)
   app.get('/metrics', async (_request, reply) => {
     reply.type(metrics.contentType)
     return metrics.render()
@@ -44,44 +85,34 @@ export function createHttp ({ store, access = new AccessPolicy(), logRequests = 
   // beyond it are counted in processesOmitted and can be read one at a time.
   app.get('/api/processes', async () => ({ ...store.processesView(), counters: store.counters() }))
 
+  const noSuchProcess = (instance: string) => ({ error: `no process with instance ${instance}`, code: apiErrorCodes.noSuchProcess })
+
   // One process, as /api/processes lists it.
-  app.get<{ Params: { instance: string } }>('/api/processes/:instance', async (request, reply) => {
+  app.get<{ Params: { instance: string } }>('/api/processes/:instance', { schema: { params: instanceParams } }, async (request, reply) => {
     const process = store.process(request.params.instance)
-    if (!process) return reply.code(404).send({ error: `no process with instance ${request.params.instance}`, code: apiErrorCodes.noSuchProcess })
+    if (!process) return reply.code(404).send(noSuchProcess(request.params.instance))
     return { process }
   })
 
-  // Recent completed ranges of one process (bounded per thread), oldest first.
-  app.get<{
-    Params: { instance: string }
-    Querystring: { thread?: string, sinceNs?: string, limit?: string }
-  }>('/api/processes/:instance/ranges', async (request, reply) => {
-    const { thread, sinceNs, limit } = request.query
-    const number = (v: string | undefined) => (v === undefined || v === '' ? undefined : Number(v))
-    const query = { thread: number(thread), sinceNs: number(sinceNs), limit: number(limit) }
-    for (const [name, value] of Object.entries(query)) {
-      if (value !== undefined && !(Number.isFinite(value) && value >= 0)) {
-        return reply.code(400).send({ error: `${name} must be a non-negative number`, code: apiErrorCodes.badQuery })
-      }
-    }
-    const ranges = store.ranges(request.params.instance, query)
-    if (!ranges) return reply.code(404).send({ error: `no process with instance ${request.params.instance}`, code: apiErrorCodes.noSuchProcess })
-    return { ranges }
-  })
+  // Recent completed ranges of one process, oldest first per thread: at most `limit`
+  // (default 10 000, at most 100 000) after the first `offset`.
+  app.get<{ Params: { instance: string }, Querystring: { thread?: number, sinceNs?: number, offset?: number, limit?: number } }>(
+    '/api/processes/:instance/ranges', { schema: { params: instanceParams, querystring: rangesQuery } }, async (request, reply) => {
+      const { thread, sinceNs, offset, limit = DEFAULT_RANGES } = request.query
+      const ranges = store.ranges(request.params.instance, { thread, sinceNs, offset, limit })
+      if (!ranges) return reply.code(404).send(noSuchProcess(request.params.instance))
+      return { ranges }
+    })
 
   // Holds of at least thresholdMs (default 50), newest first, with who waited during each
   // and why each was long (sampled while it lasted).
-  app.get<{ Params: { instance: string }, Querystring: { thresholdMs?: string, limit?: string } }>(
-    '/api/processes/:instance/long-holds', async (request, reply) => {
-      const thresholdMs = request.query.thresholdMs === undefined ? 50 : Number(request.query.thresholdMs)
-      const limit = request.query.limit === undefined ? 50 : Number(request.query.limit)
-      if (!(thresholdMs > 0) || !(Number.isInteger(limit) && limit > 0)) {
-        return reply.code(400).send({ error: 'thresholdMs must be a positive number and limit a positive whole number', code: apiErrorCodes.badQuery })
-      }
-      const holds = /^[0-9a-f]{16}$/.test(request.params.instance) ? store.longHolds(request.params.instance, thresholdMs * 1e6, limit) : null
-      if (!holds) return reply.code(404).send({ error: `no process with instance ${request.params.instance}`, code: apiErrorCodes.noSuchProcess })
+  app.get<{ Params: { instance: string }, Querystring: { thresholdMs?: number, limit?: number } }>(
+    '/api/processes/:instance/long-holds', { schema: { params: instanceParams, querystring: longHoldsQuery } }, async (request, reply) => {
+      const { thresholdMs = 50, limit = 50 } = request.query
+      const holds = store.longHolds(request.params.instance, thresholdMs * 1e6, limit)
+      if (!holds) return reply.code(404).send(noSuchProcess(request.params.instance))
       return { holds }
     })
 
-  return app
+  return { app, connections }
 }

@@ -30,13 +30,17 @@ export class IngestToken {
   matches (candidate: Buffer): boolean { return tokenMatches(candidate, this.digest) }
 }
 
-// Without a token, TCP ingest beyond loopback lets anyone who reaches the port inject
-// processes and fill the server's limits: only on an explicit waiver.
+// TCP ingest needs a token on every address, loopback included: the Unix socket already
+// serves this user's processes without one, so TCP is there for peers the socket does not
+// admit (other users, containers, other hosts), and those are exactly the peers to
+// authenticate. Every local user can reach a loopback port; without a token any of them
+// could invent processes and fill the server's limits. Only on an explicit waiver.
 export function checkIngestExposure (host: string, options: { token?: IngestToken | null, insecureNoIngestToken?: boolean }): void {
-  if (isLoopbackAddress(host) || options.token || options.insecureNoIngestToken) return
-  throw errors.unauthenticatedNetworkIngest(`--tcp ${host} accepts monitored processes from beyond this machine with no authentication: ` +
+  if (options.token || options.insecureNoIngestToken) return
+  const reach = isLoopbackAddress(host) ? 'every user of this machine' : 'beyond this machine'
+  throw errors.unauthenticatedNetworkIngest(`--tcp ${host} accepts monitored processes from ${reach} with no authentication: ` +
     'give --ingest-token-file FILE (a random token, chmod 600; the processes get GILWATCH_TOKEN_FILE, see `gilwatch env --ingest-token-file`), ' +
-    'or --insecure-no-ingest-token if everyone who can reach the port may send data')
+    'or --insecure-no-ingest-token if everyone who can reach the port may send data (processes of this user need no TCP: they use the Unix socket)')
 }
 
 export type GateResult = { bytes: Buffer, error?: undefined } | { bytes?: undefined, error: DecodeError }
@@ -47,7 +51,7 @@ export class IngestGate {
   private held: Buffer = Buffer.alloc(0)
   private open = false
 
-  constructor (private readonly token: IngestToken | null, private readonly required: boolean) {}
+  constructor (private readonly token: IngestToken | null, readonly required: boolean) {}
 
   take (chunk: Buffer): GateResult {
     if (this.open) return { bytes: chunk }

@@ -10,7 +10,8 @@ import { defaultSocketPath } from './config'
 import { errors } from './errors'
 import { IngestGate, type IngestToken } from './ingest-auth'
 import { OverflowLog, resolveIngestLimits, type IngestLimits } from './limits'
-import type { Logger } from './log'
+import type { Logger, RateLimitedLog } from './log'
+import { credentialOf, peerOf } from './peer'
 import type { Recorder } from './recording'
 import type { Store } from './store'
 
@@ -22,7 +23,8 @@ export class Ingest {
   private readonly unixPaths: string[] = []
   private readonly overflowReporter: NodeJS.Timeout
 
-  constructor (private readonly store: Store, private readonly log: Logger, private readonly recorder?: Recorder,
+  // `clientLog`: lines about what one connection did, at a bounded rate; `log`: the rest.
+  constructor (private readonly store: Store, private readonly clientLog: RateLimitedLog, private readonly log: Logger, private readonly recorder?: Recorder,
     private readonly limits: IngestLimits = resolveIngestLimits(), private readonly token: IngestToken | null = null) {
     const overflows = new OverflowLog(log)
     this.overflowReporter = setInterval(() => overflows.update(store.counters().limitOverflows), 1000)
@@ -75,7 +77,10 @@ export class Ingest {
       socket.destroy()
       return
     }
-    const connection = this.store.openConnection()
+    // Who may continue which process is bound to the peer's credentials (server/peer.ts).
+    const owner = credentialOf(peerOf(socket), gate.required)
+    const connection = this.store.openConnection(owner)
+    this.recorder?.opened(connection, owner, Number(process.hrtime.bigint()))
     this.sockets.add(socket)
     let helloTimer: NodeJS.Timeout | undefined = setTimeout(() => {
       this.store.countOverflow('hello_timeout')
@@ -101,7 +106,7 @@ export class Ingest {
       if (!error) return
       const who = this.store.connectionProcess(connection)
       const from = who ? `pid ${who.pid} (${who.service})` : (socket.remoteAddress ?? 'a local process')
-      this.log.warn(`closing ingest connection from ${from}: ${error.code}: ${error.message}`)
+      this.clientLog.warn(`ingest ${error.code}`, `closing ingest connection from ${from}: ${error.code}: ${error.message}`)
       socket.destroy()
     })
     socket.on('error', () => { /* 'close' follows and cleans up */ })

@@ -21,3 +21,53 @@ export function createLogger (level: LogLevel = 'info', write: (line: string) =>
   }
   return { error: emit('error'), warn: emit('warn'), info: emit('info') }
 }
+
+// Lines about what clients did (a connection closed for breaking the protocol, a message
+// refused) are written at most `perSecond` a second per kind: a client that repeats a fault
+// thousands of times a second cannot fill the disk or drown the other lines. The rest are
+// counted and summed up in one line once the second is over ("… 2 890 similar lines
+// suppressed"); `suppressed` is gilwatch_log_lines_suppressed_total.
+export class RateLimitedLog {
+  private readonly kinds = new Map<string, { windowStart: number, written: number, suppressed: number, timer?: NodeJS.Timeout }>()
+  suppressed = 0
+
+  constructor (private readonly log: Logger, private readonly perSecond = 5, private readonly now = () => Date.now()) {}
+
+  warn (kind: string, message: string): void {
+    const now = this.now()
+    let state = this.kinds.get(kind)
+    if (!state || now - state.windowStart >= 1000) {
+      if (state) this.summarize(kind, state)
+      state = { windowStart: now, written: 0, suppressed: 0 }
+      this.kinds.set(kind, state)
+    }
+    if (state.written < this.perSecond) {
+      state.written++
+      this.log.warn(message)
+      return
+    }
+    state.suppressed++
+    this.suppressed++
+    if (!state.timer) {
+      const current = state
+      current.timer = setTimeout(() => {
+        this.summarize(kind, current)
+        if (this.kinds.get(kind) === current) this.kinds.delete(kind)
+      }, Math.max(0, current.windowStart + 1000 - now))
+      current.timer.unref()
+    }
+  }
+
+  private summarize (kind: string, state: { suppressed: number, timer?: NodeJS.Timeout }): void {
+    if (state.timer) clearTimeout(state.timer)
+    state.timer = undefined
+    if (state.suppressed) this.log.warn(`${state.suppressed} similar lines suppressed in the last second (${kind})`)
+    state.suppressed = 0
+  }
+
+  // Pending summaries are written at once (the server is stopping).
+  close (): void {
+    for (const [kind, state] of this.kinds) this.summarize(kind, state)
+    this.kinds.clear()
+  }
+}

@@ -86,8 +86,19 @@ const gilFamilies: GilFamily[] = [
       writeHistogram(out, name, `${p.processLabels},${labelText({ domain: r.domain || 'default', message: r.message })}`, r, bounds)))
 ]
 
+// What the HTTP side knows about its clients (server/serve.ts wires it).
+export interface WebStats {
+  webOverflows(): Record<string, number> // server/web-limits.ts, by `limit` label
+  clientErrors(): Array<{ surface: string, reason: string, count: number }> // server/client-errors.ts
+  logLinesSuppressed(): number
+  httpConnections(): number
+  dashboardClients(): number
+}
+
+const noWebStats: WebStats = { webOverflows: () => ({}), clientErrors: () => [], logLinesSuppressed: () => 0, httpConnections: () => 0, dashboardClients: () => 0 }
+
 // gilwatch's own metrics, through prom-client like its default metrics.
-function registerSelfMetrics (registry: Registry, current: () => MetricsSnapshot): void {
+function registerSelfMetrics (registry: Registry, current: () => MetricsSnapshot, web: WebStats): void {
   const add = (name: string, type: 'counter' | 'gauge', help: string,
     values: (s: MetricsSnapshot) => Array<{ labels: Record<string, string>, value: number }>) =>
     registry.registerMetric({ name, help, type, get: async () => ({ name, help, type, values: values(current()), aggregator: 'sum' }) } as any)
@@ -101,9 +112,16 @@ function registerSelfMetrics (registry: Registry, current: () => MetricsSnapshot
     (s) => s.processes.map((p) => ({ labels: processLabels(p), value: p.droppedEvents })))
   add('gilwatch_ingest_lag_seconds', 'gauge', 'Wall time from a process writing its last heartbeat to this server reading it.',
     (s) => s.processes.filter((p) => p.connected).map((p) => ({ labels: processLabels(p), value: Math.max(0, p.lagSeconds) })))
-  // The ingest limits (docs/security.md, "Ingest"): every kind, so a rate of 0 is visible.
-  add('gilwatch_limit_overflows_total', 'counter', 'Times a client exceeded an ingest limit (text truncated, item dropped, connection closed, or processes left out of a scrape).',
-    (s) => Object.entries(s.counters.limitOverflows).map(([limit, value]) => ({ labels: { limit }, value })))
+  // Every limit a client can run into (docs/security.md): the ingest side's and the web
+  // side's, every kind, so a rate of 0 is visible.
+  add('gilwatch_limit_overflows_total', 'counter', 'Times a client ran into a limit (text truncated, item dropped, connection refused or closed, or processes left out of a scrape).',
+    (s) => Object.entries({ ...s.counters.limitOverflows, ...web.webOverflows() }).map(([limit, value]) => ({ labels: { limit }, value })))
+  add('gilwatch_client_errors_total', 'counter', 'Requests and messages refused for not matching their schema, and faults of the server met by one client; each is contained to that client.',
+    () => web.clientErrors().map(({ surface, reason, count }) => ({ labels: { surface, reason }, value: count })))
+  add('gilwatch_log_lines_suppressed_total', 'counter', 'Log lines about clients left out beyond the per-kind rate (each second summed up in one line).',
+    () => [{ labels: {}, value: web.logLinesSuppressed() }])
+  add('gilwatch_http_connections', 'gauge', 'Open HTTP connections, WebSockets included.', () => [{ labels: {}, value: web.httpConnections() }])
+  add('gilwatch_dashboard_clients', 'gauge', 'Open dashboard WebSockets.', () => [{ labels: {}, value: web.dashboardClients() }])
   add('gilwatch_metrics_series_dropped', 'gauge', 'Series left out of this scrape by the series budget (whole processes, the largest first).',
     (s) => [{ labels: {}, value: s.seriesDropped }])
   add('gilwatch_metrics_processes_dropped', 'gauge', 'Processes left out of this scrape by the series budget.',
@@ -116,7 +134,7 @@ export interface MetricsEndpoint {
   render(): Promise<string>
 }
 
-export function createMetrics (store: Store): MetricsEndpoint {
+export function createMetrics (store: Store, web: WebStats = noWebStats): MetricsEndpoint {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   // prom-client exposes these gauges with a _total suffix, which promtool (rightly) rejects;
@@ -126,7 +144,7 @@ export function createMetrics (store: Store): MetricsEndpoint {
   }
   let snapshot: MetricsSnapshot | undefined
   const current = () => (snapshot ??= store.metrics())
-  registerSelfMetrics(registry, current)
+  registerSelfMetrics(registry, current, web)
   const bounds = store.durationBuckets().map(String)
 
   return {

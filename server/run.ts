@@ -14,15 +14,18 @@ import { createLogger } from './log'
 import { inspectPython, looksLikePython, monitoringPlan, resolveExecutable } from './python-detect'
 import { environmentFor } from './monitored-env'
 import { startServer, type RunningServer } from './serve'
+import { createPrivateFile } from './private-file'
+import type { RecorderTarget } from './recording'
 import { formatSummary, summarize, type RunSummary } from './summary'
 
 export interface RunOptions {
   command: string[]
   service?: string
   http?: { host: string, port: number } // undefined: 127.0.0.1:9477, or a free port if taken
-  record?: { path: string, maxBytes: number }
+  record?: RecorderTarget
   json: boolean
   summaryFile?: string
+  overwrite?: boolean // replace an existing --summary file of one's own
   probe?: boolean // undefined: decide from the interpreter
   quiet: boolean
   tokenFile?: string // --ingest-token-file, passed on to the program by name
@@ -73,6 +76,11 @@ export async function runCommand (options: RunOptions): Promise<number> {
       log(plan.line)
     }
   }
+  // The summary's file is created before the program runs: a path that cannot be written
+  // (taken, a link, someone else's) stops here, not after a long run.
+  const summaryFd = options.summaryFile === undefined
+    ? null
+    : createPrivateFile(options.summaryFile, { overwrite: options.overwrite, what: `--summary ${options.summaryFile}` })
   // A server already listening (GILWATCH_ADDR or the default socket) is used as it is.
   const addr = process.env.GILWATCH_ADDR || defaultSocketPath()
   const address = parseAddress(addr, 'GILWATCH_ADDR')
@@ -145,11 +153,12 @@ export async function runCommand (options: RunOptions): Promise<number> {
   }
   if (summary) {
     const text = options.json ? JSON.stringify(summary, null, 2) : formatSummary(summary)
-    if (options.summaryFile) fs.writeFileSync(options.summaryFile, `${text}\n`)
+    if (summaryFd !== null) fs.writeSync(summaryFd, `${text}\n`)
     else process.stderr.write(`${text}\n`)
   } else if (monitor) {
     log('the summary is on the server the program reported to (its dashboard and /api/processes)')
   }
+  if (summaryFd !== null) fs.closeSync(summaryFd)
   if (signal) {
     // Die the way the program died, so shells and supervisors see the same status.
     process.kill(process.pid, signal)

@@ -8,9 +8,12 @@ import { createHttp } from './http'
 import { Ingest, type IngestAddress } from './ingest'
 import { IngestToken, checkIngestExposure } from './ingest-auth'
 import { resolveIngestLimits } from './limits'
-import { createLogger, type Logger } from './log'
-import { Recorder } from './recording'
+import { ClientErrors } from './client-errors'
+import { RateLimitedLog, createLogger, type Logger } from './log'
+import { createMetrics } from './metrics'
+import { Recorder, type RecorderTarget } from './recording'
 import { Store, type StoreOptions } from './store'
+import { WebLimitCounters, resolveWebLimits, type WebLimits } from './web-limits'
 
 // argvMode (how much of a command line the API and dashboard show) is a StoreOptions field.
 export interface ServeOptions extends StoreOptions {
@@ -24,7 +27,8 @@ export interface ServeOptions extends StoreOptions {
   insecureNoIngestToken?: boolean // allow a non-loopback tcp without ingestToken
   logger?: Logger
   logRequests?: boolean
-  record?: { path: string, maxBytes: number } // the raw ingest stream to a file
+  webLimits?: Partial<WebLimits> // over server/web-limits.ts's defaults
+  record?: RecorderTarget // the raw ingest stream to a file
 }
 
 export interface RunningServer {
@@ -47,10 +51,22 @@ export async function startServer (options: ServeOptions = {}): Promise<RunningS
   const limits = resolveIngestLimits(options.limits)
   // Definitions are kept per connection only for a recording's rotation (server/recording.ts).
   const store = new Store({ ...options, limits, keepDefinitions: Boolean(options.record) })
-  const recorder = options.record ? new Recorder(options.record.path, options.record.maxBytes, store) : undefined
-  const ingest = new Ingest(store, log, recorder, limits, ingestToken)
-  const app = createHttp({ store, access, logRequests: options.logRequests })
-  const dashboard = new DashboardHub(store, log)
+  const recorder = options.record ? new Recorder(options.record, store, (message) => log.error(message)) : undefined
+  // What clients do wrong is contained to them, counted and logged at a bounded rate.
+  const webLimits = resolveWebLimits(options.webLimits)
+  const clientLog = new RateLimitedLog(log, webLimits.logLinesPerSecond)
+  const faults = new ClientErrors(clientLog)
+  const overflows = new WebLimitCounters()
+  const ingest = new Ingest(store, clientLog, log, recorder, limits, ingestToken)
+  const dashboard = new DashboardHub(store, faults, overflows, webLimits)
+  const metrics = createMetrics(store, {
+    webOverflows: () => overflows.snapshot(),
+    clientErrors: () => faults.snapshot(),
+    logLinesSuppressed: () => clientLog.suppressed,
+    httpConnections: () => connections.count,
+    dashboardClients: () => dashboard.stats().clients
+  })
+  const { app, connections } = createHttp({ store, metrics, access, limits: webLimits, overflows, faults, logRequests: options.logRequests })
   dashboard.attach(app.server, access)
   const addresses: IngestAddress[] = []
   let httpUrl: string | null = null
@@ -69,7 +85,8 @@ export async function startServer (options: ServeOptions = {}): Promise<RunningS
     dashboard.close()
     await ingest.close()
     await app.close()
-    recorder?.close()
+    recorder?.discard()
+    clientLog.close()
     store.close()
     throw error
   }
@@ -83,6 +100,7 @@ export async function startServer (options: ServeOptions = {}): Promise<RunningS
       await ingest.close()
       await app.close()
       recorder?.close()
+      clientLog.close()
       store.close()
     }
   }

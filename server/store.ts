@@ -15,7 +15,7 @@ import type {
 
 // The addon's store (native/addon/addon.cc: NativeStoreWrap), as JavaScript sees it.
 interface NativeStore {
-  openConnection(): number
+  openConnection(owner: string): number
   feed(connection: number, chunk: Buffer, atNs?: number): DecodeError | undefined
   closeConnection(connection: number, atNs?: number): void
   connectionProcess(connection: number): ConnectionProcess | undefined
@@ -52,6 +52,8 @@ interface NativeAddon {
   viewLayout(): ViewLayout // native/protocol/view_layout.h
   ingestLimits(): IngestLimits // the defaults (native/protocol/ingest_limits.h)
   storeDefaults(): StoreDefaults // NativeStoreOptions' (native/addon/store.h, gil_metrics.h)
+  unixPeerUid(fd: number): number // native/addon/peer.h; -1: unknown
+  tcpPeerUid(localAddress: string, localPort: number, peerAddress: string, peerPort: number): number
 }
 
 // The defaults of the numbers `gilwatch serve` can set, as the addon has them.
@@ -109,7 +111,9 @@ export class Store {
   }
 
   // Ingest side: one connection per monitored process (a reconnect continues its process).
-  openConnection (): number { return this.native.openConnection() }
+  // `owner`: the peer's credentials (server/peer.ts); only the owner that started a process
+  // may continue it.
+  openConnection (owner: string): number { return this.native.openConnection(owner) }
   // atNs: when the bytes arrived (server CLOCK_MONOTONIC); only a replayed recording passes it.
   feed (connection: number, chunk: Buffer, atNs?: number): DecodeError | undefined { return this.native.feed(connection, chunk, atNs) }
   closeConnection (connection: number, atNs?: number): void { this.native.closeConnection(connection, atNs) }

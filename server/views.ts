@@ -148,7 +148,7 @@ export interface CompletedRange {
   payload: number | null
 }
 
-export interface RangeQuery { thread?: number, sinceNs?: number, limit?: number }
+export interface RangeQuery { thread?: number, sinceNs?: number, offset?: number, limit?: number }
 
 // ---- Counters and /metrics (NativeStore.counters, metrics) ----
 

@@ -55,7 +55,7 @@ test('a valid stream decodes the same whatever the chunk boundaries', () => {
   const random = mulberry32(7)
   for (const chunking of ['whole', 'bytes', 'random']) {
     const store = new Store()
-    const c = store.openConnection()
+    const c = store.openConnection('test')
     if (chunking === 'whole') {
       assert.equal(store.feed(c, stream), undefined)
     } else {
@@ -88,7 +88,7 @@ test('a valid stream decodes the same whatever the chunk boundaries', () => {
 
 test('open ranges: a RANGE closes its own OPEN, not the newer range reported open before it', () => {
   const store = new Store()
-  const c = store.openConnection()
+  const c = store.openConnection('test')
   const open = (message: number, startNs: bigint): WireRecord => ({ kind: RecordKind.OPEN, domain: 1, message, startNs })
   const feed = (...frames: Buffer[]) => assert.equal(store.feed(c, Buffer.concat(frames)), undefined)
   feed(hello(), encodeString(StringKind.DOMAIN, 1, 'GIL NVTX Domain'), encodeString(StringKind.MESSAGE, 2, 'Holding GIL'),
@@ -125,14 +125,14 @@ const malformed: Array<[string, () => Buffer, string]> = [
 for (const [name, build, code] of malformed) {
   test(`rejected: ${name} (${code})`, () => {
     const store = new Store()
-    const c = store.openConnection()
+    const c = store.openConnection('test')
     const error = store.feed(c, build())
     assert.equal(error?.code, code, `got ${JSON.stringify(error)}`)
     assert.ok(error!.message.length > 10)
     assert.equal(store.counters().decodeErrors, 1)
     // Once failed, a connection stays failed; a fresh one on the same store works.
     assert.equal(store.feed(c, validStream(1))?.code, code)
-    const other = store.openConnection()
+    const other = store.openConnection('test')
     assert.equal(store.feed(other, validStream(3)), undefined)
     store.close()
   })
@@ -176,7 +176,7 @@ test('seeded fuzz: mutated streams never crash the decoder and fail only with kn
       else stream[at] ^= 1 << Math.floor(random() * 8)
     }
     const cut = random() < 0.3 ? Math.floor(random() * stream.length) : stream.length
-    const c = store.openConnection()
+    const c = store.openConnection('test')
     let error
     for (let at = 0; at < cut && !error;) {
       const size = 1 + Math.floor(random() * 512)
@@ -197,7 +197,7 @@ test('seeded fuzz: mutated streams never crash the decoder and fail only with kn
 test('timeline: density bins carry no name (strings[0] is ""), ranges their own', () => {
   // A ring of 16 ranges: the 200 user ranges before it are only in density bins.
   const store = new Store({ recentPerThread: 16 })
-  const c = store.openConnection()
+  const c = store.openConnection('test')
   const records: WireRecord[] = []
   for (let i = 0; i < 216; i++) records.push({ kind: RecordKind.RANGE, domain: 2, message: 4 + (i % 2), startNs: BigInt(2e9 + i * 1e6), endNs: BigInt(2e9 + i * 1e6 + 1e5) })
   assert.equal(store.feed(c, Buffer.concat([

@@ -248,7 +248,7 @@ test('string tables are per process and bounded: a flood of names costs its send
   }
   // Range totals per thread fold beyond their limit.
   const store = new Store({ limits: { rangeKeysPerThread: 4 } })
-  const c = store.openConnection()
+  const c = store.openConnection('test')
   const frames = [hello(1, 1n), encodeThread(1, 1, 'main')]
   for (let m = 1; m <= 10; m++) frames.push(encodeString(StringKind.MESSAGE, m, `m${m}`))
   frames.push(encodeRecords(1, Array.from({ length: 10 }, (_, m) => range(0, m + 1, 1e9 + m * 1000, 10))))
@@ -382,12 +382,12 @@ test('live processes, connections, HELLO and idle timeouts are bounded', async (
 test('definitions are kept per connection only while recording, and bounded', () => {
   const definitions = Buffer.concat([hello(1, 1n), ...Array.from({ length: 10 }, (_, m) => encodeString(StringKind.MESSAGE, m + 1, 'd'.repeat(1000)))])
   const plain = new Store()
-  const a = plain.openConnection()
+  const a = plain.openConnection('test')
   assert.equal(plain.feed(a, definitions), undefined)
   assert.equal(plain.preamble(a)!.length, 0)
   plain.close()
   const recording = new Store({ keepDefinitions: true, limits: { definitionBytesPerConnection: 4096 } })
-  const b = recording.openConnection()
+  const b = recording.openConnection('test')
   assert.equal(recording.feed(b, definitions), undefined)
   const kept = recording.preamble(b)!.length
   assert.ok(kept > 0 && kept <= 4096, `${kept} bytes kept`)
@@ -448,7 +448,7 @@ test('/api/processes stays within apiResponseBytes however big the processes; ea
 test('ranges reported open are capped per thread', () => {
   const limits = defaultIngestLimits()
   const store = new Store()
-  const c = store.openConnection()
+  const c = store.openConnection('test')
   const frames = [hello(1, 1n), encodeThread(1, 1, 'main')]
   for (let d = 1; d < 200; d++) frames.push(encodeString(StringKind.DOMAIN, d, `d${d}`))
   // 199 domains x 4 levels: far beyond what a sender reports (16 domains x 4 levels).

@@ -10,6 +10,7 @@
 #include "metrics_view.h"
 #include "process_views.h"
 #include "decoder.h"
+#include "peer.h"
 #include "gil_names.h"
 #include "../protocol/ingest_limits.h"
 #include "store.h"
@@ -123,9 +124,11 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
     return found == connections_.end() ? nullptr : found->second.get();
   }
 
+  // openConnection(owner) -> id; `owner` names the peer's credentials (Connection).
   Napi::Value OpenConnection(const Napi::CallbackInfo &info) {
     uint32_t id = nextConnection_++;
-    connections_.emplace(id, std::make_unique<Connection>(store_));
+    std::string owner = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "unknown";
+    connections_.emplace(id, std::make_unique<Connection>(store_, std::move(owner)));
     store_.counters().connectionsOpen++;
     store_.counters().connectionsTotal++;
     return Napi::Number::New(info.Env(), id);
@@ -193,14 +196,16 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
     if (!p) return env.Null();
     int64_t onlyThread = -1;
     double sinceNs = 0;
+    size_t offset = 0;
     size_t limit = SIZE_MAX;
     if (info.Length() > 1 && info[1].IsObject()) {
       Napi::Object o = info[1].As<Napi::Object>();
       if (o.Has("thread") && o.Get("thread").IsNumber()) onlyThread = o.Get("thread").As<Napi::Number>().Int64Value();
       if (o.Has("sinceNs") && o.Get("sinceNs").IsNumber()) sinceNs = o.Get("sinceNs").As<Napi::Number>().DoubleValue();
+      if (o.Has("offset") && o.Get("offset").IsNumber()) offset = o.Get("offset").As<Napi::Number>().Uint32Value();
       if (o.Has("limit") && o.Get("limit").IsNumber()) limit = o.Get("limit").As<Napi::Number>().Uint32Value();
     }
-    return rangesView(env, *p, onlyThread, sinceNs, limit);
+    return rangesView(env, *p, onlyThread, sinceNs, offset, limit);
   }
 
   // The process named by info[0] (hex instance) and its clock "now", or nullptr.
@@ -530,6 +535,18 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("viewLayout", Napi::Function::New(env, ViewLayout));
   exports.Set("ingestLimits", Napi::Function::New(env, [](const Napi::CallbackInfo &info) -> Napi::Value {
                 return limitsObject(info.Env(), IngestLimits{});
+              }));
+  // Peer credentials (peer.h): -1 when unknown.
+  exports.Set("unixPeerUid", Napi::Function::New(env, [](const Napi::CallbackInfo &info) -> Napi::Value {
+                return Napi::Number::New(info.Env(),
+                                         static_cast<double>(unixPeerUid(info[0].As<Napi::Number>().Int32Value())));
+              }));
+  exports.Set("tcpPeerUid", Napi::Function::New(env, [](const Napi::CallbackInfo &info) -> Napi::Value {
+                int64_t uid = tcpPeerUid(info[0].As<Napi::String>(),
+                                         static_cast<uint16_t>(info[1].As<Napi::Number>().Uint32Value()),
+                                         info[2].As<Napi::String>(),
+                                         static_cast<uint16_t>(info[3].As<Napi::Number>().Uint32Value()));
+                return Napi::Number::New(info.Env(), static_cast<double>(uid));
               }));
   exports.Set("storeDefaults", Napi::Function::New(env, [](const Napi::CallbackInfo &info) -> Napi::Value {
                 Napi::Object o = Napi::Object::New(info.Env());

@@ -2,6 +2,7 @@
 #include "decoder.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 
@@ -112,7 +113,16 @@ DecodeError Connection::hello(const uint8_t *body, uint32_t length, uint64_t ser
     argv.emplace_back(kept.substr(start, end - start));
     start = end + 1;
   }
-  process_ = store_.attach(hello, std::move(service), std::move(executable), std::move(argv), serverNowNs);
+  gw_decode_error refusal = GW_DECODE_OK;
+  process_ = store_.attach(hello, std::move(service), std::move(executable), std::move(argv), owner_, serverNowNs,
+                           refusal);
+  if (refusal == GW_DECODE_FOREIGN_INSTANCE) {
+    char instance[17];
+    std::snprintf(instance, sizeof instance, "%016llx", static_cast<unsigned long long>(hello.instance));
+    return fail(refusal, std::string("process instance ") + instance + " was started by " +
+                             store_.find(hello.instance)->owner + ", not by this connection's " + owner_ +
+                             ": only the credentials that started a process may continue it");
+  }
   if (!process_)
     return fail(GW_DECODE_TOO_MANY_PROCESSES, "the server already follows " + std::to_string(limits.liveProcesses) +
                                                   " connected processes (IngestLimits::liveProcesses)");

@@ -19,7 +19,9 @@ struct DecodeError {
 
 class Connection {
  public:
-  explicit Connection(NativeStore &store) : store_(store) {}
+  // `owner`: the credentials of the peer (a local user, a token holder, a remote address),
+  // as the server's ingest determined them; see NativeStore::attach.
+  Connection(NativeStore &store, std::string owner) : store_(store), owner_(std::move(owner)) {}
   ~Connection() { close(0); }
 
   // Consumes a chunk of the stream. After an error the connection must be closed.
@@ -33,6 +35,7 @@ class Connection {
   DecodeError hello(const uint8_t *body, uint32_t length, uint64_t serverNowNs);
 
   NativeStore &store_;
+  std::string owner_;
   Process *process_ = nullptr;
   bool closed_ = false;
   DecodeError error_;

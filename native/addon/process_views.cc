@@ -616,16 +616,22 @@ Napi::Value processListView(Napi::Env env, const NativeStore &store) {
   return list;
 }
 
-Napi::Value rangesView(Napi::Env env, const Process &process, int64_t onlyThread, double sinceNs, size_t limit) {
+Napi::Value rangesView(Napi::Env env, const Process &process, int64_t onlyThread, double sinceNs, size_t offset,
+                       size_t limit) {
   const Process *p = &process;
   const StringTable &strings = p->strings;
   Napi::Array out = Napi::Array::New(env);
   uint32_t n = 0;
+  size_t skipped = 0;
   for (const auto &[id, t] : p->threads) {
     if (onlyThread >= 0 && t->id != static_cast<uint32_t>(onlyThread)) continue;
     for (size_t i = 0; i < t->recent.size() && n < limit; i++) {
       const RecentRange &r = t->recent.at(i);
       if (static_cast<double>(r.endNs) < sinceNs) continue;
+      if (skipped < offset) {
+        skipped++;
+        continue;
+      }
       Napi::Object o = Napi::Object::New(env);
       o.Set("thread", t->id);
       o.Set("tid", t->tid);

@@ -97,14 +97,20 @@ uint64_t Process::clientNowNs(uint64_t serverNowNs) const {
 }
 
 Process *NativeStore::find(uint64_t instance) {
-  for (auto &process : processes_)
-    if (process->instance == instance) return process.get();
-  return nullptr;
+  auto found = byInstance_.find(instance);
+  return found == byInstance_.end() ? nullptr : found->second;
 }
 
 Process *NativeStore::attach(const gw_hello &hello, std::string service, std::string executable,
-                             std::vector<std::string> argv, uint64_t serverNowNs) {
+                             std::vector<std::string> argv, const std::string &owner, uint64_t serverNowNs,
+                             gw_decode_error &refusal) {
   Process *process = find(hello.instance);
+  // An instance id is not a secret (the API lists them): who may continue a process is
+  // decided by the credentials of the connection that started it.
+  if (process && process->owner != owner) {
+    refusal = GW_DECODE_FOREIGN_INSTANCE;
+    return nullptr;
+  }
   if (!process) {
     size_t live = 0;
     Process *longestDisconnected = nullptr;
@@ -117,13 +123,18 @@ Process *NativeStore::attach(const gw_hello &hello, std::string service, std::st
     }
     if (live >= options_.limits.liveProcesses) {
       overflow(LimitKind::LiveProcesses);
-      if (!longestDisconnected) return nullptr;
+      if (!longestDisconnected) {
+        refusal = GW_DECODE_TOO_MANY_PROCESSES;
+        return nullptr;
+      }
       retire(*longestDisconnected, serverNowNs); // sweep() forgets it among the retired
     }
     processes_.push_back(std::make_unique<Process>());
     process = processes_.back().get();
+    byInstance_.emplace(hello.instance, process);
     process->strings = strings_;
     process->instance = hello.instance;
+    process->owner = owner;
     process->domainIds.assign(GW_MAX_DOMAINS, Process::kUndefined);
     process->domainIds[GW_DEFAULT_DOMAIN] = 0;
   }
@@ -441,10 +452,10 @@ void NativeStore::sweep(uint64_t serverNowNs, uint64_t retireAfterNs, uint64_t f
     }
   }
   if (!forget.empty()) {
+    std::unordered_set<const Process *> gone(forget.begin(), forget.end());
+    for (const Process *process : forget) byInstance_.erase(process->instance);
     processes_.erase(std::remove_if(processes_.begin(), processes_.end(),
-                                    [&](const std::unique_ptr<Process> &p) {
-                                      return std::find(forget.begin(), forget.end(), p.get()) != forget.end();
-                                    }),
+                                    [&](const std::unique_ptr<Process> &p) { return gone.count(p.get()) != 0; }),
                      processes_.end());
     freed = true;
   }

@@ -188,6 +188,7 @@ struct StartedRange { // nvtxRangeStart waiting for its nvtxRangeEnd
 
 struct Process {
   uint64_t instance = 0;
+  std::string owner; // the credentials that started it (NativeStore::attach)
   uint32_t pid = 0;
   uint32_t ppid = 0;
   std::string service;
@@ -297,10 +298,13 @@ class NativeStore {
  public:
   explicit NativeStore(NativeStoreOptions options);
 
-  // A HELLO: a new process, or the same instance reconnecting. nullptr when a new process
-  // would exceed IngestLimits::liveProcesses.
+  // A HELLO: a new process, or the same instance reconnecting. `owner` is who sent it (the
+  // connection's credentials: a local user, a token holder or a remote address); only the
+  // owner that started an instance may continue it. nullptr with `refusal` set when the
+  // instance belongs to another owner (FOREIGN_INSTANCE) or a new process would exceed
+  // IngestLimits::liveProcesses (TOO_MANY_PROCESSES).
   Process *attach(const gw_hello &hello, std::string service, std::string executable, std::vector<std::string> argv,
-                  uint64_t serverNowNs);
+                  const std::string &owner, uint64_t serverNowNs, gw_decode_error &refusal);
   void detach(Process *process, uint64_t serverNowNs);
   // Disconnected processes become retired after `retireAfterNs`; retired ones are forgotten
   // after `forgetAfterNs` or when more than `maxRetired` are kept. Threads that exited
@@ -370,7 +374,8 @@ class NativeStore {
   static constexpr uint64_t kTrimEveryNs = 10'000'000'000;
   bool trimPending_ = false;
   uint64_t lastTrimNs_ = 0;
-  std::vector<std::unique_ptr<Process>> processes_;
+  std::vector<std::unique_ptr<Process>> processes_;           // in order of arrival
+  std::unordered_map<uint64_t, Process *> byInstance_;         // the same, by instance id
 };
 
 } // namespace gilwatch

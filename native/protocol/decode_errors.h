@@ -20,6 +20,7 @@
   X(BAD_ID, "bad_id", "an id outside its range")                                               \
   X(UNKNOWN_ID, "unknown_id", "a record or exit for an undefined thread, domain or message")   \
   X(BAD_RECORD, "bad_record", "an unknown record or string kind")                              \
+  X(FOREIGN_INSTANCE, "foreign_instance", "a HELLO for a process another user or token started") \
   X(TOO_MANY_PROCESSES, "too_many_processes", "not a violation: the process limit is reached") \
   X(BAD_TOKEN, "bad_token", "no AUTH first on TCP to a server with a token, or another token")
 

@@ -8,7 +8,8 @@ const help = `Usage: gilwatch record FILE [serve options]
 
 Like \`gilwatch serve\`, and writes every byte it receives to FILE, with arrival times, for
 \`gilwatch report\` and \`gilwatch export\`. --record-max-mb N rotates past N MiB (default ${DEFAULT_RECORD_MAX_MB}),
-keeping the previous file as FILE.1.`
+keeping the previous file as FILE.1. FILE is created 0600; an existing FILE of yours is
+replaced only with --overwrite, and never one that is a link or someone else's.`
 
 export const command: Command = {
   name: 'record',

@@ -24,6 +24,8 @@ Options:
   --record-max-mb N   rotate the recording past N MiB, keeping FILE.1 (default ${DEFAULT_RECORD_MAX_MB})
   --json              the summary as JSON
   --summary FILE      write the summary to FILE instead of stderr
+  --overwrite         replace an existing --record or --summary FILE of yours (files are
+                      created 0600 and never written through a link or into another's file)
   --probe / --no-probe  force the probe on or off (default: on for a stock CPython)
   --ingest-token-file F  the token of a server at GILWATCH_ADDR=tcp://... (its --ingest-token-file)
   --quiet             no gilwatch lines besides the summary
@@ -37,7 +39,7 @@ async function run (args: string[]): Promise<number> {
   const own = split >= 0 ? args.slice(0, split) : args
   const command = split >= 0 ? args.slice(split + 1) : []
   const { values, positionals } = parseFlags('run', own, [
-    'service', 'http', 'record', 'record-max-mb', 'json', 'summary', 'probe', 'no-probe', 'ingest-token-file', 'quiet'
+    'service', 'http', 'record', 'record-max-mb', 'overwrite', 'json', 'summary', 'probe', 'no-probe', 'ingest-token-file', 'quiet'
   ], { positionals: true })
   // Without `--`, the command is what is not a flag: `gilwatch run python3 app.py`.
   if (positionals.length && split < 0) command.push(...positionals)
@@ -48,9 +50,10 @@ async function run (args: string[]): Promise<number> {
     command,
     service: values.service,
     http: values.http,
-    record: values.record === undefined ? undefined : recordingTarget(values.record, values['record-max-mb']),
+    record: values.record === undefined ? undefined : recordingTarget(values.record, values['record-max-mb'], values.overwrite),
     json: Boolean(values.json),
     summaryFile: values.summary,
+    overwrite: values.overwrite,
     probe: values.probe ? true : values['no-probe'] ? false : undefined,
     quiet: Boolean(values.quiet),
     tokenFile

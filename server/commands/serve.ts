@@ -50,7 +50,7 @@ Examples:
 const flagNames = [
   'socket', 'no-socket', 'recent', 'max-thread-labels', 'max-range-keys', 'hold-max-window', 'record-max-mb',
   'auth-token-file', 'insecure-no-auth', 'ingest-token-file', 'insecure-no-ingest-token',
-  'tcp', 'http', 'no-http', 'argv', 'allowed-hosts', 'quiet'
+  'tcp', 'http', 'no-http', 'argv', 'allowed-hosts', 'quiet', 'overwrite'
 ] as const
 
 // `command` names the command in errors: `serve`, or `record` with `recordPath`.
@@ -73,7 +73,7 @@ export async function serveUntilStopped (command: 'serve' | 'record', args: stri
     insecureNoAuth: Boolean(values['insecure-no-auth']),
     ingestToken: ingestToken?.token ?? null,
     insecureNoIngestToken: Boolean(values['insecure-no-ingest-token']),
-    record: recordPath ? recordingTarget(recordPath, values['record-max-mb']) : undefined,
+    record: recordPath ? recordingTarget(recordPath, values['record-max-mb'], values.overwrite) : undefined,
     logger
   })
   if (recordPath) logger.info(`recording to ${recordPath}`)

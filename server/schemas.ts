@@ -1,0 +1,103 @@
+// Every input the HTTP side takes from a client, declared once as JSON Schema and checked
+// before any field is read: the dashboard's WebSocket messages (compiled here with Ajv) and
+// the API's path parameters and query strings (given to fastify's routes, which validate
+// them with the same Ajv). Ingest frames have their schema in the protocol header
+// (native/protocol/gilwatch_protocol.h), recordings in server/recording.ts.
+import Ajv, { type ErrorObject } from 'ajv'
+
+const INSTANCE = { type: 'string', pattern: '^[0-9a-f]{16}$' } as const
+
+// {"type":"subscribe", ...}: which process the dashboard shows and how. Numbers out of their
+// useful range are clamped by the hub (server/dashboard.ts), not refused: a narrow window
+// asks for less than 100 px. `live: false` with startNs and endNs freezes a view of that
+// span (paused, zoomed); `live: false` alone follows the process as live does.
+export const subscribeSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type'],
+  properties: {
+    type: { const: 'subscribe' },
+    instance: { anyOf: [INSTANCE, { type: 'null' }] },
+    live: { type: 'boolean' },
+    windowMs: { type: 'number' },
+    widthPx: { type: 'number' },
+    longHoldMs: { type: 'number' },
+    startNs: { type: 'number', minimum: 0 },
+    endNs: { type: 'number', minimum: 0 }
+  },
+  dependencies: { startNs: ['endNs'], endNs: ['startNs'] }
+} as const
+
+export interface SubscribeMessage {
+  type: 'subscribe'
+  instance?: string | null
+  live?: boolean
+  windowMs?: number
+  widthPx?: number
+  longHoldMs?: number
+  startNs?: number
+  endNs?: number
+}
+
+// strictNumbers: JSON.parse turns 1e999 into Infinity, which no schema here means.
+const ajv = new Ajv({ strict: true, strictNumbers: true, allErrors: false })
+const validateSubscribe = ajv.compile<SubscribeMessage>(subscribeSchema)
+
+export type Parsed<T> = { ok: true, value: T } | { ok: false, error: string }
+
+// A dashboard message, from its text. The error names the first field that is wrong.
+export function parseDashboardMessage (text: string): Parsed<SubscribeMessage> {
+  let message: unknown
+  try {
+    message = JSON.parse(text)
+  } catch {
+    return { ok: false, error: 'not JSON' }
+  }
+  if (!validateSubscribe(message)) return { ok: false, error: describe(validateSubscribe.errors) }
+  if (message.startNs !== undefined && !(message.endNs! > message.startNs)) {
+    return { ok: false, error: '/endNs must be after /startNs' }
+  }
+  return { ok: true, value: message }
+}
+
+function describe (errors: ErrorObject[] | null | undefined): string {
+  const error = errors?.[0]
+  if (!error) return 'invalid'
+  const where = error.instancePath || '(the message)'
+  if (error.keyword === 'additionalProperties') return `${where} has an unknown field "${(error.params as { additionalProperty: string }).additionalProperty}"`
+  return `${where} ${error.message ?? 'is invalid'}`
+}
+
+// ---- The HTTP API: path parameters and query strings (fastify route schemas) ----
+// fastify coerces query strings to the declared types, then validates; a request that fails
+// gets 400 with GW_ERR_BAD_QUERY (server/http.ts).
+
+export const instanceParams = {
+  type: 'object',
+  required: ['instance'],
+  properties: { instance: INSTANCE }
+} as const
+
+// /api/processes/:instance/ranges. At most MAX_RANGES per answer: a process keeps up to
+// --recent ranges for each of its threads, far more than one answer should carry; page with
+// offset.
+export const MAX_RANGES = 100_000
+export const DEFAULT_RANGES = 10_000
+export const rangesQuery = {
+  type: 'object',
+  properties: {
+    thread: { type: 'integer', minimum: 0, maximum: 0xffffffff },
+    sinceNs: { type: 'number', minimum: 0 },
+    offset: { type: 'integer', minimum: 0, maximum: 0xffffffff },
+    limit: { type: 'integer', minimum: 1, maximum: MAX_RANGES }
+  }
+} as const
+
+// /api/processes/:instance/long-holds
+export const longHoldsQuery = {
+  type: 'object',
+  properties: {
+    thresholdMs: { type: 'number', exclusiveMinimum: 0 },
+    limit: { type: 'integer', minimum: 1, maximum: 10_000 }
+  }
+} as const
