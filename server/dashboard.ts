@@ -10,7 +10,8 @@
 // in all and per peer, every message is checked against its schema (server/schemas.ts)
 // before it is read, messages are rate-limited, and subscriptions are coalesced: a client
 // gets at most one update computed per tick and none while its last one is still being
-// sent, however many it asks for. A fault in one client's update closes that client only.
+// sent, however many it asks for; all clients together get at most WORK_PER_TICK_MS of each
+// 100 ms tick. A fault in one client's update closes that client only.
 import { STATUS_CODES, type IncomingMessage, type Server as HttpServer } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
@@ -28,6 +29,9 @@ import {
 
 export const UPDATE_INTERVAL_MS = 100
 export const SEND_BUFFER_LIMIT = 1 << 20
+// Event-loop time the hub may spend computing updates per tick, all clients together: the
+// rest of the tick is ingest's and /metrics'. Clients left over are served first next tick.
+export const WORK_PER_TICK_MS = 40
 export const THREAD_ROWS = 50
 const DEFAULT_WINDOW_MS = 20_000
 const OVERLAP_MS = 300 // each update re-sends this much: ranges that ended late replace what was drawn
@@ -89,6 +93,9 @@ export class DashboardHub {
   private readonly timer: NodeJS.Timeout
   private skippedUpdates = 0
   private processesTick = 0
+  private tickStarted = 0 // performance.now() at the start of this tick
+  private spentMs = 0 // on updates since then
+  private deferred: Client[] = [] // left over last tick for want of time: served first
 
   constructor (private readonly store: Store, private readonly faults: ClientErrors, private readonly overflows: WebLimitCounters,
     private readonly limits: WebLimits = defaultWebLimits) {
@@ -189,11 +196,11 @@ export class DashboardHub {
       return
     }
     this.subscribe(client, parsed.value)
-    // Answered at once when the client has nothing in flight and had no update this tick;
-    // otherwise the next tick answers the latest subscription only.
+    // Answered at once when the client has nothing in flight, had no update this tick and the
+    // tick has time left; otherwise the next tick answers the latest subscription only.
     if (!client.inFlight && Date.now() - client.updatedAt >= UPDATE_INTERVAL_MS &&
-        client.socket.bufferedAmount <= SEND_BUFFER_LIMIT) {
-      this.guarded(client, () => this.update(client))
+        client.socket.bufferedAmount <= SEND_BUFFER_LIMIT && this.timeLeft()) {
+      this.timed(client, () => this.update(client))
     }
   }
 
@@ -235,7 +242,13 @@ export class DashboardHub {
 
   private push (): void {
     const sendProcesses = ++this.processesTick % 10 === 0
-    for (const client of this.clients) {
+    this.tickStarted = performance.now()
+    this.spentMs = 0
+    // Those left over last tick first, then everyone else in order.
+    const first = new Set(this.deferred.filter((c) => this.clients.has(c)))
+    const order = [...first, ...[...this.clients].filter((c) => !first.has(c))]
+    this.deferred = []
+    for (const client of order) {
       if (client.socket.readyState !== client.socket.OPEN) continue
       if (client.inFlight || client.socket.bufferedAmount > SEND_BUFFER_LIMIT) {
         client.skipped++
@@ -243,11 +256,30 @@ export class DashboardHub {
         if (client.socket.bufferedAmount > SEND_BUFFER_LIMIT) client.needsFull = true // when it drains: the current state, not the backlog
         continue
       }
-      this.guarded(client, () => {
+      if (!this.timeLeft()) {
+        this.deferred.push(client)
+        continue
+      }
+      this.timed(client, () => {
         if (sendProcesses) this.sendProcesses(client)
         this.update(client)
       })
     }
+    this.skippedUpdates += this.deferred.length
+  }
+
+  private timeLeft (): boolean {
+    if (performance.now() - this.tickStarted > UPDATE_INTERVAL_MS) { // a new tick's worth of time since the last push
+      this.tickStarted = performance.now()
+      this.spentMs = 0
+    }
+    return this.spentMs < WORK_PER_TICK_MS
+  }
+
+  private timed (client: Client, work: () => void): void {
+    const started = performance.now()
+    this.guarded(client, work)
+    this.spentMs += performance.now() - started
   }
 
   private target (client: Client): string | null {

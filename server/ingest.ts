@@ -5,9 +5,8 @@
 // (docs/security.md, "Ingest" and "Sockets and ingest authentication").
 import fs from 'node:fs'
 import net from 'node:net'
-import path from 'node:path'
-import { defaultSocketPath } from './config'
 import { errors } from './errors'
+import { isSocket, prepareSocketDirectory, removeStaleSocket } from './socket-path'
 import { IngestGate, type IngestToken } from './ingest-auth'
 import { OverflowLog, resolveIngestLimits, type IngestLimits } from './limits'
 import type { Logger, RateLimitedLog } from './log'
@@ -22,12 +21,19 @@ export class Ingest {
   private readonly sockets = new Set<net.Socket>()
   private readonly unixPaths: string[] = []
   private readonly overflowReporter: NodeJS.Timeout
+  // Connections holding an incomplete frame (their store connection and its bytes), and
+  // those bytes in all (IngestLimits.bufferedBytes, frameTimeoutMs).
+  private readonly partials = new Map<net.Socket, { connection: number, bytes: number }>()
+  private bufferedTotal = 0
 
   // `clientLog`: lines about what one connection did, at a bounded rate; `log`: the rest.
   constructor (private readonly store: Store, private readonly clientLog: RateLimitedLog, private readonly log: Logger, private readonly recorder?: Recorder,
     private readonly limits: IngestLimits = resolveIngestLimits(), private readonly token: IngestToken | null = null) {
     const overflows = new OverflowLog(log)
-    this.overflowReporter = setInterval(() => overflows.update(store.counters().limitOverflows), 1000)
+    this.overflowReporter = setInterval(() => {
+      this.expireFrames()
+      overflows.update(store.counters().limitOverflows)
+    }, 1000)
     this.overflowReporter.unref()
   }
 
@@ -103,7 +109,7 @@ export class Ingest {
         clearTimeout(helloTimer)
         helloTimer = undefined
       }
-      if (!error) return
+      if (!error) return this.held(socket, connection)
       const who = this.store.connectionProcess(connection)
       const from = who ? `pid ${who.pid} (${who.service})` : (socket.remoteAddress ?? 'a local process')
       this.clientLog.warn(`ingest ${error.code}`, `closing ingest connection from ${from}: ${error.code}: ${error.message}`)
@@ -114,9 +120,53 @@ export class Ingest {
       clearTimeout(helloTimer)
       const at = Number(process.hrtime.bigint())
       this.sockets.delete(socket)
+      this.release(socket)
       this.recorder?.closed(connection, at)
       this.store.closeConnection(connection, at)
     })
+  }
+
+  // After each chunk: what the connection's decoder holds of an incomplete frame. Past the
+  // budget, the connections whose frames began longest ago are closed until it fits: an
+  // honest sender's partial frames last microseconds, so it is the hoarders that go.
+  private held (socket: net.Socket, connection: number): void {
+    const bytes = this.store.bufferedBytes(connection)
+    const partial = this.partials.get(socket)
+    this.bufferedTotal += bytes - (partial?.bytes ?? 0)
+    if (bytes === 0) this.partials.delete(socket)
+    else if (partial) partial.bytes = bytes
+    else this.partials.set(socket, { connection, bytes })
+    if (this.bufferedTotal <= this.limits.bufferedBytes) return
+    const oldestFirst = [...this.partials].sort(([, a], [, b]) => this.store.partialSinceNs(a.connection) - this.store.partialSinceNs(b.connection))
+    for (const [oldest] of oldestFirst) {
+      if (this.bufferedTotal <= this.limits.bufferedBytes) break
+      this.cut(oldest, 'buffered_bytes', `incomplete frames held more than ${this.limits.bufferedBytes} bytes in all (IngestLimits.bufferedBytes)`)
+    }
+  }
+
+  private release (socket: net.Socket): void {
+    const partial = this.partials.get(socket)
+    if (!partial) return
+    this.bufferedTotal -= partial.bytes
+    this.partials.delete(socket)
+  }
+
+  // A frame begun must end within frameTimeoutMs (checked every second).
+  private expireFrames (): void {
+    const now = Number(process.hrtime.bigint())
+    for (const [socket, { connection }] of this.partials) {
+      const age = (now - this.store.partialSinceNs(connection)) / 1e6
+      if (age > this.limits.frameTimeoutMs) {
+        this.cut(socket, 'frame_timeout', `a frame begun ${Math.round(age)} ms ago is still incomplete (IngestLimits.frameTimeoutMs)`)
+      }
+    }
+  }
+
+  private cut (socket: net.Socket, limit: 'buffered_bytes' | 'frame_timeout', why: string): void {
+    this.release(socket)
+    this.store.countOverflow(limit)
+    this.clientLog.warn(`ingest ${limit}`, `closing ingest connection from ${socket.remoteAddress ?? 'a local process'}: ${why}`)
+    socket.destroy()
   }
 }
 
@@ -134,57 +184,6 @@ function listen (server: net.Server, options: net.ListenOptions): Promise<void> 
     server.once('listening', onListening)
     server.listen(options)
   })
-}
-
-// The socket's directory must be ours and writable by nobody else: whoever can write to it
-// can replace the socket and receive what processes send (command lines, names). The
-// default lives in $XDG_RUNTIME_DIR or /tmp, where another user could pre-create it; the
-// injection library refuses the same directories (native/injection/socket_path.c).
-function prepareSocketDirectory (socketPath: string): void {
-  const directory = path.dirname(socketPath)
-  if (!fs.existsSync(directory)) fs.mkdirSync(directory, { recursive: true, mode: 0o700 })
-  const st = fs.lstatSync(directory)
-  const uid = process.geteuid ? process.geteuid() : st.uid
-  const fix = `choose a directory of your own with --socket, e.g. ${defaultSocketPath()}`
-  if (!st.isDirectory()) throw errors.unsafeSocketDirectory(`${directory} (the directory of --socket ${socketPath}) is not a directory: ${fix}`)
-  if (st.uid !== uid) {
-    throw errors.unsafeSocketDirectory(`${directory} belongs to uid ${st.uid}, not to you (uid ${uid}): its owner could replace the socket ` +
-      `and receive what the processes send; ${fix}`)
-  }
-  if (st.mode & 0o022) {
-    throw errors.unsafeSocketDirectory(`${directory} is writable by other users (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}), ` +
-      `who could replace the socket and receive what the processes send: run \`chmod 700 ${directory}\`, or ${fix}`)
-  }
-}
-
-function isSocket (p: string): boolean {
-  try {
-    return fs.lstatSync(p).isSocket()
-  } catch {
-    return false
-  }
-}
-
-// A socket file left by a server that died is removed; a live one is an error, and anything
-// that is not a socket is never touched.
-async function removeStaleSocket (socketPath: string): Promise<void> {
-  let st: fs.Stats
-  try {
-    st = fs.lstatSync(socketPath)
-  } catch {
-    return
-  }
-  if (!st.isSocket()) {
-    throw errors.notASocket(`--socket ${socketPath} exists and is not a socket (${st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? 'a directory' : 'a file'}): ` +
-      'gilwatch does not remove it; pick another --socket path, or remove it yourself if it is not needed')
-  }
-  const alive = await new Promise<boolean>((resolve) => {
-    const probe = net.connect({ path: socketPath })
-    probe.once('connect', () => { probe.destroy(); resolve(true) })
-    probe.once('error', () => resolve(false))
-  })
-  if (alive) throw errors.addressInUse(`a gilwatch server already listens on ${socketPath}: stop it, or pass --socket PATH`)
-  fs.rmSync(socketPath, { force: true })
 }
 
 function formatHost (host: string): string {

@@ -14,8 +14,11 @@ export interface IngestLimits {
   stringBytesPerProcess: number
   rangeKeysPerThread: number
   openRangesPerThread: number
+  gilsPerProcess: number
   liveProcesses: number
   connections: number
+  bufferedBytes: number
+  frameTimeoutMs: number
   definitionBytesPerConnection: number
   helloTimeoutMs: number
   idleTimeoutMs: number
@@ -28,8 +31,8 @@ export interface IngestLimits {
 // The `limit` label values of gilwatch_limit_overflows_total, mirroring LimitKind in the
 // header (test/ingest-limits.test.ts checks they agree).
 export const limitKinds = [
-  'service', 'executable', 'argv', 'thread_name', 'threads', 'strings', 'range_keys', 'open_ranges', 'live_processes',
-  'connections', 'definitions', 'hello_timeout', 'idle_timeout', 'metrics_series'
+  'service', 'executable', 'argv', 'thread_name', 'threads', 'strings', 'range_keys', 'open_ranges', 'gils', 'live_processes',
+  'connections', 'buffered_bytes', 'frame_timeout', 'definitions', 'hello_timeout', 'idle_timeout', 'metrics_series'
 ] as const
 export type LimitKind = typeof limitKinds[number]
 

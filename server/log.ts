@@ -9,9 +9,11 @@ export interface Logger {
 }
 
 // Messages quote text from clients (service names, thread names, error details): control
-// characters are escaped so a client cannot forge a line or send the terminal escapes.
+// characters are escaped so a client cannot forge a line or send terminal escapes, and so are
+// the bidirectional controls (U+202E and kin), which reorder what a terminal shows. The run
+// summary and `gilwatch report` print names through the same function.
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g
 export const escapeControl = (text: string) => text.replace(CONTROL, (c) =>
   c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 

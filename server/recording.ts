@@ -23,6 +23,7 @@ const OPENED = 0x80000000
 // Chunks are socket reads (64 KiB) and preambles (definitionBytesPerConnection, 1 MiB); a
 // length beyond this is a damaged file, never a reason to allocate gigabytes.
 export const MAX_CHUNK_BYTES = 16 << 20
+const RECORDED_CHUNK_BYTES = 64 << 10
 const MAX_OWNER_BYTES = 1024
 const FLUSH_BYTES = 256 * 1024
 const REPLAYED_OWNER = 'the recording'
@@ -54,8 +55,13 @@ export class Recorder {
     this.append(connection, OPENED, ownerBytes(owner), atNs)
   }
 
+  // Chunks are written at most RECORDED_CHUNK_BYTES long (a socket read's size), well
+  // within what a reader accepts (MAX_CHUNK_BYTES).
   data (connection: number, chunk: Buffer, atNs: number): void {
-    this.append(connection, chunk.length, chunk, atNs)
+    for (let at = 0; at < chunk.length; at += RECORDED_CHUNK_BYTES) {
+      const part = chunk.subarray(at, at + RECORDED_CHUNK_BYTES)
+      this.append(connection, part.length, part, atNs)
+    }
   }
 
   closed (connection: number, atNs: number): void {

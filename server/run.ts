@@ -14,6 +14,7 @@ import { createLogger } from './log'
 import { inspectPython, looksLikePython, monitoringPlan, resolveExecutable } from './python-detect'
 import { environmentFor } from './monitored-env'
 import { startServer, type RunningServer } from './serve'
+import { checkSocketPath } from './socket-path'
 import { createPrivateFile } from './private-file'
 import type { RecorderTarget } from './recording'
 import { formatSummary, summarize, type RunSummary } from './summary'
@@ -58,6 +59,56 @@ function serviceOf (command: string[]): string {
   return path.basename(exe)
 }
 
+// Where the program will report: a server already listening at `addr` (GILWATCH_ADDR or the
+// default socket) is used as it is, else one is started for the run. A Unix socket is first
+// checked as the injection library checks it (server/socket-path.ts), so the run never says
+// "reporting to" a socket the program will refuse. The default socket in a directory that is
+// not safe (another user made /tmp/gilwatch-UID first) is passed over for a private one;
+// an unsafe GILWATCH_ADDR, which the user chose, is an error.
+async function serverFor (addr: string, options: RunOptions, log: (line: string) => void): Promise<{ addr: string, server?: RunningServer }> {
+  const address = parseAddress(addr, 'GILWATCH_ADDR')
+  if (address.transport === 'unix') {
+    const verdict = checkSocketPath(address.path)
+    if (verdict.kind === 'unsafe') {
+      if (process.env.GILWATCH_ADDR) throw errors.unsafeSocketDirectory(`GILWATCH_ADDR=${addr}: ${verdict.why}; the program would not report there`)
+      const privateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gilwatch-run-'))
+      const socket = path.join(privateDir, 'ingest.sock')
+      log(`the default socket is not safe to use (${verdict.why}); this run uses its own at ${socket}`)
+      return { addr: socket, server: await startOwnServer(socket, options, privateDir) }
+    }
+  }
+  if (await listening(address)) {
+    if (options.record) throw errors.badFlag(`--record needs its own server, but one already listens at ${addr}: record there with \`gilwatch record FILE\`, or stop it`)
+    log(`reporting to the gilwatch server at ${addr}`)
+    return { addr }
+  }
+  if (address.transport === 'tcp') {
+    throw errors.unreachableServer(`nothing listens at GILWATCH_ADDR=${addr}: start \`gilwatch serve --tcp ...\` there, or unset GILWATCH_ADDR to run a local server`)
+  }
+  return { addr, server: await startOwnServer(address.path, options) }
+}
+
+// `removeDir`: a private directory made for the socket, removed with the server.
+async function startOwnServer (socket: string, options: RunOptions, removeDir?: string): Promise<RunningServer> {
+  const logger = createLogger('error')
+  const wanted = options.http ?? { host: DEFAULT_HTTP_HOST, port: DEFAULT_HTTP_PORT }
+  let server: RunningServer
+  try {
+    server = await startServer({ socket, http: wanted, logger, record: options.record })
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'GW_ERR_ADDRESS_IN_USE' || options.http) throw error
+    server = await startServer({ socket, http: { host: wanted.host, port: 0 }, logger, record: options.record })
+  }
+  if (!removeDir) return server
+  const close = server.close
+  return Object.assign(server, {
+    close: async () => {
+      await close()
+      fs.rmSync(removeDir, { recursive: true, force: true })
+    }
+  })
+}
+
 export async function runCommand (options: RunOptions): Promise<number> {
   const log = (line: string) => { if (!options.quiet) process.stderr.write(`gilwatch: ${line}\n`) }
   const [command, ...args] = options.command
@@ -81,27 +132,16 @@ export async function runCommand (options: RunOptions): Promise<number> {
   const summaryFd = options.summaryFile === undefined
     ? null
     : createPrivateFile(options.summaryFile, { overwrite: options.overwrite, what: `--summary ${options.summaryFile}` })
-  // A server already listening (GILWATCH_ADDR or the default socket) is used as it is.
-  const addr = process.env.GILWATCH_ADDR || defaultSocketPath()
-  const address = parseAddress(addr, 'GILWATCH_ADDR')
+  let addr = process.env.GILWATCH_ADDR || defaultSocketPath()
   let server: RunningServer | undefined
-  if (!monitor) {
-    // Nothing to see: the program runs untouched, without gilwatch in its environment.
-  } else if (await listening(address)) {
-    if (options.record) throw errors.badFlag(`--record needs its own server, but one already listens at ${addr}: record there with \`gilwatch record FILE\`, or stop it`)
-    log(`reporting to the gilwatch server at ${addr}`)
-  } else if (address.transport === 'tcp') {
-    throw errors.unreachableServer(`nothing listens at GILWATCH_ADDR=${addr}: start \`gilwatch serve --tcp ...\` there, or unset GILWATCH_ADDR to run a local server`)
-  } else {
-    const socket = address.path
-    const logger = createLogger('error')
-    const wanted = options.http ?? { host: DEFAULT_HTTP_HOST, port: DEFAULT_HTTP_PORT }
-    try {
-      server = await startServer({ socket, http: wanted, logger, record: options.record })
-    } catch (error) {
-      if ((error as { code?: string }).code !== 'GW_ERR_ADDRESS_IN_USE' || options.http) throw error
-      server = await startServer({ socket, http: { host: wanted.host, port: 0 }, logger, record: options.record })
+  try {
+    if (monitor) ({ addr, server } = await serverFor(addr, options, log))
+  } catch (error) {
+    if (summaryFd !== null) {
+      fs.closeSync(summaryFd)
+      fs.rmSync(options.summaryFile!, { force: true })
     }
+    throw error
   }
 
   const env = monitor
@@ -136,9 +176,19 @@ export async function runCommand (options: RunOptions): Promise<number> {
     handlers.set(signal, handler)
     process.on(signal, handler)
   }
+  // Whatever goes wrong in the server from here on, `run` stays the program's parent: it
+  // keeps passing signals and waits for it, so the program is never orphaned and its exit
+  // status still comes through. The fault is reported once; the summary may be missing.
+  let fault: Error | undefined
+  const contain = (error: Error) => {
+    if (!fault) process.stderr.write(`gilwatch: internal error, monitoring may be incomplete (the program goes on): ${error.stack ?? error}\n`)
+    fault ??= error
+  }
+  process.on('uncaughtException', contain)
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
     child.once('exit', (c, s) => resolve([c, s])))
   for (const [s, handler] of handlers) process.off(s, handler)
+  process.off('uncaughtException', contain)
 
   let summary: RunSummary | undefined
   if (server) {

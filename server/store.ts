@@ -19,6 +19,8 @@ interface NativeStore {
   feed(connection: number, chunk: Buffer, atNs?: number): DecodeError | undefined
   closeConnection(connection: number, atNs?: number): void
   connectionProcess(connection: number): ConnectionProcess | undefined
+  bufferedBytes(connection: number): number
+  partialSinceNs(connection: number): number
   processes(): ProcessesView
   process(instance: string): ProcessSnapshot | null
   list(): ProcessListEntry[]
@@ -119,6 +121,10 @@ export class Store {
   closeConnection (connection: number, atNs?: number): void { this.native.closeConnection(connection, atNs) }
   preamble (connection: number): Buffer | null { return this.native.preamble(connection) }
   connectionProcess (connection: number): ConnectionProcess | undefined { return this.native.connectionProcess(connection) }
+  // Bytes of an incomplete frame a connection holds (server/ingest.ts bounds their sum).
+  bufferedBytes (connection: number): number { return this.native.bufferedBytes(connection) }
+  // When that incomplete frame began (the server's CLOCK_MONOTONIC, as process.hrtime).
+  partialSinceNs (connection: number): number { return this.native.partialSinceNs(connection) }
 
   // Read side. Every view that carries a command line passes through redact(): the API, the
   // dashboard and run summaries all read from here.

@@ -1,5 +1,8 @@
 // The exit summary of `gilwatch run` (and `gilwatch report`): like `time`, for the GIL.
+// Names and causes come from the monitored process: each passes through escapeControl
+// (server/log.ts) before it reaches a terminal.
 import { describeCause, describeLocation } from './cause'
+import { escapeControl as safe } from './log'
 import type { Store } from './store'
 import type { ProcessSummary } from './views'
 
@@ -42,12 +45,12 @@ export function formatSummary (summary: RunSummary): string {
   for (const p of summary.processes) {
     const held = p.threads.reduce((n, t) => n + t.holdNs, 0)
     const waited = p.threads.reduce((n, t) => n + t.waitNs, 0)
-    out.push(`gilwatch: ${p.service} (pid ${p.pid}) ran ${ms(p.durationNs)}: GIL held ${pct(held, p.durationNs)} % of the time, ` +
+    out.push(`gilwatch: ${safe(p.service)} (pid ${p.pid}) ran ${ms(p.durationNs)}: GIL held ${pct(held, p.durationNs)} % of the time, ` +
       `threads waited ${ms(waited)} in all${p.droppedEvents ? `; ${p.droppedEvents} events were dropped` : ''}`)
     const rows = [['thread', 'held %', 'wait %', 'acquisitions', 'longest hold', 'at', 'hold p50/p99', 'wait p50/p99']]
     for (const t of [...p.threads].sort((a, b) => b.holdNs - a.holdNs)) {
       rows.push([
-        t.name || `tid ${t.tid}`,
+        safe(t.name) || `tid ${t.tid}`,
         pct(t.holdNs, p.durationNs),
         pct(t.waitNs, p.durationNs),
         String(t.acquisitions),
@@ -61,9 +64,9 @@ export function formatSummary (summary: RunSummary): string {
     if (p.longestHolds.length) {
       out.push('  longest holds:')
       for (const h of p.longestHolds.slice(0, 5)) {
-        out.push(`    ${ms(h.durationNs).padStart(9)}  ${h.name}  at ${at(h.startMs)}${h.cause ? `: ${describeCause(h.cause)}` : ''}`)
+        out.push(`    ${ms(h.durationNs).padStart(9)}  ${safe(h.name)}  at ${at(h.startMs)}${h.cause ? `: ${safe(describeCause(h.cause))}` : ''}`)
         const where = h.cause ? describeLocation(h.cause, 1) : ''
-        if (where) out.push(`               ${where}`)
+        if (where) out.push(`               ${safe(where)}`)
       }
     }
     out.push('  (percentiles from histogram buckets; a thread waiting while the GIL is held shows in both columns)')

@@ -14,7 +14,8 @@ export interface WebLimits {
   // the previous request on it); the whole request this soon.
   headersTimeoutMs: number
   requestTimeoutMs: number
-  // An idle keep-alive connection is closed after this long.
+  // An idle keep-alive connection is closed after this long: longer than a 60 s scrape
+  // interval, so Prometheus keeps its connection (idle ones make room at the limits anyway).
   keepAliveTimeoutMs: number
   // Dashboard WebSockets, in all and per peer.
   wsClients: number
@@ -34,7 +35,7 @@ export const defaultWebLimits: Readonly<WebLimits> = Object.freeze({
   httpConnectionsPerPeer: 128,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
-  keepAliveTimeoutMs: 5_000,
+  keepAliveTimeoutMs: 65_000,
   wsClients: 512,
   wsClientsPerPeer: 64,
   wsMessageBytes: 4096,

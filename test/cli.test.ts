@@ -85,13 +85,14 @@ test('serve: private socket, loopback HTTP by default, and a second server on th
 })
 
 test('TCP ingest: a program reports over tcp://HOST:PORT', async () => {
-  const server = await startTestServer({ tcp: { host: '127.0.0.1', port: 0 } })
+  const token = 'tcp-test-token-0123456789abcdef'
+  const server = await startTestServer({ tcp: { host: '127.0.0.1', port: 0 }, ingestToken: token })
   try {
     const tcp = server.ingest.find((a) => a.kind === 'tcp')!
     assert.match(tcp.address, /^tcp:\/\/127\.0\.0\.1:\d+$/)
     const truth = path.join(server.dir, 'truth')
     const result = await run(buildFixture('gil_fixture.c'), ['--truth', truth, '--threads', '2', '--iterations', '100'],
-      monitoredEnv(tcp.address))
+      monitoredEnv(tcp.address, { GILWATCH_TOKEN: token }))
     assert.equal(result.code, 0, result.stderr)
     const pid = Number(/parent (\d+)/.exec(result.stdout)![1])
     const p = await waitFor('the TCP process', async () =>

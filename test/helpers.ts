@@ -1,7 +1,7 @@
 // Shared test plumbing: building the C fixtures, starting servers on private addresses,
 // running monitored programs and reading their ground truth.
 import assert from 'node:assert/strict'
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import net from 'node:net'
@@ -9,6 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { paths } from '../server/config'
 import { createLogger } from '../server/log'
+import { MAX_RANGES } from '../server/schemas'
 import { startServer, type RunningServer, type ServeOptions } from '../server/serve'
 import type { CompletedRange, ProcessSnapshot } from '../server/views'
 
@@ -91,7 +92,15 @@ export async function startTestServer (options: ServeOptions & { socket?: string
     dir,
     get,
     processes: async () => (await get('/api/processes')).processes as ProcessSnapshot[],
-    ranges: async (instance: string) => (await get(`/api/processes/${instance}/ranges`)).ranges as CompletedRange[]
+    // Every range the server keeps, page by page (an answer carries at most MAX_RANGES).
+    ranges: async (instance: string) => {
+      const all: CompletedRange[] = []
+      for (;;) {
+        const page = (await get(`/api/processes/${instance}/ranges?offset=${all.length}&limit=${MAX_RANGES}`)).ranges as CompletedRange[]
+        all.push(...page)
+        if (page.length < MAX_RANGES) return all
+      }
+    }
   })
 }
 
@@ -235,4 +244,107 @@ export function parseExposition (text: string): Sample[] {
     samples.push({ name: match[1], labels, value: Number(match[3]) })
   }
   return samples
+}
+
+/** `gilwatch serve` as its own process, on a private socket and free ports: a test can see it
+ * die, read its memory and file descriptors, and attack it without sharing its event loop.
+ * `args` are more serve flags (--tcp 127.0.0.1:0 picks a free port). */
+export interface ServeProcess {
+  url: string
+  socket: string
+  tcp: string | null // tcp://HOST:PORT when --tcp was given
+  dir: string
+  pid: number
+  log(): string
+  alive(): boolean
+  rssMb(): number
+  fds(): number
+  stop(): Promise<void>
+}
+
+export async function startServeProcess (args: string[] = []): Promise<ServeProcess> {
+  const dir = tempDir('gilwatch-serve-')
+  const socket = path.join(dir, 'ingest.sock')
+  const child = spawn(process.execPath, [path.join(repoRoot, 'bin', 'gilwatch.js'), 'serve', '--socket', socket, '--http', '127.0.0.1:0', ...args],
+    { stdio: ['ignore', 'ignore', 'pipe'] })
+  let log = ''
+  child.stderr!.on('data', (d) => { log += d })
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  const url = await waitFor('gilwatch serve to listen', () => /HTTP on (http:\/\/\S+) /.exec(log)?.[1], 20_000)
+    .catch((error) => { child.kill('SIGKILL'); throw new Error(`${error.message}\n${log}`) })
+  const tcp = /ingest listening on (tcp:\/\/\S+)/.exec(log)?.[1] ?? null
+  const status = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1])
+  return {
+    url,
+    socket,
+    tcp,
+    dir,
+    pid: child.pid!,
+    log: () => log,
+    alive: () => child.exitCode === null && child.signalCode === null,
+    rssMb: () => status('VmRSS') / 1024,
+    fds: () => fs.readdirSync(`/proc/${child.pid}/fd`).length,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+      await exited
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
+
+/** The honest program of the hostile-client tests: stock CPython through the probe, THREADS
+ * threads each making READS os.read calls, each counting its own (counted_storm.py). Resolves,
+ * once the program is done and the server has its final totals, to each thread's count and
+ * what the server's /metrics says of it. */
+export const STOCK_PYTHON = '/root/.pyenv/versions/3.11.7/bin/python3.11'
+export async function countedStorm (server: { url: string, socket: string }, threads = 4, reads = 20_000, env: NodeJS.ProcessEnv = {}):
+Promise<Array<{ name: string, reads: number, counted: number }>> {
+  const result = await run(STOCK_PYTHON, [path.join(fixturesDir, 'python', 'counted_storm.py'), String(threads), String(reads)],
+    monitoredEnv(server.socket, { LD_PRELOAD: paths.probeLibrary, PYTHONPATH: paths.pythonHook, ...env }), 180_000)
+  assert.equal(result.code, 0, result.stderr)
+  const pid = Number(/pid (\d+)/.exec(result.stdout)![1])
+  const list = async () => (await (await fetch(`${server.url}/api/processes`)).json() as { processes: ProcessSnapshot[] }).processes
+  await waitFor(`process ${pid} to disconnect`, async () => (await list()).find((p) => p.pid === pid && p.state !== 'connected'), 30_000)
+  const samples = parseExposition(await (await fetch(`${server.url}/metrics`)).text())
+    .filter((s) => s.name === 'python_gil_acquisitions_total' && s.labels.pid === String(pid))
+  return [...result.stdout.matchAll(/^thread (\S+) (\d+) (\d+)$/gm)].map((m) => ({
+    name: m[1],
+    reads: Number(m[3]),
+    counted: samples.filter((s) => s.labels.thread === m[1]).reduce((n, s) => n + s.value, 0)
+  }))
+}
+
+/** The `gilwatch` command line, as a user runs it. */
+export const gilwatchBin = path.join(repoRoot, 'bin', 'gilwatch.js')
+export function gilwatchCli (args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 120_000): Promise<Finished> & { child: ChildProcess } {
+  return run(process.execPath, [gilwatchBin, ...args], env, timeoutMs)
+}
+
+/** Runs `command` as the user nobody (the second local user of the security tests). */
+export function asNobody (command: string[], cwd = '/'): { status: number | null, stdout: string, stderr: string } {
+  const result = spawnSync('runuser', ['-u', 'nobody', '--', ...command], { encoding: 'utf8', cwd })
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+/** Peak RSS of a child process in MiB (VmHWM, polled until it exits). */
+export async function peakRssMb (child: ChildProcess, exited: Promise<unknown>): Promise<number> {
+  let peak = 0
+  const poll = setInterval(() => {
+    try {
+      const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8')
+      peak = Math.max(peak, Number(/^VmHWM:\s+(\d+)/m.exec(status)?.[1] ?? 0) / 1024)
+    } catch { /* gone */ }
+  }, 20)
+  await exited
+  clearInterval(poll)
+  return peak
+}
+
+/** The limits table of one section of docs/security.md: {name: default}. */
+export function documentedLimits (docs: string, section: string): Record<string, number> {
+  const start = docs.indexOf(`\n## ${section}\n`)
+  assert.ok(start >= 0, `docs/security.md has a section "${section}"`)
+  const end = docs.indexOf('\n## ', start + 1)
+  const text = docs.slice(start, end < 0 ? undefined : end)
+  return Object.fromEntries([...text.matchAll(/^\| `(\w+)` \| ([\d ]+) \|/gm)].map((m) => [m[1], Number(m[2].replace(/ /g, ''))]))
 }

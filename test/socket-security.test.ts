@@ -268,7 +268,7 @@ test('the token gate: AUTH split across reads, removed from the stream; an overs
 })
 
 test('a server without a token accepts and drops an AUTH frame', async () => {
-  const server = await startTestServer({ tcp: { host: '127.0.0.1', port: 0 } })
+  const server = await startTestServer({ tcp: { host: '127.0.0.1', port: 0 }, insecureNoIngestToken: true })
   try {
     const port = Number(server.ingest.find((a) => a.kind === 'tcp')!.address.split(':').pop())
     assert.equal(await exchange(port, Buffer.concat([encodeAuth(TOKEN), hello(900010)]), 300), 'open')
@@ -278,17 +278,21 @@ test('a server without a token accepts and drops an AUTH frame', async () => {
   }
 })
 
-test('TCP ingest beyond loopback without a token is refused at startup', async () => {
+test('TCP ingest without a token is refused at startup, on loopback too', async () => {
   const result = await cli(['serve', '--tcp', '0.0.0.0:0', '--no-http', '--no-socket'])
   assert.equal(result.code, 2)
-  assert.match(result.stderr, /^gilwatch: --tcp 0\.0\.0\.0 accepts monitored processes from beyond this machine with no authentication: give --ingest-token-file FILE .* or --insecure-no-ingest-token if everyone who can reach the port may send data\n$/)
+  assert.match(result.stderr, /^gilwatch: --tcp 0\.0\.0\.0 accepts monitored processes from beyond this machine with no authentication: give --ingest-token-file FILE .* or --insecure-no-ingest-token if everyone who can reach the port may send data .*\n$/)
+  const loopback = await cli(['serve', '--tcp', '127.0.0.1:0', '--no-http', '--no-socket'])
+  assert.equal(loopback.code, 2)
+  assert.match(loopback.stderr, /^gilwatch: --tcp 127\.0\.0\.1 accepts monitored processes from every user of this machine with no authentication/)
   const error = await serverError({ socket: null, tcp: { host: '10.1.2.3', port: 0 } })
   assert.equal(error.code, 'GW_ERR_UNAUTHENTICATED_NETWORK_INGEST')
-  // Loopback, a token or the waiver: allowed (checked without binding beyond loopback).
-  for (const host of ['127.0.0.1', '::1', 'localhost']) checkIngestExposure(host, {})
+  // A token or the waiver: allowed (checked without binding beyond loopback).
+  for (const host of ['127.0.0.1', '::1', 'localhost', '192.168.1.5']) {
+    assert.throws(() => checkIngestExposure(host, {}), { code: 'GW_ERR_UNAUTHENTICATED_NETWORK_INGEST' })
+  }
   checkIngestExposure('0.0.0.0', { token: new IngestToken(TOKEN) })
   checkIngestExposure('0.0.0.0', { insecureNoIngestToken: true })
-  assert.throws(() => checkIngestExposure('192.168.1.5', {}), { code: 'GW_ERR_UNAUTHENTICATED_NETWORK_INGEST' })
   const both = await cli(['serve', '--no-http', '--ingest-token-file', '/x', '--insecure-no-ingest-token'])
   assert.match(both.stderr, /--ingest-token-file and --insecure-no-ingest-token contradict each other/)
 })

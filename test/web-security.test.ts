@@ -16,8 +16,9 @@ import { redactArgv, type ArgvMode } from '../server/argv'
 import { GilwatchError } from '../server/errors'
 import { encodeHello } from '../server/protocol'
 import { startServer } from '../server/serve'
+import { defaultWebLimits, webLimitKinds } from '../server/web-limits'
 import type { ProcessListEntry, ProcessSnapshot } from '../server/views'
-import { repoRoot, startPrometheus, startTestServer, tempDir, waitFor, type TestServer } from './helpers'
+import { documentedLimits, repoRoot, startPrometheus, startTestServer, tempDir, waitFor, type TestServer } from './helpers'
 
 const TOKEN = 'c0ffee-0123456789abcdef-token'
 const gilwatch = path.join(repoRoot, 'bin', 'gilwatch.js')
@@ -463,3 +464,17 @@ test('in a real browser: a rebound name is refused, ?token= logs the dashboard i
       await server.close()
     }
   })
+
+test('the web side\'s limits: docs/security.md lists each default, /metrics each kind', async () => {
+  const docs = fs.readFileSync(path.join(repoRoot, 'docs', 'security.md'), 'utf8')
+  assert.deepEqual(documentedLimits(docs, 'The web side\'s limits'), { ...defaultWebLimits })
+  const server = await startTestServer()
+  try {
+    const text = await (await fetch(`${server.httpUrl}/metrics`)).text()
+    for (const kind of webLimitKinds) assert.match(text, new RegExp(`^gilwatch_limit_overflows_total\\{limit="${kind}"\\} 0$`, 'm'), kind)
+    assert.match(text, /^gilwatch_http_connections 1$/m)
+    assert.match(text, /^gilwatch_dashboard_clients 0$/m)
+  } finally {
+    await server.close()
+  }
+})

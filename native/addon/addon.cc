@@ -38,9 +38,12 @@ void eachLimit(IngestLimits &l, Visit visit) {
   visit("stringBytesPerProcess", l.stringBytesPerProcess);
   visit("rangeKeysPerThread", l.rangeKeysPerThread);
   visit("openRangesPerThread", l.openRangesPerThread);
+  visit("gilsPerProcess", l.gilsPerProcess);
   visit("liveProcesses", l.liveProcesses);
   visit("connections", l.connections);
   visit("definitionBytesPerConnection", l.definitionBytesPerConnection);
+  visit("bufferedBytes", l.bufferedBytes);
+  visit("frameTimeoutMs", l.frameTimeoutMs);
   visit("helloTimeoutMs", l.helloTimeoutMs);
   visit("idleTimeoutMs", l.idleTimeoutMs);
   visit("metricsSeries", l.metricsSeries);
@@ -74,6 +77,8 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
                            InstanceMethod<&NativeStoreWrap::Feed>("feed"),
                            InstanceMethod<&NativeStoreWrap::CloseConnection>("closeConnection"),
                            InstanceMethod<&NativeStoreWrap::ConnectionProcess>("connectionProcess"),
+                           InstanceMethod<&NativeStoreWrap::BufferedBytes>("bufferedBytes"),
+                           InstanceMethod<&NativeStoreWrap::PartialSinceNs>("partialSinceNs"),
                            InstanceMethod<&NativeStoreWrap::Processes>("processes"),
                            InstanceMethod<&NativeStoreWrap::ProcessOne>("process"),
                            InstanceMethod<&NativeStoreWrap::List>("list"),
@@ -164,6 +169,18 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
       store_.counters().connectionsOpen--;
     }
     return info.Env().Undefined();
+  }
+
+  // bufferedBytes(id): bytes of an incomplete frame the connection holds.
+  Napi::Value BufferedBytes(const Napi::CallbackInfo &info) {
+    Connection *c = connection(info);
+    return Napi::Number::New(info.Env(), c ? static_cast<double>(c->bufferedBytes()) : 0);
+  }
+
+  // partialSinceNs(id): when its incomplete frame began (server CLOCK_MONOTONIC, ns).
+  Napi::Value PartialSinceNs(const Napi::CallbackInfo &info) {
+    Connection *c = connection(info);
+    return Napi::Number::New(info.Env(), c ? static_cast<double>(c->partialSinceNs()) : 0);
   }
 
   // The process behind a connection (its instance id), once HELLO arrived.

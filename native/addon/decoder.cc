@@ -54,6 +54,7 @@ DecodeError Connection::feed(const uint8_t *data, size_t size, uint64_t serverNo
       }
     }
     // Slow path: a frame split across chunks is assembled in partial_.
+    if (partial_.empty()) partialSinceNs_ = serverNowNs;
     if (partial_.size() < sizeof(gw_frame_header)) {
       size_t take = std::min(size, sizeof(gw_frame_header) - partial_.size());
       partial_.insert(partial_.end(), data, data + take);
@@ -72,6 +73,7 @@ DecodeError Connection::feed(const uint8_t *data, size_t size, uint64_t serverNo
     if (partial_.size() < total) return {};
     error_ = frame(header.type, partial_.data() + sizeof header, header.length, serverNowNs);
     partial_.clear();
+    if (partial_.capacity() > kKeptPartialBytes) std::vector<uint8_t>().swap(partial_); // a large frame's memory goes back
     if (error_.failed()) return error_;
   }
   return {};

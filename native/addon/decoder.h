@@ -17,6 +17,8 @@ struct DecodeError {
   bool failed() const { return !code.empty(); }
 };
 
+constexpr size_t kKeptPartialBytes = 64 * 1024;
+
 class Connection {
  public:
   // `owner`: the credentials of the peer (a local user, a token holder, a remote address),
@@ -28,6 +30,10 @@ class Connection {
   DecodeError feed(const uint8_t *data, size_t size, uint64_t serverNowNs);
   void close(uint64_t serverNowNs);
   Process *process() const { return process_; }
+  // Bytes of an incomplete frame held for the next chunk (the server bounds their sum).
+  size_t bufferedBytes() const { return partial_.size(); }
+  // When the incomplete frame's first byte arrived (server clock); meaningless without one.
+  uint64_t partialSinceNs() const { return partialSinceNs_; }
   const std::vector<uint8_t> &preamble() const { return preamble_; }
 
  private:
@@ -40,6 +46,7 @@ class Connection {
   bool closed_ = false;
   DecodeError error_;
   std::vector<uint8_t> partial_;  // an incomplete frame carried to the next chunk
+  uint64_t partialSinceNs_ = 0;
   std::vector<uint8_t> preamble_; // HELLO, STRING and THREAD frames, as received (bounded)
   bool preambleFull_ = false;
 };

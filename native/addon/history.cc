@@ -47,13 +47,31 @@ void DensityBins::add(LaneKind kind, uint64_t startNs, uint64_t endNs) {
 }
 
 SecondSample &SecondSeries::at(uint64_t second) {
-  if (samples_.empty()) samples_.resize(kSeconds);
-  SecondSample &s = samples_[second % kSeconds];
-  if (s.second != second) {
-    s = SecondSample{};
-    s.second = second;
+  newest_ = samples_.empty() ? second : std::max(newest_, second);
+  if (samples_.empty()) samples_.resize(kInitialSeconds);
+  for (;;) {
+    SecondSample &s = samples_[second % samples_.size()];
+    if (s.second == second) return s;
+    // A full ring, or a slot whose second left the window: reuse it, as a plain ring would.
+    if (samples_.size() == kSeconds || !live(s)) {
+      s = SecondSample{};
+      s.second = second;
+      return s;
+    }
+    // Two seconds of the window in one slot: double and place the live seconds again.
+    std::vector<SecondSample> old = std::move(samples_);
+    for (size_t size = std::min(old.size() * 2, kSeconds);; size = std::min(size * 2, kSeconds)) {
+      samples_.assign(size, SecondSample{});
+      bool collided = false;
+      for (const SecondSample &o : old) {
+        if (!live(o)) continue;
+        SecondSample &to = samples_[o.second % size];
+        if (to.second != UINT64_MAX) collided = true;
+        to = o;
+      }
+      if (!collided || size == kSeconds) break;
+    }
   }
-  return s;
 }
 
 } // namespace gilwatch

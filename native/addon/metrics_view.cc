@@ -36,24 +36,33 @@ size_t metricsSeriesOf(const Process &p) {
 
 // What /metrics needs, already aggregated: per process its GILs, its labelled threads
 // (plus "other"), and its non-GIL range histograms. Retired processes are left out, and
-// so are whole processes beyond IngestLimits::metricsSeries: the largest first (ties:
-// the newest first), so many or huge processes cannot make the scrape fail or crawl for
-// the ordinary ones. -> {processes, processesDropped, seriesDropped}
+// so are whole processes beyond IngestLimits::metricsSeries, so many or huge processes
+// cannot make the scrape fail or crawl. Who keeps a place: processes already reported, in
+// the order they were first reported, then the others in the order they arrived. A process
+// once in the scrape is not pushed out by newcomers, however many or small (its series
+// would otherwise vanish and its alerts with them); a newcomer waits for room.
+// -> {processes, processesDropped, seriesDropped}
 Napi::Value metricsView(Napi::Env env, NativeStore &store, uint64_t now) {
   const MetricsOptions &options = store.options().metrics;
   uint64_t slotWidth = options.holdMaxWindowNs / WindowMax::kSlots;
-  std::vector<std::pair<size_t, size_t>> candidates; // (series, index): stable, so older first on ties
   const auto &all = store.processes();
+  std::vector<size_t> order; // indexes into `all`
   for (size_t i = 0; i < all.size(); i++)
-    if (all[i]->state != ProcessState::Retired) candidates.emplace_back(metricsSeriesOf(*all[i]), i);
-  std::stable_sort(candidates.begin(), candidates.end(),
-                   [](const auto &a, const auto &b) { return a.first < b.first; });
+    if (all[i]->state != ProcessState::Retired) order.push_back(i);
+  // Reported ones first, by when they were first reported; then by arrival (stable).
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    uint64_t ra = all[a]->metricsReportedSince, rb = all[b]->metricsReportedSince;
+    return (ra ? ra : UINT64_MAX) < (rb ? rb : UINT64_MAX);
+  });
+  uint64_t scrape = store.nextScrape();
   std::vector<bool> included(all.size(), false);
   size_t budget = store.limits().metricsSeries, used = 0, seriesDropped = 0, processesDropped = 0;
-  for (const auto &[series, index] : candidates) {
+  for (size_t index : order) {
+    size_t series = metricsSeriesOf(*all[index]);
     if (used + series <= budget) {
       used += series;
       included[index] = true;
+      if (!all[index]->metricsReportedSince) all[index]->metricsReportedSince = scrape;
     } else {
       seriesDropped += series;
       processesDropped++;

@@ -66,6 +66,18 @@ NativeStore::NativeStore(NativeStoreOptions options) : options_(options) {
   dropRequest_ = strings_.intern(GW_GIL_DROP_REQUEST);
 }
 
+int64_t NativeStore::admitInterp(Process &process, int64_t interp) {
+  for (int64_t known : process.interps)
+    if (known == interp) return interp;
+  if (interp == kOtherInterp) return interp;
+  if (process.interps.size() < options_.limits.gilsPerProcess) {
+    process.interps.push_back(interp);
+    return interp;
+  }
+  overflow(LimitKind::Gils);
+  return kOtherInterp;
+}
+
 int64_t NativeStore::interpOf(uint8_t payloadType, uint64_t payload) {
   if (payloadType == GW_PAYLOAD_INT64 || payloadType == GW_PAYLOAD_UINT64) return static_cast<int64_t>(payload);
   return 0;
@@ -112,16 +124,14 @@ Process *NativeStore::attach(const gw_hello &hello, std::string service, std::st
     return nullptr;
   }
   if (!process) {
-    size_t live = 0;
-    Process *longestDisconnected = nullptr;
-    for (auto &p : processes_) {
-      if (p->state == ProcessState::Retired) continue;
-      live++;
-      if (p->state == ProcessState::Disconnected &&
-          (!longestDisconnected || p->disconnectedServerNs < longestDisconnected->disconnectedServerNs))
-        longestDisconnected = p.get();
-    }
-    if (live >= options_.limits.liveProcesses) {
+    // Counted, not searched: a HELLO costs the same with 100 000 processes known. Only at the
+    // limit is the longest-disconnected one looked for.
+    if (processes_.size() - retiredCount_ >= options_.limits.liveProcesses) {
+      Process *longestDisconnected = nullptr;
+      for (auto &p : processes_)
+        if (p->state == ProcessState::Disconnected &&
+            (!longestDisconnected || p->disconnectedServerNs < longestDisconnected->disconnectedServerNs))
+          longestDisconnected = p.get();
       overflow(LimitKind::LiveProcesses);
       if (!longestDisconnected) {
         refusal = GW_DECODE_TOO_MANY_PROCESSES;
@@ -150,6 +160,7 @@ Process *NativeStore::attach(const gw_hello &hello, std::string service, std::st
   process->helloRealtimeNs = hello.realtime_ns;
   process->helloServerNs = serverNowNs;
   process->lastStatusServerNs = 0;
+  if (process->state == ProcessState::Retired) retiredCount_--; // a retired instance reconnecting lives again
   process->state = ProcessState::Connected;
   process->stateChangedServerNs = serverNowNs;
   process->connections++;
@@ -202,7 +213,7 @@ void NativeStore::countGil(Process &process, Thread &thread, const OpenRange &ra
     }
     return process.otherRanges.add(durationNs);
   }
-  int64_t interp = interpOf(range.payloadType, range.payload);
+  int64_t interp = admitInterp(process, interpOf(range.payloadType, range.payload));
   if (kind == EventKind::Mark) {
     if (range.message == dropRequest_) {
       if (!process.totalsSeen) process.gil(interp).dropRequests++;
@@ -247,6 +258,8 @@ void NativeStore::countGil(Process &process, Thread &thread, const OpenRange &ra
     end.waitMaxNs = std::max(end.waitMaxNs, durationNs);
     end.waitBuckets[bucket]++;
     gil.batchWaits.emplace_back(range.startNs, endNs);
+    // A client that never sends STATUS must not grow the batch without bound.
+    if (gil.batchWaits.size() >= kMaxBatchWaits) mergeWaits(process);
     if (counted) {
       thread.waits.add(durationNs, bucket);
       gil.wait.add(durationNs, bucket);
@@ -260,11 +273,12 @@ void NativeStore::countGil(Process &process, Thread &thread, const OpenRange &ra
 // totals, added everywhere the counts are read: the GIL's histograms, the thread's label
 // (retired threads the server never saw end go to thread="other") and the run summary.
 void NativeStore::addGilIncrease(Process &process, Thread *thread, const gw_gil_totals &d) {
-  GilTotals &gil = process.gil(d.interp);
+  int64_t interp = admitInterp(process, d.interp);
+  GilTotals &gil = process.gil(interp);
   addTo(gil.hold, d.hold_buckets, d.holds, d.hold_ns, d.longest_hold_ns);
   addTo(gil.wait, d.wait_buckets, d.waits, d.wait_ns, d.longest_wait_ns);
   gil.dropRequests += d.drop_requests;
-  ThreadGil &mine = thread ? threadGil(process, *thread, d.interp) : gilFor(process.otherThreads, d.interp);
+  ThreadGil &mine = thread ? threadGil(process, *thread, interp) : gilFor(process.otherThreads, interp);
   mine.holdNs += d.hold_ns;
   mine.waitNs += d.wait_ns;
   mine.contended += d.contended_holds;
@@ -314,7 +328,7 @@ void NativeStore::gilState(Process &process, const gw_gil_state_header &header, 
   process.stateSeen = true;
   for (GilTotals &g : process.gils) g.waitersNow = 0;
   for (uint32_t i = 0; i < header.gils; i++) {
-    GilTotals &g = process.gil(gils[i].interp);
+    GilTotals &g = process.gil(admitInterp(process, gils[i].interp));
     if (gils[i].contended_ns > g.senderContendedNs) {
       g.contendedNs += gils[i].contended_ns - g.senderContendedNs;
       g.senderContendedNs = gils[i].contended_ns;
@@ -324,14 +338,15 @@ void NativeStore::gilState(Process &process, const gw_gil_state_header &header, 
   process.gilOpen.clear();
   for (uint32_t i = 0; i < header.open; i++)
     process.gilOpen.push_back(
-        Process::GilOpen{open[i].thread, open[i].kind == GW_OPEN_HOLD, open[i].interp, open[i].start_ns});
+        Process::GilOpen{open[i].thread, open[i].kind == GW_OPEN_HOLD, admitInterp(process, open[i].interp),
+                         open[i].start_ns});
 }
 
 void NativeStore::refusedThreadExit(Process &process, uint32_t threadId) {
   process.refusedThreads.erase(threadId);
   auto found = process.refusedTotals.find(threadId);
   if (found == process.refusedTotals.end()) return;
-  for (const gw_gil_totals &t : found->second.totals) accumulate(totalsOf(process.knownRetired, t.interp), t);
+  for (const gw_gil_totals &t : found->second.totals) accumulate(totalsOf(process.knownRetired, admitInterp(process, t.interp)), t);
   process.refusedTotals.erase(found);
 }
 
@@ -345,18 +360,18 @@ void NativeStore::settleRetired(Process &process) {
     if (thread->exited || thread->restated) continue;
     thread->exited = true;
     thread->open.clear();
-    for (const gw_gil_totals &t : thread->gilTotals) accumulate(totalsOf(process.knownRetired, t.interp), t);
+    for (const gw_gil_totals &t : thread->gilTotals) accumulate(totalsOf(process.knownRetired, admitInterp(process, t.interp)), t);
   }
   for (auto it = process.refusedTotals.begin(); it != process.refusedTotals.end();) {
     if (it->second.restated) {
       ++it;
       continue;
     }
-    for (const gw_gil_totals &t : it->second.totals) accumulate(totalsOf(process.knownRetired, t.interp), t);
+    for (const gw_gil_totals &t : it->second.totals) accumulate(totalsOf(process.knownRetired, admitInterp(process, t.interp)), t);
     it = process.refusedTotals.erase(it);
   }
   for (const gw_gil_totals &sender : process.pendingRetired) {
-    gw_gil_totals &known = totalsOf(process.knownRetired, sender.interp);
+    gw_gil_totals &known = totalsOf(process.knownRetired, admitInterp(process, sender.interp));
     gw_gil_totals d = increase(known, sender);
     addGilIncrease(process, nullptr, d);
     accumulate(known, d);
@@ -380,6 +395,7 @@ void NativeStore::mergeWaits(Process &process) {
       gil.contendedCursor = end;
     }
     waits.clear();
+    if (waits.capacity() > kKeptBatchWaits) waits.shrink_to_fit(); // a burst's memory goes back
   }
 }
 
@@ -454,6 +470,7 @@ void NativeStore::sweep(uint64_t serverNowNs, uint64_t retireAfterNs, uint64_t f
   if (!forget.empty()) {
     std::unordered_set<const Process *> gone(forget.begin(), forget.end());
     for (const Process *process : forget) byInstance_.erase(process->instance);
+    retiredCount_ -= forget.size(); // only retired processes are forgotten
     processes_.erase(std::remove_if(processes_.begin(), processes_.end(),
                                     [&](const std::unique_ptr<Process> &p) { return gone.count(p.get()) != 0; }),
                      processes_.end());
@@ -473,6 +490,7 @@ void NativeStore::sweep(uint64_t serverNowNs, uint64_t retireAfterNs, uint64_t f
 }
 
 void NativeStore::retire(Process &process, uint64_t serverNowNs) {
+  if (process.state != ProcessState::Retired) retiredCount_++;
   process.state = ProcessState::Retired;
   process.stateChangedServerNs = serverNowNs;
   // A retired process keeps its totals and summary, not its ranges: memory stays
@@ -550,7 +568,7 @@ Thread *NativeStore::defineThread(Process &process, uint32_t id, uint32_t tid, s
 void NativeStore::threadExit(Process &process, Thread &thread, uint64_t timeNs, uint64_t serverNowNs) {
   // The sender already closed what the thread had pushed; anything left is stale.
   if (!thread.exited)
-    for (const gw_gil_totals &t : thread.gilTotals) accumulate(totalsOf(process.knownRetired, t.interp), t);
+    for (const gw_gil_totals &t : thread.gilTotals) accumulate(totalsOf(process.knownRetired, admitInterp(process, t.interp)), t);
   thread.open.clear();
   thread.exited = true;
   thread.exitNs = timeNs;
@@ -622,7 +640,7 @@ void NativeStore::holdCause(Process &process, Thread &thread, const gw_hold_caus
     cause->stackDepth = c.stack_depth;
   }
   if (cause->final && !wasFinal) {
-    GilTotals &gil = process.gil(c.interp);
+    GilTotals &gil = process.gil(admitInterp(process, c.interp));
     std::string site = cause->frames.empty() ? "unknown"
                                              : siteName(process.strings.text(cause->frames[0].file),
                                                         process.strings.text(cause->frames[0].function));

@@ -71,6 +71,10 @@ enum class EventKind : uint8_t { Range = 0, Mark = 1 };
 
 // Server-side flag, beside the wire's GW_FLAG_CLOSED_BY_THREAD_EXIT.
 constexpr uint8_t kFlagClosedAtDisconnect = 0x80;
+// GIL waits buffered for the union of waits until the next STATUS (10 ms of an honest
+// sender: a few thousand at most); a batch this large is merged at once.
+constexpr size_t kMaxBatchWaits = 65536;
+constexpr size_t kKeptBatchWaits = 4096;
 // How long ranges left open by a connection that announced its replacement wait for it.
 constexpr uint64_t kReconnectGraceNs = 2'000'000'000;
 
@@ -214,6 +218,7 @@ struct Process {
   uint64_t droppedEvents = 0;
   uint64_t unmatchedPops = 0;
   uint64_t rangesReceived = 0;
+  uint64_t metricsReportedSince = 0; // the first /metrics scrape that listed it (0: none yet)
 
   StringTable strings; // every string id below indexes this process's own table
   // Sender ids -> server ids. kUndefined until a STRING frame defines them.
@@ -273,7 +278,11 @@ struct Process {
     return found == threads.end() ? nullptr : found->second.get();
   }
   GilTotals &gil(int64_t interp);
+  std::vector<int64_t> interps; // the GILs counted on their own (NativeStore::admitInterp)
 };
+
+// Where the GILs of a process beyond IngestLimits::gilsPerProcess are counted (interp="-1").
+constexpr int64_t kOtherInterp = -1;
 
 struct NativeStoreOptions {
   size_t recentPerThread = 8192;
@@ -331,6 +340,8 @@ class NativeStore {
   Process *find(uint64_t instance);
   StoreCounters &counters() { return counters_; }
   void overflow(LimitKind kind) { counters_.overflows[static_cast<size_t>(kind)]++; }
+  // Numbers the /metrics scrapes 1, 2, ... (metricsView's fairness).
+  uint64_t nextScrape() { return ++scrapes_; }
   const IngestLimits &limits() const { return options_.limits; }
   const NativeStoreOptions &options() const { return options_; }
   uint32_t gilDomain() const { return gilDomain_; }
@@ -343,6 +354,11 @@ class NativeStore {
   }
   // Interpreter id carried by a GIL range's payload (0 when it has none).
   static int64_t interpOf(uint8_t payloadType, uint64_t payload);
+  // The GIL a count goes to: `interp` while the process has fewer than
+  // IngestLimits::gilsPerProcess GILs, else kOtherInterp (counted). Interpreter ids are never
+  // reused, so a program that churns sub-interpreters, or a client that invents ids, cannot
+  // grow the process's per-GIL state without bound.
+  int64_t admitInterp(Process &process, int64_t interp);
 
  private:
   void completeRange(Process &process, Thread &thread, const OpenRange &range, uint64_t endNs, uint8_t flags,
@@ -373,9 +389,11 @@ class NativeStore {
   // Giving freed memory back to the system (sweep).
   static constexpr uint64_t kTrimEveryNs = 10'000'000'000;
   bool trimPending_ = false;
+  uint64_t scrapes_ = 0;
   uint64_t lastTrimNs_ = 0;
   std::vector<std::unique_ptr<Process>> processes_;           // in order of arrival
   std::unordered_map<uint64_t, Process *> byInstance_;         // the same, by instance id
+  size_t retiredCount_ = 0;                                    // of them, retired
 };
 
 } // namespace gilwatch

@@ -49,9 +49,17 @@ int gw_socket_path_check(const char *socket_path, char *why, size_t why_size) {
     return -1;
   }
   if (st.st_mode & 022) {
-    snprintf(why, why_size,
-             "%s is writable by other users (mode %04o), who could replace the socket: run `chmod 700 %s`", directory,
-             (unsigned)(st.st_mode & 07777), directory);
+    /* A shared directory (sticky, like /tmp) is meant to be writable by all: the fix is a
+     * directory of one's own, not chmod. */
+    if (st.st_mode & S_ISVTX)
+      snprintf(why, why_size,
+               "%s is writable by other users (mode %04o), who could replace the socket: it is a shared directory "
+               "(sticky, like /tmp); use a directory of your own",
+               directory, (unsigned)(st.st_mode & 07777));
+    else
+      snprintf(why, why_size,
+               "%s is writable by other users (mode %04o), who could replace the socket: run `chmod 700 %s`",
+               directory, (unsigned)(st.st_mode & 07777), directory);
     return -1;
   }
   if (lstat(socket_path, &st) != 0) return 0;

@@ -31,11 +31,20 @@ struct IngestLimits {
   // Ranges a thread may have reported open (an honest sender reports at most 4 levels of 16
   // domains); further OPEN records are dropped.
   size_t openRangesPerThread = 64;
+  // GILs (interpreters) counted apart per process; the counts of further ones go to one
+  // interp="-1". CPython never reuses interpreter ids, so sub-interpreter churn needs a bound.
+  size_t gilsPerProcess = 64;
   // Connected and disconnected (not yet retired) processes. At the limit a new process
   // first retires the longest-disconnected one; if all are connected it is refused.
   size_t liveProcesses = 1024;
   // Open ingest connections, before or after HELLO (each costs a file descriptor).
   size_t connections = 2048;
+  // Bytes of incomplete frames held, all connections together (each holds at most one
+  // frame, GW_MAX_FRAME_BODY). An honest sender writes whole frames, so its partial frames
+  // last microseconds; beyond the budget the connections holding the oldest are closed.
+  size_t bufferedBytes = 64u << 20;
+  // A frame begun must be complete this soon: one byte a minute cannot hold 1 MiB forever.
+  uint32_t frameTimeoutMs = 10000;
   // HELLO and definition frames kept per connection so a rotated recording can start with
   // them; kept only while recording.
   size_t definitionBytesPerConnection = 1u << 20;
@@ -44,7 +53,7 @@ struct IngestLimits {
   uint32_t helloTimeoutMs = 5000;
   uint32_t idleTimeoutMs = 60000;
   // Series one /metrics scrape may carry for processes; beyond it whole processes are left
-  // out, the largest first (ties: the newest first).
+  // out: a process once reported keeps its place, newcomers wait for room (metrics_view.cc).
   size_t metricsSeries = 50000;
   // Threads and range totals per process in /api/processes (more are counted, not listed).
   size_t apiThreadsPerProcess = 256;
@@ -65,8 +74,11 @@ enum class LimitKind : uint8_t {
   Strings,
   RangeKeys,
   OpenRanges,
+  Gils,
   LiveProcesses,
   Connections,
+  BufferedBytes,
+  FrameTimeout,
   Definitions,
   HelloTimeout,
   IdleTimeout,
@@ -85,8 +97,11 @@ inline const char *limitName(LimitKind kind) {
     case LimitKind::Strings: return "strings";
     case LimitKind::RangeKeys: return "range_keys";
     case LimitKind::OpenRanges: return "open_ranges";
+    case LimitKind::Gils: return "gils";
     case LimitKind::LiveProcesses: return "live_processes";
     case LimitKind::Connections: return "connections";
+    case LimitKind::BufferedBytes: return "buffered_bytes";
+    case LimitKind::FrameTimeout: return "frame_timeout";
     case LimitKind::Definitions: return "definitions";
     case LimitKind::HelloTimeout: return "hello_timeout";
     case LimitKind::IdleTimeout: return "idle_timeout";

@@ -11,10 +11,16 @@ const help = `Usage: gilwatch report FILE [--json]
 Prints the run summary (per thread held %, wait %, acquisitions, longest hold, p50/p99) of
 every process in a recording.`
 
-// A store that keeps every range and retires no process: the summary covers the whole
-// recording, processes that disconnected during it included.
-export function replayed (file: string): Store {
-  const store = new Store({ recentPerThread: 5_000_000, retireAfterMs: 1e12 })
+// A store that retires no process and lists every thread: the summary covers the whole
+// recording, processes that disconnected during it included. `rangesPerThread`: what
+// `export` needs kept of each thread's ranges; `report` reads only totals, so its memory
+// does not grow with the recording's ranges.
+export function replayed (file: string, rangesPerThread = 16): Store {
+  const store = new Store({
+    recentPerThread: rangesPerThread,
+    retireAfterMs: 1e12,
+    limits: { apiThreadsPerProcess: 1e9, apiResponseBytes: 1e15, liveProcesses: 1e9 }
+  })
   replay(file, store, ({ bytes, total }) => process.stderr.write(`gilwatch: reading ${file}: ${Math.round(bytes / total * 100)} %\r`))
   return store
 }
@@ -23,8 +29,7 @@ function report (args: string[]): number {
   const [file, rest] = recordingFile('report', args)
   const { values } = parseFlags('report', rest, ['json'])
   const store = replayed(file)
-  const processes = store.processes()
-  const summary = summarize(store, processes.map((p) => p.pid))
+  const summary = summarize(store, store.list().map((p) => p.pid))
   process.stdout.write(`${values.json ? JSON.stringify(summary, null, 2) : formatSummary(summary)}\n`)
   store.close()
   return 0
