@@ -4,7 +4,7 @@
 // (RateLimitedLog), so no client can take the server down or flood its log.
 import type { RateLimitedLog } from './log'
 
-export type ClientSurface = 'http' | 'websocket'
+export type ClientSurface = 'http' | 'websocket' | 'ingest'
 // invalid_message: not JSON, or not what the schema declares; rejected_request: an HTTP
 // request that failed its schema (400); handler_error: a bug of ours met by this client's
 // input (500 or a closed WebSocket), which must still reach the log.

@@ -45,11 +45,17 @@ export class HttpConnections {
     let mine = this.perPeer.get(peer)
     if (mine && mine.size >= this.limits.httpConnectionsPerPeer) {
       this.overflows.count('http_connections_per_peer')
-      if (!this.closeOldestIdle(mine)) return void socket.destroy()
+      if (!this.closeOldestIdle(mine)) {
+        socket.destroy()
+        return
+      }
     }
     if (this.all.size >= this.limits.httpConnections) {
       this.overflows.count('http_connections')
-      if (!this.closeOldestIdle(this.all.keys())) return void socket.destroy()
+      if (!this.closeOldestIdle(this.all.keys())) {
+        socket.destroy()
+        return
+      }
     }
     if (!mine) this.perPeer.set(peer, mine = new Set())
     const peerSockets = mine

@@ -5,7 +5,8 @@
 // (docs/security.md, "Ingest" and "Sockets and ingest authentication").
 import fs from 'node:fs'
 import net from 'node:net'
-import { errors } from './errors'
+import type { ClientErrors } from './client-errors'
+import { errors, type DecodeError } from './errors'
 import { isSocket, prepareSocketDirectory, removeStaleSocket } from './socket-path'
 import { IngestGate, type IngestToken } from './ingest-auth'
 import { OverflowLog, resolveIngestLimits, type IngestLimits } from './limits'
@@ -26,8 +27,10 @@ export class Ingest {
   private readonly partials = new Map<net.Socket, { connection: number, bytes: number }>()
   private bufferedTotal = 0
 
-  // `clientLog`: lines about what one connection did, at a bounded rate; `log`: the rest.
-  constructor (private readonly store: Store, private readonly clientLog: RateLimitedLog, private readonly log: Logger, private readonly recorder?: Recorder,
+  // `clientLog`: lines about what one connection did, at a bounded rate; `log`: the rest;
+  // `faults`: where a fault of ours met on a connection's bytes is counted.
+  constructor (private readonly store: Store, private readonly clientLog: RateLimitedLog, private readonly log: Logger,
+    private readonly faults: ClientErrors, private readonly recorder?: Recorder,
     private readonly limits: IngestLimits = resolveIngestLimits(), private readonly token: IngestToken | null = null) {
     const overflows = new OverflowLog(log)
     this.overflowReporter = setInterval(() => {
@@ -104,7 +107,15 @@ export class Ingest {
       const passed = gate.take(received)
       const chunk = passed.bytes ?? Buffer.alloc(0)
       if (chunk.length) this.recorder?.data(connection, chunk, at)
-      const error = passed.error ?? (chunk.length ? this.store.feed(connection, chunk, at) : null)
+      let error: DecodeError | null | undefined
+      try {
+        error = passed.error ?? (chunk.length ? this.store.feed(connection, chunk, at) : null)
+      } catch (fault) {
+        // A fault of ours (the addon threw) on this connection's bytes ends this connection only.
+        this.faults.record('ingest', 'handler_error', `${socket.remoteAddress ?? 'a local process'}: ${(fault as Error).stack ?? fault}`)
+        socket.destroy()
+        return
+      }
       if (helloTimer && !error && this.store.connectionProcess(connection)) {
         clearTimeout(helloTimer)
         helloTimer = undefined

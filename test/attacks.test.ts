@@ -241,8 +241,13 @@ const connectUnix = () => new Promise<net.Socket>((resolve, reject) => {
 // Resolves once the data is taken, or the server closed the connection.
 const drain = (socket: net.Socket, data: Buffer) => new Promise<void>((resolve) => {
   if (socket.destroyed || socket.write(data)) return resolve()
-  socket.once('drain', resolve)
-  socket.once('close', resolve)
+  const done = () => {
+    socket.off('drain', done)
+    socket.off('close', done)
+    resolve()
+  }
+  socket.on('drain', done)
+  socket.on('close', done)
 })
 
 test('memory: waits streamed without STATUS and frames held open do not grow the server without bound', async () => {

@@ -167,7 +167,7 @@ test('a live process scrolls in at 10 updates a second; the page reconnects afte
 
 test('a WebSocket client that never reads does not grow the server\'s buffers', async () => {
   const fixture = buildFixture('gil_fixture.c')
-  const running = run(fixture, ['--truth', path.join(server.dir, 'truth-slow'), '--threads', '8', '--duration-ms', '5000'],
+  const running = run(fixture, ['--truth', path.join(server.dir, 'truth-slow'), '--threads', '8', '--duration-ms', '10000'],
     monitoredEnv(server.socket))
   const socket = new WebSocket(`${server.httpUrl!.replace('http', 'ws')}/ws`)
   await new Promise((resolve) => socket.once('open', resolve))
@@ -176,7 +176,8 @@ test('a WebSocket client that never reads does not grow the server\'s buffers', 
   try {
     // Ask for the widest full window over and over (as fast as the message rate allows):
     // every answer is large.
-    for (let i = 0; i < 60; i++) {
+    // Until the kernel's socket buffers are full and the server holds back (at most 8 s).
+    for (let i = 0; i < 8 * defaultWebLimits.wsMessagesPerSecond && server.dashboard.stats().skippedUpdates === 0; i++) {
       socket.send(JSON.stringify({ type: 'subscribe', windowMs: 30_000, widthPx: 8000 }))
       await new Promise((resolve) => setTimeout(resolve, 1000 / defaultWebLimits.wsMessagesPerSecond + 10))
     }

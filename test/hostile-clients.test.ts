@@ -45,16 +45,16 @@ const healthy = async () => assert.equal((await fetch(`${server.httpUrl}/healthz
 // Runs `attack` while the honest storm runs over and over; every storm's threads must be
 // counted exactly, and none of the attack may fault the server.
 async function whileHonest (attack: () => Promise<void>): Promise<void> {
-  let attacking = true
+  const attacking = { on: true }
   const storms: Array<Array<{ name: string, reads: number, counted: number }>> = []
   const honest = (async () => {
     do storms.push(await countedStorm({ url: server.httpUrl!, socket: server.socket }, 4, 20_000))
-    while (attacking)
+    while (attacking.on)
   })()
   try {
     await attack()
   } finally {
-    attacking = false
+    attacking.on = false
     await honest
   }
   for (const storm of storms) {

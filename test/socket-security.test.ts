@@ -13,6 +13,7 @@ import { parseAddress } from '../server/address'
 import { GilwatchError } from '../server/errors'
 import { checkIngestExposure, IngestGate, IngestToken } from '../server/ingest-auth'
 import { createLogger } from '../server/log'
+import { checkSocketPath } from '../server/socket-path'
 import { encodeAuth, encodeHello, layout } from '../server/protocol'
 import { startServer } from '../server/serve'
 import { loadAddon } from '../server/store'
@@ -77,7 +78,9 @@ test('serve refuses a socket directory that others can write to', async () => {
     const error = await serverError({ socket: path.join(shared, 'ingest.sock') })
     assert.equal(error.code, 'GW_ERR_UNSAFE_SOCKET_DIR')
     assert.equal(error.message.split(':')[0], `${shared} is writable by other users (mode ${mode.toString(8).padStart(4, '0')}), who could replace the socket and receive what the processes send`)
-    assert.match(error.message, new RegExp(`run \`chmod 700 ${shared}\``))
+    // A shared (sticky) directory is meant to be writable: the advice is a directory of one's own.
+    if (mode & 0o1000) assert.match(error.message, /it is a shared directory \(sticky, like \/tmp\): choose a directory of your own with --socket/)
+    else assert.match(error.message, new RegExp(`run \`chmod 700 ${shared}\``))
     assert.deepEqual(fs.readdirSync(shared), [], 'no socket made there')
   }
   // Readable by others is fine: the socket itself is 0600.
@@ -132,7 +135,8 @@ async function attackerSocket (owner: number, mode: number): Promise<{ socket: s
 
 const unsafeDirectories: Array<[string, number, number, (d: string) => RegExp]> = [
   ['owned by another user', NOBODY, 0o755, (d) => new RegExp(`^gilwatch: ${d} belongs to uid ${NOBODY}, not to this process's user \\(uid 0\\): another user may have made it to collect this process's data \\(docs/security\\.md\\); not connecting$`)],
-  ['writable by others', 0, 0o777, (d) => new RegExp(`^gilwatch: ${d} is writable by other users \\(mode 0777\\), who could replace the socket: run \`chmod 700 ${d}\`; not connecting$`)]
+  ['writable by others', 0, 0o777, (d) => new RegExp(`^gilwatch: ${d} is writable by other users \\(mode 0777\\), who could replace the socket: run \`chmod 700 ${d}\`; not connecting$`)],
+  ['shared and sticky', 0, 0o1777, (d) => new RegExp(`^gilwatch: ${d} is writable by other users \\(mode 1777\\), who could replace the socket: it is a shared directory \\(sticky, like /tmp\\); use a directory of your own; not connecting$`)]
 ]
 for (const [what, owner, mode, warning] of unsafeDirectories) {
   test(`the injection refuses a socket directory ${what}, even when GILWATCH_ADDR names it`, async () => {
@@ -146,6 +150,10 @@ for (const [what, owner, mode, warning] of unsafeDirectories) {
         const lines = result.stderr.split('\n').filter((l) => l.startsWith('gilwatch:'))
         assert.equal(lines.length, 1, `one warning line, not one per retry: ${result.stderr}`)
         assert.match(lines[0], warning(path.dirname(attacker.socket)))
+        // `gilwatch run` decides the same, in the same words (server/socket-path.ts).
+        const mirrored = checkSocketPath(attacker.socket)
+        assert.equal(mirrored.kind, 'unsafe')
+        assert.equal(`gilwatch: ${(mirrored as { why: string }).why}; not connecting`, lines[0])
       }
       assert.equal(attacker.connections(), 0, 'the attacker received no connection')
       // The same listener in a directory of our own, private: the program connects, so the
@@ -156,6 +164,7 @@ for (const [what, owner, mode, warning] of unsafeDirectories) {
       const control = await runToFile(['--truth', path.join(dir, 'truth'), '--threads', '1', '--duration-ms', '200'], monitoredEnv(attacker.socket))
       assert.equal(control.code, 0, control.stderr)
       assert.doesNotMatch(control.stderr, /not connecting/)
+      assert.equal(checkSocketPath(attacker.socket).kind, 'safe')
       assert.ok(attacker.connections() >= 1, 'connected once the directory is private')
     } finally {
       await attacker.close()
@@ -169,6 +178,8 @@ test('the injection refuses a path that is not a socket', async () => {
   const result = await runToFile(['--truth', path.join(dir, 'truth'), '--threads', '1', '--duration-ms', '100'], monitoredEnv(notSocket))
   assert.equal(result.code, 0, result.stderr)
   assert.match(result.stderr, new RegExp(`^gilwatch: ${notSocket} is not a socket; not connecting$`, 'm'))
+  assert.deepEqual(checkSocketPath(notSocket), { kind: 'unsafe', why: `${notSocket} is not a socket` })
+  assert.deepEqual(checkSocketPath(path.join(dir, 'no-such-dir', 'x.sock')), { kind: 'absent' })
 })
 
 function captureLogger () {

@@ -38,6 +38,7 @@ void eachLimit(IngestLimits &l, Visit visit) {
   visit("stringBytesPerProcess", l.stringBytesPerProcess);
   visit("rangeKeysPerThread", l.rangeKeysPerThread);
   visit("openRangesPerThread", l.openRangesPerThread);
+  visit("pendingWaitsPerProcess", l.pendingWaitsPerProcess);
   visit("gilsPerProcess", l.gilsPerProcess);
   visit("liveProcesses", l.liveProcesses);
   visit("connections", l.connections);
@@ -559,10 +560,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
                                          static_cast<double>(unixPeerUid(info[0].As<Napi::Number>().Int32Value())));
               }));
   exports.Set("tcpPeerUid", Napi::Function::New(env, [](const Napi::CallbackInfo &info) -> Napi::Value {
-                int64_t uid = tcpPeerUid(info[0].As<Napi::String>(),
-                                         static_cast<uint16_t>(info[1].As<Napi::Number>().Uint32Value()),
-                                         info[2].As<Napi::String>(),
-                                         static_cast<uint16_t>(info[3].As<Napi::Number>().Uint32Value()));
+                int64_t uid = tcpPeerUid(
+                    info[0].As<Napi::String>(), static_cast<uint16_t>(info[1].As<Napi::Number>().Uint32Value()),
+                    info[2].As<Napi::String>(), static_cast<uint16_t>(info[3].As<Napi::Number>().Uint32Value()));
                 return Napi::Number::New(info.Env(), static_cast<double>(uid));
               }));
   exports.Set("storeDefaults", Napi::Function::New(env, [](const Napi::CallbackInfo &info) -> Napi::Value {

@@ -73,7 +73,8 @@ DecodeError Connection::feed(const uint8_t *data, size_t size, uint64_t serverNo
     if (partial_.size() < total) return {};
     error_ = frame(header.type, partial_.data() + sizeof header, header.length, serverNowNs);
     partial_.clear();
-    if (partial_.capacity() > kKeptPartialBytes) std::vector<uint8_t>().swap(partial_); // a large frame's memory goes back
+    if (partial_.capacity() > kKeptPartialBytes)
+      std::vector<uint8_t>().swap(partial_); // a large frame's memory goes back
     if (error_.failed()) return error_;
   }
   return {};
@@ -116,8 +117,8 @@ DecodeError Connection::hello(const uint8_t *body, uint32_t length, uint64_t ser
     start = end + 1;
   }
   gw_decode_error refusal = GW_DECODE_OK;
-  process_ = store_.attach(hello, std::move(service), std::move(executable), std::move(argv), owner_, serverNowNs,
-                           refusal);
+  process_ =
+      store_.attach(hello, std::move(service), std::move(executable), std::move(argv), owner_, serverNowNs, refusal);
   if (refusal == GW_DECODE_FOREIGN_INSTANCE) {
     char instance[17];
     std::snprintf(instance, sizeof instance, "%016llx", static_cast<unsigned long long>(hello.instance));

@@ -45,7 +45,7 @@ class Connection {
   Process *process_ = nullptr;
   bool closed_ = false;
   DecodeError error_;
-  std::vector<uint8_t> partial_;  // an incomplete frame carried to the next chunk
+  std::vector<uint8_t> partial_; // an incomplete frame carried to the next chunk
   uint64_t partialSinceNs_ = 0;
   std::vector<uint8_t> preamble_; // HELLO, STRING and THREAD frames, as received (bounded)
   bool preambleFull_ = false;

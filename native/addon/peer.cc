@@ -91,8 +91,7 @@ int64_t query(int family, const InetAddress &local, uint16_t localPort, const In
     auto *header = reinterpret_cast<nlmsghdr *>(reply);
     if (!NLMSG_OK(header, static_cast<uint32_t>(n))) return kUnknownUid;
     if (header->nlmsg_seq != request.header.nlmsg_seq) continue;
-    if (header->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
-        header->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg)))
+    if (header->nlmsg_type != SOCK_DIAG_BY_FAMILY || header->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg)))
       return kUnknownUid; // NLMSG_ERROR: no such socket (a remote peer)
     return reinterpret_cast<inet_diag_msg *>(NLMSG_DATA(header))->idiag_uid;
   }

@@ -31,6 +31,7 @@ Napi::Value processView(Napi::Env env, const NativeStore &store, const Process &
 Napi::Value processListView(Napi::Env env, const NativeStore &store);
 // Recent completed ranges, oldest first; onlyThread < 0: every thread.
 // Ranges matching (thread, sinceNs), in each thread's order, after the first `offset`.
-Napi::Value rangesView(Napi::Env env, const Process &p, int64_t onlyThread, double sinceNs, size_t offset, size_t limit);
+Napi::Value rangesView(Napi::Env env, const Process &p, int64_t onlyThread, double sinceNs, size_t offset,
+                       size_t limit);
 
 } // namespace gilwatch

@@ -259,7 +259,10 @@ void NativeStore::countGil(Process &process, Thread &thread, const OpenRange &ra
     end.waitBuckets[bucket]++;
     gil.batchWaits.emplace_back(range.startNs, endNs);
     // A client that never sends STATUS must not grow the batch without bound.
-    if (gil.batchWaits.size() >= kMaxBatchWaits) mergeWaits(process);
+    if (gil.batchWaits.size() >= options_.limits.pendingWaitsPerProcess) {
+      overflow(LimitKind::PendingWaits);
+      mergeWaits(process);
+    }
     if (counted) {
       thread.waits.add(durationNs, bucket);
       gil.wait.add(durationNs, bucket);
@@ -337,16 +340,16 @@ void NativeStore::gilState(Process &process, const gw_gil_state_header &header, 
   }
   process.gilOpen.clear();
   for (uint32_t i = 0; i < header.open; i++)
-    process.gilOpen.push_back(
-        Process::GilOpen{open[i].thread, open[i].kind == GW_OPEN_HOLD, admitInterp(process, open[i].interp),
-                         open[i].start_ns});
+    process.gilOpen.push_back(Process::GilOpen{open[i].thread, open[i].kind == GW_OPEN_HOLD,
+                                               admitInterp(process, open[i].interp), open[i].start_ns});
 }
 
 void NativeStore::refusedThreadExit(Process &process, uint32_t threadId) {
   process.refusedThreads.erase(threadId);
   auto found = process.refusedTotals.find(threadId);
   if (found == process.refusedTotals.end()) return;
-  for (const gw_gil_totals &t : found->second.totals) accumulate(totalsOf(process.knownRetired, admitInterp(process, t.interp)), t);
+  for (const gw_gil_totals &t : found->second.totals)
+    accumulate(totalsOf(process.knownRetired, admitInterp(process, t.interp)), t);
   process.refusedTotals.erase(found);
 }
 
@@ -360,14 +363,16 @@ void NativeStore::settleRetired(Process &process) {
     if (thread->exited || thread->restated) continue;
     thread->exited = true;
     thread->open.clear();
-    for (const gw_gil_totals &t : thread->gilTotals) accumulate(totalsOf(process.knownRetired, admitInterp(process, t.interp)), t);
+    for (const gw_gil_totals &t : thread->gilTotals)
+      accumulate(totalsOf(process.knownRetired, admitInterp(process, t.interp)), t);
   }
   for (auto it = process.refusedTotals.begin(); it != process.refusedTotals.end();) {
     if (it->second.restated) {
       ++it;
       continue;
     }
-    for (const gw_gil_totals &t : it->second.totals) accumulate(totalsOf(process.knownRetired, admitInterp(process, t.interp)), t);
+    for (const gw_gil_totals &t : it->second.totals)
+      accumulate(totalsOf(process.knownRetired, admitInterp(process, t.interp)), t);
     it = process.refusedTotals.erase(it);
   }
   for (const gw_gil_totals &sender : process.pendingRetired) {
@@ -568,7 +573,8 @@ Thread *NativeStore::defineThread(Process &process, uint32_t id, uint32_t tid, s
 void NativeStore::threadExit(Process &process, Thread &thread, uint64_t timeNs, uint64_t serverNowNs) {
   // The sender already closed what the thread had pushed; anything left is stale.
   if (!thread.exited)
-    for (const gw_gil_totals &t : thread.gilTotals) accumulate(totalsOf(process.knownRetired, admitInterp(process, t.interp)), t);
+    for (const gw_gil_totals &t : thread.gilTotals)
+      accumulate(totalsOf(process.knownRetired, admitInterp(process, t.interp)), t);
   thread.open.clear();
   thread.exited = true;
   thread.exitNs = timeNs;

@@ -71,9 +71,7 @@ enum class EventKind : uint8_t { Range = 0, Mark = 1 };
 
 // Server-side flag, beside the wire's GW_FLAG_CLOSED_BY_THREAD_EXIT.
 constexpr uint8_t kFlagClosedAtDisconnect = 0x80;
-// GIL waits buffered for the union of waits until the next STATUS (10 ms of an honest
-// sender: a few thousand at most); a batch this large is merged at once.
-constexpr size_t kMaxBatchWaits = 65536;
+// A batch of GIL waits (IngestLimits::pendingWaitsPerProcess) keeps this much memory once merged.
 constexpr size_t kKeptBatchWaits = 4096;
 // How long ranges left open by a connection that announced its replacement wait for it.
 constexpr uint64_t kReconnectGraceNs = 2'000'000'000;
@@ -391,9 +389,9 @@ class NativeStore {
   bool trimPending_ = false;
   uint64_t scrapes_ = 0;
   uint64_t lastTrimNs_ = 0;
-  std::vector<std::unique_ptr<Process>> processes_;           // in order of arrival
-  std::unordered_map<uint64_t, Process *> byInstance_;         // the same, by instance id
-  size_t retiredCount_ = 0;                                    // of them, retired
+  std::vector<std::unique_ptr<Process>> processes_;    // in order of arrival
+  std::unordered_map<uint64_t, Process *> byInstance_; // the same, by instance id
+  size_t retiredCount_ = 0;                            // of them, retired
 };
 
 } // namespace gilwatch

@@ -58,8 +58,8 @@ int gw_socket_path_check(const char *socket_path, char *why, size_t why_size) {
                directory, (unsigned)(st.st_mode & 07777));
     else
       snprintf(why, why_size,
-               "%s is writable by other users (mode %04o), who could replace the socket: run `chmod 700 %s`",
-               directory, (unsigned)(st.st_mode & 07777), directory);
+               "%s is writable by other users (mode %04o), who could replace the socket: run `chmod 700 %s`", directory,
+               (unsigned)(st.st_mode & 07777), directory);
     return -1;
   }
   if (lstat(socket_path, &st) != 0) return 0;

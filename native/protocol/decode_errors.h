@@ -9,19 +9,19 @@
 #define GILWATCH_DECODE_ERRORS_H
 
 /* X(NAME, "code", "meaning") */
-#define GW_DECODE_ERRORS(X)                                                                    \
-  X(EXPECTED_HELLO, "expected_hello", "the first frame is not HELLO")                          \
-  X(DUPLICATE_HELLO, "duplicate_hello", "a second HELLO on one connection")                    \
-  X(BAD_MAGIC, "bad_magic", "not a gilwatch stream")                                           \
-  X(BAD_VERSION, "bad_version", "another protocol version or record size")                     \
-  X(BAD_LENGTH, "bad_length", "a length that is not a multiple of 8 or overruns its frame")    \
-  X(FRAME_TOO_LARGE, "frame_too_large", "a frame length above GW_MAX_FRAME_BODY")              \
-  X(UNKNOWN_FRAME, "unknown_frame", "an unknown frame type")                                   \
-  X(BAD_ID, "bad_id", "an id outside its range")                                               \
-  X(UNKNOWN_ID, "unknown_id", "a record or exit for an undefined thread, domain or message")   \
-  X(BAD_RECORD, "bad_record", "an unknown record or string kind")                              \
+#define GW_DECODE_ERRORS(X)                                                                      \
+  X(EXPECTED_HELLO, "expected_hello", "the first frame is not HELLO")                            \
+  X(DUPLICATE_HELLO, "duplicate_hello", "a second HELLO on one connection")                      \
+  X(BAD_MAGIC, "bad_magic", "not a gilwatch stream")                                             \
+  X(BAD_VERSION, "bad_version", "another protocol version or record size")                       \
+  X(BAD_LENGTH, "bad_length", "a length that is not a multiple of 8 or overruns its frame")      \
+  X(FRAME_TOO_LARGE, "frame_too_large", "a frame length above GW_MAX_FRAME_BODY")                \
+  X(UNKNOWN_FRAME, "unknown_frame", "an unknown frame type")                                     \
+  X(BAD_ID, "bad_id", "an id outside its range")                                                 \
+  X(UNKNOWN_ID, "unknown_id", "a record or exit for an undefined thread, domain or message")     \
+  X(BAD_RECORD, "bad_record", "an unknown record or string kind")                                \
   X(FOREIGN_INSTANCE, "foreign_instance", "a HELLO for a process another user or token started") \
-  X(TOO_MANY_PROCESSES, "too_many_processes", "not a violation: the process limit is reached") \
+  X(TOO_MANY_PROCESSES, "too_many_processes", "not a violation: the process limit is reached")   \
   X(BAD_TOKEN, "bad_token", "no AUTH first on TCP to a server with a token, or another token")
 
 enum gw_decode_error {

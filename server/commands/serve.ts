@@ -18,7 +18,8 @@ the HTTP API.
 Options:
   --socket PATH        Unix ingest socket (default: ${defaultSocketPath()})
   --no-socket          do not listen on a Unix socket
-  --tcp HOST:PORT      also accept processes over TCP (e.g. 127.0.0.1:${DEFAULT_TCP_PORT}; 0.0.0.0 exposes it)
+  --tcp HOST:PORT      also accept processes over TCP, with --ingest-token-file (e.g.
+                       127.0.0.1:${DEFAULT_TCP_PORT}; 0.0.0.0 exposes it)
   --http HOST:PORT     HTTP address (default ${DEFAULT_HTTP_HOST}:${DEFAULT_HTTP_PORT}); port 0 picks a free one
   --no-http            no HTTP server
   --recent N           completed ranges kept per thread for the API (default ${d.recentPerThread})
@@ -35,15 +36,18 @@ Options:
   --insecure-no-auth   allow a non-loopback --http without --auth-token-file
   --ingest-token-file F  TCP ingest connections must first send the token in F (chmod 600);
                        give processes the same file: gilwatch env --ingest-token-file F
-  --insecure-no-ingest-token  allow a non-loopback --tcp without --ingest-token-file
+  --insecure-no-ingest-token  allow --tcp without --ingest-token-file
   --quiet              only log errors
+  --overwrite          with \`gilwatch record FILE\`: replace an existing FILE of yours
 
 Security: docs/security.md. --http on a non-loopback address needs --auth-token-file (or
---insecure-no-auth), --tcp one --ingest-token-file (or --insecure-no-ingest-token).
+--insecure-no-auth); --tcp needs --ingest-token-file (or --insecure-no-ingest-token), on
+loopback too: your own processes use the Unix socket.
 
 Examples:
   gilwatch serve
-  gilwatch serve --http 0.0.0.0:${DEFAULT_HTTP_PORT} --auth-token-file /etc/gilwatch/token --tcp 127.0.0.1:${DEFAULT_TCP_PORT}`
+  gilwatch serve --http 0.0.0.0:${DEFAULT_HTTP_PORT} --auth-token-file /etc/gilwatch/token \\
+    --tcp 127.0.0.1:${DEFAULT_TCP_PORT} --ingest-token-file /etc/gilwatch/ingest-token`
 
 // The order in which values are checked, hence which of two wrong flags is reported.
 // --record-max-mb is accepted without a recording, as it always was.
