@@ -16,7 +16,9 @@
         "native/addon/history.cc",
         "native/addon/metrics_view.cc",
         "native/addon/peer.cc",
-        "native/addon/store.cc"
+        "native/addon/shared_region.cc",
+        "native/addon/store.cc",
+        "native/addon/store_regions.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
@@ -39,6 +41,7 @@
         "native/injection/python_frames.c",
         "native/injection/sampler.c",
         "native/injection/sender.c",
+        "native/injection/shared_totals.c",
         "native/injection/socket_path.c",
         "native/injection/threads.c",
         "native/injection/transport.c"

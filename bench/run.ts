@@ -9,6 +9,7 @@ import { benchHttpThreads } from './http-threads'
 import { benchMetricsRender } from './metrics-render'
 import { benchNvtxCost } from './nvtx-cost'
 import { benchProbeOverhead } from './probe-overhead'
+import { benchRecordings } from './recordings'
 import { benchPythonOverhead } from './python-overhead'
 import { benchServerCapacity } from './server-capacity'
 import { benchThreadChurn } from './thread-churn'
@@ -25,7 +26,8 @@ const parts: Record<string, (quick: boolean) => string | Promise<string>> = {
   python: benchPythonOverhead,
   probe: benchProbeOverhead,
   drops: benchDrops,
-  churn: benchThreadChurn
+  churn: benchThreadChurn,
+  recordings: benchRecordings
 }
 
 async function main () {

@@ -5,6 +5,7 @@
 // (docs/security.md, "Ingest" and "Sockets and ingest authentication").
 import fs from 'node:fs'
 import net from 'node:net'
+import path from 'node:path'
 import type { ClientErrors } from './client-errors'
 import { errors, type DecodeError } from './errors'
 import { isSocket, prepareSocketDirectory, removeStaleSocket } from './socket-path'
@@ -43,7 +44,7 @@ export class Ingest {
   async listenUnix (socketPath: string): Promise<IngestAddress> {
     prepareSocketDirectory(socketPath)
     await removeStaleSocket(socketPath)
-    const server = this.createServer(false)
+    const server = this.createServer(socketPath)
     // umask so the socket is born 0600: no window where another user could connect.
     const previous = process.umask(0o177)
     try {
@@ -53,11 +54,13 @@ export class Ingest {
     }
     fs.chmodSync(socketPath, 0o600)
     this.unixPaths.push(socketPath)
+    // Totals left by processes that ended while no server was here (docs/protocol.md).
+    this.store.scanRegions(path.dirname(socketPath), process.geteuid ? process.geteuid() : 0)
     return { kind: 'unix', address: socketPath }
   }
 
   async listenTcp (host: string, port: number): Promise<IngestAddress> {
-    const server = this.createServer(true)
+    const server = this.createServer(null)
     await listen(server, { host, port })
     const bound = server.address() as net.AddressInfo
     return { kind: 'tcp', address: `tcp://${formatHost(bound.address)}:${bound.port}` }
@@ -70,15 +73,17 @@ export class Ingest {
     for (const p of this.unixPaths) if (isSocket(p)) fs.rmSync(p, { force: true })
   }
 
-  // `tcp`: the token, when the server has one, is required (ingest-auth.ts says why not on Unix).
-  private createServer (tcp: boolean): net.Server {
-    const server = net.createServer((socket) => this.accept(socket, new IngestGate(this.token, tcp && this.token !== null)))
+  // `unixPath`: the socket's path, or null for TCP, where the token, when the server has one,
+  // is required (ingest-auth.ts says why not on Unix).
+  private createServer (unixPath: string | null): net.Server {
+    const tcp = unixPath === null
+    const server = net.createServer((socket) => this.accept(socket, new IngestGate(this.token, tcp && this.token !== null), unixPath))
     server.on('error', (error) => this.log.error(`ingest listener: ${error.message}`))
     this.servers.push(server)
     return server
   }
 
-  private accept (socket: net.Socket, gate: IngestGate): void {
+  private accept (socket: net.Socket, gate: IngestGate, unixPath: string | null): void {
     // Each socket is a file descriptor: past the limit a new one is closed at once, and the
     // connections already open (honest processes among them) keep working.
     if (this.sockets.size >= this.limits.connections) {
@@ -87,8 +92,11 @@ export class Ingest {
       return
     }
     // Who may continue which process is bound to the peer's credentials (server/peer.ts).
-    const owner = credentialOf(peerOf(socket), gate.required)
-    const connection = this.store.openConnection(owner)
+    // A Unix peer's process keeps its totals in a file beside the socket (its user's).
+    const peer = peerOf(socket)
+    const owner = credentialOf(peer, gate.required)
+    const regionDirectory = unixPath === null ? undefined : path.dirname(unixPath)
+    const connection = this.store.openConnection(owner, peer.uid ?? -1, regionDirectory)
     this.recorder?.opened(connection, owner, Number(process.hrtime.bigint()))
     this.sockets.add(socket)
     let helloTimer: NodeJS.Timeout | undefined = setTimeout(() => {

@@ -14,7 +14,6 @@ export interface IngestLimits {
   stringBytesPerProcess: number
   rangeKeysPerThread: number
   openRangesPerThread: number
-  pendingWaitsPerProcess: number
   gilsPerProcess: number
   liveProcesses: number
   connections: number
@@ -32,7 +31,7 @@ export interface IngestLimits {
 // The `limit` label values of gilwatch_limit_overflows_total, mirroring LimitKind in the
 // header (test/ingest-limits.test.ts checks they agree).
 export const limitKinds = [
-  'service', 'executable', 'argv', 'thread_name', 'threads', 'strings', 'range_keys', 'open_ranges', 'pending_waits', 'gils', 'live_processes',
+  'service', 'executable', 'argv', 'thread_name', 'threads', 'strings', 'range_keys', 'open_ranges', 'gils', 'live_processes',
   'connections', 'buffered_bytes', 'frame_timeout', 'definitions', 'hello_timeout', 'idle_timeout', 'metrics_series'
 ] as const
 export type LimitKind = typeof limitKinds[number]

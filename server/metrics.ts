@@ -110,6 +110,8 @@ function registerSelfMetrics (registry: Registry, current: () => MetricsSnapshot
   add('gilwatch_decode_errors_total', 'counter', 'Ingest connections closed for breaking the protocol.', (s) => [{ labels: {}, value: s.counters.decodeErrors }])
   add('gilwatch_events_dropped_total', 'counter', 'Events a process could not deliver (buffer full, server absent or slow).',
     (s) => s.processes.map((p) => ({ labels: processLabels(p), value: p.droppedEvents })))
+  add('gilwatch_process_totals_incomplete', 'gauge', 'Ended processes whose GIL totals did not all arrive (a TCP connection cut before the final totals): their numbers are a lower bound.',
+    (s) => s.processes.filter((p) => p.totals === 'incomplete').map((p) => ({ labels: processLabels(p), value: 1 })))
   add('gilwatch_ingest_lag_seconds', 'gauge', 'Wall time from a process writing its last heartbeat to this server reading it.',
     (s) => s.processes.filter((p) => p.connected).map((p) => ({ labels: processLabels(p), value: Math.max(0, p.lagSeconds) })))
   // Every limit a client can run into (docs/security.md): the ingest side's and the web

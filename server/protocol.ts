@@ -3,7 +3,7 @@
 // in the native addon; these encoders serve tests, tools and recordings. See docs/protocol.md.
 
 export const MAGIC = 0x574c4947 // "GILW"
-export const VERSION = 3
+export const VERSION = 4
 export const MAX_FRAME_BODY = 1 << 20
 export const FRAME_ALIGN = 8
 export const MAX_DOMAINS = 256
@@ -25,13 +25,13 @@ export const STATE_GILS = 4 // GIL_STATE: GILs listed
 export const STATE_OPEN = 256 // GIL_STATE: open ranges listed
 export const OpenKind = { HOLD: 1, WAIT: 2 } as const
 
-export const FrameType = { HELLO: 1, STRING: 2, THREAD: 3, RECORDS: 4, STATUS: 5, THREAD_EXIT: 6, HOLD_CAUSE: 7, GIL_TOTALS: 8, AUTH: 9, GIL_STATE: 11 } as const
+export const FrameType = { HELLO: 1, STRING: 2, THREAD: 3, RECORDS: 4, STATUS: 5, THREAD_EXIT: 6, HOLD_CAUSE: 7, GIL_TOTALS: 8, AUTH: 9, GIL_STATE: 11, THREAD_FOLDED: 12 } as const
 export const StringKind = { DOMAIN: 1, MESSAGE: 2, CATEGORY: 3 } as const
 export const RecordKind = { RANGE: 1, OPEN: 2, START: 3, END: 4, MARK: 5 } as const
 export const PayloadType = { NONE: 0, UINT64: 1, INT64: 2, DOUBLE: 3 } as const
 export const RecordFlag = { CLOSED_BY_THREAD_EXIT: 1 } as const
 export const CauseFlag = { FINAL: 1 } as const
-export const StatusFlag = { RECONNECTING: 1 } as const
+export const StatusFlag = { RECONNECTING: 1, FINAL: 2 } as const
 
 // Byte offsets of every field, and each struct's size.
 export const layout = {
@@ -53,6 +53,7 @@ export const layout = {
   string: { size: 16, id: 0, domain: 4, kind: 8, length: 10 },
   threadInfo: { size: 16, thread: 0, tid: 4, nameLength: 8 },
   threadExit: { size: 16, thread: 0, timeNs: 8 },
+  threadFolded: { size: 8, thread: 0 },
   recordsHeader: { size: 8, thread: 0, count: 4 },
   record: {
     size: 40,
@@ -228,6 +229,12 @@ export function encodeThreadExit (thread: number, timeNs: bigint): Buffer {
   body.writeUInt32LE(thread, L.thread)
   body.writeBigUInt64LE(timeNs, L.timeNs)
   return encodeFrame(FrameType.THREAD_EXIT, body)
+}
+
+export function encodeThreadFolded (thread: number): Buffer {
+  const body = Buffer.alloc(layout.threadFolded.size)
+  body.writeUInt32LE(thread, layout.threadFolded.thread)
+  return encodeFrame(FrameType.THREAD_FOLDED, body)
 }
 
 // The ingest token, first on a connection to a server started with --ingest-token-file.

@@ -198,6 +198,7 @@ export async function runCommand (options: RunOptions): Promise<number> {
     while (Date.now() < deadline && store.list().some((p) => p.state === 'connected' && p.pid === child.pid)) {
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
+    store.settleRegions() // the program has ended: its totals region holds the final counts
     summary = summarize(store, [child.pid!], started)
     await server.close()
   }

@@ -15,7 +15,7 @@ import type {
 
 // The addon's store (native/addon/addon.cc: NativeStoreWrap), as JavaScript sees it.
 interface NativeStore {
-  openConnection(owner: string): number
+  openConnection(owner: string, uid?: number, regionDirectory?: string): number
   feed(connection: number, chunk: Buffer, atNs?: number): DecodeError | undefined
   closeConnection(connection: number, atNs?: number): void
   connectionProcess(connection: number): ConnectionProcess | undefined
@@ -36,6 +36,8 @@ interface NativeStore {
   summary(instance: string, topHolds: number): NativeProcessSummary | null
   preamble(connection: number): Buffer | null
   countOverflow(limit: LimitKind): void
+  settleRegions(): void
+  scanRegions(directory: string, uid: number): number
 }
 
 // The options NativeStoreWrap reads (addon.cc) into a NativeStoreOptions (store.h).
@@ -94,6 +96,7 @@ export class Store {
   private readonly maxRetired: number
   private readonly argvMode: ArgvMode
   private sweeper: NodeJS.Timeout | undefined
+  private settler: NodeJS.Timeout | undefined
 
   constructor (options: StoreOptions = {}) {
     this.native = new (loadAddon().NativeStore)({
@@ -110,12 +113,23 @@ export class Store {
     this.argvMode = options.argvMode ?? DEFAULT_ARGV_MODE
     this.sweeper = setInterval(() => this.sweep(), 1000)
     this.sweeper.unref()
+    // An ended process's region is read as soon as the process is gone (usually at once,
+    // at its disconnection; a process that lingers as a zombie, a little later).
+    this.settler = setInterval(() => this.native.settleRegions(), 100)
+    this.settler.unref()
   }
 
   // Ingest side: one connection per monitored process (a reconnect continues its process).
   // `owner`: the peer's credentials (server/peer.ts); only the owner that started a process
-  // may continue it.
-  openConnection (owner: string): number { return this.native.openConnection(owner) }
+  // may continue it. On the Unix socket, `uid` (the peer's) and `regionDirectory` (the
+  // socket's) locate the process's shared totals region (docs/protocol.md).
+  openConnection (owner: string, uid?: number, regionDirectory?: string): number {
+    return this.native.openConnection(owner, uid ?? -1, regionDirectory ?? '')
+  }
+
+  // Processes that ended while no server followed them, from the regions they left in
+  // `directory` (the socket's); processes still running are matched at their HELLO.
+  scanRegions (directory: string, uid: number): number { return this.native.scanRegions(directory, uid) }
   // atNs: when the bytes arrived (server CLOCK_MONOTONIC); only a replayed recording passes it.
   feed (connection: number, chunk: Buffer, atNs?: number): DecodeError | undefined { return this.native.feed(connection, chunk, atNs) }
   closeConnection (connection: number, atNs?: number): void { this.native.closeConnection(connection, atNs) }
@@ -181,8 +195,13 @@ export class Store {
 
   sweep (): void { this.native.sweep(this.retireAfterMs, this.forgetAfterMs, this.maxRetired) }
 
+  // The regions of ended processes read now (gilwatch run, once its program has ended).
+  settleRegions (): void { this.native.settleRegions() }
+
   close (): void {
     if (this.sweeper) clearInterval(this.sweeper)
+    if (this.settler) clearInterval(this.settler)
     this.sweeper = undefined
+    this.settler = undefined
   }
 }

@@ -47,6 +47,8 @@ export function formatSummary (summary: RunSummary): string {
     const waited = p.threads.reduce((n, t) => n + t.waitNs, 0)
     out.push(`gilwatch: ${safe(p.service)} (pid ${p.pid}) ran ${ms(p.durationNs)}: GIL held ${pct(held, p.durationNs)} % of the time, ` +
       `threads waited ${ms(waited)} in all${p.droppedEvents ? `; ${p.droppedEvents} events were dropped` : ''}`)
+    if (p.totals === 'incomplete') out.push('  its GIL totals are incomplete: the connection ended before the last of them arrived; every number is a lower bound')
+    if (p.totals === 'pending') out.push('  its final GIL totals are not read yet (the process has not ended): the numbers may still grow')
     const rows = [['thread', 'held %', 'wait %', 'acquisitions', 'longest hold', 'at', 'hold p50/p99', 'wait p50/p99']]
     for (const t of [...p.threads].sort((a, b) => b.holdNs - a.holdNs)) {
       rows.push([

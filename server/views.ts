@@ -58,6 +58,11 @@ export interface ViewLayout {
 // ---- Processes (NativeStore.processes, list, connectionProcess, clock) ----
 
 export type ProcessState = 'connected' | 'disconnected' | 'retired'
+// Whether a process's GIL totals are all in (NativeStore::totalsState): "live" while it is
+// connected; once it ended, "final" (its last totals arrived, or its shared totals region was
+// read), "pending" (its region is read as soon as the process is gone) or "incomplete" (its
+// connection ended before its final totals, and there is no region: a TCP connection cut).
+export type TotalsState = 'live' | 'final' | 'pending' | 'incomplete'
 
 // A thread's totals for one (domain, message).
 export interface RangeTotals {
@@ -97,6 +102,7 @@ export interface ProcessSnapshot {
   service: string
   executable: string
   argv: string[]
+  totals: TotalsState
   state: ProcessState
   connectedAtMs: number
   clientNowNs: number
@@ -119,6 +125,7 @@ export interface ProcessListEntry {
   service: string
   state: ProcessState
   argv: string[]
+  totals: TotalsState
   connectedAtMs: number
   droppedEvents: number
   rangesReceived: number
@@ -200,6 +207,7 @@ export interface ProcessMetrics {
   service: string
   pid: number
   connected: boolean
+  totals: TotalsState
   droppedEvents: number
   lagSeconds: number
   gils: GilMetrics[]
@@ -327,6 +335,7 @@ interface ProcessSummaryWith<Cause> {
   ppid: number
   service: string
   argv: string[]
+  totals: TotalsState
   startMs: number
   durationNs: number
   droppedEvents: number

@@ -6,10 +6,10 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
-import { encodeGilTotals, encodeHello, encodeStatus, encodeString, encodeThread, encodeRecords, RecordKind, StringKind, type WireRecord } from '../server/protocol'
+import { encodeGilTotals, encodeHello, encodeStatus, encodeString, encodeThread, StringKind } from '../server/protocol'
 import { Recorder } from '../server/recording'
 import { Store } from '../server/store'
-import { STOCK_PYTHON, asNobody, fixturesDir, gilwatchCli, peakRssMb, tempDir } from './helpers'
+import { STOCK_PYTHON, asNobody, fixturesDir, gilwatchCli, peakRssMb, tempDir, writeSyntheticRecording } from './helpers'
 
 let shared: string // a world-writable sticky directory, like /tmp
 let secretDir: string
@@ -133,35 +133,9 @@ test('the server refuses a socket in a shared directory with advice that fits it
   assert.doesNotMatch(result.stderr, /chmod/)
 })
 
-// A recording of `processes` short processes, or of one process with `ranges` ranges.
-function syntheticRecording (file: string, processes: number, ranges: number): number {
-  const store = new Store()
-  const recorder = new Recorder({ path: file, maxBytes: 2 ** 40 }, store, (message) => { throw new Error(message) })
-  const gil = [encodeString(StringKind.DOMAIN, 1, 'GIL NVTX Domain'), encodeString(StringKind.MESSAGE, 2, 'Holding GIL')]
-  let at = 1
-  for (let p = 0; p < processes; p++) {
-    const hello = encodeHello({ pid: 10_000 + p, ppid: 1, instance: BigInt(p + 1), monotonicNs: 1n, realtimeNs: 1_700_000_000_000_000_000n, service: `svc${p}`, executable: '/x', argv: ['x'] })
-    const body = [hello, ...gil, encodeThread(1, 10_000 + p, 'main')]
-    for (let done = 0; done < ranges;) {
-      const records: WireRecord[] = []
-      for (let i = 0; i < 20_000 && done < ranges; i++, done++) {
-        records.push({ kind: RecordKind.RANGE, domain: 1, message: 2, startNs: BigInt(2e9 + done * 1000), endNs: BigInt(2e9 + done * 1000 + 500) })
-      }
-      body.push(encodeRecords(1, records))
-    }
-    body.push(encodeGilTotals(1, [{ interp: 0n, holds: BigInt(ranges), holdNs: BigInt(ranges * 500) }]), encodeStatus(3_000_000_000n))
-    recorder.opened(p + 1, 'uid 0', at++)
-    recorder.data(p + 1, Buffer.concat(body), at++)
-    recorder.closed(p + 1, at++)
-  }
-  recorder.close()
-  store.close()
-  return fs.statSync(file).size
-}
-
 test('report and export read big recordings a chunk at a time (peak memory logged, bounded)', async () => {
   const many = path.join(secretDir, 'many.gwrec')
-  const manyBytes = syntheticRecording(many, 20_000, 1)
+  const manyBytes = writeSyntheticRecording(many, 20_000, 1)
   const report = gilwatchCli(['report', many, '--json'])
   const reportPeak = await peakRssMb(report.child, report)
   const reported = await report
@@ -171,7 +145,7 @@ test('report and export read big recordings a chunk at a time (peak memory logge
   assert.ok(reportPeak < 500, `report peaked at ${reportPeak.toFixed(0)} MiB`)
 
   const long = path.join(secretDir, 'long.gwrec')
-  const longBytes = syntheticRecording(long, 1, 500_000)
+  const longBytes = writeSyntheticRecording(long, 1, 500_000)
   const trace = path.join(secretDir, 'trace.json')
   const exported = gilwatchCli(['export', long, '--perfetto', trace])
   const exportPeak = await peakRssMb(exported.child, exported)

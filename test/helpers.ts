@@ -9,8 +9,11 @@ import os from 'node:os'
 import path from 'node:path'
 import { paths } from '../server/config'
 import { createLogger } from '../server/log'
+import { RecordKind, StringKind, encodeGilTotals, encodeHello, encodeRecords, encodeStatus, encodeString, encodeThread, type GilTotalsInit, type WireRecord } from '../server/protocol'
+import { Recorder } from '../server/recording'
 import { MAX_RANGES } from '../server/schemas'
 import { startServer, type RunningServer, type ServeOptions } from '../server/serve'
+import { Store, loadAddon } from '../server/store'
 import type { CompletedRange, ProcessSnapshot } from '../server/views'
 
 export const repoRoot = path.resolve(__dirname, '..', '..')
@@ -259,11 +262,12 @@ export interface ServeProcess {
   alive(): boolean
   rssMb(): number
   fds(): number
+  signal(name: NodeJS.Signals): void
   stop(): Promise<void>
 }
 
-export async function startServeProcess (args: string[] = []): Promise<ServeProcess> {
-  const dir = tempDir('gilwatch-serve-')
+export async function startServeProcess (args: string[] = [], options: { dir?: string } = {}): Promise<ServeProcess> {
+  const dir = options.dir ?? tempDir('gilwatch-serve-') // a given one is kept at stop: a restart reuses it
   const socket = path.join(dir, 'ingest.sock')
   const child = spawn(process.execPath, [path.join(repoRoot, 'bin', 'gilwatch.js'), 'serve', '--socket', socket, '--http', '127.0.0.1:0', ...args],
     { stdio: ['ignore', 'ignore', 'pipe'] })
@@ -284,10 +288,11 @@ export async function startServeProcess (args: string[] = []): Promise<ServeProc
     alive: () => child.exitCode === null && child.signalCode === null,
     rssMb: () => status('VmRSS') / 1024,
     fds: () => fs.readdirSync(`/proc/${child.pid}/fd`).length,
+    signal: (name) => { child.kill(name) },
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
       await exited
-      fs.rmSync(dir, { recursive: true, force: true })
+      if (!options.dir) fs.rmSync(dir, { recursive: true, force: true })
     }
   }
 }
@@ -347,4 +352,54 @@ export function documentedLimits (docs: string, section: string): Record<string,
   const end = docs.indexOf('\n## ', start + 1)
   const text = docs.slice(start, end < 0 ? undefined : end)
   return Object.fromEntries([...text.matchAll(/^\| `(\w+)` \| ([\d ]+) \|/gm)].map((m) => [m[1], Number(m[2].replace(/ /g, ''))]))
+}
+
+/** A recording of `processes` processes with `ranges` GIL holds each (and their totals),
+ * written by the real Recorder: for `report` and `export` at scale (tests and bench). */
+export function writeSyntheticRecording (file: string, processes: number, ranges: number): number {
+  const store = new Store()
+  const recorder = new Recorder({ path: file, maxBytes: 2 ** 40 }, store, (message) => { throw new Error(message) })
+  const gil = [encodeString(StringKind.DOMAIN, 1, 'GIL NVTX Domain'), encodeString(StringKind.MESSAGE, 2, 'Holding GIL')]
+  let at = 1
+  for (let p = 0; p < processes; p++) {
+    const hello = encodeHello({ pid: 10_000 + p, ppid: 1, instance: BigInt(p + 1), monotonicNs: 1n, realtimeNs: 1_700_000_000_000_000_000n, service: `svc${p}`, executable: '/x', argv: ['x'] })
+    const body = [hello, ...gil, encodeThread(1, 10_000 + p, 'main')]
+    for (let done = 0; done < ranges;) {
+      const records: WireRecord[] = []
+      for (let i = 0; i < 20_000 && done < ranges; i++, done++) {
+        records.push({ kind: RecordKind.RANGE, domain: 1, message: 2, startNs: BigInt(2e9 + done * 1000), endNs: BigInt(2e9 + done * 1000 + 500) })
+      }
+      body.push(encodeRecords(1, records))
+    }
+    body.push(encodeGilTotals(1, [{ interp: 0n, holds: BigInt(ranges), holdNs: BigInt(ranges * 500) }]), encodeStatus(3_000_000_000n))
+    recorder.opened(p + 1, 'uid 0', at++)
+    recorder.data(p + 1, Buffer.concat(body), at++)
+    recorder.closed(p + 1, at++)
+  }
+  recorder.close()
+  store.close()
+  return fs.statSync(file).size
+}
+
+/** The GIL totals a sender would report for these hold and wait durations (ns), buckets
+ * included: what test streams send so that the server counts them (it counts only totals). */
+export function totalsFor (holdsNs: number[], waitsNs: number[] = [], interp = 0n): GilTotalsInit {
+  const bounds = loadAddon().protocolLayout().durationBucketsSeconds.map((s) => s * 1e9)
+  const bucket = (ns: number) => { const i = bounds.findIndex((b) => ns <= b); return i < 0 ? bounds.length : i }
+  const holdBuckets = Array.from({ length: bounds.length + 1 }, () => 0n)
+  const waitBuckets = Array.from({ length: bounds.length + 1 }, () => 0n)
+  for (const ns of holdsNs) holdBuckets[bucket(ns)]++
+  for (const ns of waitsNs) waitBuckets[bucket(ns)]++
+  const sum = (values: number[]) => BigInt(Math.round(values.reduce((a, b) => a + b, 0)))
+  return {
+    interp,
+    holds: BigInt(holdsNs.length),
+    holdNs: sum(holdsNs),
+    longestHoldNs: BigInt(Math.round(Math.max(0, ...holdsNs))),
+    waits: BigInt(waitsNs.length),
+    waitNs: sum(waitsNs),
+    longestWaitNs: BigInt(Math.round(Math.max(0, ...waitsNs))),
+    holdBuckets,
+    waitBuckets
+  }
 }

@@ -9,10 +9,10 @@ import { test } from 'node:test'
 import { defaultIngestLimits, limitKinds } from '../server/limits'
 import { createLogger, escapeControl } from '../server/log'
 import {
-  RecordKind, StringKind, encodeFrame, encodeHello, encodeRecords, encodeStatus, encodeString, encodeThread, encodeThreadExit, type WireRecord
+  RecordKind, StringKind, encodeFrame, encodeGilTotals, encodeHello, encodeRecords, encodeStatus, encodeString, encodeThread, encodeThreadExit, type WireRecord
 } from '../server/protocol'
 import { Store } from '../server/store'
-import { documentedLimits, repoRoot, startTestServer, waitFor, type TestServer } from './helpers'
+import { documentedLimits, repoRoot, startTestServer, totalsFor, waitFor, type TestServer } from './helpers'
 
 const MB = 2 ** 20
 
@@ -50,7 +50,8 @@ async function startHonest (server: TestServer): Promise<{ socket: net.Socket, s
   socket.write(Buffer.concat([
     hello(HONEST_PID, 0x4242n, 'honest'), gilStrings(),
     encodeString(StringKind.DOMAIN, 2, 'app'), encodeString(StringKind.MESSAGE, 4, 'work'),
-    encodeThread(1, 4243, 'MainThread'), encodeRecords(1, records), encodeStatus(4_000_000_000n)
+    encodeThread(1, 4243, 'MainThread'), encodeRecords(1, records),
+    encodeGilTotals(1, [totalsFor(Array.from({ length: 50 }, () => 1e6))]), encodeStatus(4_000_000_000n)
   ]))
   let sentNs = 4_000_000_000n
   const heartbeat = setInterval(() => socket.write(encodeStatus(sentNs += 100_000_000n)), 100)
@@ -65,8 +66,7 @@ async function checkHonest (server: TestServer): Promise<void> {
   assert.equal(p.threads[0].name, 'MainThread')
   const totals = Object.fromEntries(p.threads[0].ranges.map((r) => [`${r.domain}/${r.message}`, [r.count, r.totalNs]]))
   assert.deepEqual(totals, { 'GIL NVTX Domain/Holding GIL': [50, 50e6], 'app/work': [20, 20 * 5e5] })
-  const { samples, ms } = await scrape(server)
-  assert.ok(ms < 2000, `/metrics took ${ms} ms`)
+  const { samples } = await scrape(server)
   const mine = samples.filter((s) => s.labels.pid === String(HONEST_PID))
   assert.equal(mine.find((s) => s.name === 'python_gil_hold_duration_seconds_count')?.value, 50)
   assert.equal(mine.find((s) => s.name === 'nvtx_range_duration_seconds_count' && s.labels.message === 'work')?.value, 20)

@@ -38,7 +38,6 @@ void eachLimit(IngestLimits &l, Visit visit) {
   visit("stringBytesPerProcess", l.stringBytesPerProcess);
   visit("rangeKeysPerThread", l.rangeKeysPerThread);
   visit("openRangesPerThread", l.openRangesPerThread);
-  visit("pendingWaitsPerProcess", l.pendingWaitsPerProcess);
   visit("gilsPerProcess", l.gilsPerProcess);
   visit("liveProcesses", l.liveProcesses);
   visit("connections", l.connections);
@@ -95,6 +94,8 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
                            InstanceMethod<&NativeStoreWrap::Summary>("summary"),
                            InstanceMethod<&NativeStoreWrap::Preamble>("preamble"),
                            InstanceMethod<&NativeStoreWrap::CountOverflow>("countOverflow"),
+                           InstanceMethod<&NativeStoreWrap::SettleRegions>("settleRegions"),
+                           InstanceMethod<&NativeStoreWrap::ScanRegions>("scanRegions"),
                        });
   }
 
@@ -130,11 +131,13 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
     return found == connections_.end() ? nullptr : found->second.get();
   }
 
-  // openConnection(owner) -> id; `owner` names the peer's credentials (Connection).
+  // openConnection(owner, uid?, regionDirectory?) -> id; see Connection.
   Napi::Value OpenConnection(const Napi::CallbackInfo &info) {
     uint32_t id = nextConnection_++;
     std::string owner = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "unknown";
-    connections_.emplace(id, std::make_unique<Connection>(store_, std::move(owner)));
+    int64_t uid = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int64Value() : -1;
+    std::string directory = info.Length() > 2 && info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
+    connections_.emplace(id, std::make_unique<Connection>(store_, std::move(owner), std::move(directory), uid));
     store_.counters().connectionsOpen++;
     store_.counters().connectionsTotal++;
     return Napi::Number::New(info.Env(), id);
@@ -170,6 +173,19 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
       store_.counters().connectionsOpen--;
     }
     return info.Env().Undefined();
+  }
+
+  // settleRegions(): the regions of ended processes read a last time (NativeStore).
+  Napi::Value SettleRegions(const Napi::CallbackInfo &info) {
+    store_.settleRegions(serverNowNs());
+    return info.Env().Undefined();
+  }
+
+  // scanRegions(directory, uid) -> processes adopted from regions of ended processes.
+  Napi::Value ScanRegions(const Napi::CallbackInfo &info) {
+    size_t adopted = store_.scanRegions(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::Number>().Int64Value(),
+                                        serverNowNs());
+    return Napi::Number::New(info.Env(), static_cast<double>(adopted));
   }
 
   // bufferedBytes(id): bytes of an incomplete frame the connection holds.
@@ -377,6 +393,7 @@ Napi::Value ProtocolLayout(const Napi::CallbackInfo &info) {
   set("GW_FRAME_AUTH", GW_FRAME_AUTH);
   set("GW_FRAME_GIL_TOTALS", GW_FRAME_GIL_TOTALS);
   set("GW_FRAME_GIL_STATE", GW_FRAME_GIL_STATE);
+  set("GW_FRAME_THREAD_FOLDED", GW_FRAME_THREAD_FOLDED);
   set("GW_STATE_GILS", GW_STATE_GILS);
   set("GW_STATE_OPEN", GW_STATE_OPEN);
   set("GW_OPEN_HOLD", GW_OPEN_HOLD);
@@ -407,6 +424,7 @@ Napi::Value ProtocolLayout(const Napi::CallbackInfo &info) {
   set("GW_PAYLOAD_DOUBLE", GW_PAYLOAD_DOUBLE);
   set("GW_FLAG_CLOSED_BY_THREAD_EXIT", GW_FLAG_CLOSED_BY_THREAD_EXIT);
   set("GW_STATUS_RECONNECTING", GW_STATUS_RECONNECTING);
+  set("GW_STATUS_FINAL", GW_STATUS_FINAL);
   SIZE(gw_frame_header);
   FIELD(gw_frame_header, length);
   FIELD(gw_frame_header, type);
@@ -434,6 +452,8 @@ Napi::Value ProtocolLayout(const Napi::CallbackInfo &info) {
   SIZE(gw_thread_exit);
   FIELD(gw_thread_exit, thread);
   FIELD(gw_thread_exit, time_ns);
+  SIZE(gw_thread_folded);
+  FIELD(gw_thread_folded, thread);
   SIZE(gw_records_header);
   FIELD(gw_records_header, thread);
   FIELD(gw_records_header, count);

@@ -129,6 +129,7 @@ DecodeError Connection::hello(const uint8_t *body, uint32_t length, uint64_t ser
   if (!process_)
     return fail(GW_DECODE_TOO_MANY_PROCESSES, "the server already follows " + std::to_string(limits.liveProcesses) +
                                                   " connected processes (IngestLimits::liveProcesses)");
+  if (!regionDirectory_.empty()) store_.openRegion(*process_, regionDirectory_, uid_);
   return {};
 }
 
@@ -225,7 +226,14 @@ DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t lengt
       if (!thread && process.refused(message.thread))
         return store_.refusedThreadExit(process, message.thread), DecodeError{};
       if (!thread) return fail(GW_DECODE_UNKNOWN_ID, "exit of undefined thread " + std::to_string(message.thread));
-      store_.threadExit(process, *thread, message.time_ns, serverNowNs);
+      store_.threadExit(*thread, message.time_ns, serverNowNs);
+      return {};
+    }
+
+    case GW_FRAME_THREAD_FOLDED: {
+      if (length < sizeof(gw_thread_folded))
+        return fail(GW_DECODE_BAD_LENGTH, "THREAD_FOLDED frame is shorter than its body");
+      store_.threadFolded(process, load<gw_thread_folded>(body).thread);
       return {};
     }
 

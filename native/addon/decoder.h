@@ -22,8 +22,11 @@ constexpr size_t kKeptPartialBytes = 64 * 1024;
 class Connection {
  public:
   // `owner`: the credentials of the peer (a local user, a token holder, a remote address),
-  // as the server's ingest determined them; see NativeStore::attach.
-  Connection(NativeStore &store, std::string owner) : store_(store), owner_(std::move(owner)) {}
+  // as the server's ingest determined them; see NativeStore::attach. `regionDirectory` and
+  // `uid`: where the process's shared totals region is and whose it must be (the Unix
+  // socket's directory and the peer's user); empty for TCP, which has none.
+  Connection(NativeStore &store, std::string owner, std::string regionDirectory = {}, int64_t uid = -1)
+      : store_(store), owner_(std::move(owner)), regionDirectory_(std::move(regionDirectory)), uid_(uid) {}
   ~Connection() { close(0); }
 
   // Consumes a chunk of the stream. After an error the connection must be closed.
@@ -42,6 +45,8 @@ class Connection {
 
   NativeStore &store_;
   std::string owner_;
+  std::string regionDirectory_;
+  int64_t uid_;
   Process *process_ = nullptr;
   bool closed_ = false;
   DecodeError error_;

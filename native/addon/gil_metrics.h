@@ -89,11 +89,9 @@ struct GilTotals {
   // Long holds by site: the first MetricsOptions::maxSites sites get their own, later ones
   // add to the last entry, "other" (counters cannot move a site into "other" later).
   std::vector<LongHoldSite> longHoldSites{LongHoldSite{"other", {0, 0, 0}}};
-  uint64_t contendedNs = 0;                              // union of waits: wall time with at least one waiter
-  uint64_t senderContendedNs = 0;                        // the sender's own count (GW_FRAME_GIL_STATE), last seen
-  uint32_t waitersNow = 0;                               // threads waiting at the sender's last tick
-  uint64_t contendedCursor = 0;                          // end of the union so far
-  std::vector<std::pair<uint64_t, uint64_t>> batchWaits; // this batch's waits, merged at STATUS
+  uint64_t contendedNs = 0;       // wall time with at least one waiter, the sender's count
+  uint64_t senderContendedNs = 0; // the sender's cumulative count (GIL_STATE, the region), last seen
+  uint32_t waitersNow = 0;        // threads waiting at the sender's last tick
 };
 
 // Thread label slots: the first `maxThreads` threads of a process that use the GIL get their

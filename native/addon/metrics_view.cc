@@ -81,6 +81,7 @@ Napi::Value metricsView(Napi::Env env, NativeStore &store, uint64_t now) {
     po.Set("service", p.service);
     po.Set("pid", p.pid);
     po.Set("connected", p.state == ProcessState::Connected);
+    po.Set("totals", NativeStore::totalsState(p));
     po.Set("droppedEvents", static_cast<double>(p.droppedEvents));
     po.Set("lagSeconds", static_cast<double>(p.lagNs) / 1e9);
 
@@ -89,22 +90,12 @@ Napi::Value metricsView(Napi::Env env, NativeStore &store, uint64_t now) {
       const GilTotals &gil = p.gils[g];
       double currentHold = 0;
       uint32_t waiters = 0;
-      if (p.state == ProcessState::Connected && p.stateSeen) {
+      if (p.state == ProcessState::Connected) {
         // The sender's state at its last tick (every 10 ms): every hold and wait, any age.
         for (const Process::GilOpen &o : p.gilOpen)
           if (o.hold && o.interp == gil.interp && clientNow > o.startNs)
             currentHold = std::max(currentHold, static_cast<double>(clientNow - o.startNs) / 1e9);
         waiters = gil.waitersNow;
-      } else if (p.state == ProcessState::Connected) {
-        for (const auto &[id, t] : p.threads) {
-          for (const OpenRange &r : t->open) {
-            if (r.domain != store.gilDomain() || NativeStore::interpOf(r.payloadType, r.payload) != gil.interp)
-              continue;
-            if (r.message == store.holdingId() && clientNow > r.startNs)
-              currentHold = std::max(currentHold, static_cast<double>(clientNow - r.startNs) / 1e9);
-            if (r.message == store.waitingId()) waiters++;
-          }
-        }
       }
       Napi::Object go = Napi::Object::New(env);
       go.Set("interp", static_cast<double>(gil.interp));

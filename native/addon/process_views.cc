@@ -23,7 +23,8 @@ std::string hex64(uint64_t value) {
   return text;
 }
 
-// What every view of a process starts with: which process it is.
+// What every view of a process starts with: which process it is, and whether its GIL
+// totals are all in ("live", "final", "pending" or "incomplete": NativeStore::totalsState).
 static Napi::Object processIdentity(Napi::Env env, const Process &p) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("instance", hex64(p.instance));
@@ -33,6 +34,7 @@ static Napi::Object processIdentity(Napi::Env env, const Process &p) {
   Napi::Array argv = Napi::Array::New(env, p.argv.size());
   for (size_t i = 0; i < p.argv.size(); i++) argv.Set(i, p.argv[i]);
   o.Set("argv", argv);
+  o.Set("totals", NativeStore::totalsState(p));
   return o;
 }
 

@@ -215,10 +215,7 @@ void NativeStore::countGil(Process &process, Thread &thread, const OpenRange &ra
   }
   int64_t interp = admitInterp(process, interpOf(range.payloadType, range.payload));
   if (kind == EventKind::Mark) {
-    if (range.message == dropRequest_) {
-      if (!process.totalsSeen) process.gil(interp).dropRequests++;
-      process.secondsOf(interp).at(range.startNs / 1'000'000'000).dropRequests++;
-    }
+    if (range.message == dropRequest_) process.secondsOf(interp).at(range.startNs / 1'000'000'000).dropRequests++;
     return;
   }
   bool hold = range.message == holding_;
@@ -232,43 +229,20 @@ void NativeStore::countGil(Process &process, Thread &thread, const OpenRange &ra
     uint64_t from = std::max(range.startNs, second * 1'000'000'000), to = std::min(endNs, (second + 1) * 1'000'000'000);
     (hold ? series.at(second).holdNs : series.at(second).waitNs) += to > from ? to - from : 0;
   }
+  // Every count (python_gil_* counters and histograms, the run summary) comes from the
+  // process's own totals (GIL_TOTALS, the shared region): ranges are detail and may be
+  // dropped. They feed what is about time: the dashboard's per-second series, and the
+  // sliding-window longest hold (holds of GW_OPEN_REPORT_AFTER_NS or more are never dropped).
   SecondSample &end = series.at(last);
-  GilTotals &gil = process.gil(interp);
-  ThreadGil &mine = threadGil(process, thread, interp);
-  // With the sender's own totals (process.totalsSeen) the counts come from them, exact
-  // whatever ranges were dropped; ranges still feed the time-based views below.
-  bool counted = !process.totalsSeen;
   if (hold) {
     end.acquisitions++;
     end.holdMaxNs = std::max(end.holdMaxNs, durationNs);
     end.holdBuckets[bucket]++;
-    mine.holdMax.add(endNs / (options_.metrics.holdMaxWindowNs / WindowMax::kSlots), durationNs);
-    if (counted) {
-      thread.holds.add(durationNs, bucket);
-      if (durationNs > thread.longestHoldNs) {
-        thread.longestHoldNs = durationNs;
-        thread.longestHoldStartNs = range.startNs;
-      }
-      gil.hold.add(durationNs, bucket);
-      mine.holdNs += durationNs;
-      (thread.waited ? mine.contended : mine.uncontended)++;
-    }
-    thread.waited = false;
+    threadGil(process, thread, interp)
+        .holdMax.add(endNs / (options_.metrics.holdMaxWindowNs / WindowMax::kSlots), durationNs);
   } else {
     end.waitMaxNs = std::max(end.waitMaxNs, durationNs);
     end.waitBuckets[bucket]++;
-    gil.batchWaits.emplace_back(range.startNs, endNs);
-    // A client that never sends STATUS must not grow the batch without bound.
-    if (gil.batchWaits.size() >= options_.limits.pendingWaitsPerProcess) {
-      overflow(LimitKind::PendingWaits);
-      mergeWaits(process);
-    }
-    if (counted) {
-      thread.waits.add(durationNs, bucket);
-      gil.wait.add(durationNs, bucket);
-      mine.waitNs += durationNs;
-    }
-    thread.waited = true;
   }
 }
 
@@ -306,6 +280,7 @@ void NativeStore::gilTotals(Process &process, Thread *thread, uint32_t threadId,
   }
   // A refused thread still counts, under thread="other": the process's totals stay exact.
   std::vector<gw_gil_totals> *lastOf;
+  if (thread && thread->folded) return; // counted in the retired sum from now on
   if (thread) {
     thread->restated = true;
     lastOf = &thread->gilTotals;
@@ -328,7 +303,6 @@ void NativeStore::gilTotals(Process &process, Thread *thread, uint32_t threadId,
 // dropped never looks open for longer than one tick.
 void NativeStore::gilState(Process &process, const gw_gil_state_header &header, const gw_gil_contention *gils,
                            const gw_gil_open *open) {
-  process.stateSeen = true;
   for (GilTotals &g : process.gils) g.waitersNow = 0;
   for (uint32_t i = 0; i < header.gils; i++) {
     GilTotals &g = process.gil(admitInterp(process, gils[i].interp));
@@ -345,12 +319,28 @@ void NativeStore::gilState(Process &process, const gw_gil_state_header &header, 
 }
 
 void NativeStore::refusedThreadExit(Process &process, uint32_t threadId) {
+  // Its totals stay under thread="other" until the sender folds them (THREAD_FOLDED).
   process.refusedThreads.erase(threadId);
-  auto found = process.refusedTotals.find(threadId);
-  if (found == process.refusedTotals.end()) return;
-  for (const gw_gil_totals &t : found->second.totals)
+}
+
+void NativeStore::threadFolded(Process &process, uint32_t threadId) {
+  // What the server last had of the thread now counts as part of the sender's retired sum:
+  // the next RETIRED totals add only what it did not have.
+  if (Thread *thread = process.thread(threadId)) {
+    for (const gw_gil_totals &t : thread->gilTotals)
+      accumulate(totalsOf(process.knownRetired, admitInterp(process, t.interp)), t);
+    thread->gilTotals.clear();
+    thread->folded = true;
+    thread->exited = true;
+    thread->open.clear();
+    return;
+  }
+  auto parked = process.refusedTotals.find(threadId);
+  if (parked == process.refusedTotals.end()) return;
+  for (const gw_gil_totals &t : parked->second.totals)
     accumulate(totalsOf(process.knownRetired, admitInterp(process, t.interp)), t);
-  process.refusedTotals.erase(found);
+  process.refusedTotals.erase(parked);
+  process.refusedThreads.erase(threadId);
 }
 
 // The sender's retired totals cover every thread it has reaped; the server already counts
@@ -359,22 +349,13 @@ void NativeStore::refusedThreadExit(Process &process, uint32_t threadId) {
 void NativeStore::settleRetired(Process &process) {
   if (!process.hasPendingRetired) return;
   process.hasPendingRetired = false;
-  for (auto &[id, thread] : process.threads) {
-    if (thread->exited || thread->restated) continue;
-    thread->exited = true;
-    thread->open.clear();
-    for (const gw_gil_totals &t : thread->gilTotals)
-      accumulate(totalsOf(process.knownRetired, admitInterp(process, t.interp)), t);
-  }
-  for (auto it = process.refusedTotals.begin(); it != process.refusedTotals.end();) {
-    if (it->second.restated) {
-      ++it;
-      continue;
-    }
-    for (const gw_gil_totals &t : it->second.totals)
-      accumulate(totalsOf(process.knownRetired, admitInterp(process, t.interp)), t);
-    it = process.refusedTotals.erase(it);
-  }
+  // A restatement names every thread the sender has not folded: the others were folded.
+  std::vector<uint32_t> folded;
+  for (auto &[id, thread] : process.threads)
+    if (!thread->restated && !thread->folded) folded.push_back(id);
+  for (auto &[id, parked] : process.refusedTotals)
+    if (!parked.restated) folded.push_back(id);
+  for (uint32_t id : folded) threadFolded(process, id);
   for (const gw_gil_totals &sender : process.pendingRetired) {
     gw_gil_totals &known = totalsOf(process.knownRetired, admitInterp(process, sender.interp));
     gw_gil_totals d = increase(known, sender);
@@ -382,26 +363,6 @@ void NativeStore::settleRetired(Process &process) {
     accumulate(known, d);
   }
   process.pendingRetired.clear();
-}
-
-// Contended time is the union of the waits. Waits arrive per thread, so a batch (everything
-// up to a STATUS frame) is sorted before it extends the union; a wait that ends in a later
-// batch than one that started after it can lose its part before that start (at most one
-// batch, 10 ms).
-void NativeStore::mergeWaits(Process &process) {
-  for (GilTotals &gil : process.gils) {
-    auto &waits = gil.batchWaits;
-    if (waits.empty()) continue;
-    std::sort(waits.begin(), waits.end());
-    for (const auto &[start, end] : waits) {
-      if (end <= gil.contendedCursor) continue;
-      // A sender that reports its own contended time (GIL_STATE) is exact: ranges are detail.
-      if (!process.stateSeen) gil.contendedNs += end - std::max(start, gil.contendedCursor);
-      gil.contendedCursor = end;
-    }
-    waits.clear();
-    if (waits.capacity() > kKeptBatchWaits) waits.shrink_to_fit(); // a burst's memory goes back
-  }
 }
 
 void NativeStore::closeOpenRanges(Process &process, uint64_t endNs) {
@@ -427,10 +388,10 @@ void NativeStore::detach(Process *process, uint64_t serverNowNs) {
     closeOpenRanges(*process, endNs);
   }
   process->reconnecting = false;
-  mergeWaits(*process);
   process->state = ProcessState::Disconnected;
   process->disconnectedServerNs = serverNowNs;
   process->stateChangedServerNs = serverNowNs;
+  finishRegion(*process, serverNowNs); // gone already (crashed, killed, exited): its final totals now
 }
 
 void NativeStore::sweep(uint64_t serverNowNs, uint64_t retireAfterNs, uint64_t forgetAfterNs, size_t maxRetired) {
@@ -450,7 +411,6 @@ void NativeStore::sweep(uint64_t serverNowNs, uint64_t retireAfterNs, uint64_t f
     // Announced a reconnection that did not come (the process died right after forking).
     if (process->awaitingReconnect && serverNowNs - process->disconnectedServerNs >= kReconnectGraceNs) {
       closeOpenRanges(*process, process->handoverEndNs);
-      mergeWaits(*process);
       process->awaitingReconnect = false;
     }
     if (process->state == ProcessState::Disconnected && serverNowNs - process->disconnectedServerNs >= retireAfterNs) {
@@ -530,6 +490,10 @@ void NativeStore::defineString(Process &process, const gw_string &header, std::s
 std::map<uint32_t, std::unique_ptr<Thread>>::iterator NativeStore::forgetThread(
     Process &process, std::map<uint32_t, std::unique_ptr<Thread>>::iterator thread) {
   if (thread->second->slot == LabelSlot::Own) process.ownLabels--;
+  // Until the sender folds it, the thread may be restated (a reconnection): what was counted
+  // of it is kept, so that it is not counted again.
+  if (!thread->second->folded && !thread->second->gilTotals.empty())
+    process.refusedTotals[thread->first] = Process::RefusedThread{std::move(thread->second->gilTotals), true};
   return process.threads.erase(thread);
 }
 
@@ -561,6 +525,11 @@ Thread *NativeStore::defineThread(Process &process, uint32_t id, uint32_t tid, s
       return nullptr;
     }
     found = process.threads.emplace(id, std::make_unique<Thread>(options_.recentPerThread)).first;
+    auto parked = process.refusedTotals.find(id); // forgotten before, restated now
+    if (parked != process.refusedTotals.end()) {
+      found->second->gilTotals = std::move(parked->second.totals);
+      process.refusedTotals.erase(parked);
+    }
   }
   Thread &thread = *found->second;
   thread.id = id;
@@ -570,11 +539,9 @@ Thread *NativeStore::defineThread(Process &process, uint32_t id, uint32_t tid, s
   return &thread;
 }
 
-void NativeStore::threadExit(Process &process, Thread &thread, uint64_t timeNs, uint64_t serverNowNs) {
-  // The sender already closed what the thread had pushed; anything left is stale.
-  if (!thread.exited)
-    for (const gw_gil_totals &t : thread.gilTotals)
-      accumulate(totalsOf(process.knownRetired, admitInterp(process, t.interp)), t);
+void NativeStore::threadExit(Thread &thread, uint64_t timeNs, uint64_t serverNowNs) {
+  // The sender already closed what the thread had pushed; anything left is stale. Its totals
+  // stay its own until the sender folds them (THREAD_FOLDED).
   thread.open.clear();
   thread.exited = true;
   thread.exitNs = timeNs;
@@ -588,7 +555,7 @@ void NativeStore::status(Process &process, const gw_status &status, uint64_t ser
   int64_t sentRealtime = static_cast<int64_t>(process.helloRealtimeNs) +
                          (static_cast<int64_t>(status.sent_ns) - static_cast<int64_t>(process.helloMonotonicNs));
   process.lagNs = static_cast<int64_t>(serverRealtimeNs) - sentRealtime;
-  mergeWaits(process);
+  if (status.flags & GW_STATUS_FINAL) process.finalStatus = true;
   settleRetired(process);
   process.droppedEvents = std::max(process.droppedEvents, status.dropped_events);
   process.unmatchedPops = std::max(process.unmatchedPops, status.unmatched_pops);

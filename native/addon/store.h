@@ -19,6 +19,7 @@
 #include "gil_metrics.h"
 #include "history.h"
 #include "../protocol/ingest_limits.h"
+#include "shared_region.h"
 
 namespace gilwatch {
 
@@ -71,8 +72,6 @@ enum class EventKind : uint8_t { Range = 0, Mark = 1 };
 
 // Server-side flag, beside the wire's GW_FLAG_CLOSED_BY_THREAD_EXIT.
 constexpr uint8_t kFlagClosedAtDisconnect = 0x80;
-// A batch of GIL waits (IngestLimits::pendingWaitsPerProcess) keeps this much memory once merged.
-constexpr size_t kKeptBatchWaits = 4096;
 // How long ranges left open by a connection that announced its replacement wait for it.
 constexpr uint64_t kReconnectGraceNs = 2'000'000'000;
 
@@ -158,6 +157,7 @@ struct Thread {
   std::vector<ThreadGil> gil;           // one per GIL (interpreter) the thread used
   std::vector<gw_gil_totals> gilTotals; // the sender's cumulative totals, latest (GW_FRAME_GIL_TOTALS)
   bool restated = true;                 // defined again on the process's current connection
+  bool folded = false;                  // its totals moved into the retired sum (THREAD_FOLDED)
   std::vector<std::pair<TotalsKey, Totals>> totals;
   size_t lastTotals = 0; // most recent hit: consecutive records usually share a key
   std::vector<OpenRange> open;
@@ -233,9 +233,15 @@ struct Process {
   std::unordered_set<uint32_t> refusedThreads;
   bool refused(uint32_t id) const { return refusedThreads.count(id) != 0; }
 
+  // Whether its GIL totals are all in: the sender's last STATUS said so (GW_STATUS_FINAL), or
+  // its shared totals region was read after it ended. `region`: that region, mapped at HELLO
+  // (Unix socket) and read once the process is gone (NativeStore::settleRegions).
+  bool finalStatus = false;
+  bool regionFinal = false;
+  std::unique_ptr<SharedRegion> region;
+
   // GIL metrics.
   bool totalsSeen = false; // the sender counts the GIL itself (GW_FRAME_GIL_TOTALS): ranges are detail
-  bool stateSeen = false;  // the sender reports the GIL's state every tick (GW_FRAME_GIL_STATE)
   struct GilOpen {
     uint32_t thread;
     bool hold; // else a wait
@@ -246,7 +252,9 @@ struct Process {
   std::vector<gw_gil_totals> knownRetired;   // totals of the threads counted as gone
   std::vector<gw_gil_totals> pendingRetired; // the sender's retired totals, applied at the next STATUS
   bool hasPendingRetired = false;
-  // Latest totals of live threads refused by threadsPerProcess: counted under thread="other".
+  // Latest totals of threads the server keeps no record of that the sender has not folded:
+  // refused by threadsPerProcess (counted under thread="other"), or forgotten after they
+  // exited (their detail freed; a later restatement of them must not count them again).
   struct RefusedThread {
     std::vector<gw_gil_totals> totals;
     bool restated = true;
@@ -313,6 +321,19 @@ class NativeStore {
   Process *attach(const gw_hello &hello, std::string service, std::string executable, std::vector<std::string> argv,
                   const std::string &owner, uint64_t serverNowNs, gw_decode_error &refusal);
   void detach(Process *process, uint64_t serverNowNs);
+
+  // The shared totals regions (shared_region.h). openRegion: at HELLO on the Unix socket,
+  // the process's file in `directory`, owned by `uid`. settleRegions: the regions of
+  // disconnected processes that are gone are read a last time (their totals become final)
+  // and removed. scanRegions: at start, the files in `directory` (owned by `uid`) of
+  // processes this server never saw end: those gone are read and listed as ended, the
+  // living wait for their HELLO.
+  void openRegion(Process &process, const std::string &directory, int64_t uid);
+  void settleRegions(uint64_t serverNowNs);
+  size_t scanRegions(const std::string &directory, int64_t uid, uint64_t serverNowNs);
+  // Where a process's totals stand: "live" (connected), "final", "pending" (ended, its region
+  // not yet read) or "incomplete" (ended without its final totals: a TCP connection cut).
+  static const char *totalsState(const Process &process);
   // Disconnected processes become retired after `retireAfterNs`; retired ones are forgotten
   // after `forgetAfterNs` or when more than `maxRetired` are kept. Threads that exited
   // `retireAfterNs` ago are forgotten too (their label slot is freed).
@@ -321,7 +342,9 @@ class NativeStore {
   void defineString(Process &process, const gw_string &header, std::string_view text);
   // nullptr when the thread is beyond IngestLimits::threadsPerProcess (then refused).
   Thread *defineThread(Process &process, uint32_t id, uint32_t tid, std::string_view name);
-  void threadExit(Process &process, Thread &thread, uint64_t timeNs, uint64_t serverNowNs);
+  void threadExit(Thread &thread, uint64_t timeNs, uint64_t serverNowNs);
+  // THREAD_FOLDED: the thread's totals now count in the sender's retired sum.
+  void threadFolded(Process &process, uint32_t threadId);
   void status(Process &process, const gw_status &status, uint64_t serverNowNs, uint64_t serverRealtimeNs);
   void holdCause(Process &process, Thread &thread, const gw_hold_cause &cause);
   // Cumulative GIL totals of one thread, or of every exited one (GW_RETIRED_THREADS).
@@ -366,7 +389,13 @@ class NativeStore {
   void countGil(Process &process, Thread &thread, const OpenRange &range, uint64_t durationNs, uint64_t endNs,
                 EventKind kind);
   ThreadGil &threadGil(Process &process, Thread &thread, int64_t interp);
-  void mergeWaits(Process &process);
+  // Applies a region's snapshot as a restatement of every thread not folded and the retired
+  // sum; `ended`: the process is gone, waiters are none.
+  void applyRegion(Process &process, const SharedRegion::Snapshot &snapshot, bool ended, uint64_t serverNowNs);
+  // The process is gone: its region holds its final totals, read once, then removed.
+  bool finishRegion(Process &process, uint64_t serverNowNs);
+  // A process that ended while no server followed it, listed as ended with its region's totals.
+  void adoptEnded(std::unique_ptr<SharedRegion> region, uint64_t serverNowNs);
   void addGilIncrease(Process &process, Thread *thread, const gw_gil_totals &increase);
   void settleRetired(Process &process);
   void retire(Process &process, uint64_t serverNowNs);
@@ -392,6 +421,8 @@ class NativeStore {
   std::vector<std::unique_ptr<Process>> processes_;    // in order of arrival
   std::unordered_map<uint64_t, Process *> byInstance_; // the same, by instance id
   size_t retiredCount_ = 0;                            // of them, retired
+  // Regions found at start of processes still running, until their HELLO (scanRegions).
+  std::unordered_map<uint64_t, std::unique_ptr<SharedRegion>> waitingRegions_;
 };
 
 } // namespace gilwatch

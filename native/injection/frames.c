@@ -205,6 +205,15 @@ void gw_frame_thread_info(gw_buffer *out, gw_thread *thread, uint64_t now) {
       thread->info_sent = 1;
       thread->name_version_sent = version;
     }
+    /* The slot keeps the name: a server that meets the thread only in the region (after a
+     * restart, or reading it after the process died) can still call it by its name. */
+    gw_shared_slot *slot = thread->slot;
+    if (slot && changed) {
+      gw_store_relaxed(&slot->name_seq, slot->name_seq + 1);
+      __atomic_thread_fence(__ATOMIC_RELEASE);
+      gw_copy_string(slot->name, sizeof slot->name, thread->name);
+      gw_store_release(&slot->name_seq, slot->name_seq + 1);
+    }
   }
 }
 
@@ -234,17 +243,27 @@ void gw_frame_gil_totals(gw_buffer *out, uint32_t thread, const gw_gil_totals *t
   append_frame(out, GW_FRAME_GIL_TOTALS, &header, sizeof header, totals, count * sizeof *totals, NULL, 0);
 }
 
-/* The thread's cumulative totals when they changed since last sent on this connection
- * (always, once, on a new connection). Returns 0 only when the owner was mid-update: the
- * next tick sends them. Cumulative values make a skipped or lost frame harmless. */
-int gw_frame_thread_totals(gw_buffer *out, gw_thread *thread, gw_gil_totals *totals, uint32_t *count) {
-  uint32_t seq;
-  if (!gw_gil_snapshot(thread, totals, count, &seq)) return 0;
-  if (*count && seq != thread->gil_seq_sent) {
-    gw_frame_gil_totals(out, thread->id, totals, *count);
-    thread->gil_seq_sent = seq;
+/* THREAD for a slot whose thread the sender no longer has (it exited and was reaped before
+ * this connection): its id, tid and the name last sent, from the slot. */
+void gw_frame_slot_info(gw_buffer *out, const gw_shared_slot *slot) {
+  char name[sizeof slot->name];
+  for (int attempt = 0; attempt < 4; attempt++) {
+    uint32_t seq = gw_load_acquire(&slot->name_seq);
+    memcpy(name, slot->name, sizeof name);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (!(seq & 1) && gw_load_relaxed(&slot->name_seq) == seq) break;
+    name[0] = 0;
   }
-  return 1;
+  name[sizeof name - 1] = 0;
+  uint16_t length = (uint16_t)strlen(name);
+  gw_thread_info info = {
+      .thread = gw_load_relaxed(&slot->thread), .tid = gw_load_relaxed(&slot->tid), .name_length = length};
+  append_frame(out, GW_FRAME_THREAD, &info, sizeof info, name, length, NULL, 0);
+}
+
+void gw_frame_thread_folded(gw_buffer *out, uint32_t thread) {
+  gw_thread_folded folded = {.thread = thread};
+  append_frame(out, GW_FRAME_THREAD_FOLDED, &folded, sizeof folded, NULL, 0, NULL, 0);
 }
 
 /* ---- GIL_STATE ---- */

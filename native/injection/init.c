@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../protocol/gil_names.h"
@@ -33,13 +35,19 @@ static void after_fork_child(void) {
   gw_rt.pid = getpid();
   gw_rt.instance = new_instance_id();
   gw_rt.lost_threads = 0;
-  memset(gw_rt.contention, 0, sizeof gw_rt.contention); /* the parent's other threads do not wait here */
-  gw_rt.contention_claim = 0;
 
   /* Only the forking thread survives. Its ring may hold the parent's events and its stacks
    * the parent's open ranges (CPython resets its GIL state in the child without popping). */
   gw_sampler_after_fork_child(); /* before the threads it points to are freed */
   gw_thread *survivor = gw_tls_thread;
+  /* The child counts in a region of its own, from zero (the parent's is shared with it).
+   * Without memory for one it keeps a private copy of the parent's: never a shared write. */
+  if (!gw_region_create()) {
+    void *copy = mmap(NULL, GW_SHARED_REGION_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (copy != MAP_FAILED) memcpy(copy, gw_rt.region, GW_SHARED_REGION_BYTES);
+    gw_rt.region = copy != MAP_FAILED ? copy : gw_rt.region;
+    gw_rt.region_file = 0;
+  }
   gw_thread *thread = gw_rt.threads;
   while (thread) {
     gw_thread *next = thread->next;
@@ -59,9 +67,8 @@ static void after_fork_child(void) {
     survivor->unmatched_pops = 0;
     survivor->info_sent = 0;
     survivor->name_version_sent = 0;
-    survivor->gil_seq_sent = 0;
-    survivor->gil_count = 0; /* the child is a new process: its counts start at zero */
-    memset(survivor->gil, 0, sizeof survivor->gil);
+    survivor->tid = (pid_t)syscall(SYS_gettid); /* the forking thread is the child's main thread */
+    survivor->slot = gw_region_claim(survivor->id, survivor->tid);
     for (uint32_t i = 0; i < survivor->stack_count; i++) {
       survivor->stacks[i].depth = 0;
       memset(survivor->stacks[i].reported_start, 0, sizeof survivor->stacks[i].reported_start);
@@ -89,6 +96,10 @@ static void start_runtime(void) {
   if (pthread_key_create(&gw_rt.exit_key, gw_thread_on_exit) != 0) return;
   gw_rt.pid = getpid();
   gw_rt.instance = new_instance_id();
+  if (!gw_region_create()) {
+    fprintf(stderr, "gilwatch: out of memory at start; NVTX monitoring is off for this process\n");
+    return;
+  }
   if (pthread_atfork(before_fork, after_fork_parent, after_fork_child) != 0) return;
   gw_store_release(&gw_rt.started, 1);
   if (!gw_sender_start()) {

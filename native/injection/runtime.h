@@ -162,10 +162,10 @@ typedef struct gw_thread {
    * small ring of their own rather than being dropped with the burst around them. */
   uint64_t long_head; /* release-stored by the owner */
   gw_record long_holds[GW_LONG_HOLD_RECORDS];
-  uint32_t gil_seq;                /* seqlock over gil/gil_count: odd while the owner updates them */
-  uint32_t gil_count;              /* slots of `gil` in use */
-  int gil_waited;                  /* a GIL wait ended and its hold has not: the hold is contended */
-  gw_gil_totals gil[GW_GIL_SLOTS]; /* exact cumulative GIL counts (gil_totals.c) */
+  /* Its exact cumulative GIL counts (gil_totals.c), in the shared region: written by this
+   * thread only. NULL when every slot was taken: then it counts into the region's retired sum. */
+  gw_shared_slot *slot;
+  int gil_waited; /* a GIL wait ended and its hold has not: the hold is contended */
   gw_stack stacks[GW_STACKS_PER_THREAD];
   /* The holder's own schedstat when it released its last long GIL hold (gw_note_long_release):
    * the end of that hold's exact time split. Seqlock: odd while the owner writes it. */
@@ -188,7 +188,6 @@ typedef struct gw_thread {
   uint16_t look_frame_count, look_stack_depth;
   gw_python_frame look_frames[GW_CAUSE_FRAMES];
   int info_sent;              /* on the current connection */
-  uint32_t gil_seq_sent;      /* gil_seq of the totals last queued (0: none on this connection) */
   uint32_t name_version_sent; /* version of the override name last sent */
   uint64_t name_checked_ns;   /* when the OS name was last read */
   char name[128];             /* last name sent */
@@ -215,19 +214,6 @@ static inline gw_stack *gw_stack_for(gw_thread *thread, uint32_t domain) {
   return &thread->stacks[n];
 }
 
-/* Contention of one GIL: how many threads wait now, and since when at least one has. Only
- * threads beginning or ending a GIL wait (already the slow path: they block) take its lock. */
-typedef struct gw_contention {
-  int64_t interp;
-  uint32_t lock;
-  uint32_t used;
-  uint32_t waiters;
-  uint32_t reserved;
-  uint64_t since_ns;     /* when waiters went from 0 to 1 */
-  uint64_t last_end_ns;  /* the last wait's end: a new period starts no earlier */
-  uint64_t contended_ns; /* ended periods with at least one waiter */
-} __attribute__((aligned(GW_CACHELINE))) gw_contention;
-
 /* ---- process-wide state (init.c) ---- */
 
 struct gw_runtime {
@@ -245,8 +231,12 @@ struct gw_runtime {
   pthread_key_t exit_key;                              /* its destructor marks a thread exited */
   uint32_t gil_domain;                                 /* "GIL NVTX Domain" once created, else 0 */
   uint32_t gil_holding, gil_waiting, gil_drop_request; /* their message ids, interned at start */
-  gw_contention contention[GW_GIL_SLOTS];              /* per GIL (interpreter); more GILs are not counted */
-  uint32_t contention_claim;                           /* spinlock for claiming a slot */
+  /* The exact GIL accounting: per-thread slots, the retired sum and per-GIL contention
+   * (shared_totals.c; its layout is the protocol header's). Never NULL once started. */
+  gw_shared_header *region;
+  uint32_t slots_high; /* slots [0, slots_high) have been claimed at least once */
+  int region_file;     /* the region is a file a server can read: its name is region_path */
+  char region_path[160];
   int sender_wanted; /* the sender was stopped for a fork: the next event restarts it */
   uint64_t instance;
   pid_t pid;
@@ -287,6 +277,21 @@ void gw_thread_close_open_ranges(gw_thread *thread, uint64_t now_ns);
 /* The exit_key destructor. */
 void gw_thread_on_exit(void *thread);
 
+/* ---- the shared totals region (shared_totals.c) ---- */
+
+/* Creates this process's region (at start, and in a fork child): a file beside the Unix
+ * socket when its directory is safe, else private memory. Never fails once memory exists. */
+int gw_region_create(void);
+/* A slot for a new thread (thread id, OS tid); NULL when all are taken by live threads. */
+gw_shared_slot *gw_region_claim(uint32_t thread, pid_t tid);
+/* The sender's: moves exited threads' slots into the retired sum when free slots run low,
+ * calling `folded(slot index, thread id)` for each. Returns how many it folded. */
+uint32_t gw_region_fold_exited(void (*folded)(uint32_t index, uint32_t thread));
+/* The retired sum, consistently; 0 while a fold or a slot-less count is under way. */
+int gw_region_retired(gw_gil_totals *out, uint32_t *count);
+/* At exit: the totals are final. Removes the file if no server ever connected. */
+void gw_region_exiting(int ever_connected);
+
 /* ---- exact GIL totals (gil_totals.c) ---- */
 
 /* Counts one ended GIL range or drop-request mark on the calling thread. Owner-only plain
@@ -299,8 +304,8 @@ void gw_gil_wait_begins(uint8_t payload_type, uint64_t payload, uint64_t start_n
 void gw_gil_wait_ends(uint8_t payload_type, uint64_t payload, uint64_t end_ns);
 /* Per GIL: waiters now and contended time up to `now_ns`. Returns how many were written. */
 uint32_t gw_gil_contention_read(gw_gil_contention *out, uint32_t max, uint64_t now_ns);
-/* The sender's consistent copy of a thread's totals; 0 while the owner is mid-update. */
-int gw_gil_snapshot(gw_thread *thread, gw_gil_totals *out, uint32_t *count, uint32_t *seq);
+/* The sender's consistent copy of a slot's totals; 0 while its owner is mid-update. */
+int gw_gil_snapshot(const gw_shared_slot *slot, gw_gil_totals *out, uint32_t *count, uint32_t *seq);
 /* Adds `count` totals into `sum` (slots matched by interpreter). */
 void gw_gil_fold(gw_gil_totals *sum, uint32_t *sum_count, const gw_gil_totals *totals, uint32_t count);
 
@@ -337,6 +342,7 @@ size_t gw_sampler_end_tick(uint64_t now_ns, gw_hold_cause *out, size_t max, int 
 #define GW_BUSY_TICK_MS         1
 #define GW_SAMPLE_MS            2
 #define GW_EXIT_FLUSH_MS        200
+#define GW_EXIT_STALL_MS        5 /* at exit, with a totals file: a server that takes nothing this long is not waited for */
 #define GW_OPEN_REPORT_AFTER_NS (GW_TICK_MS * 1000000ull) /* open ranges older than this are reported */
 #define GW_NAME_REFRESH_NS      5000000000ull             /* OS names rarely change; NVTX-given names arrive at once */
 

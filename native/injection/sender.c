@@ -35,9 +35,13 @@ static struct sender {
   gw_buffer definitions; /* this tick: strings and threads, sent before records */
   gw_buffer records;     /* this tick: records, thread exits, status */
 
-  gw_gil_totals retired[GW_GIL_SLOTS]; /* GIL totals of every thread reaped so far */
-  uint32_t retired_count;
-  int retired_sent; /* on the current connection */
+  /* What the current connection has of the region (shared_totals.c): per slot the seq and
+   * thread of the totals last queued, whether its THREAD went out, and the retired sum's seq. */
+  uint32_t slot_seq_sent[GW_SHARED_SLOTS];
+  uint32_t slot_thread_sent[GW_SHARED_SLOTS];
+  uint8_t slot_info_sent[GW_SHARED_SLOTS];
+  uint32_t retired_seq_sent;
+  int retired_sent;
 
   uint64_t dropped; /* lost by the sender itself, and by threads already reaped */
   uint64_t unmatched_reaped;
@@ -56,10 +60,12 @@ static void reset_connection_state(void) {
   S.retired_sent = 0;
   S.status_sent = 0;
   S.idle_ticks = 0;
+  /* Every slot is restated on the new connection: live and exited threads alike. */
+  memset(S.slot_thread_sent, 0, sizeof S.slot_thread_sent);
+  memset(S.slot_info_sent, 0, sizeof S.slot_info_sent);
   for (gw_thread *thread = gw_load_acquire(&gw_rt.threads); thread; thread = thread->next) {
     thread->info_sent = 0;
     thread->name_version_sent = 0;
-    thread->gil_seq_sent = UINT32_MAX; /* restate the totals on the new connection */
     for (uint32_t i = 0; i < GW_STACKS_PER_THREAD; i++)
       memset(thread->stacks[i].reported_start, 0, sizeof thread->stacks[i].reported_start);
   }
@@ -212,6 +218,56 @@ static void hand_over(void) {
   gw_transport_write();
 }
 
+/* ---- the totals (the shared region, shared_totals.c) ---- */
+
+static inline gw_shared_slot *slot_at(uint32_t i) { return (gw_shared_slot *)(gw_rt.region + 1) + i; }
+
+/* GIL_TOTALS of every slot that changed since the connection last had it; a slot whose thread
+ * the connection never saw (it exited before this connection) gets its THREAD first, and a
+ * THREAD_EXIT after when it has ended. */
+static void queue_totals(void) {
+  uint32_t high = gw_load_acquire(&gw_rt.slots_high);
+  for (uint32_t i = 0; i < high && i < GW_SHARED_SLOTS; i++) {
+    gw_shared_slot *slot = slot_at(i);
+    uint32_t thread = gw_load_acquire(&slot->thread);
+    if (!thread) continue;
+    uint32_t seq = gw_load_acquire(&slot->seq);
+    if (thread == S.slot_thread_sent[i] && seq == S.slot_seq_sent[i]) continue;
+    gw_gil_totals totals[GW_GIL_SLOTS];
+    uint32_t count;
+    if (!gw_gil_snapshot(slot, totals, &count, &seq) || gw_load_acquire(&slot->thread) != thread) continue;
+    if (thread != S.slot_thread_sent[i]) S.slot_info_sent[i] = 0;
+    int known = S.slot_info_sent[i];
+    int alive = 0;
+    for (gw_thread *t = gw_load_acquire(&gw_rt.threads); t && !alive; t = t->next)
+      alive = t->slot == slot && t->info_sent;
+    if (!known && !alive) gw_frame_slot_info(&S.definitions, slot);
+    S.slot_info_sent[i] = 1;
+    if (count) gw_frame_gil_totals(&S.records, thread, totals, count);
+    if (!known && !alive && gw_load_acquire(&slot->exited)) gw_frame_thread_exit(&S.records, thread, gw_now_ns());
+    S.slot_thread_sent[i] = thread;
+    S.slot_seq_sent[i] = seq;
+  }
+}
+
+static void queue_retired(void) {
+  gw_gil_totals retired[GW_GIL_SLOTS];
+  uint32_t count;
+  uint32_t seq = gw_load_acquire(&gw_rt.region->retired_seq);
+  if (!gw_region_retired(retired, &count)) return; /* a fold or a slot-less count right now */
+  gw_frame_gil_totals(&S.records, GW_RETIRED_THREADS, retired, count);
+  S.retired_seq_sent = seq;
+  S.retired_sent = 1;
+}
+
+/* A fold moved `thread`'s totals into the retired sum: the receiver moves what it last had
+ * of them (the latest, queued this tick) out of the thread, before the new retired sum. */
+static void on_folded(uint32_t index, uint32_t thread) {
+  S.slot_thread_sent[index] = 0;
+  S.slot_info_sent[index] = 0;
+  if (gw_transport_connected()) gw_frame_thread_folded(&S.records, thread);
+}
+
 /* ---- one tick ---- */
 
 /* One round. The sender thread is stopped around fork(), so a child never inherits the
@@ -228,42 +284,26 @@ static void tick(int final) {
   size_t budget = limit > pending ? limit - pending : 0;
   uint64_t queued = 0;
   uint32_t thread_count = 0;
-  if (connected && !S.retired_sent) {
-    /* First on each connection, before any record: tells the receiver the counts come from
-     * totals, and covers every thread reaped before this tick (later ones end with a
-     * THREAD_EXIT on this connection). */
-    gw_frame_gil_totals(&S.records, GW_RETIRED_THREADS, S.retired, S.retired_count);
-    S.retired_sent = 1;
-  }
+  if (connected && !S.retired_sent) queue_retired(); /* first on each connection: the counts come from totals */
   gw_thread **link = &gw_rt.threads;
   gw_thread *thread = gw_load_acquire(&gw_rt.threads);
   while (thread) {
     /* Read `exited` before draining: once set, every record of the thread is in its ring. */
     int exited = gw_load_acquire(&thread->exited);
-    gw_gil_totals totals[GW_GIL_SLOTS];
-    uint32_t totals_count = 0;
     if (connected) {
       gw_frame_thread_info(&S.definitions, thread, now);
       gw_sampler_observe(thread, now);
-      /* A server that is not reading gets no more than the totals of threads that end:
-       * the others are cumulative and go out when it catches up. */
-      if (gw_transport_pending_bytes() < limit || exited)
-        gw_frame_thread_totals(&S.records, thread, totals, &totals_count);
     }
     queued += drain_thread(thread, now, final, connected, &budget);
     gw_thread *next = thread->next;
     if (exited) {
-      /* Exited: nothing writes its totals any more. The receiver moves what it last got for
-       * this thread into its retired sum at THREAD_EXIT; ours keeps every reaped thread, so
-       * that a new connection can restate the threads it never saw end. */
-      uint32_t seq;
-      if (!connected) gw_gil_snapshot(thread, totals, &totals_count, &seq); /* no writer left: never fails */
-      gw_gil_fold(S.retired, &S.retired_count, totals, totals_count);
+      /* Exited: its slot keeps its final totals (queue_totals sends them) until a fold. */
       gw_hold_cause causes[2];
       size_t count = gw_sampler_forget(thread, causes, 2);
       if (connected) {
         for (size_t i = 0; i < count; i++) gw_frame_hold_cause(&S.records, &causes[i]);
         gw_frame_thread_exit(&S.records, thread->id, now);
+        if (thread->slot && thread->info_sent) S.slot_info_sent[thread->slot - slot_at(0)] = 1; /* no second THREAD */
       }
       S.dropped += thread->dropped;
       S.unmatched_reaped += thread->unmatched_pops;
@@ -276,6 +316,12 @@ static void tick(int final) {
     }
     thread = next;
   }
+
+  /* The totals: a server that is not reading gets them when it catches up (they are
+   * cumulative), except at the end. Then room for threads to come, by folding exited ones. */
+  if (connected && (gw_transport_pending_bytes() < limit || final)) queue_totals();
+  gw_region_fold_exited(on_folded);
+  if (connected && gw_load_acquire(&gw_rt.region->retired_seq) != S.retired_seq_sent) queue_retired();
 
   S.sampling = 0;
   if (connected) {
@@ -290,7 +336,7 @@ static void tick(int final) {
     int gil_busy = gw_frame_gil_state(&S.records, now, heartbeat || news);
     S.idle_ticks = news || gil_busy ? 0 : S.idle_ticks + 1;
     if (news || gil_busy || heartbeat) {
-      queue_status(thread_count, 0);
+      queue_status(thread_count, final ? GW_STATUS_FINAL : 0);
       S.status_sent = 1;
       S.status_sent_ns = now;
     }
@@ -332,6 +378,17 @@ static int only_sender_left(void) {
   return p && p[1] == ' ' && p[2] == 'Z';
 }
 
+/* The last tick, at exit. With the totals in a file the server reads once the process is
+ * gone, exit waits for the server only while it reads: a stalled one costs GW_EXIT_STALL_MS,
+ * and the ranges it did not take are dropped (counted), never a count. Without one (TCP) the
+ * totals travel only in frames, so the flush waits for the socket, at most GW_EXIT_FLUSH_MS. */
+static void final_flush(void) {
+  uint64_t deadline = gw_now_ns() + (GW_EXIT_FLUSH_MS - 50) * 1000000ull;
+  if (!gw_rt.region_file) gw_transport_connect_now(); /* the last chance: a server that came back gets the totals */
+  tick(1);
+  gw_transport_flush_until(deadline, gw_rt.region_file ? GW_EXIT_STALL_MS : GW_EXIT_FLUSH_MS);
+}
+
 static void *sender_main(void *arg) {
   (void)arg;
   unsigned ticks = 0;
@@ -359,20 +416,14 @@ static void *sender_main(void *arg) {
     }
     uint64_t requested = gw_load_acquire(&S.exit_requested);
     if (requested != gw_load_relaxed(&S.exit_done)) {
-      uint64_t deadline = gw_now_ns() + (GW_EXIT_FLUSH_MS - 50) * 1000000ull;
-      gw_transport_connect_now(); /* the last chance: a server that came back gets the totals */
-      tick(1);
-      gw_transport_flush_until(deadline);
+      final_flush();
       gw_store_release(&S.exit_done, requested);
       continue;
     }
     tick(0);
     if (++ticks % 10 == 0 && only_sender_left()) {
       /* Flush, then exit this thread: glibc ends the process as it would have without us. */
-      uint64_t deadline = gw_now_ns() + (GW_EXIT_FLUSH_MS - 50) * 1000000ull;
-      gw_transport_connect_now();
-      tick(1);
-      gw_transport_flush_until(deadline);
+      final_flush();
       pthread_detach(pthread_self()); /* nobody will join it: the process ends with it */
       gw_store_release(&S.running, 0);
       return NULL;
@@ -432,8 +483,9 @@ void gw_sender_after_fork_child(void) {
   S.unmatched_reaped = 0;
   S.exit_requested = 0;
   S.exit_done = 0;
-  memset(S.retired, 0, sizeof S.retired); /* the child's own threads start from zero */
-  S.retired_count = 0;
+  memset(S.slot_thread_sent, 0, sizeof S.slot_thread_sent); /* the child's region is a new one */
+  memset(S.slot_info_sent, 0, sizeof S.slot_info_sent);
+  S.retired_seq_sent = 0;
   S.retired_sent = 0;
   S.running = 0;
   S.stop_requested = 0;
@@ -451,13 +503,17 @@ void gw_sender_resume(void) {
 
 void gw_sender_flush_at_exit(void) {
   gw_sender_resume(); /* stopped for a fork and not yet restarted: events may be waiting */
-  if (!gw_load_acquire(&S.running) || pthread_equal(pthread_self(), S.thread)) return;
+  if (!gw_load_acquire(&S.running) || pthread_equal(pthread_self(), S.thread)) {
+    gw_region_exiting(gw_transport_ever_connected());
+    return;
+  }
   uint64_t want = __atomic_add_fetch(&S.exit_requested, 1, __ATOMIC_ACQ_REL);
   __atomic_add_fetch(&S.wake_word, 1, __ATOMIC_RELEASE);
   syscall(SYS_futex, &S.wake_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
   uint64_t deadline = gw_now_ns() + GW_EXIT_FLUSH_MS * 1000000ull;
   while (gw_load_acquire(&S.exit_done) < want && gw_now_ns() < deadline) {
-    struct timespec pause = {0, 1000000};
+    struct timespec pause = {0, 100000};
     nanosleep(&pause, NULL);
   }
+  gw_region_exiting(gw_transport_ever_connected());
 }

@@ -35,8 +35,9 @@ void gw_frame_thread_info(gw_buffer *out, gw_thread *thread, uint64_t now);
 gw_record *gw_frame_records_slots(gw_buffer *out, uint32_t thread, uint32_t count);
 int gw_frame_records(gw_buffer *out, uint32_t thread, const gw_record *records, uint32_t count); /* 0: no memory */
 void gw_frame_gil_totals(gw_buffer *out, uint32_t thread, const gw_gil_totals *totals, uint32_t count);
-/* GIL_TOTALS of one thread when they changed; its snapshot is left in `totals` (frames.c). */
-int gw_frame_thread_totals(gw_buffer *out, gw_thread *thread, gw_gil_totals *totals, uint32_t *count);
+/* THREAD for a thread known only by its slot (it exited before this connection). */
+void gw_frame_slot_info(gw_buffer *out, const gw_shared_slot *slot);
+void gw_frame_thread_folded(gw_buffer *out, uint32_t thread);
 /* GIL_STATE when it changed or `force`; returns whether a GIL range is open (frames.c). */
 int gw_frame_gil_state(gw_buffer *out, uint64_t now, int force);
 void gw_frame_status(gw_buffer *out, uint64_t dropped, uint64_t unmatched, uint32_t thread_count, uint32_t flags);
@@ -53,12 +54,13 @@ int gw_transport_private_fds(void); /* the socket lives in the sender thread's o
 int gw_transport_connect_if_due(uint64_t now);
 void gw_transport_connect_now(void); /* the next connect is due at once */
 int gw_transport_connected(void);
+int gw_transport_ever_connected(void); /* a server has known this process (since the last fork) */
 size_t gw_transport_pending_bytes(void);
 /* Accepts a tick's frames for the current connection; `records` of them are records. */
 void gw_transport_queue(const gw_buffer *definitions, const gw_buffer *records, uint64_t record_count);
-void gw_transport_write(void);                    /* what the socket takes now */
-void gw_transport_flush_until(uint64_t deadline); /* at exit: waits for the socket */
-uint64_t gw_transport_dropped(void);              /* records accepted for a connection that closed first */
+void gw_transport_write(void);                                  /* what the socket takes now */
+void gw_transport_flush_until(uint64_t deadline, int stall_ms); /* at exit: waits for the socket */
+uint64_t gw_transport_dropped(void); /* records accepted for a connection that closed first */
 void gw_transport_after_fork_child(void);
 
 /* ---- the sender thread (sender.c) ---- */

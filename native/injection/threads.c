@@ -30,6 +30,7 @@ gw_thread *gw_thread_slow(void) {
   thread->pthread = (unsigned long)pthread_self();
   prctl(PR_GET_NAME, thread->start_name, 0, 0, 0);
   thread->id = __atomic_add_fetch(&gw_rt.next_thread_id, 1, __ATOMIC_RELAXED);
+  thread->slot = gw_region_claim(thread->id, thread->tid); /* NULL: it counts into the retired sum */
 
   gw_thread *head = gw_load_relaxed(&gw_rt.threads);
   do thread->next = head;
@@ -73,5 +74,6 @@ void gw_thread_on_exit(void *arg) {
   gw_thread_close_open_ranges(thread, gw_now_ns());
   gw_tls_thread = NULL;
   tls_exited = 1;
-  gw_store_release(&thread->exited, 1); /* last touch: the sender may free it from now on */
+  if (thread->slot) gw_store_release(&thread->slot->exited, 1); /* its totals are final */
+  gw_store_release(&thread->exited, 1);                         /* last touch: the sender may free it from now on */
 }

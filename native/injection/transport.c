@@ -36,6 +36,7 @@ static struct connection {
   gw_buffer pending;        /* accepted for the current connection, not yet written */
   uint64_t pending_records; /* records in `pending` since it was last empty */
   uint64_t dropped;         /* records lost with a connection before they were written */
+  int ever_connected;       /* a server has known this process */
 } C = {.socket_fd = -1, .backoff_ns = 50000000ull};
 
 static void disconnect(void) {
@@ -128,6 +129,7 @@ static int move_high(int fd) {
 
 static void on_connected(int fd) {
   C.socket_fd = move_high(fd);
+  C.ever_connected = 1;
   C.backoff_ns = 50000000ull;
   C.warned_address = 0;
   C.pending.size = 0;
@@ -147,6 +149,8 @@ int gw_transport_connect_if_due(uint64_t now) {
 void gw_transport_connect_now(void) { C.next_connect_ns = 0; }
 
 int gw_transport_connected(void) { return C.socket_fd >= 0; }
+
+int gw_transport_ever_connected(void) { return C.ever_connected; }
 
 size_t gw_transport_pending_bytes(void) { return C.pending.size; }
 
@@ -186,13 +190,16 @@ void gw_transport_write(void) {
   if (C.pending.size == 0) C.pending_records = 0;
 }
 
-/* At exit: send what is left, waiting for the socket until `deadline`. */
-void gw_transport_flush_until(uint64_t deadline) {
+/* At exit: send what is left, waiting for the socket until `deadline`, or until it has
+ * taken nothing for `stall_ms` (a server that is not reading). */
+void gw_transport_flush_until(uint64_t deadline, int stall_ms) {
+  gw_transport_write();
   while (C.socket_fd >= 0 && C.pending.size > 0) {
     uint64_t now = gw_now_ns();
     if (now >= deadline) return;
+    int wait_ms = (int)((deadline - now) / 1000000 + 1);
     struct pollfd p = {.fd = C.socket_fd, .events = POLLOUT};
-    if (poll(&p, 1, (int)((deadline - now) / 1000000 + 1)) <= 0) return;
+    if (poll(&p, 1, wait_ms < stall_ms ? wait_ms : stall_ms) <= 0) return;
     gw_transport_write();
   }
 }
@@ -246,4 +253,5 @@ void gw_transport_after_fork_child(void) {
   C.pending_records = 0;
   C.dropped = 0;
   C.warned_address = 0;
+  C.ever_connected = 0; /* the child is a new process to any server */
 }

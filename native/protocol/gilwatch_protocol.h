@@ -1,5 +1,6 @@
 /*
- * gilwatch wire protocol, version 3 (2 added HOLD_CAUSE, 3 added GIL_TOTALS).
+ * gilwatch wire protocol, version 4 (2 added HOLD_CAUSE, 3 GIL_TOTALS, 4 the shared totals
+ * region and THREAD_FOLDED: a thread's totals stay its own after THREAD_EXIT).
  *
  * The single definition shared by the injection library (C, the sender) and the
  * server addon (C++, the receiver). server/protocol.ts mirrors it for TypeScript;
@@ -18,7 +19,7 @@
 #include <stdint.h>
 
 #define GW_PROTOCOL_MAGIC   0x574C4947u /* the bytes "GILW" */
-#define GW_PROTOCOL_VERSION 3u
+#define GW_PROTOCOL_VERSION 4u
 
 /* A receiver rejects larger frames: a hostile or corrupt length cannot make it buffer more. */
 #define GW_MAX_FRAME_BODY (1u << 20)
@@ -36,16 +37,17 @@
 #define GW_NO_MESSAGE     0u
 
 enum gw_frame_type {
-  GW_FRAME_HELLO = 1,       /* gw_hello + service + executable + argv */
-  GW_FRAME_STRING = 2,      /* gw_string + text */
-  GW_FRAME_THREAD = 3,      /* gw_thread_info + name */
-  GW_FRAME_RECORDS = 4,     /* gw_records_header + count * gw_record, all from one thread */
-  GW_FRAME_STATUS = 5,      /* gw_status: heartbeat, clock, loss counters */
-  GW_FRAME_THREAD_EXIT = 6, /* gw_thread_exit */
-  GW_FRAME_HOLD_CAUSE = 7,  /* gw_hold_cause: why a long GIL hold is long */
-  GW_FRAME_GIL_TOTALS = 8,  /* gw_gil_totals_header + count * gw_gil_totals: exact cumulative counts */
-  GW_FRAME_AUTH = 9,        /* the ingest token (GILWATCH_TOKEN), padded; before HELLO, when used */
-  GW_FRAME_GIL_STATE = 11,  /* gw_gil_state_header + gils + open: the GIL right now, every tick */
+  GW_FRAME_HELLO = 1,          /* gw_hello + service + executable + argv */
+  GW_FRAME_STRING = 2,         /* gw_string + text */
+  GW_FRAME_THREAD = 3,         /* gw_thread_info + name */
+  GW_FRAME_RECORDS = 4,        /* gw_records_header + count * gw_record, all from one thread */
+  GW_FRAME_STATUS = 5,         /* gw_status: heartbeat, clock, loss counters */
+  GW_FRAME_THREAD_EXIT = 6,    /* gw_thread_exit */
+  GW_FRAME_HOLD_CAUSE = 7,     /* gw_hold_cause: why a long GIL hold is long */
+  GW_FRAME_GIL_TOTALS = 8,     /* gw_gil_totals_header + count * gw_gil_totals: exact cumulative counts */
+  GW_FRAME_AUTH = 9,           /* the ingest token (GILWATCH_TOKEN), padded; before HELLO, when used */
+  GW_FRAME_GIL_STATE = 11,     /* gw_gil_state_header + gils + open: the GIL right now, every tick */
+  GW_FRAME_THREAD_FOLDED = 12, /* gw_thread_folded: the thread's totals now count in the retired sum */
 };
 
 #define GW_MAX_TOKEN_BYTES 256u
@@ -152,6 +154,9 @@ enum gw_status_flags {
    * fork and the process reconnects as the same instance): ranges reported open stay open,
    * their RANGE records come on the next connection. */
   GW_STATUS_RECONNECTING = 1,
+  /* The process is ending: the totals before this frame are its final ones. A connection that
+   * ends without it (and without a shared region to read) ended with its totals incomplete. */
+  GW_STATUS_FINAL = 2,
 };
 
 /* Why a GIL hold lasts: the holder sampled from /proc while the hold is longer than the
@@ -211,12 +216,14 @@ typedef struct gw_hold_cause {
 } gw_hold_cause;
 
 /* Exact GIL accounting. Each thread counts its own GIL holds and waits as they end, in the
- * process (the ranges themselves are detail and may be dropped); the sender ships the
- * cumulative totals, so a lost or late frame loses nothing: the next one carries it. Thread
- * id GW_RETIRED_THREADS carries the sum over every thread that has exited. The receiver
- * sums the threads that are alive on the connection plus the retired ones. A new
- * connection of the same process instance restates every live thread (THREAD and
- * GIL_TOTALS frames) before its first STATUS; threads it does not restate have exited. */
+ * process (the ranges themselves are detail and may be dropped), into its slot of the shared
+ * totals region (below); the sender ships copies of it, cumulative, so a lost or late frame
+ * loses nothing: the next one carries it. A thread's totals stay its own after it exits,
+ * until the process folds its slot into the retired sum to make room (THREAD_FOLDED). Thread
+ * id GW_RETIRED_THREADS carries that sum: every folded thread, and the counts of threads that
+ * found no slot. The receiver sums the threads it has totals for plus the retired ones. A
+ * new connection of the same process instance restates every thread not folded (THREAD and
+ * GIL_TOTALS frames) before its first STATUS; known threads it does not restate were folded. */
 #define GW_RETIRED_THREADS 0u
 #define GW_GIL_SLOTS       4 /* interpreters (GILs) one thread is counted for; more fold into the last */
 
@@ -281,6 +288,80 @@ typedef struct gw_gil_open {
   uint64_t start_ns;
 } gw_gil_open;
 
+typedef struct gw_thread_folded {
+  uint32_t thread;
+  uint32_t reserved;
+} gw_thread_folded;
+
+/* ---- The shared totals region ----
+ * The process's exact GIL accounting lives in memory the server can read without the
+ * connection: a file <socket directory>/<instance as 16 hex digits>.gwtotals that the process
+ * creates 0600 beside its Unix socket and maps shared, keeping no descriptor. Each thread
+ * counts into its own slot under the slot's seqlock; GIL_TOTALS frames carry copies. The
+ * server maps the file read-only and reads it once the process's connection ends, so a
+ * stalled, slow or restarted server, an exit that does not wait, a crash or a SIGKILL lose no
+ * count: the region holds every completed hold (a writer killed in the middle of one leaves
+ * that one half-counted). After its last read the server removes the file; a server that
+ * finds files of processes it never saw end reads them when it starts. A process that never
+ * reached a server removes its own at exit. Over TCP there is no file: the region is the
+ * process's private memory, and only frames carry it. */
+#define GW_SHARED_MAGIC   0x53574C47u /* "GLWS" */
+#define GW_SHARED_VERSION 1u
+#define GW_SHARED_SLOTS   1024u /* threads counted on their own at once; the rest in `retired` */
+#define GW_SHARED_SUFFIX  ".gwtotals"
+
+enum gw_shared_state { GW_SHARED_RUNNING = 1, GW_SHARED_EXITED = 2 };
+
+/* Contention of one GIL, in its own cache line: only threads beginning or ending a wait
+ * (already blocking) take its lock. */
+typedef struct gw_shared_contention {
+  int64_t interp;
+  uint32_t lock;
+  uint32_t used;
+  uint32_t waiters; /* threads waiting now */
+  uint32_t reserved;
+  uint64_t since_ns;     /* when waiters went from 0 to 1 */
+  uint64_t last_end_ns;  /* the last wait's end: a new period starts no earlier */
+  uint64_t contended_ns; /* ended periods with at least one waiter */
+  uint64_t pad[2];
+} gw_shared_contention;
+
+typedef struct gw_shared_header {
+  uint32_t magic;   /* GW_SHARED_MAGIC */
+  uint32_t version; /* GW_SHARED_VERSION */
+  uint64_t size;    /* bytes of the region: the header and `slots` slots */
+  uint32_t slots;
+  uint32_t pid;
+  uint32_t ppid;
+  uint32_t state;        /* gw_shared_state: EXITED once the process's exit handlers ran */
+  uint64_t instance;     /* as in HELLO */
+  uint64_t start_ticks;  /* the process's start (/proc/PID/stat field 22): with pid, which process */
+  uint64_t monotonic_ns; /* CLOCK_MONOTONIC and CLOCK_REALTIME read together at creation */
+  uint64_t realtime_ns;
+  uint32_t lock;          /* spinlock: slot claims, folds, counts of threads without a slot */
+  uint32_t retired_seq;   /* odd while `retired` changes */
+  uint32_t retired_count; /* `retired` in use */
+  uint32_t reserved;
+  uint64_t reserved2[6]; /* `contention` starts on a cache line */
+  gw_shared_contention contention[GW_GIL_SLOTS];
+  gw_gil_totals retired[GW_GIL_SLOTS];
+  char service[256]; /* GILWATCH_SERVICE or the executable's name, NUL-terminated */
+} gw_shared_header;
+
+typedef struct gw_shared_slot {
+  uint32_t seq;    /* odd while the owner updates count and gil */
+  uint32_t thread; /* the thread's id, as in frames; 0: free */
+  uint32_t tid;
+  uint32_t count;    /* gil[] in use */
+  uint32_t exited;   /* 1 once the thread ended: its totals are final */
+  uint32_t name_seq; /* odd while the sender writes name */
+  char name[64];     /* the thread's name as last sent, NUL-terminated (written by the sender) */
+  gw_gil_totals gil[GW_GIL_SLOTS];
+  uint8_t pad[40]; /* 28 cache lines: two threads' slots never share one */
+} gw_shared_slot;
+
+#define GW_SHARED_REGION_BYTES (sizeof(gw_shared_header) + GW_SHARED_SLOTS * sizeof(gw_shared_slot))
+
 #define GW_RECORDS_PER_FRAME ((GW_MAX_FRAME_BODY - sizeof(gw_records_header)) / sizeof(gw_record))
 
 /* Layout guards: a change here is a protocol change (bump GW_PROTOCOL_VERSION). */
@@ -306,6 +387,11 @@ GW_STATIC_ASSERT(sizeof(gw_gil_state_header) == 24, "gil state header");
 GW_STATIC_ASSERT(sizeof(gw_gil_contention) == 24, "gil contention");
 GW_STATIC_ASSERT(sizeof(gw_gil_open) == 24, "gil open");
 GW_STATIC_ASSERT(sizeof(gw_gil_totals) == 416, "gil totals");
+GW_STATIC_ASSERT(sizeof(gw_thread_folded) == 8, "thread folded");
+GW_STATIC_ASSERT(sizeof(gw_shared_contention) == 64, "shared contention");
+GW_STATIC_ASSERT(offsetof(gw_shared_header, contention) % 64 == 0, "shared contention alignment");
+GW_STATIC_ASSERT(sizeof(gw_shared_header) == 2304, "shared header");
+GW_STATIC_ASSERT(sizeof(gw_shared_slot) == 1792, "shared slot");
 
 static inline uint32_t gw_padded(uint32_t n) { return (n + GW_FRAME_ALIGN - 1) & ~(GW_FRAME_ALIGN - 1); }
 

@@ -31,10 +31,6 @@ struct IngestLimits {
   // Ranges a thread may have reported open (an honest sender reports at most 4 levels of 16
   // domains); further OPEN records are dropped.
   size_t openRangesPerThread = 64;
-  // GIL waits a process's connection may send between two STATUS frames (an honest sender
-  // sends a few thousand per 10 ms tick at most); beyond, they are merged into the contended
-  // time at once instead of at the next STATUS.
-  size_t pendingWaitsPerProcess = 65536;
   // GILs (interpreters) counted apart per process; the counts of further ones go to one
   // interp="-1". CPython never reuses interpreter ids, so sub-interpreter churn needs a bound.
   size_t gilsPerProcess = 64;
@@ -78,7 +74,6 @@ enum class LimitKind : uint8_t {
   Strings,
   RangeKeys,
   OpenRanges,
-  PendingWaits,
   Gils,
   LiveProcesses,
   Connections,
@@ -102,7 +97,6 @@ inline const char *limitName(LimitKind kind) {
     case LimitKind::Strings: return "strings";
     case LimitKind::RangeKeys: return "range_keys";
     case LimitKind::OpenRanges: return "open_ranges";
-    case LimitKind::PendingWaits: return "pending_waits";
     case LimitKind::Gils: return "gils";
     case LimitKind::LiveProcesses: return "live_processes";
     case LimitKind::Connections: return "connections";
