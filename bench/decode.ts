@@ -1,7 +1,12 @@
 // Bench: ranges/s the server decodes and aggregates on one core (the native addon), against
-// a plain copy of the same bytes in the same process (memory bandwidth baseline).
-import { RecordKind, StringKind, encodeHello, encodeRecords, encodeStatus, encodeString, encodeThread, type WireRecord } from '../server/protocol'
+// a plain copy of the same bytes in the same process (memory bandwidth baseline). The stream
+// is what a sender writes: per tick, each thread's records and its cumulative GIL totals,
+// then STATUS.
+import {
+  RecordKind, StringKind, encodeGilTotals, encodeHello, encodeRecords, encodeStatus, encodeString, encodeThread, type WireRecord
+} from '../server/protocol'
 import { Store } from '../server/store'
+import { totalsFor } from '../test/helpers'
 import { fmt, spread, summarize } from './stats'
 
 function stream (threads: number, framesPerThread: number, recordsPerFrame: number): { hello: Buffer, body: Buffer, ranges: number } {
@@ -23,6 +28,10 @@ function stream (threads: number, framesPerThread: number, recordsPerFrame: numb
         clock += 5000n
       }
       frames.push(encodeRecords(t, records))
+      // The thread's cumulative totals after this frame (5 µs holds and waits).
+      const holds = (f + 1) * (recordsPerFrame - Math.ceil(recordsPerFrame / 4))
+      const waits = (f + 1) * Math.ceil(recordsPerFrame / 4)
+      frames.push(encodeGilTotals(t, [totalsFor(Array(holds).fill(5000), Array(waits).fill(5000))]))
     }
     frames.push(encodeStatus(clock))
   }

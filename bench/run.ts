@@ -6,12 +6,14 @@ import { benchDecode } from './decode'
 import { benchDrops } from './drops'
 import { benchHoldCost } from './hold-cost'
 import { benchHttpThreads } from './http-threads'
+import { benchIngestLag } from './ingest-lag'
 import { benchMetricsRender } from './metrics-render'
 import { benchNvtxCost } from './nvtx-cost'
 import { benchProbeOverhead } from './probe-overhead'
 import { benchRecordings } from './recordings'
 import { benchPythonOverhead } from './python-overhead'
 import { benchServerCapacity } from './server-capacity'
+import { benchStartExit } from './start-exit'
 import { benchThreadChurn } from './thread-churn'
 
 // In the order they run; each returns its printed table.
@@ -27,7 +29,9 @@ const parts: Record<string, (quick: boolean) => string | Promise<string>> = {
   probe: benchProbeOverhead,
   drops: benchDrops,
   churn: benchThreadChurn,
-  recordings: benchRecordings
+  recordings: benchRecordings,
+  startexit: benchStartExit,
+  ingestlag: benchIngestLag
 }
 
 async function main () {

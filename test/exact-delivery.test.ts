@@ -176,3 +176,31 @@ test('over TCP, a connection cut before the final totals is marked incomplete ev
     await server.close()
   }
 })
+
+test('children that fork and exec leave no totals file; the program\'s own is removed once read', async () => {
+  const server = await startTestServer()
+  try {
+    const code = [
+      'import os, subprocess, threading',
+      'def storm():',
+      '    fd = os.open("/dev/zero", os.O_RDONLY)',
+      '    for _ in range(2000): os.read(fd, 1)',
+      't = threading.Thread(target=storm); t.start()',
+      'for _ in range(10): subprocess.run(["true"], check=True)',
+      'for _ in range(10):',
+      '    pid = os.fork()',
+      '    if pid == 0: os.execv("/bin/true", ["true"])',
+      '    os.waitpid(pid, 0)',
+      't.join()'
+    ].join('\n')
+    const program = run(STOCK_PYTHON, ['-c', code], probeEnv(server.socket), 60_000)
+    const result = await program
+    assert.equal(result.code, 0, result.stderr)
+    const pid = program.child.pid!
+    await finalOf({ url: server.httpUrl!, socket: server.socket }, pid)
+    const left = fs.readdirSync(path.dirname(server.socket)).filter((f) => f.endsWith('.gwtotals'))
+    assert.deepEqual(left, [], 'no totals file left in the socket directory')
+  } finally {
+    await server.close()
+  }
+})

@@ -16,7 +16,7 @@ import WebSocket from 'ws'
 import { GilwatchError } from '../server/errors'
 import {
   FrameType, RecordKind, StringKind, encodeFrame, encodeGilTotals, encodeHello, encodeHoldCause, encodeRecords, encodeStatus,
-  encodeString, encodeThread, encodeThreadExit, layout, type WireRecord
+  encodeString, encodeThread, encodeThreadExit, encodeThreadFolded, layout, type WireRecord
 } from '../server/protocol'
 import { replay } from '../server/recording'
 import { Store } from '../server/store'
@@ -184,10 +184,11 @@ const frame = fc.oneof(
   fc.tuple(smallId, fc.array(wireRecord, { maxLength: 20 })).map(([thread, records]) => encodeRecords(thread, records)),
   fc.tuple(ns, ns, ns, u32, fc.integer({ min: 0, max: 3 })).map(([sent, dropped, pops, threads, flags]) => encodeStatus(sent, dropped, pops, threads, flags)),
   fc.tuple(smallId, ns).map(([thread, at]) => encodeThreadExit(thread, at)),
+  smallId.map((thread) => encodeThreadFolded(thread)),
   fc.tuple(smallId, ns, fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), fc.boolean()).map(([thread, startNs, interp, final]) => encodeHoldCause({ thread, startNs, interp, final })),
   fc.tuple(smallId, fc.array(fc.record({ interp: fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), holds: ns, holdNs: ns, waits: ns }), { maxLength: 6 }))
     .map(([thread, entries]) => encodeGilTotals(thread, entries)),
-  fc.tuple(fc.integer({ min: 0, max: 12 }), fc.uint8Array({ maxLength: 600 })).map(([type, body]) => encodeFrame(type, Buffer.from(body))),
+  fc.tuple(fc.integer({ min: 0, max: 14 }), fc.uint8Array({ maxLength: 600 })).map(([type, body]) => encodeFrame(type, Buffer.from(body))),
   // A raw header with any length: unaligned, huge, or a frame cut short.
   fc.tuple(u32, fc.integer({ min: 0, max: 0xffff }), fc.uint8Array({ maxLength: 64 })).map(([length, type, rest]) => {
     const header = Buffer.alloc(layout.frameHeader.size)
@@ -264,6 +265,6 @@ test('recordings: damaged files replay whole chunks or are refused with GW_ERR_N
 
 test('the frame types the generator knows are the protocol\'s', () => {
   // A new frame type must be added to the generator above, or it goes unfuzzed.
-  assert.deepEqual(Object.values(FrameType).sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8, 9, 11])
+  assert.deepEqual(Object.values(FrameType).sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12])
   assert.ok(Object.values(RecordKind).every((k) => k <= 7))
 })

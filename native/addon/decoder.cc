@@ -233,7 +233,7 @@ DecodeError Connection::frame(uint16_t type, const uint8_t *body, uint32_t lengt
     case GW_FRAME_THREAD_FOLDED: {
       if (length < sizeof(gw_thread_folded))
         return fail(GW_DECODE_BAD_LENGTH, "THREAD_FOLDED frame is shorter than its body");
-      store_.threadFolded(process, load<gw_thread_folded>(body).thread);
+      store_.threadFolded(process, load<gw_thread_folded>(body).thread, serverNowNs);
       return {};
     }
 

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -56,7 +57,8 @@ std::unique_ptr<SharedRegion> SharedRegion::open(const std::string &path, int64_
   if (!ok || !S_ISREG(st.st_mode)) {
     why = path + " is not a regular file";
   } else if (ownerUid >= 0 && st.st_uid != static_cast<uid_t>(ownerUid)) {
-    why = path + " belongs to uid " + std::to_string(st.st_uid) + ", not to the process's user " + std::to_string(ownerUid);
+    why = path + " belongs to uid " + std::to_string(st.st_uid) + ", not to the process's user " +
+          std::to_string(ownerUid);
     ok = false;
   } else if (static_cast<uint64_t>(st.st_size) != GW_SHARED_REGION_BYTES) {
     why = path + " is " + std::to_string(st.st_size) + " bytes, not a totals region";
@@ -84,7 +86,10 @@ SharedRegion::~SharedRegion() { munmap(const_cast<gw_shared_header *>(header_), 
 SharedRegion::Snapshot SharedRegion::read() const {
   Snapshot out;
   out.state = loadAcquire(&header_->state);
-  for (uint32_t i = 0; i < GW_SHARED_SLOTS; i++) {
+  // Only the slots ever claimed: the rest of the file is holes, and reading them would give
+  // it pages it never needed.
+  uint32_t used = std::min<uint32_t>(loadAcquire(&header_->slots_used), GW_SHARED_SLOTS);
+  for (uint32_t i = 0; i < used; i++) {
     const gw_shared_slot *slot = slotAt(header_, i);
     if (!loadAcquire(&slot->thread)) continue;
     Slot copy;

@@ -323,7 +323,7 @@ void NativeStore::refusedThreadExit(Process &process, uint32_t threadId) {
   process.refusedThreads.erase(threadId);
 }
 
-void NativeStore::threadFolded(Process &process, uint32_t threadId) {
+void NativeStore::threadFolded(Process &process, uint32_t threadId, uint64_t serverNowNs) {
   // What the server last had of the thread now counts as part of the sender's retired sum:
   // the next RETIRED totals add only what it did not have.
   if (Thread *thread = process.thread(threadId)) {
@@ -331,6 +331,7 @@ void NativeStore::threadFolded(Process &process, uint32_t threadId) {
       accumulate(totalsOf(process.knownRetired, admitInterp(process, t.interp)), t);
     thread->gilTotals.clear();
     thread->folded = true;
+    if (!thread->exited) thread->exitServerNs = serverNowNs; // forgotten a window after, like any exit
     thread->exited = true;
     thread->open.clear();
     return;
@@ -346,7 +347,7 @@ void NativeStore::threadFolded(Process &process, uint32_t threadId) {
 // The sender's retired totals cover every thread it has reaped; the server already counts
 // the ones it saw end (THREAD_EXIT) and, after a reconnection, the ones the new connection
 // did not restate (they ended while it was away). The difference is what it never saw.
-void NativeStore::settleRetired(Process &process) {
+void NativeStore::settleRetired(Process &process, uint64_t serverNowNs) {
   if (!process.hasPendingRetired) return;
   process.hasPendingRetired = false;
   // A restatement names every thread the sender has not folded: the others were folded.
@@ -355,7 +356,7 @@ void NativeStore::settleRetired(Process &process) {
     if (!thread->restated && !thread->folded) folded.push_back(id);
   for (auto &[id, parked] : process.refusedTotals)
     if (!parked.restated) folded.push_back(id);
-  for (uint32_t id : folded) threadFolded(process, id);
+  for (uint32_t id : folded) threadFolded(process, id, serverNowNs);
   for (const gw_gil_totals &sender : process.pendingRetired) {
     gw_gil_totals &known = totalsOf(process.knownRetired, admitInterp(process, sender.interp));
     gw_gil_totals d = increase(known, sender);
@@ -466,6 +467,8 @@ void NativeStore::retire(Process &process, uint64_t serverNowNs) {
     thread->density = DensityBins();
   }
   process.seconds.clear();
+  // No frame of it comes any more: what was kept to recognize restated threads goes too.
+  std::unordered_map<uint32_t, Process::RefusedThread>().swap(process.refusedTotals);
 }
 
 void NativeStore::defineString(Process &process, const gw_string &header, std::string_view text) {
@@ -556,7 +559,7 @@ void NativeStore::status(Process &process, const gw_status &status, uint64_t ser
                          (static_cast<int64_t>(status.sent_ns) - static_cast<int64_t>(process.helloMonotonicNs));
   process.lagNs = static_cast<int64_t>(serverRealtimeNs) - sentRealtime;
   if (status.flags & GW_STATUS_FINAL) process.finalStatus = true;
-  settleRetired(process);
+  settleRetired(process, serverNowNs);
   process.droppedEvents = std::max(process.droppedEvents, status.dropped_events);
   process.unmatchedPops = std::max(process.unmatchedPops, status.unmatched_pops);
 }

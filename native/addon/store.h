@@ -344,7 +344,7 @@ class NativeStore {
   Thread *defineThread(Process &process, uint32_t id, uint32_t tid, std::string_view name);
   void threadExit(Thread &thread, uint64_t timeNs, uint64_t serverNowNs);
   // THREAD_FOLDED: the thread's totals now count in the sender's retired sum.
-  void threadFolded(Process &process, uint32_t threadId);
+  void threadFolded(Process &process, uint32_t threadId, uint64_t serverNowNs);
   void status(Process &process, const gw_status &status, uint64_t serverNowNs, uint64_t serverRealtimeNs);
   void holdCause(Process &process, Thread &thread, const gw_hold_cause &cause);
   // Cumulative GIL totals of one thread, or of every exited one (GW_RETIRED_THREADS).
@@ -397,7 +397,7 @@ class NativeStore {
   // A process that ended while no server followed it, listed as ended with its region's totals.
   void adoptEnded(std::unique_ptr<SharedRegion> region, uint64_t serverNowNs);
   void addGilIncrease(Process &process, Thread *thread, const gw_gil_totals &increase);
-  void settleRetired(Process &process);
+  void settleRetired(Process &process, uint64_t serverNowNs);
   void retire(Process &process, uint64_t serverNowNs);
   // Ends every range still open (and START ranges never ENDed) at `endNs`: the process left.
   void closeOpenRanges(Process &process, uint64_t endNs);

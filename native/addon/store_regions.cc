@@ -51,7 +51,7 @@ void NativeStore::applyRegion(Process &process, const SharedRegion::Snapshot &sn
   }
   process.pendingRetired = snapshot.retired;
   process.hasPendingRetired = true;
-  settleRetired(process);
+  settleRetired(process, serverNowNs);
   for (const gw_gil_contention &c : snapshot.contention) {
     GilTotals &gil = process.gil(admitInterp(process, c.interp));
     if (c.contended_ns > gil.senderContendedNs) {

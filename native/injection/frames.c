@@ -185,36 +185,41 @@ static void os_name(pid_t tid, char *out, size_t size) {
   out[n] = 0;
 }
 
-void gw_frame_thread_info(gw_buffer *out, gw_thread *thread, uint64_t now) {
+/* The thread's current name: given (gilwatch_name_thread, nvtxNameOsThreadA), else the OS
+ * one, re-read every GW_NAME_REFRESH_NS. Copied into its slot of the totals region, so that a
+ * server that meets the thread only there (after a restart, or after the process died) can
+ * still call it by its name. Runs every tick, connected or not. Returns 1 when it changed. */
+int gw_thread_name_refresh(gw_thread *thread, uint64_t now) {
   char name[sizeof thread->name];
   uint32_t version = 0;
   int changed = 0;
   if (override_name(thread, name, sizeof name, &version)) {
-    changed = version != thread->name_version_sent;
-  } else if (!thread->info_sent || now - thread->name_checked_ns >= GW_NAME_REFRESH_NS) {
+    changed = version != thread->name_version;
+  } else if (!thread->name[0] || now - thread->name_checked_ns >= GW_NAME_REFRESH_NS) {
     gw_copy_string(name, sizeof name, thread->name[0] ? thread->name : thread->start_name);
     os_name(thread->tid, name, sizeof name);
     thread->name_checked_ns = now;
     changed = strcmp(name, thread->name) != 0;
   }
-  if (!thread->info_sent || changed) {
-    if (changed) gw_copy_string(thread->name, sizeof thread->name, name);
-    uint16_t length = (uint16_t)strlen(thread->name);
-    gw_thread_info info = {.thread = thread->id, .tid = (uint32_t)thread->tid, .name_length = length};
-    if (append_frame(out, GW_FRAME_THREAD, &info, sizeof info, thread->name, length, NULL, 0)) {
-      thread->info_sent = 1;
-      thread->name_version_sent = version;
-    }
-    /* The slot keeps the name: a server that meets the thread only in the region (after a
-     * restart, or reading it after the process died) can still call it by its name. */
-    gw_shared_slot *slot = thread->slot;
-    if (slot && changed) {
-      gw_store_relaxed(&slot->name_seq, slot->name_seq + 1);
-      __atomic_thread_fence(__ATOMIC_RELEASE);
-      gw_copy_string(slot->name, sizeof slot->name, thread->name);
-      gw_store_release(&slot->name_seq, slot->name_seq + 1);
-    }
+  if (!changed) return 0;
+  gw_copy_string(thread->name, sizeof thread->name, name);
+  thread->name_version = version;
+  gw_shared_slot *slot = thread->slot;
+  if (slot) {
+    gw_store_relaxed(&slot->name_seq, slot->name_seq + 1);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    gw_copy_string(slot->name, sizeof slot->name, thread->name);
+    gw_store_release(&slot->name_seq, slot->name_seq + 1);
   }
+  return 1;
+}
+
+void gw_frame_thread_info(gw_buffer *out, gw_thread *thread, uint64_t now) {
+  int changed = gw_thread_name_refresh(thread, now);
+  if (thread->info_sent && !changed) return;
+  uint16_t length = (uint16_t)strlen(thread->name);
+  gw_thread_info info = {.thread = thread->id, .tid = (uint32_t)thread->tid, .name_length = length};
+  if (append_frame(out, GW_FRAME_THREAD, &info, sizeof info, thread->name, length, NULL, 0)) thread->info_sent = 1;
 }
 
 /* ---- RECORDS ---- */

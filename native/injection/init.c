@@ -66,9 +66,9 @@ static void after_fork_child(void) {
     survivor->dropped = 0;
     survivor->unmatched_pops = 0;
     survivor->info_sent = 0;
-    survivor->name_version_sent = 0;
     survivor->tid = (pid_t)syscall(SYS_gettid); /* the forking thread is the child's main thread */
-    survivor->slot = gw_region_claim(survivor->id, survivor->tid);
+    survivor->slot =
+        gw_region_claim(survivor->id, survivor->tid, survivor->name[0] ? survivor->name : survivor->start_name);
     for (uint32_t i = 0; i < survivor->stack_count; i++) {
       survivor->stacks[i].depth = 0;
       memset(survivor->stacks[i].reported_start, 0, sizeof survivor->stacks[i].reported_start);
@@ -96,6 +96,7 @@ static void start_runtime(void) {
   if (pthread_key_create(&gw_rt.exit_key, gw_thread_on_exit) != 0) return;
   gw_rt.pid = getpid();
   gw_rt.instance = new_instance_id();
+  gw_rt.region_fd = -1;
   if (!gw_region_create()) {
     fprintf(stderr, "gilwatch: out of memory at start; NVTX monitoring is off for this process\n");
     return;

@@ -187,10 +187,10 @@ typedef struct gw_thread {
   uint64_t look_frames_start_ns;
   uint16_t look_frame_count, look_stack_depth;
   gw_python_frame look_frames[GW_CAUSE_FRAMES];
-  int info_sent;              /* on the current connection */
-  uint32_t name_version_sent; /* version of the override name last sent */
-  uint64_t name_checked_ns;   /* when the OS name was last read */
-  char name[128];             /* last name sent */
+  int info_sent;            /* on the current connection */
+  uint32_t name_version;    /* version of the given name now in `name` (0: the OS name) */
+  uint64_t name_checked_ns; /* when the OS name was last read */
+  char name[128];           /* last name sent */
 } gw_thread;
 
 /* The calling thread's state, registering it on its first event. NULL when the
@@ -236,6 +236,9 @@ struct gw_runtime {
   gw_shared_header *region;
   uint32_t slots_high; /* slots [0, slots_high) have been claimed at least once */
   int region_file;     /* the region is a file a server can read: its name is region_path */
+  int region_fd;       /* the unnamed region file's descriptor in the program's table until the
+                          sender thread takes it (gw_region_handed_over), else -1 */
+  int region_named;    /* the file has its name (gw_region_publish) */
   char region_path[160];
   int sender_wanted; /* the sender was stopped for a fork: the next event restarts it */
   uint64_t instance;
@@ -280,10 +283,16 @@ void gw_thread_on_exit(void *thread);
 /* ---- the shared totals region (shared_totals.c) ---- */
 
 /* Creates this process's region (at start, and in a fork child): a file beside the Unix
- * socket when its directory is safe, else private memory. Never fails once memory exists. */
+ * socket when its directory is safe, else private memory. Returns 0 only without memory. */
 int gw_region_create(void);
-/* A slot for a new thread (thread id, OS tid); NULL when all are taken by live threads. */
-gw_shared_slot *gw_region_claim(uint32_t thread, pid_t tid);
+/* Gives the region's file its name (a server finds it by it) and closes `fd`, a descriptor of
+ * the calling thread's table (the sender's own, once it connected). */
+void gw_region_publish(int fd);
+/* The sender thread started: `taken` when it took the region's descriptor into a table of
+ * its own (the program's copy is closed), else the file is named now. */
+void gw_region_handed_over(int taken);
+/* A slot for a new thread (thread id, OS tid, name); NULL when all are taken by live threads. */
+gw_shared_slot *gw_region_claim(uint32_t thread, pid_t tid, const char *name);
 /* The sender's: moves exited threads' slots into the retired sum when free slots run low,
  * calling `folded(slot index, thread id)` for each. Returns how many it folded. */
 uint32_t gw_region_fold_exited(void (*folded)(uint32_t index, uint32_t thread));

@@ -28,6 +28,8 @@ static struct sender {
   pthread_mutex_t lifecycle; /* start, stop and restart of the thread */
   uint32_t wake_word;        /* futex: bumped to wake the sender early (exit flush); no fd needed */
   pid_t tid;                 /* the sender thread's, while it runs */
+  uint32_t table_ready;      /* futex: the new thread has its own descriptor table */
+  int region_fd;             /* the unnamed totals region, in this thread's table, until named */
   unsigned idle_ticks;       /* ticks in a row with nothing to send and no GIL range open */
   int status_sent;           /* a STATUS went out on this connection */
   uint64_t status_sent_ns;
@@ -50,7 +52,7 @@ static struct sender {
   int sampling;            /* a long GIL hold is being sampled */
   uint64_t exit_requested; /* atomically incremented by the exit flush */
   uint64_t exit_done;
-} S = {.lifecycle = PTHREAD_MUTEX_INITIALIZER};
+} S = {.lifecycle = PTHREAD_MUTEX_INITIALIZER, .region_fd = -1};
 
 int gw_sender_stopping(void) { return gw_load_acquire(&S.stop_requested); }
 
@@ -65,7 +67,6 @@ static void reset_connection_state(void) {
   memset(S.slot_info_sent, 0, sizeof S.slot_info_sent);
   for (gw_thread *thread = gw_load_acquire(&gw_rt.threads); thread; thread = thread->next) {
     thread->info_sent = 0;
-    thread->name_version_sent = 0;
     for (uint32_t i = 0; i < GW_STACKS_PER_THREAD; i++)
       memset(thread->stacks[i].reported_start, 0, sizeof thread->stacks[i].reported_start);
   }
@@ -274,7 +275,13 @@ static void on_folded(uint32_t index, uint32_t thread) {
  * registry or these buffers half-edited. */
 static void tick(int final) {
   uint64_t now = gw_now_ns();
-  if (gw_transport_connect_if_due(now)) reset_connection_state();
+  if (gw_transport_connect_if_due(now)) {
+    reset_connection_state();
+    /* A server is here: the totals region gets the name it will look for (before HELLO
+     * reaches it, which this tick writes). */
+    gw_region_publish(S.region_fd);
+    S.region_fd = -1;
+  }
   int connected = gw_transport_connected();
   S.definitions.size = 0;
   S.records.size = 0;
@@ -293,6 +300,8 @@ static void tick(int final) {
     if (connected) {
       gw_frame_thread_info(&S.definitions, thread, now);
       gw_sampler_observe(thread, now);
+    } else {
+      gw_thread_name_refresh(thread, now); /* its slot keeps the name for a later server */
     }
     queued += drain_thread(thread, now, final, connected, &budget);
     gw_thread *next = thread->next;
@@ -307,6 +316,7 @@ static void tick(int final) {
       }
       S.dropped += thread->dropped;
       S.unmatched_reaped += thread->unmatched_pops;
+      if (thread->slot) gw_store_release(&thread->slot->exited, 2u); /* its slot may be folded from now on */
       unlink_thread(link, thread);
       free(thread->ring);
       free(thread);
@@ -397,7 +407,11 @@ static void *sender_main(void *arg) {
   pthread_sigmask(SIG_BLOCK, &all, NULL); /* the host's signals are not ours to take */
   prctl(PR_SET_NAME, "gilwatch-send");    /* by the thread itself: no /proc file opened */
   S.tid = (pid_t)syscall(SYS_gettid);
-  gw_transport_thread_starts();
+  int region_fd = gw_load_acquire(&gw_rt.region_fd);
+  gw_transport_thread_starts(region_fd);
+  S.region_fd = gw_transport_private_fds() ? region_fd : -1;
+  gw_store_release(&S.table_ready, 1);
+  syscall(SYS_futex, &S.table_ready, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
   for (;;) {
     /* Sleep one tick (a short one while rings fill fast), or less if the exit flush bumps
      * wake_word. Producers never wake us: that would be a syscall on their hot path. */
@@ -436,12 +450,21 @@ static void *sender_main(void *arg) {
 /* Starts the thread; the caller holds S.lifecycle. Joinable: a fork waits for it to end. */
 static int spawn(void) {
   S.stop_requested = 0;
+  S.table_ready = 0;
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, 256 * 1024);
   int ok = pthread_create(&S.thread, &attr, sender_main, NULL) == 0;
   pthread_attr_destroy(&attr);
   gw_store_release(&S.running, ok);
+  if (ok && gw_rt.region_fd >= 0) {
+    /* The region's descriptor leaves the program's table as soon as the thread has its copy
+     * (a few microseconds; at most 100 ms, then it stays with the program until exec). */
+    struct timespec limit = {0, 100000000};
+    while (!gw_load_acquire(&S.table_ready) &&
+           syscall(SYS_futex, &S.table_ready, FUTEX_WAIT_PRIVATE, 0, &limit, NULL, 0) == 0) {}
+    if (gw_load_acquire(&S.table_ready)) gw_region_handed_over(gw_transport_private_fds());
+  }
   return ok;
 }
 
@@ -479,6 +502,7 @@ void gw_sender_after_fork_parent(void) {
 void gw_sender_after_fork_child(void) {
   pthread_mutex_init(&S.lifecycle, NULL);
   gw_transport_after_fork_child();
+  S.region_fd = -1; /* the parent's, in a thread the child does not have */
   S.dropped = 0;
   S.unmatched_reaped = 0;
   S.exit_requested = 0;

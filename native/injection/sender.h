@@ -31,6 +31,8 @@ void gw_frame_strings(gw_buffer *out);
 void gw_frames_forget_strings_sent(void);
 /* THREAD when the thread is new on this connection or its name changed. */
 void gw_frame_thread_info(gw_buffer *out, gw_thread *thread, uint64_t now);
+/* The thread's name brought up to date (also while disconnected); 1 when it changed. */
+int gw_thread_name_refresh(gw_thread *thread, uint64_t now);
 /* A RECORDS frame of `count` records, left for the caller to fill; NULL when out of memory. */
 gw_record *gw_frame_records_slots(gw_buffer *out, uint32_t thread, uint32_t count);
 int gw_frame_records(gw_buffer *out, uint32_t thread, const gw_record *records, uint32_t count); /* 0: no memory */
@@ -46,8 +48,9 @@ void gw_frame_thread_exit(gw_buffer *out, uint32_t thread, uint64_t now);
 
 /* ---- the connection (transport.c) ---- */
 
-/* First thing each sender thread does: its own descriptor table (see transport.c). */
-void gw_transport_thread_starts(void);
+/* First thing each sender thread does: its own descriptor table (see transport.c), into which
+ * it takes `keep` (or -1) from the program's. */
+void gw_transport_thread_starts(int keep);
 int gw_transport_private_fds(void); /* the socket lives in the sender thread's own table */
 /* Connects if a connection is due and none is open, queueing AUTH and HELLO. Returns 1 when
  * a new connection opened: everything the server knew is gone with the old one. */

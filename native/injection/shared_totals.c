@@ -3,10 +3,13 @@
  * threads count their GIL holds and waits, readable by the server without the connection.
  *
  * The file lives beside the Unix socket, in a directory that the same checks as the socket's
- * (socket_path.c) prove is this user's alone; it is created O_EXCL|O_NOFOLLOW, mapped shared,
- * and its descriptor closed at once: the program never sees one after start. Elsewhere (TCP,
- * an unsafe directory, no room) the region is private memory: the numbers are the same, only
- * frames carry them.
+ * (socket_path.c) prove is this user's alone. It is made unnamed (O_TMPFILE) and mapped
+ * shared; the sender thread takes its descriptor into its own table at start (the program's
+ * copy is closed at once: the program never sees one), and names the file when it first
+ * connects to a server (gw_region_publish), which then finds it by that name. So a process
+ * that never meets a server, or a fork child that execs or dies first, leaves nothing: an
+ * unnamed file goes with its last reference. Elsewhere (TCP, an unsafe directory, no room)
+ * the region is private memory: the numbers are the same, only frames carry them.
  *
  * Who writes what: a thread its own slot (gil_totals.c); thread registration claims slots and
  * the sender folds exited threads' slots into `retired`, both under the region's lock; the
@@ -51,14 +54,19 @@ static uint64_t start_ticks(void) {
   buffer[n] = 0;
   const char *p = strrchr(buffer, ')'); /* the command name may contain anything */
   unsigned long long ticks = 0;
-  if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &ticks) != 1)
+  if (!p ||
+      sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &ticks) != 1)
     return 0;
   return ticks;
 }
 
-/* A file beside the socket, or NULL (then `path` is empty). */
-static gw_shared_header *map_file(char *path, size_t path_size) {
+/* A file beside the socket, not yet named: O_TMPFILE makes it in the directory with no name,
+ * so that a process that execs or dies before gw_region_publish leaves nothing behind (its
+ * descriptor is close-on-exec, and an unnamed file goes with its last reference). NULL when
+ * the directory is not safe or has no room; then `path` is empty. */
+static gw_shared_header *map_file(char *path, size_t path_size, int *fd_out) {
   path[0] = 0;
+  *fd_out = -1;
   if (gw_rt.config.transport != GW_TRANSPORT_UNIX) return NULL;
   char why[512];
   /* The socket's own checks: the directory must be this user's alone. A missing directory is
@@ -72,31 +80,53 @@ static gw_shared_header *map_file(char *path, size_t path_size) {
   directory[directory_length] = 0;
   if (mkdir(directory, 0700) != 0 && errno != EEXIST) return NULL;
   if (gw_socket_path_check(gw_rt.config.unix_path, why, sizeof why) < 0) return NULL; /* what now exists */
-  int written = snprintf(path, path_size, "%s/%016llx%s", directory, (unsigned long long)gw_rt.instance, GW_SHARED_SUFFIX);
+  int written =
+      snprintf(path, path_size, "%s/%016llx%s", directory, (unsigned long long)gw_rt.instance, GW_SHARED_SUFFIX);
   if (written < 0 || (size_t)written >= path_size) {
     path[0] = 0;
     return NULL;
   }
-  int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  int fd = open(directory, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd < 0) {
     path[0] = 0;
     return NULL;
   }
   void *memory = MAP_FAILED;
-  if (ftruncate(fd, (off_t)GW_SHARED_REGION_BYTES) == 0)
+  if (fchmod(fd, 0600) == 0 && ftruncate(fd, (off_t)GW_SHARED_REGION_BYTES) == 0)
     memory = mmap(NULL, GW_SHARED_REGION_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  close(fd);
   if (memory == MAP_FAILED) {
-    unlink(path);
+    close(fd);
     path[0] = 0;
     return NULL;
   }
+  *fd_out = fd;
   return memory;
+}
+
+void gw_region_publish(int fd) {
+  if (fd < 0 || !gw_rt.region_path[0]) return;
+  char source[64];
+  snprintf(source, sizeof source, "/proc/thread-self/fd/%d", fd);
+  /* A name exists already only if an instance id repeated: then this region stays unnamed. */
+  if (linkat(AT_FDCWD, source, AT_FDCWD, gw_rt.region_path, AT_SYMLINK_FOLLOW) == 0) gw_rt.region_named = 1;
+  close(fd);
+}
+
+void gw_region_handed_over(int taken) {
+  int fd = gw_rt.region_fd;
+  if (fd < 0) return;
+  gw_rt.region_fd = -1;
+  if (taken) {
+    close(fd); /* the sender thread has its own copy, in its own table */
+  } else {
+    gw_region_publish(fd); /* no private table: named now, removed at exit if no server came */
+  }
 }
 
 int gw_region_create(void) {
   char path[sizeof gw_rt.region_path];
-  gw_shared_header *region = map_file(path, sizeof path);
+  int fd;
+  gw_shared_header *region = map_file(path, sizeof path, &fd);
   int file = region != NULL;
   if (!region) {
     void *memory = mmap(NULL, GW_SHARED_REGION_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -122,13 +152,16 @@ int gw_region_create(void) {
   if (gw_rt.region && gw_rt.region != region) munmap(gw_rt.region, GW_SHARED_REGION_BYTES);
   gw_rt.region = region;
   gw_rt.region_file = file;
+  gw_rt.region_named = 0;
+  if (gw_rt.region_fd >= 0) close(gw_rt.region_fd); /* a fork child's copy of the parent's */
+  gw_rt.region_fd = fd;
   gw_copy_string(gw_rt.region_path, sizeof gw_rt.region_path, path);
   gw_rt.slots_high = 0;
   free_hint = 0;
   return 1;
 }
 
-gw_shared_slot *gw_region_claim(uint32_t thread, pid_t tid) {
+gw_shared_slot *gw_region_claim(uint32_t thread, pid_t tid, const char *name) {
   gw_shared_header *region = gw_rt.region;
   gw_shared_slot *found = NULL;
   lock(region);
@@ -138,9 +171,13 @@ gw_shared_slot *gw_region_claim(uint32_t thread, pid_t tid) {
     if (slot->thread != 0) continue;
     /* Free slots are zeroed by the fold that freed them (or were never used). */
     slot->tid = (uint32_t)tid;
+    gw_copy_string(slot->name, sizeof slot->name, name); /* its OS name, until the sender knows better */
     gw_store_release(&slot->thread, thread);
     free_hint = i + 1;
-    if (i + 1 > gw_rt.slots_high) gw_store_release(&gw_rt.slots_high, i + 1);
+    if (i + 1 > gw_rt.slots_high) {
+      gw_store_release(&gw_rt.slots_high, i + 1);
+      gw_store_release(&region->slots_used, i + 1); /* a reader need not touch the slots beyond */
+    }
     found = slot;
   }
   unlock(region);
@@ -159,7 +196,7 @@ uint32_t gw_region_fold_exited(void (*folded)(uint32_t index, uint32_t thread)) 
    * one fold, not for all. */
   for (uint32_t i = 0; i < high && free_slots < GW_SHARED_SLOTS / 2; i++) {
     gw_shared_slot *slot = slot_at(region, i);
-    if (!gw_load_acquire(&slot->exited)) continue;
+    if (gw_load_acquire(&slot->exited) != 2) continue; /* reaped: nothing of the thread is left to send */
     uint32_t thread = slot->thread;
     lock(region);
     gw_store_relaxed(&region->retired_seq, region->retired_seq + 1);
@@ -196,7 +233,7 @@ void gw_region_exiting(int ever_connected) {
   gw_shared_header *region = gw_rt.region;
   if (!region) return;
   gw_store_release(&region->state, GW_SHARED_EXITED);
-  /* No server ever knew this process: no one would read the file. A process killed before
-   * this point leaves it for the next server, which reads and removes it. */
-  if (gw_rt.region_file && !ever_connected) unlink(gw_rt.region_path);
+  /* Named at start for want of a private table, and no server ever knew this process: no
+   * one would read the file. (Otherwise a region is named only once a server is there.) */
+  if (gw_rt.region_named && !ever_connected) unlink(gw_rt.region_path);
 }

@@ -30,7 +30,8 @@ gw_thread *gw_thread_slow(void) {
   thread->pthread = (unsigned long)pthread_self();
   prctl(PR_GET_NAME, thread->start_name, 0, 0, 0);
   thread->id = __atomic_add_fetch(&gw_rt.next_thread_id, 1, __ATOMIC_RELAXED);
-  thread->slot = gw_region_claim(thread->id, thread->tid); /* NULL: it counts into the retired sum */
+  thread->slot =
+      gw_region_claim(thread->id, thread->tid, thread->start_name); /* NULL: it counts into the retired sum */
 
   gw_thread *head = gw_load_relaxed(&gw_rt.threads);
   do thread->next = head;

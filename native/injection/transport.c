@@ -214,22 +214,34 @@ void gw_transport_flush_until(uint64_t deadline, int stall_ms) {
  * error is kept, for the sender's rare warning lines, only when it is a file or a terminal:
  * a kept pipe would hold the program's reader open. Without unshare (seccomp, old kernels)
  * the socket is moved high instead (move_high). */
-static void use_private_descriptor_table(void) {
+/* close_range over [first, last] except `keep`. */
+static void close_except(unsigned first, unsigned last, int keep) {
+  if (keep >= (int)first && (unsigned)keep <= last) {
+    if ((unsigned)keep > first) syscall(SYS_close_range, first, (unsigned)keep - 1, 0);
+    if ((unsigned)keep < last) syscall(SYS_close_range, (unsigned)keep + 1, last, 0);
+  } else {
+    syscall(SYS_close_range, first, last, 0);
+  }
+}
+
+/* `keep`: a descriptor of the program's table this thread takes over (the unnamed totals
+ * region, shared_totals.c), or -1. */
+static void use_private_descriptor_table(int keep) {
   C.private_fds = 0;
   if (syscall(SYS_close_range, ~0u, ~0u, 0) != 0) return; /* close_range: Linux 5.9+ */
   if (unshare(CLONE_FILES) != 0) return;
   struct stat err;
   int keep_stderr = fstat(2, &err) == 0 && (S_ISREG(err.st_mode) || S_ISCHR(err.st_mode));
   if (keep_stderr) {
-    syscall(SYS_close_range, 0u, 1u, 0);
-    syscall(SYS_close_range, 3u, ~0u, 0);
+    close_except(0u, 1u, keep);
+    close_except(3u, ~0u, keep);
   } else {
-    syscall(SYS_close_range, 0u, ~0u, 0);
+    close_except(0u, ~0u, keep);
   }
   C.private_fds = 1;
 }
 
-void gw_transport_thread_starts(void) {
+void gw_transport_thread_starts(int keep) {
   if (C.private_fds && C.socket_fd >= 0) {
     /* The previous sender thread (stopped for a fork) took its table, socket included:
      * what it could not write is counted as dropped, and the same instance reconnects now. */
@@ -237,7 +249,7 @@ void gw_transport_thread_starts(void) {
     disconnect();
     C.next_connect_ns = 0;
   }
-  use_private_descriptor_table();
+  use_private_descriptor_table(keep);
 }
 
 int gw_transport_private_fds(void) { return C.private_fds; }

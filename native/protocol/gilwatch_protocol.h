@@ -341,8 +341,8 @@ typedef struct gw_shared_header {
   uint32_t lock;          /* spinlock: slot claims, folds, counts of threads without a slot */
   uint32_t retired_seq;   /* odd while `retired` changes */
   uint32_t retired_count; /* `retired` in use */
-  uint32_t reserved;
-  uint64_t reserved2[6]; /* `contention` starts on a cache line */
+  uint32_t slots_used;    /* slots [0, slots_used) have been claimed at least once */
+  uint64_t reserved2[6];  /* `contention` starts on a cache line */
   gw_shared_contention contention[GW_GIL_SLOTS];
   gw_gil_totals retired[GW_GIL_SLOTS];
   char service[256]; /* GILWATCH_SERVICE or the executable's name, NUL-terminated */
@@ -353,7 +353,8 @@ typedef struct gw_shared_slot {
   uint32_t thread; /* the thread's id, as in frames; 0: free */
   uint32_t tid;
   uint32_t count;    /* gil[] in use */
-  uint32_t exited;   /* 1 once the thread ended: its totals are final */
+  uint32_t exited;   /* nonzero once the thread ended (its totals are final); 2 once the sender
+                        has sent its last records: only then may its slot be folded */
   uint32_t name_seq; /* odd while the sender writes name */
   char name[64];     /* the thread's name as last sent, NUL-terminated (written by the sender) */
   gw_gil_totals gil[GW_GIL_SLOTS];
