@@ -30,8 +30,12 @@ import {
 export const UPDATE_INTERVAL_MS = 100
 export const SEND_BUFFER_LIMIT = 1 << 20
 // Event-loop time the hub may spend computing updates per tick, all clients together: the
-// rest of the tick is ingest's and /metrics'. Clients left over are served first next tick.
-export const WORK_PER_TICK_MS = 40
+// rest of the tick is ingest's and /metrics' (npm run bench -- --only=ingestlag: ingest lag
+// stays under 100 ms with 64 clients asking for the widest view). Clients left over are
+// served first next tick.
+export const WORK_PER_TICK_MS = 15
+// Lanes × pixels of one timeline update at most (e.g. 100 threads at 2 000 px).
+export const TIMELINE_CELLS = 200_000
 export const THREAD_ROWS = 50
 const DEFAULT_WINDOW_MS = 20_000
 const OVERLAP_MS = 300 // each update re-sends this much: ranges that ended late replace what was drawn
@@ -282,30 +286,35 @@ export class DashboardHub {
     this.spentMs += performance.now() - started
   }
 
-  private target (client: Client): string | null {
+  // The process a client sees and how many lanes (threads) it has.
+  private target (client: Client): { instance: string, threads: number } | null {
     const s = client.subscription
-    if (s.instance) return s.instance
-    const live = this.store.list().filter((p) => p.state === 'connected')
-    return live.length ? live[live.length - 1].instance : null
+    const list = this.store.list()
+    const p = s.instance ? list.find((x) => x.instance === s.instance) : list.filter((x) => x.state === 'connected').at(-1)
+    return p ? { instance: p.instance, threads: p.threads } : null
   }
 
   private update (client: Client): void {
     client.updatedAt = Date.now()
-    const instance = this.target(client)
-    if (!instance) return
+    const target = this.target(client)
+    if (!target) return
+    const instance = target.instance
     const s = client.subscription
+    // Timeline cells (lanes × pixels) are what an update costs to build and send: bounded,
+    // so one update of a process with hundreds of threads cannot hold the event loop for long.
+    const widthPx = Math.max(100, Math.min(s.widthPx, Math.floor(TIMELINE_CELLS / Math.max(1, target.threads))))
     client.tick++
     const full = client.needsFull
     let timeline: TimelineView | null
     if (s.view) {
       if (!full) return // a paused view does not change
-      timeline = this.store.timeline(instance, s.view.startNs, s.view.endNs, (s.view.endNs - s.view.startNs) / s.widthPx)
+      timeline = this.store.timeline(instance, s.view.startNs, s.view.endNs, (s.view.endNs - s.view.startNs) / widthPx)
     } else {
       const now = this.store.clock(instance)?.nowNs
       if (now === undefined) return
       const windowNs = s.windowMs * 1e6
       const from = full ? now - windowNs : Math.max(now - windowNs, client.sentUntilNs - OVERLAP_MS * 1e6)
-      timeline = this.store.timeline(instance, from, now, windowNs / s.widthPx)
+      timeline = this.store.timeline(instance, from, now, windowNs / widthPx)
       client.sentUntilNs = now
     }
     if (!timeline) return

@@ -1,8 +1,8 @@
 // Chrome trace event JSON (opens in Perfetto / chrome://tracing): one process per monitored
 // process, per thread one track with its GIL holds and waits and one with its other NVTX
 // ranges (a separate track: those need not nest with the GIL's). Written as it is built, a
-// page of ranges at a time, so a recording of any size exports in bounded memory beyond the
-// store's own; the file is created as every file the CLI writes (server/private-file.ts).
+// page of ranges at a time; the file is created as every file the CLI writes
+// (server/private-file.ts).
 import fs from 'node:fs'
 import { describeCause, describeFrame } from './cause'
 import { GIL_DOMAIN } from './gil-names'
@@ -45,45 +45,60 @@ class TraceWriter {
   }
 }
 
-export function exportPerfetto (store: Store, out: string, overwrite = false): { events: number, processes: number } {
-  const fd = createPrivateFile(out, { overwrite, what: `--perfetto ${out}` })
-  try {
-    const trace = new TraceWriter(fd)
-    const list = store.list()
-    for (const entry of list) {
-      const p = store.process(entry.instance)
-      if (!p) continue
-      trace.event({ name: 'process_name', ph: 'M', pid: p.pid, tid: 0, args: { name: `${p.service} (pid ${p.pid})` } })
-      for (const t of p.threads) {
-        trace.event({ name: 'thread_name', ph: 'M', pid: p.pid, tid: t.tid, args: { name: t.name || `tid ${t.tid}` } })
-        trace.event({ name: 'thread_name', ph: 'M', pid: p.pid, tid: t.tid + USER_TRACK_OFFSET, args: { name: `${t.name || t.tid} NVTX` } })
-      }
-      // Long holds carry why they were long (the latest causes per thread: bounded).
-      const causes = new Map((store.longHolds(p.instance, 1, 1e6) ?? []).filter((h) => h.cause).map((h) => [`${h.tid}:${h.startNs}`, h.cause!]))
-      for (let offset = 0; ; offset += RANGES_PER_PAGE) {
-        const page = store.ranges(p.instance, { offset, limit: RANGES_PER_PAGE }) ?? []
-        for (const r of page) {
-          const gil = r.domain === GIL_DOMAIN
-          const tid = gil ? r.tid : r.tid + USER_TRACK_OFFSET
-          const cause = gil ? causes.get(`${r.tid}:${r.startNs}`) : undefined
-          const args = r.payload === null && !cause
-            ? undefined
-            : {
-                ...(r.payload === null ? {} : { payload: r.payload }),
-                ...(cause ? { why: describeCause(cause), ...(cause.frames.length ? { where: cause.frames.map(describeFrame) } : {}), cause } : {})
-              }
-          if (r.kind === 'mark') {
-            trace.event({ name: r.message, ph: 'i', s: 't', pid: p.pid, tid, ts: r.startNs / 1000, cat: r.domain || 'default', args })
-          } else {
-            trace.event({ name: r.message || '(unnamed)', ph: 'X', pid: p.pid, tid, ts: r.startNs / 1000, dur: r.durationNs / 1000, cat: r.domain || 'default', args })
-          }
-        }
-        if (page.length < RANGES_PER_PAGE) break
-      }
+// A trace file written as processes are added: `gilwatch export` adds each process when it
+// has ended in the replay and then forgets it, so memory stays bounded by the largest
+// process, not the recording.
+export class PerfettoExport {
+  private readonly fd: number
+  private readonly trace: TraceWriter
+  processes = 0
+
+  constructor (out: string, overwrite = false) {
+    this.fd = createPrivateFile(out, { overwrite, what: `--perfetto ${out}` })
+    this.trace = new TraceWriter(this.fd)
+  }
+
+  get events (): number { return this.trace.events }
+
+  add (store: Store, instance: string): void {
+    const p = store.process(instance)
+    if (!p) return
+    this.processes++
+    const trace = this.trace
+    trace.event({ name: 'process_name', ph: 'M', pid: p.pid, tid: 0, args: { name: `${p.service} (pid ${p.pid})` } })
+    for (const t of p.threads) {
+      trace.event({ name: 'thread_name', ph: 'M', pid: p.pid, tid: t.tid, args: { name: t.name || `tid ${t.tid}` } })
+      trace.event({ name: 'thread_name', ph: 'M', pid: p.pid, tid: t.tid + USER_TRACK_OFFSET, args: { name: `${t.name || t.tid} NVTX` } })
     }
-    trace.end()
-    return { events: trace.events, processes: list.length }
-  } finally {
-    fs.closeSync(fd)
+    // Long holds carry why they were long (the latest causes per thread: bounded).
+    const causes = new Map((store.longHolds(p.instance, 1, 1e6) ?? []).filter((h) => h.cause).map((h) => [`${h.tid}:${h.startNs}`, h.cause!]))
+    for (let offset = 0; ; offset += RANGES_PER_PAGE) {
+      const page = store.ranges(p.instance, { offset, limit: RANGES_PER_PAGE }) ?? []
+      for (const r of page) {
+        const gil = r.domain === GIL_DOMAIN
+        const tid = gil ? r.tid : r.tid + USER_TRACK_OFFSET
+        const cause = gil ? causes.get(`${r.tid}:${r.startNs}`) : undefined
+        const args = r.payload === null && !cause
+          ? undefined
+          : {
+              ...(r.payload === null ? {} : { payload: r.payload }),
+              ...(cause ? { why: describeCause(cause), ...(cause.frames.length ? { where: cause.frames.map(describeFrame) } : {}), cause } : {})
+            }
+        if (r.kind === 'mark') {
+          trace.event({ name: r.message, ph: 'i', s: 't', pid: p.pid, tid, ts: r.startNs / 1000, cat: r.domain || 'default', args })
+        } else {
+          trace.event({ name: r.message || '(unnamed)', ph: 'X', pid: p.pid, tid, ts: r.startNs / 1000, dur: r.durationNs / 1000, cat: r.domain || 'default', args })
+        }
+      }
+      if (page.length < RANGES_PER_PAGE) break
+    }
+  }
+
+  close (): void {
+    try {
+      this.trace.end()
+    } finally {
+      fs.closeSync(this.fd)
+    }
   }
 }

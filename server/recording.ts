@@ -153,11 +153,18 @@ function chunkHeader (connection: number, length: number, atNs: bigint): Buffer 
 const ownerBytes = (owner: string) => Buffer.from(owner, 'utf8').subarray(0, MAX_OWNER_BYTES)
 
 export interface ReplayProgress { bytes: number, total: number }
+export interface ReplayHooks {
+  onProgress?: (p: ReplayProgress) => void
+  // Called after every ENDED_BATCH connection ends, and at the end: processes that ended
+  // can be summed up and forgotten, so memory does not grow with the recording.
+  onEnded?: () => void
+}
+const ENDED_BATCH = 1000
 
 // Feeds a recording into `store` as it originally arrived, a chunk at a time (memory bounded
 // by MAX_CHUNK_BYTES whatever the file's size). Returns the last arrival time. A file cut
 // short while being written keeps what is whole; a damaged one is refused where it breaks.
-export function replay (path: string, store: Store, onProgress?: (p: ReplayProgress) => void): number {
+export function replay (path: string, store: Store, { onProgress, onEnded }: ReplayHooks = {}): number {
   let fd: number
   try {
     fd = fs.openSync(path, 'r')
@@ -178,6 +185,7 @@ export function replay (path: string, store: Store, onProgress?: (p: ReplayProgr
     const damaged = (at: number, what: string) => errors.notARecording(`${path} is damaged at byte ${at}: ${what}`)
     let position = MAGIC.length
     let lastNs = 0
+    let ended = 0
     const header = Buffer.alloc(CHUNK_HEADER)
     let lastReport = Date.now()
     const open = (id: number, owner: string): number => {
@@ -198,6 +206,7 @@ export function replay (path: string, store: Store, onProgress?: (p: ReplayProgr
         const connection = connections.get(id)
         if (connection !== undefined) store.closeConnection(connection, lastNs)
         connections.delete(id)
+        if (onEnded && ++ended % ENDED_BATCH === 0) onEnded()
         continue
       }
       const opened = owners && (length & OPENED) !== 0
@@ -219,6 +228,7 @@ export function replay (path: string, store: Store, onProgress?: (p: ReplayProgr
       }
     }
     for (const connection of connections.values()) store.closeConnection(connection, lastNs)
+    onEnded?.()
     return lastNs
   } finally {
     fs.closeSync(fd)

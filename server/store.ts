@@ -37,6 +37,7 @@ interface NativeStore {
   preamble(connection: number): Buffer | null
   countOverflow(limit: LimitKind): void
   settleRegions(): void
+  forgetEnded(): number
   scanRegions(directory: string, uid: number): number
 }
 
@@ -197,6 +198,8 @@ export class Store {
 
   // The regions of ended processes read now (gilwatch run, once its program has ended).
   settleRegions (): void { this.native.settleRegions() }
+  // Every ended process forgotten (a replay that sums them up as they end: gilwatch report).
+  forgetEnded (): number { return this.native.forgetEnded() }
 
   close (): void {
     if (this.sweeper) clearInterval(this.sweeper)

@@ -95,6 +95,7 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
                            InstanceMethod<&NativeStoreWrap::Preamble>("preamble"),
                            InstanceMethod<&NativeStoreWrap::CountOverflow>("countOverflow"),
                            InstanceMethod<&NativeStoreWrap::SettleRegions>("settleRegions"),
+                           InstanceMethod<&NativeStoreWrap::ForgetEnded>("forgetEnded"),
                            InstanceMethod<&NativeStoreWrap::ScanRegions>("scanRegions"),
                        });
   }
@@ -179,6 +180,11 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
   Napi::Value SettleRegions(const Napi::CallbackInfo &info) {
     store_.settleRegions(serverNowNs());
     return info.Env().Undefined();
+  }
+
+  // forgetEnded() -> how many ended processes were forgotten (NativeStore::forgetEnded).
+  Napi::Value ForgetEnded(const Napi::CallbackInfo &info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(store_.forgetEnded()));
   }
 
   // scanRegions(directory, uid) -> processes adopted from regions of ended processes.

@@ -455,6 +455,20 @@ void NativeStore::sweep(uint64_t serverNowNs, uint64_t retireAfterNs, uint64_t f
 #endif
 }
 
+size_t NativeStore::forgetEnded() {
+  size_t before = processes_.size();
+  auto ended = [](const std::unique_ptr<Process> &p) {
+    return p->state != ProcessState::Connected && !p->awaitingReconnect && !p->region;
+  };
+  for (auto &p : processes_) {
+    if (!ended(p)) continue;
+    byInstance_.erase(p->instance);
+    if (p->state == ProcessState::Retired) retiredCount_--;
+  }
+  processes_.erase(std::remove_if(processes_.begin(), processes_.end(), ended), processes_.end());
+  return before - processes_.size();
+}
+
 void NativeStore::retire(Process &process, uint64_t serverNowNs) {
   if (process.state != ProcessState::Retired) retiredCount_++;
   process.state = ProcessState::Retired;

@@ -338,6 +338,10 @@ class NativeStore {
   // after `forgetAfterNs` or when more than `maxRetired` are kept. Threads that exited
   // `retireAfterNs` ago are forgotten too (their label slot is freed).
   void sweep(uint64_t serverNowNs, uint64_t retireAfterNs, uint64_t forgetAfterNs, size_t maxRetired);
+  // Forgets every process that has ended (not connected, not awaiting a reconnection, its
+  // region read): `gilwatch report` reads a recording of any length in bounded memory by
+  // summing up ended processes and then forgetting them. Returns how many it forgot.
+  size_t forgetEnded();
 
   void defineString(Process &process, const gw_string &header, std::string_view text);
   // nullptr when the thread is beyond IngestLimits::threadsPerProcess (then refused).

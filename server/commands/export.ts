@@ -3,8 +3,9 @@
 import type { Command } from '../cli'
 import { errors } from '../errors'
 import { parseFlags, recordingFile } from '../flags'
-import { exportPerfetto } from '../perfetto'
-import { replayed } from './report'
+import { PerfettoExport } from '../perfetto'
+import { replay } from '../recording'
+import { progress, replayStore } from './report'
 
 const help = `Usage: gilwatch export FILE --perfetto OUT.json [--overwrite]
 
@@ -16,10 +17,21 @@ function exportTrace (args: string[]): number {
   const [file, rest] = recordingFile('export', args)
   const { values } = parseFlags('export', rest, ['perfetto', 'overwrite'])
   if (!values.perfetto) throw errors.badFlag('say where to write: gilwatch export FILE --perfetto OUT.json')
-  const store = replayed(file, 5_000_000)
-  const { events, processes } = exportPerfetto(store, values.perfetto, values.overwrite)
-  process.stderr.write(`gilwatch: wrote ${events} trace events of ${processes} processes to ${values.perfetto} (open it at https://ui.perfetto.dev)\n`)
-  store.close()
+  const trace = new PerfettoExport(values.perfetto, values.overwrite)
+  // Every range kept while a process runs; each process written once it ended, then forgotten.
+  const store = replayStore(5_000_000)
+  const flush = () => {
+    for (const p of store.list()) if (p.state !== 'connected' && p.totals !== 'pending') trace.add(store, p.instance)
+    store.forgetEnded()
+  }
+  try {
+    replay(file, store, { onProgress: progress(file), onEnded: flush })
+    for (const p of store.list()) trace.add(store, p.instance)
+  } finally {
+    trace.close()
+    store.close()
+  }
+  process.stderr.write(`gilwatch: wrote ${trace.events} trace events of ${trace.processes} processes to ${values.perfetto} (open it at https://ui.perfetto.dev)\n`)
   return 0
 }
 

@@ -1,36 +1,68 @@
 // `gilwatch report FILE`: the run summary of every process in a recording, rebuilt by
-// replaying it into a store. `export` reads a recording the same way (`replayed`).
+// replaying it into a store. Processes are summed up as they end and then forgotten, so a
+// recording of any length is read in bounded memory. `export` reads a recording the same
+// way, keeping each process's ranges until it has ended.
+import fs from 'node:fs'
 import type { Command } from '../cli'
 import { parseFlags, recordingFile } from '../flags'
-import { replay } from '../recording'
+import { replay, type ReplayProgress } from '../recording'
 import { Store } from '../store'
-import { formatSummary, summarize } from '../summary'
+import { formatSummary } from '../summary'
+import type { ProcessSummary } from '../views'
 
 const help = `Usage: gilwatch report FILE [--json]
 
 Prints the run summary (per thread held %, wait %, acquisitions, longest hold, p50/p99) of
-every process in a recording.`
+every process in a recording, in the order they ended.`
 
-// A store that retires no process and lists every thread: the summary covers the whole
-// recording, processes that disconnected during it included. `rangesPerThread`: what
-// `export` needs kept of each thread's ranges; `report` reads only totals, so its memory
-// does not grow with the recording's ranges.
-export function replayed (file: string, rangesPerThread = 16): Store {
-  const store = new Store({
+// Written synchronously: on a pipe, process.stdout would queue the whole report in memory
+// while the reader catches up.
+const out = (text: string) => fs.writeSync(1, text)
+
+export const progress = (file: string) => ({ bytes, total }: ReplayProgress) =>
+  process.stderr.write(`gilwatch: reading ${file}: ${Math.round(bytes / total * 100)} %\r`)
+
+// A store that retires no process by time and lists every thread: the summary covers the
+// whole recording, processes that disconnected during it included.
+export function replayStore (rangesPerThread: number): Store {
+  return new Store({
     recentPerThread: rangesPerThread,
     retireAfterMs: 1e12,
     limits: { apiThreadsPerProcess: 1e9, apiResponseBytes: 1e15, liveProcesses: 1e9 }
   })
-  replay(file, store, ({ bytes, total }) => process.stderr.write(`gilwatch: reading ${file}: ${Math.round(bytes / total * 100)} %\r`))
-  return store
 }
 
 function report (args: string[]): number {
   const [file, rest] = recordingFile('report', args)
   const { values } = parseFlags('report', rest, ['json'])
-  const store = replayed(file)
-  const summary = summarize(store, store.list().map((p) => p.pid))
-  process.stdout.write(`${values.json ? JSON.stringify(summary, null, 2) : formatSummary(summary)}\n`)
+  const store = replayStore(16) // a summary reads totals, not ranges
+  let printed = 0
+  const print = (summary: ProcessSummary) => {
+    if (values.json) {
+      const text = JSON.stringify(summary, null, 2).replace(/\n/g, '\n    ')
+      out(`${printed ? ',\n' : '{\n  "processes": [\n'}    ${text}`)
+    } else {
+      out(`${formatSummary({ processes: [summary] })}\n`)
+    }
+    printed++
+  }
+  // Each batch of ended processes: summed up, printed, forgotten.
+  const flush = () => {
+    for (const p of store.list()) {
+      if (p.state === 'connected' || p.totals === 'pending') continue
+      const summary = store.summary(p.instance)
+      if (summary) print(summary)
+    }
+    store.forgetEnded()
+  }
+  replay(file, store, { onProgress: progress(file), onEnded: flush })
+  // Processes still connected when the recording ended: as they were then.
+  for (const p of store.list()) {
+    const summary = store.summary(p.instance)
+    if (summary) print(summary)
+  }
+  if (values.json) out(printed ? '\n  ]\n}\n' : '{\n  "processes": []\n}\n')
+  else if (!printed) out(`${formatSummary({ processes: [] })}\n`)
   store.close()
   return 0
 }
