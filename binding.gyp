@@ -33,6 +33,7 @@
       "sources": [
         "native/cpython/layout.c",
         "native/injection/config.c",
+        "native/injection/frame_reader.c",
         "native/injection/frames.c",
         "native/injection/gil_totals.c",
         "native/injection/handlers.c",

@@ -38,6 +38,7 @@ export function describeCause (c: HoldCause): string {
   parts.push([c.blockedNs, `blocked ${ms(c.blockedNs)}${blockedWhere}`])
   let text = parts.filter(([ns]) => ns > 0).sort((a, b) => b[0] - a[0]).map(([, t]) => t).join(', ')
   if (c.majorFaults) text += `, ${c.majorFaults} major page faults`
+  if (c.split === 'bracketed' && text) text += ' (estimated from readings around the hold: it was not sampled)'
   const meanwhile = c.others.filter((o) => o.threads >= 0.5).slice(0, 2)
     .map((o) => `${o.threads.toFixed(o.threads < 10 ? 1 : 0).replace(/\.0$/, '')} thread${o.threads >= 1.5 ? 's' : ''} ${o.syscall === GIL_WAIT_NAME ? '' : 'in '}${o.syscall}`)
   if (meanwhile.length) text += `; meanwhile on average ${meanwhile.join(', ')}`
@@ -49,8 +50,13 @@ export function describeFrame (f: PythonFrame): string {
   return `${f.function || '?'} (${f.file || '?'}${f.line ? `:${f.line}` : ''})`
 }
 
-// e.g. "at slow_flush (app/store.py:88) < save (app/store.py:120)", or "" without frames.
+// e.g. "at slow_flush (app/store.py:88) < save (app/store.py:120)"; without frames, why
+// not when that is known, else "".
 export function describeLocation (c: HoldCause, frames = 2): string {
-  if (!c.frames.length) return ''
+  if (!c.frames.length) {
+    if (c.framesMissing === 'locked') return 'frames not readable: the process\'s memory map was locked throughout (msync, a page fault under I/O or an mmap held it)'
+    if (c.framesMissing === 'late') return 'frames not read before the hold ended'
+    return ''
+  }
   return `at ${c.frames.slice(0, frames).map(describeFrame).join(' < ')}`
 }

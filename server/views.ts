@@ -233,6 +233,10 @@ export interface PythonFrame { function: string, file: string, line: number }
 
 interface CauseBase {
   final: boolean
+  // "sampled": the holder was read while the hold lasted; "bracketed": it was not (the
+  // sender did not run meanwhile), and the split is the proportions between a reading taken
+  // before the hold and the holder's own at its release.
+  split: 'sampled' | 'bracketed'
   sampledFromNs: number
   sampledNs: number
   onCpuNs: number
@@ -242,6 +246,10 @@ interface CauseBase {
   samples: number
   frames: PythonFrame[]
   stackDepth: number // Python frames on the holder's stack (saturates at STACK_WALK_LIMIT)
+  // Why `frames` is empty, when it is: "locked", the read of the holder's frames waited for
+  // the process's memory-map lock the whole hold (itself an answer: msync, a page fault under
+  // I/O, an mmap held it); "late", the read was not answered before the hold ended.
+  framesMissing: 'locked' | 'late' | null
 }
 
 // As the addon builds it: system calls by number.

@@ -42,6 +42,7 @@ Napi::Value causeObject(Napi::Env env, const Process &p, const HoldCause *c) {
   if (!c) return env.Null();
   Napi::Object o = Napi::Object::New(env);
   o.Set("final", c->final);
+  o.Set("split", c->bracketed ? "bracketed" : "sampled");
   o.Set("sampledFromNs", static_cast<double>(c->sampledFromNs));
   o.Set("sampledNs", static_cast<double>(c->sampledToNs - c->sampledFromNs));
   o.Set("onCpuNs", static_cast<double>(c->onCpuNs));
@@ -81,6 +82,9 @@ Napi::Value causeObject(Napi::Env env, const Process &p, const HoldCause *c) {
   }
   o.Set("frames", frames);
   o.Set("stackDepth", c->stackDepth);
+  o.Set("framesMissing", c->frames.empty() && (c->framesMissing & GW_CAUSE_FRAMES_LOCKED) ? Napi::Value(Napi::String::New(env, "locked"))
+                         : c->frames.empty() && (c->framesMissing & GW_CAUSE_FRAMES_LATE) ? Napi::Value(Napi::String::New(env, "late"))
+                                                                                          : env.Null());
   return o;
 }
 

@@ -86,6 +86,7 @@ SharedRegion::~SharedRegion() { munmap(const_cast<gw_shared_header *>(header_), 
 SharedRegion::Snapshot SharedRegion::read() const {
   Snapshot out;
   out.state = loadAcquire(&header_->state);
+  out.droppedEvents = loadAcquire(&header_->dropped_events);
   // Only the slots ever claimed: the rest of the file is holes, and reading them would give
   // it pages it never needed.
   uint32_t used = std::min<uint32_t>(loadAcquire(&header_->slots_used), GW_SHARED_SLOTS);

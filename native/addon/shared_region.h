@@ -25,6 +25,7 @@ class SharedRegion {
   };
   struct Snapshot {
     uint32_t state = 0; // gw_shared_state
+    uint64_t droppedEvents = 0; // as in STATUS, including the sender's last flush
     std::vector<Slot> slots;
     std::vector<gw_gil_totals> retired;
     std::vector<gw_gil_contention> contention; // contended time per GIL (waiters: now)

@@ -605,6 +605,8 @@ void NativeStore::holdCause(Process &process, Thread &thread, const gw_hold_caus
   bool wasFinal = cause->final;
   cause->startNs = c.start_ns;
   cause->final = c.flags & GW_CAUSE_FINAL;
+  cause->framesMissing = c.flags & (GW_CAUSE_FRAMES_LOCKED | GW_CAUSE_FRAMES_LATE);
+  cause->bracketed = (c.flags & GW_CAUSE_BRACKETED) != 0;
   cause->interp = c.interp;
   cause->sampledFromNs = c.sampled_from_ns;
   cause->sampledToNs = c.sampled_to_ns;

@@ -114,6 +114,9 @@ struct RecentRange {
 struct HoldCause {
   uint64_t startNs = 0;
   bool final = false;
+  // Why it has no frames, when it has none: GW_CAUSE_FRAMES_LOCKED or GW_CAUSE_FRAMES_LATE.
+  uint32_t framesMissing = 0;
+  bool bracketed = false; // split from readings around the hold, not sampled during it
   int64_t interp = 0;
   uint64_t sampledFromNs = 0, sampledToNs = 0;
   uint64_t onCpuNs = 0, runqueueNs = 0, blockedNs = 0;

@@ -49,6 +49,7 @@ void NativeStore::applyRegion(Process &process, const SharedRegion::Snapshot &sn
     gilTotals(process, thread, slot.thread, slot.totals.data(), static_cast<uint32_t>(slot.totals.size()));
     if (thread && slot.exited && !thread->exited) threadExit(*thread, process.clientNowNs(serverNowNs), serverNowNs);
   }
+  process.droppedEvents = std::max(process.droppedEvents, snapshot.droppedEvents);
   process.pendingRetired = snapshot.retired;
   process.hasPendingRetired = true;
   settleRetired(process, serverNowNs);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../protocol/gil_names.h"
+#include "frame_reader.h"
 #include "nvtx_api.h"
 #include "runtime.h"
 
@@ -28,7 +29,10 @@ static uint64_t new_instance_id(void) {
 
 /* ---- fork: the child is a new process to the server ---- */
 
-static void before_fork(void) { gw_sender_before_fork(); }
+static void before_fork(void) {
+  gw_sender_before_fork(); /* first: no new frame question after this */
+  gw_frames_before_fork();
+}
 static void after_fork_parent(void) { gw_sender_after_fork_parent(); }
 
 static void after_fork_child(void) {
@@ -39,6 +43,7 @@ static void after_fork_child(void) {
   /* Only the forking thread survives. Its ring may hold the parent's events and its stacks
    * the parent's open ranges (CPython resets its GIL state in the child without popping). */
   gw_sampler_after_fork_child(); /* before the threads it points to are freed */
+  gw_frames_after_fork_child();
   gw_thread *survivor = gw_tls_thread;
   /* The child counts in a region of its own, from zero (the parent's is shared with it).
    * Without memory for one it keeps a private copy of the parent's: never a shared write. */

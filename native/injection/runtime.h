@@ -185,6 +185,7 @@ typedef struct gw_thread {
   /* The holder's Python frames, read once its open hold passed half the long-hold threshold:
    * a hold that ends before its first sample still says where it was. */
   uint64_t look_frames_start_ns;
+  int look_frames_question; /* its frame question (frame_reader.c) not yet answered, or -1 */
   uint16_t look_frame_count, look_stack_depth;
   gw_python_frame look_frames[GW_CAUSE_FRAMES];
   int info_sent;            /* on the current connection */
@@ -351,7 +352,7 @@ size_t gw_sampler_end_tick(uint64_t now_ns, gw_hold_cause *out, size_t max, int 
 #define GW_BUSY_TICK_MS         1
 #define GW_SAMPLE_MS            2
 #define GW_EXIT_FLUSH_MS        200
-#define GW_EXIT_STALL_MS        5 /* at exit, with a totals file: a server that takes nothing this long is not waited for */
+#define GW_EXIT_STALL_MS       50 /* at exit, with a totals file: a server that takes nothing this long is not waited for */
 #define GW_OPEN_REPORT_AFTER_NS (GW_TICK_MS * 1000000ull) /* open ranges older than this are reported */
 #define GW_NAME_REFRESH_NS      5000000000ull             /* OS names rarely change; NVTX-given names arrive at once */
 

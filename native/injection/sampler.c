@@ -10,8 +10,9 @@
  * wait site seen (or to "no system call": a page fault). The split covers the whole hold:
  * the sender reads the holder's schedstat once at the first tick it sees any hold open, and
  * the holder reads its own when it releases a hold of at least the threshold (see split()),
- * so a hold that ends before the first sample still gets a final cause. At the first sample it also reads
- * the holder's Python frames (python_frames.c): where in the program the hold is. Every 10 ms it also looks at what the process's other threads are blocked in (a thread
+ * so a hold that ends before the first sample still gets a final cause. At the first sample it also asks
+ * for the holder's Python frames (read on a thread of their own, frame_reader.c, since that
+ * read can wait for the memory map's lock): where in the program the hold is. Every 10 ms it also looks at what the process's other threads are blocked in (a thread
  * waiting for the GIL is known from its open range, without reading /proc). Nothing is
  * sampled while no hold is long: the hot path never pays for this.
  */
@@ -23,7 +24,7 @@
 #include <unistd.h>
 
 #include "../protocol/gil_names.h"
-#include "python_frames.h"
+#include "frame_reader.h"
 #include "runtime.h"
 
 #define MAX_SAMPLED        8
@@ -32,6 +33,7 @@
 #define INTERIM_EVERY_NS   100000000ull
 #define SYSCALL_SLOTS      16
 #define FRAME_TRIES        3 /* samples that may look for the holder's Python frames */
+#define GW_BRACKET_NS      1000000000ull /* a reading this recent before a hold may bracket it */
 
 typedef struct sampled_hold {
   gw_thread *thread; /* NULL: free slot */
@@ -50,6 +52,8 @@ typedef struct sampled_hold {
   char state;                    /* the holder's state at the last sample (R, S, D...), 0 before one */
   uint64_t estimated_blocked_ns; /* sum of per-interval estimates, for the syscall shares */
   int frame_tries;
+  int bracketed;         /* split from a reading taken before the hold (the sender never saw it open) */
+  int question;          /* the frame read asked for this hold and not yet answered, or -1 */
   int64_t frames_interp; /* whose thread state holds the frames (frames_interp()) */
   gw_hold_cause cause;
   struct {
@@ -141,7 +145,14 @@ static uint32_t read_wait_site(pid_t tid) {
   return gw_intern(&gw_rt.messages, buffer, n);
 }
 
-static void release(sampled_hold *h) { h->thread = NULL; }
+/* Which hold a frame question is for. */
+static inline uint64_t question_key(const gw_thread *thread, uint64_t start) { return start ^ ((uint64_t)thread->tid << 40); }
+
+static void release(sampled_hold *h) {
+  if (h->question >= 0) gw_frames_forget(h->question, question_key(h->thread, h->start_ns));
+  h->question = -1;
+  h->thread = NULL;
+}
 
 static void add_blocked(sampled_hold *h, int32_t syscall, uint32_t wait_site, uint64_t ns) {
   for (int i = 0; i < SYSCALL_SLOTS; i++) {
@@ -179,7 +190,10 @@ static void split(sampled_hold *h, uint64_t at, uint64_t run_ns, uint64_t wait_n
     accounted = wall;
   }
   h->cause.blocked_ns = wall - accounted;
-  if (wall > 0 && h->base_at_ns > h->start_ns) {
+  /* Not read at the hold's start: the measured interval began after it (the sender's first
+   * look, a tick late), or, bracketed, before it (a reading taken before the hold, when the
+   * sender never saw it open): its proportions, scaled to the hold. */
+  if (wall > 0 && h->base_at_ns != h->start_ns && at > h->start_ns) {
     double scale = (double)(at - h->start_ns) / (double)wall;
     h->cause.on_cpu_ns = (uint64_t)((double)h->cause.on_cpu_ns * scale);
     h->cause.runqueue_ns = (uint64_t)((double)h->cause.runqueue_ns * scale);
@@ -220,15 +234,27 @@ static sampled_hold *slot_for(gw_thread *thread, uint64_t start, uint64_t now) {
     h->thread = thread;
     h->start_ns = start;
     h->last_emit_ns = now;
+    h->question = -1;
     if (thread->look_start_ns == start) { /* looked at before it was long: the split covers that too */
       h->base_at_ns = thread->look_at_ns;
       h->base_run_ns = thread->look_run_ns;
       h->base_wait_ns = thread->look_wait_ns;
+    } else if (thread->look_at_ns && thread->look_at_ns < start && start - thread->look_at_ns < GW_BRACKET_NS) {
+      /* Never seen open (the sender did not run during it): the last reading of the thread
+       * before it, at an earlier hold, brackets it with the release reading. */
+      h->base_at_ns = thread->look_at_ns;
+      h->base_run_ns = thread->look_run_ns;
+      h->base_wait_ns = thread->look_wait_ns;
+      h->bracketed = 1;
     }
     if (thread->look_frames_start_ns == start && thread->look_frame_count) {
       memcpy(h->cause.frames, thread->look_frames, sizeof h->cause.frames);
       h->cause.frame_count = thread->look_frame_count;
       h->cause.stack_depth = thread->look_stack_depth;
+    } else if (thread->look_frames_start_ns == start && thread->look_frames_question >= 0) {
+      h->question = thread->look_frames_question; /* its answer is this hold's now */
+      h->frame_tries = 1;
+      thread->look_frames_question = -1;
     }
     return h;
   }
@@ -273,6 +299,30 @@ static void take_release(gw_thread *thread, uint64_t now) {
   split(h, at, run_ns, wait_ns);
 }
 
+/* The holder's Python frames, from the frame reader (frame_reader.c): the answer to the
+ * question asked at an earlier tick, or a new question. Never waits: a reader stuck on the
+ * memory map leaves this hold without a location, and says why (fill). */
+static void ask_frames(sampled_hold *h, uint64_t now) {
+  uint64_t key = question_key(h->thread, h->start_ns);
+  if (h->question >= 0) {
+    gw_python_frame frames[GW_CAUSE_FRAMES];
+    uint16_t count = 0, depth = 0;
+    int answer = gw_frames_answer(h->question, key, frames, &count, &depth);
+    if (answer == GW_FRAMES_PENDING) return;
+    h->question = -1;
+    if (answer == GW_FRAMES_READ && count > 0) {
+      memcpy(h->cause.frames, frames, sizeof frames);
+      h->cause.frame_count = count;
+      h->cause.stack_depth = depth;
+      return;
+    }
+  }
+  if (h->cause.frame_count == 0 && h->frame_tries < FRAME_TRIES) {
+    h->frame_tries++;
+    h->question = gw_frames_ask(h->thread->tid, h->thread->pthread, h->frames_interp, key, now);
+  }
+}
+
 static void sample(sampled_hold *h, uint64_t now) {
   uint64_t run_ns, wait_ns;
   unsigned long majflt = h->majflt;
@@ -302,11 +352,7 @@ static void sample(sampled_hold *h, uint64_t now) {
       h->estimated_blocked_ns += blocked;
     }
   }
-  if (h->cause.frame_count == 0 && h->frame_tries < FRAME_TRIES) {
-    h->frame_tries++;
-    h->cause.frame_count = (uint16_t)gw_python_frames(tid, h->thread->pthread, h->frames_interp, h->cause.frames,
-                                                      GW_CAUSE_FRAMES, &h->cause.stack_depth);
-  }
+  ask_frames(h, now);
   h->cause.samples++;
   h->cause.major_faults = (uint32_t)(majflt - h->first_majflt);
   split(h, now, run_ns, wait_ns);
@@ -361,11 +407,24 @@ static int64_t frames_interp(uint8_t payload_type, uint64_t payload) {
   return payload_type == GW_PAYLOAD_NONE ? -1 : gw_interp_of(payload_type, payload);
 }
 
+/* The answer to the thread's early look at its frames, when it has come. */
+static void take_look(gw_thread *thread) {
+  if (thread->look_frames_question < 0) return;
+  uint16_t count = 0, depth = 0;
+  int answer = gw_frames_answer(thread->look_frames_question, question_key(thread, thread->look_frames_start_ns),
+                                thread->look_frames, &count, &depth);
+  if (answer == GW_FRAMES_PENDING) return;
+  thread->look_frames_question = -1;
+  thread->look_frame_count = answer == GW_FRAMES_READ ? count : 0;
+  thread->look_stack_depth = depth;
+}
+
 void gw_sampler_observe(gw_thread *thread, uint64_t now) {
   if (!gil_domain) gil_domain = gw_intern_find(&gw_rt.domains, GW_GIL_DOMAIN);
   if (!holding_message) holding_message = gw_intern_find(&gw_rt.messages, GW_GIL_HOLDING);
   if (!waiting_message) waiting_message = gw_intern_find(&gw_rt.messages, GW_GIL_WAITING);
   if (!gil_domain || !holding_message) return;
+  take_look(thread);
   take_release(thread, now);
   uint64_t start, payload;
   uint8_t payload_type;
@@ -381,10 +440,12 @@ void gw_sampler_observe(gw_thread *thread, uint64_t now) {
     /* Past half the threshold (rare: the switch interval is 5 ms): where it is, once, in
      * case it ends long but before the first sample (the sender can be a tick late). */
     if (now - start >= gw_rt.config.long_hold_ns / 2 && thread->look_frames_start_ns != start) {
+      if (thread->look_frames_question >= 0)
+        gw_frames_forget(thread->look_frames_question, question_key(thread, thread->look_frames_start_ns));
       thread->look_frames_start_ns = start;
-      thread->look_frame_count =
-          (uint16_t)gw_python_frames(thread->tid, thread->pthread, frames_interp(payload_type, payload),
-                                     thread->look_frames, GW_CAUSE_FRAMES, &thread->look_stack_depth);
+      thread->look_frame_count = 0;
+      thread->look_frames_question =
+          gw_frames_ask(thread->tid, thread->pthread, frames_interp(payload_type, payload), question_key(thread, start), now);
     }
     return;
   }
@@ -409,10 +470,24 @@ static void largest(const uint64_t *weights, int n, int *order, int k) {
   }
 }
 
+/* Why a hold has no location: its frame question was never answered. If the reader is in
+ * process_vm_readv or waits uninterruptibly, it is the memory map's lock it waits for. */
+static uint32_t frames_missing(const sampled_hold *h) {
+  if (h->cause.frame_count || h->question < 0) return 0;
+  pid_t reader = gw_frames_reader_tid();
+  if (!reader) return GW_CAUSE_FRAMES_LATE;
+  char state = 0;
+  unsigned long majflt;
+  int32_t syscall = read_syscall(reader);
+  return syscall == 310 /* process_vm_readv */ || (read_stat(reader, &state, &majflt) && state == 'D')
+             ? GW_CAUSE_FRAMES_LOCKED
+             : GW_CAUSE_FRAMES_LATE;
+}
+
 static void fill(sampled_hold *h, gw_hold_cause *out, int final) {
   *out = h->cause;
   out->thread = h->thread->id;
-  out->flags = final ? GW_CAUSE_FINAL : 0;
+  out->flags = (final ? GW_CAUSE_FINAL : 0) | (final ? frames_missing(h) : 0) | (h->bracketed ? GW_CAUSE_BRACKETED : 0);
   out->start_ns = h->start_ns;
   out->interp = h->interp;
   uint64_t weights[SYSCALL_SLOTS];
@@ -455,6 +530,7 @@ void gw_sampler_after_fork_child(void) {
     self->released_seen = self->released.seq;
     self->look_start_ns = 0;
     self->look_frames_start_ns = 0;
+    self->look_frames_question = -1;
   }
 }
 

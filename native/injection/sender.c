@@ -193,13 +193,25 @@ static void unlink_thread(gw_thread **link, gw_thread *thread) {
   }
 }
 
-static void queue_status(uint32_t thread_count, uint32_t flags) {
+static uint64_t dropped_total(void) {
   uint64_t dropped = S.dropped + gw_transport_dropped() + gw_load_relaxed(&gw_rt.lost_threads);
-  uint64_t unmatched = S.unmatched_reaped;
-  for (gw_thread *thread = gw_load_acquire(&gw_rt.threads); thread; thread = thread->next) {
+  for (gw_thread *thread = gw_load_acquire(&gw_rt.threads); thread; thread = thread->next)
     dropped += gw_load_relaxed(&thread->dropped);
+  return dropped;
+}
+
+/* The region carries the drop count too: records lost in the last flush at exit (a server
+ * that stalled) are never followed by a STATUS, and must still be known as lost. */
+static void publish_dropped(uint64_t dropped) {
+  if (gw_rt.region) __atomic_store_n(&gw_rt.region->dropped_events, dropped, __ATOMIC_RELEASE);
+}
+
+static void queue_status(uint32_t thread_count, uint32_t flags) {
+  uint64_t dropped = dropped_total();
+  uint64_t unmatched = S.unmatched_reaped;
+  for (gw_thread *thread = gw_load_acquire(&gw_rt.threads); thread; thread = thread->next)
     unmatched += gw_load_relaxed(&thread->unmatched_pops);
-  }
+  publish_dropped(dropped);
   gw_frame_status(&S.records, dropped, unmatched, thread_count, flags);
 }
 
@@ -397,6 +409,7 @@ static void final_flush(void) {
   if (!gw_rt.region_file) gw_transport_connect_now(); /* the last chance: a server that came back gets the totals */
   tick(1);
   gw_transport_flush_until(deadline, gw_rt.region_file ? GW_EXIT_STALL_MS : GW_EXIT_FLUSH_MS);
+  publish_dropped(dropped_total());
 }
 
 static void *sender_main(void *arg) {

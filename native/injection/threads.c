@@ -25,6 +25,7 @@ gw_thread *gw_thread_slow(void) {
     return NULL;
   }
   thread->ring = ring;
+  thread->look_frames_question = -1;
   thread->ring_mask = gw_rt.config.ring_events - 1;
   thread->tid = (pid_t)syscall(SYS_gettid);
   thread->pthread = (unsigned long)pthread_self();

@@ -169,7 +169,17 @@ enum gw_status_flags {
 #define GW_SYSCALL_UNKNOWN  (-2)
 #define GW_SYSCALL_GIL_WAIT (-3) /* others only: the thread is waiting for the GIL */
 
-enum gw_cause_flags { GW_CAUSE_FINAL = 1 };
+enum gw_cause_flags {
+  GW_CAUSE_FINAL = 1,
+  /* No frames (frame_count 0) because the read of the holder's frames waited for the
+   * process's memory-map lock the whole hold (msync, a page fault under I/O, an mmap). */
+  GW_CAUSE_FRAMES_LOCKED = 2,
+  /* No frames because their read was not answered before the hold ended. */
+  GW_CAUSE_FRAMES_LATE = 4,
+  /* The sender never saw the hold open: its split is the proportions between a reading of
+   * the holder taken before the hold (at most 1 s) and the holder's own at its release. */
+  GW_CAUSE_BRACKETED = 8,
+};
 
 typedef struct gw_cause_syscall {
   int32_t syscall;    /* x86-64 system call number, or GW_SYSCALL_NONE / GW_SYSCALL_UNKNOWN */
@@ -342,7 +352,8 @@ typedef struct gw_shared_header {
   uint32_t retired_seq;   /* odd while `retired` changes */
   uint32_t retired_count; /* `retired` in use */
   uint32_t slots_used;    /* slots [0, slots_used) have been claimed at least once */
-  uint64_t reserved2[6];  /* `contention` starts on a cache line */
+  uint64_t dropped_events; /* as in STATUS, written by the sender each tick and after its last flush */
+  uint64_t reserved2[5];   /* `contention` starts on a cache line */
   gw_shared_contention contention[GW_GIL_SLOTS];
   gw_gil_totals retired[GW_GIL_SLOTS];
   char service[256]; /* GILWATCH_SERVICE or the executable's name, NUL-terminated */
