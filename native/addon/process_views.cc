@@ -82,9 +82,10 @@ Napi::Value causeObject(Napi::Env env, const Process &p, const HoldCause *c) {
   }
   o.Set("frames", frames);
   o.Set("stackDepth", c->stackDepth);
-  o.Set("framesMissing", c->frames.empty() && (c->framesMissing & GW_CAUSE_FRAMES_LOCKED) ? Napi::Value(Napi::String::New(env, "locked"))
-                         : c->frames.empty() && (c->framesMissing & GW_CAUSE_FRAMES_LATE) ? Napi::Value(Napi::String::New(env, "late"))
-                                                                                          : env.Null());
+  o.Set("framesMissing",
+        c->frames.empty() && (c->framesMissing & GW_CAUSE_FRAMES_LOCKED) ? Napi::Value(Napi::String::New(env, "locked"))
+        : c->frames.empty() && (c->framesMissing & GW_CAUSE_FRAMES_LATE) ? Napi::Value(Napi::String::New(env, "late"))
+                                                                         : env.Null());
   return o;
 }
 

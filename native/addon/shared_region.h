@@ -24,7 +24,7 @@ class SharedRegion {
     std::vector<gw_gil_totals> totals;
   };
   struct Snapshot {
-    uint32_t state = 0; // gw_shared_state
+    uint32_t state = 0;         // gw_shared_state
     uint64_t droppedEvents = 0; // as in STATUS, including the sender's last flush
     std::vector<Slot> slots;
     std::vector<gw_gil_totals> retired;

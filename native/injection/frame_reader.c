@@ -126,7 +126,8 @@ void gw_frames_forget(int index, uint64_t key) {
   question *q = &questions[index];
   uint32_t expected = ASKED;
   /* Not yet taken up: withdrawn. Being read: its answer is dropped when it comes. */
-  if (q->key == key && !__atomic_compare_exchange_n(&q->state, &expected, FREE, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+  if (q->key == key &&
+      !__atomic_compare_exchange_n(&q->state, &expected, FREE, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
     expected = ANSWERED;
     __atomic_compare_exchange_n(&q->state, &expected, FREE, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
   }

@@ -352,7 +352,7 @@ size_t gw_sampler_end_tick(uint64_t now_ns, gw_hold_cause *out, size_t max, int 
 #define GW_BUSY_TICK_MS         1
 #define GW_SAMPLE_MS            2
 #define GW_EXIT_FLUSH_MS        200
-#define GW_EXIT_STALL_MS       50 /* at exit, with a totals file: a server that takes nothing this long is not waited for */
+#define GW_EXIT_STALL_MS        50 /* at exit, with a totals file: a server that takes nothing this long is not waited for */
 #define GW_OPEN_REPORT_AFTER_NS (GW_TICK_MS * 1000000ull) /* open ranges older than this are reported */
 #define GW_NAME_REFRESH_NS      5000000000ull             /* OS names rarely change; NVTX-given names arrive at once */
 

@@ -32,7 +32,7 @@
 #define OTHERS_MAX_THREADS 16
 #define INTERIM_EVERY_NS   100000000ull
 #define SYSCALL_SLOTS      16
-#define FRAME_TRIES        3 /* samples that may look for the holder's Python frames */
+#define FRAME_TRIES        3             /* samples that may look for the holder's Python frames */
 #define GW_BRACKET_NS      1000000000ull /* a reading this recent before a hold may bracket it */
 
 typedef struct sampled_hold {
@@ -146,7 +146,9 @@ static uint32_t read_wait_site(pid_t tid) {
 }
 
 /* Which hold a frame question is for. */
-static inline uint64_t question_key(const gw_thread *thread, uint64_t start) { return start ^ ((uint64_t)thread->tid << 40); }
+static inline uint64_t question_key(const gw_thread *thread, uint64_t start) {
+  return start ^ ((uint64_t)thread->tid << 40);
+}
 
 static void release(sampled_hold *h) {
   if (h->question >= 0) gw_frames_forget(h->question, question_key(h->thread, h->start_ns));
@@ -444,8 +446,8 @@ void gw_sampler_observe(gw_thread *thread, uint64_t now) {
         gw_frames_forget(thread->look_frames_question, question_key(thread, thread->look_frames_start_ns));
       thread->look_frames_start_ns = start;
       thread->look_frame_count = 0;
-      thread->look_frames_question =
-          gw_frames_ask(thread->tid, thread->pthread, frames_interp(payload_type, payload), question_key(thread, start), now);
+      thread->look_frames_question = gw_frames_ask(thread->tid, thread->pthread, frames_interp(payload_type, payload),
+                                                   question_key(thread, start), now);
     }
     return;
   }

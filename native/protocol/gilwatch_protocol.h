@@ -348,10 +348,10 @@ typedef struct gw_shared_header {
   uint64_t start_ticks;  /* the process's start (/proc/PID/stat field 22): with pid, which process */
   uint64_t monotonic_ns; /* CLOCK_MONOTONIC and CLOCK_REALTIME read together at creation */
   uint64_t realtime_ns;
-  uint32_t lock;          /* spinlock: slot claims, folds, counts of threads without a slot */
-  uint32_t retired_seq;   /* odd while `retired` changes */
-  uint32_t retired_count; /* `retired` in use */
-  uint32_t slots_used;    /* slots [0, slots_used) have been claimed at least once */
+  uint32_t lock;           /* spinlock: slot claims, folds, counts of threads without a slot */
+  uint32_t retired_seq;    /* odd while `retired` changes */
+  uint32_t retired_count;  /* `retired` in use */
+  uint32_t slots_used;     /* slots [0, slots_used) have been claimed at least once */
   uint64_t dropped_events; /* as in STATUS, written by the sender each tick and after its last flush */
   uint64_t reserved2[5];   /* `contention` starts on a cache line */
   gw_shared_contention contention[GW_GIL_SLOTS];
