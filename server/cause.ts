@@ -56,6 +56,7 @@ export function describeLocation (c: HoldCause, frames = 2): string {
   if (!c.frames.length) {
     if (c.framesMissing === 'locked') return 'frames not readable: the process\'s memory map was locked throughout (msync, a page fault under I/O or an mmap held it)'
     if (c.framesMissing === 'late') return 'frames not read before the hold ended'
+    if (c.framesMissing === 'unseen') return 'frames not read: the hold ended before the sampler saw it open'
     return ''
   }
   return `at ${c.frames.slice(0, frames).map(describeFrame).join(' < ')}`

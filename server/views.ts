@@ -248,8 +248,9 @@ interface CauseBase {
   stackDepth: number // Python frames on the holder's stack (saturates at STACK_WALK_LIMIT)
   // Why `frames` is empty, when it is: "locked", the read of the holder's frames waited for
   // the process's memory-map lock the whole hold (itself an answer: msync, a page fault under
-  // I/O, an mmap held it); "late", the read was not answered before the hold ended.
-  framesMissing: 'locked' | 'late' | null
+  // I/O, an mmap held it); "late", the read was not answered before the hold ended;
+  // "unseen", the sampler never saw the hold open (the split is then bracketed).
+  framesMissing: 'locked' | 'late' | 'unseen' | null
 }
 
 // As the addon builds it: system calls by number.

@@ -3,6 +3,7 @@
 // through the API, /metrics, the run summary and the trace export. The split covers the whole
 // hold, the part before the 20 ms threshold too, up to a remainder of one sender tick (10 ms).
 import assert from 'node:assert/strict'
+import type { ChildProcess } from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -127,6 +128,63 @@ test('holds just past the threshold, most ending before the first sample: each h
   assert.ok(covered >= 0.75 * held, `the splits cover ${covered / 1e6} of ${held / 1e6} ms`)
 })
 
+// Printed lines of a child so far, to wait for one.
+function lines (child: ChildProcess): () => string[] {
+  let text = ''
+  child.stdout!.on('data', (d) => { text += d })
+  return () => text.split('\n')
+}
+
+test('the sender thread stopped for the whole hold (ptrace): the split is bracketed from readings around it, and it says why there are no frames', async () => {
+  const program = run(python, [path.join(fixturesDir, 'python', 'hold_causes.py'), library, 'unseen'],
+    monitoredEnv(server.socket, { PYTHONPATH: paths.pythonHook }), 60_000, 'pipe')
+  const printed = lines(program.child)
+  await waitFor('"ready"', () => printed().includes('ready'))
+  const pid = program.child.pid!
+  const sender = fs.readdirSync(`/proc/${pid}/task`).find((tid) => fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim() === 'gilwatch-send')
+  assert.ok(sender, 'the sender thread')
+  const tracer = run('python3', [path.join(fixturesDir, 'python', 'stop_thread.py'), sender!], process.env, 60_000, 'pipe')
+  const traced = lines(tracer.child)
+  await waitFor('the sender stopped', () => traced().includes('stopped'))
+  program.child.stdin!.write('go\n')
+  await waitFor('the 200 ms hold', () => printed().some((l) => l.startsWith('holder ')))
+  tracer.child.stdin!.end('resume\n')
+  assert.equal((await tracer).code, 0, (await tracer).stderr)
+  const result = await program
+  assert.equal(result.code, 0, result.stderr)
+  const proc = await waitFor('the process', async () => (await server.processes()).find((p) => p.pid === pid && p.state !== 'connected'))
+  const { holds } = await server.get(`/api/processes/${proc.instance}/long-holds?thresholdMs=150`)
+  const mine = holds.find((h: any) => h.name === 'holder')
+  assert.ok(mine?.cause?.final, `the hold has a final cause: ${JSON.stringify(mine)}`)
+  assert.equal(mine.cause.split, 'bracketed')
+  assert.equal(mine.cause.samples, 0, 'never sampled')
+  const parts = mine.cause.onCpuNs + mine.cause.runqueueNs + mine.cause.blockedNs
+  assert.ok(parts >= 0.95 * mine.durationNs && parts <= 1.01 * mine.durationNs, `the parts add up to ${parts / 1e6} ms of ${mine.durationNs / 1e6} ms`)
+  assert.ok(mine.cause.blockedNs >= 0.8 * mine.durationNs, `mostly blocked (it slept): ${mine.cause.blockedNs / 1e6} ms`)
+  assert.equal(mine.cause.framesMissing, 'unseen')
+  console.log(`# unseen: ${(mine.durationNs / 1e6).toFixed(1)} ms hold, bracketed: blocked ${(mine.cause.blockedNs / 1e6).toFixed(1)} ms, ` +
+    `on CPU ${(mine.cause.onCpuNs / 1e6).toFixed(1)}, run queue ${(mine.cause.runqueueNs / 1e6).toFixed(1)}`)
+})
+
+test('a thread\'s longest hold keeps its cause after 100 later long holds (the run summary shows the longest)', async () => {
+  const result = await run(python, [path.join(fixturesDir, 'python', 'hold_causes.py'), library, 'many'],
+    monitoredEnv(server.socket, { PYTHONPATH: paths.pythonHook }))
+  assert.equal(result.code, 0, result.stderr)
+  const pid = Number(/pid (\d+)/.exec(result.stdout)![1])
+  const proc = await waitFor('the process', async () => (await server.processes()).find((p) => p.pid === pid && p.state !== 'connected'))
+  const { holds } = await server.get(`/api/processes/${proc.instance}/long-holds?thresholdMs=20&limit=1000`)
+  const mine = holds.filter((h: any) => h.name === 'holder').sort((a: any, b: any) => a.startNs - b.startNs)
+  assert.ok(mine.length >= 100, `${mine.length} long holds on "holder"`)
+  const longest = mine[0]
+  assert.ok(longest.durationNs >= 200e6, `the first is the 200 ms one: ${longest.durationNs / 1e6} ms`)
+  assert.ok(longest.cause?.final, 'the longest hold still has its cause')
+  assert.ok(longest.cause.blockedNs >= 0.9 * 200e6, `blocked ${longest.cause.blockedNs / 1e6} ms`)
+  const latest = mine.slice(-64)
+  assert.ok(latest.every((h: any) => h.cause?.final), 'the latest 64 have theirs')
+  const top = server.store.summary(proc.instance)!.longestHolds.find((h) => h.name === 'holder')
+  assert.ok(top?.cause?.final && top.durationNs >= 200e6, `the summary's longest hold has its cause: ${JSON.stringify(top)}`)
+})
+
 test('the run summary and the trace export say why', async () => {
   const dir = server.dir
   const recording = path.join(dir, 'causes.gwrec')
@@ -150,7 +208,7 @@ test('the run summary and the trace export say why', async () => {
   assert.equal(long.args.cause.frames[0].line, line)
 })
 
-test('the disk scenario, stock 3.11 through the probe: every hold of 30 ms or more has a cause and a Python location, covering 80 % of it (all from 50 ms)', async () => {
+test('the disk scenario, stock 3.11 through the probe: every hold of 30 ms or more has a cause covering 80 % of it and a Python location', async () => {
   // mapper: slice assignment into a 64 MiB file mapping and mmap.flush() (msync, GIL held);
   // two writers: 4 MiB writes and os.fdatasync (GIL released), keeping the disk busy.
   const stock = stockPythons().find((p) => p.endsWith('python3.11'))
@@ -168,27 +226,17 @@ test('the disk scenario, stock 3.11 through the probe: every hold of 30 ms or mo
   const program = holds.filter((h: any) => !(h.name === 'MainThread' && h.startNs >= end))
   assert.ok(program.length >= 1, `at least one hold of 30 ms (${result.stdout.trim().replace(/\n/g, '; ')})`)
   let msync = 0
-  let uncovered = 0
   for (const h of holds) {
     const what = `${h.name}'s ${(h.durationNs / 1e6).toFixed(1)} ms hold`
     assert.ok(h.cause?.final, `${what}: a final cause: ${JSON.stringify({ ...h, waiters: undefined })}`)
     if (!program.includes(h)) continue
-    // A hold that ends before the sender first sees it open has no reading to split from and
-    // no frames:
-    // on this saturated machine the sender can be a few ticks late (its frame reads wait on
-    // the mm lock that msync and the page faults hold). Rare, counted, never a long one.
     const parts = h.cause.onCpuNs + h.cause.runqueueNs + h.cause.blockedNs
-    if (parts < 0.8 * h.durationNs) {
-      uncovered++
-      assert.ok(h.durationNs < 50e6, `${what}: the cause covers only ${(parts / 1e6).toFixed(1)} ms`)
-      continue
-    }
+    assert.ok(parts >= 0.8 * h.durationNs, `${what}: the cause covers only ${(parts / 1e6).toFixed(1)} ms`)
     assert.ok(h.cause.frames.length >= 1 && h.cause.frames[0].line > 0, `${what}: where: ${JSON.stringify(h.cause.frames)}`)
     if (h.name === 'mapper') assert.equal(h.cause.frames[0].file, fixture, `${what}: in the fixture`)
     if (h.cause.blockedIn.some((b: any) => b.syscall === 'msync' && b.waitSite)) msync++
   }
   console.log(`# disk: ${program.length} holds of 30 ms or more (+${holds.length - program.length} at exit), ${msync} blocked in msync, ` +
-    `${uncovered} not covered to 80 %; ${result.stdout.trim().replace(/\n/g, '; ')}`)
-  assert.ok(uncovered <= 0.1 * program.length, `${uncovered} of ${program.length} holds not covered to 80 %`)
+    `${result.stdout.trim().replace(/\n/g, '; ')}`)
   assert.ok(msync >= 1, 'mmap.flush() seen as msync with a kernel wait site')
 })

@@ -113,8 +113,8 @@ export function monitoredEnv (addr: string, extra: NodeJS.ProcessEnv = {}): Node
 
 export interface Finished { code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }
 
-export function run (command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<Finished> & { child: ChildProcess } {
-  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+export function run (command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000, stdin: 'ignore' | 'pipe' = 'ignore'): Promise<Finished> & { child: ChildProcess } {
+  const child = spawn(command, args, { env, stdio: [stdin, 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout!.on('data', (d) => { stdout += d })

@@ -85,7 +85,9 @@ Napi::Value causeObject(Napi::Env env, const Process &p, const HoldCause *c) {
   o.Set("framesMissing",
         c->frames.empty() && (c->framesMissing & GW_CAUSE_FRAMES_LOCKED) ? Napi::Value(Napi::String::New(env, "locked"))
         : c->frames.empty() && (c->framesMissing & GW_CAUSE_FRAMES_LATE) ? Napi::Value(Napi::String::New(env, "late"))
-                                                                         : env.Null());
+        : c->frames.empty() && (c->framesMissing & GW_CAUSE_FRAMES_UNSEEN)
+            ? Napi::Value(Napi::String::New(env, "unseen"))
+            : env.Null());
   return o;
 }
 

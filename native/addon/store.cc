@@ -598,14 +598,21 @@ void NativeStore::holdCause(Process &process, Thread &thread, const gw_hold_caus
   for (HoldCause &existing : thread.causes)
     if (existing.startNs == c.start_ns) cause = &existing;
   if (!cause) {
-    if (thread.causes.size() >= 64) thread.causes.erase(thread.causes.begin());
+    if (thread.causes.size() >= Thread::kCausesKept) {
+      // Room for the newest: the shortest hold outside the latest ones gives its place.
+      auto older = thread.causes.end() - static_cast<long>(Thread::kCausesLatest);
+      auto victim = std::min_element(thread.causes.begin(), older, [](const HoldCause &a, const HoldCause &b) {
+        return a.lengthNs() < b.lengthNs();
+      });
+      thread.causes.erase(victim);
+    }
     thread.causes.emplace_back();
     cause = &thread.causes.back();
   }
   bool wasFinal = cause->final;
   cause->startNs = c.start_ns;
   cause->final = c.flags & GW_CAUSE_FINAL;
-  cause->framesMissing = c.flags & (GW_CAUSE_FRAMES_LOCKED | GW_CAUSE_FRAMES_LATE);
+  cause->framesMissing = c.flags & (GW_CAUSE_FRAMES_LOCKED | GW_CAUSE_FRAMES_LATE | GW_CAUSE_FRAMES_UNSEEN);
   cause->bracketed = (c.flags & GW_CAUSE_BRACKETED) != 0;
   cause->interp = c.interp;
   cause->sampledFromNs = c.sampled_from_ns;

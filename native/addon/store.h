@@ -3,8 +3,9 @@
 // JavaScript side through addon.cc. Single-threaded: everything runs on Node's main thread.
 #pragma once
 
-#include <cstdint>
+#include <algorithm>
 #include <array>
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
@@ -114,7 +115,7 @@ struct RecentRange {
 struct HoldCause {
   uint64_t startNs = 0;
   bool final = false;
-  // Why it has no frames, when it has none: GW_CAUSE_FRAMES_LOCKED or GW_CAUSE_FRAMES_LATE.
+  // Why it has no frames, when it has none: GW_CAUSE_FRAMES_LOCKED, _LATE or _UNSEEN.
   uint32_t framesMissing = 0;
   bool bracketed = false; // split from readings around the hold, not sampled during it
   int64_t interp = 0;
@@ -134,6 +135,9 @@ struct HoldCause {
   };
   std::vector<Frame> frames; // the holder's innermost Python frames, innermost first
   uint32_t stackDepth = 0;
+  uint64_t lengthNs() const {
+    return std::max(onCpuNs + runqueueNs + blockedNs, sampledToNs - std::min(sampledToNs, startNs));
+  }
 };
 
 // Which `thread` label a thread's GIL metrics carry (see MetricsOptions::maxThreads).
@@ -151,7 +155,10 @@ struct Thread {
   // The thread's own GIL figures, all GILs together (the run summary; metrics use `gil`).
   DurationHistogram holds, waits;
   uint64_t longestHoldNs = 0, longestHoldStartNs = 0;
-  std::vector<HoldCause> causes; // the latest 64 long holds'
+  // Causes of the latest kCausesLatest long holds and of the longest others, kCausesKept in all:
+  // the run summary shows a thread's longest holds, the live view its latest.
+  static constexpr size_t kCausesKept = 128, kCausesLatest = 64;
+  std::vector<HoldCause> causes; // in the order they arrived
   const HoldCause *causeOf(uint64_t startNs) const {
     for (const HoldCause &c : causes)
       if (c.startNs == startNs) return &c;

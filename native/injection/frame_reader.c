@@ -2,17 +2,20 @@
  * The holders' Python frames, read on a thread of their own ("gilwatch-frames").
  *
  * Frames come from the interpreter's memory through process_vm_readv, which takes this
- * process's memory-map lock for reading. Under disk pressure that lock is what a long hold
- * often waits behind: a page fault under I/O, msync, a thread's mmap or munmap queued as a
- * writer. A sampler that read frames itself was stuck there with the holder and saw nothing
- * of the hold, not even the cheap /proc reads that split it (docs/configuration.md, "Why
- * was that hold long?"). So the sampler only asks (gw_frames_ask) and picks the answer up
- * at a later tick (gw_frames_answer); the reader may be stuck, the sampler never is, and a
- * question still open when its hold ends says why the hold has no location.
+ * process's memory-map lock for reading. Under disk pressure that lock can be what a long
+ * hold waits behind: a page fault under I/O, msync, a thread's mmap or munmap queued as a
+ * writer. A sampler that read frames itself would be stuck there with the holder and miss
+ * the cheap /proc reads that split the hold. So the sampler only asks (gw_frames_ask) and
+ * picks the answer up at a later tick (gw_frames_answer); the reader may be stuck, the
+ * sampler never is, and a question still open when its hold ends says why the hold has no
+ * location.
  *
- * The reader is started for a question and ends when none is left, so a process without
- * long holds has no such thread; a fork waits for it (gw_frames_before_fork).
+ * The reader is started for the first question, waits for the next ones, and ends after
+ * GW_FRAME_READER_IDLE_NS without one, so a process without long holds has no such thread
+ * (and a busy one does not start a thread, with its stack mapping, per hold); a fork stops
+ * it and waits until it is gone (gw_frames_before_fork).
  */
+#include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -42,10 +45,14 @@ enum { FREE = 0, ASKED = 1, READING = 2, ANSWERED = 3 };
 static question questions[GW_FRAME_QUESTIONS];
 static pthread_mutex_t lifecycle = PTHREAD_MUTEX_INITIALIZER;
 static pthread_t reader;
-static int running;      /* the thread is at work (under `lifecycle`) */
-static int joinable;     /* a thread was started and not yet joined (under `lifecycle`) */
-static pid_t reader_tid; /* while it runs: the sampler looks at where it waits */
-static pid_t last_tid;   /* the last reader's, for the fork's wait */
+static int running;         /* the thread is at work (under `lifecycle`) */
+static int joinable;        /* a thread was started and not yet joined (under `lifecycle`) */
+static pid_t reader_tid;    /* while it runs: the sampler looks at where it waits */
+static pid_t last_tid;      /* the last reader's, for the fork's wait */
+static uint32_t asked_word; /* bumped by each question: the idle reader sleeps on it */
+static int stop_reader;     /* the fork: end now */
+
+#define GW_FRAME_READER_IDLE_NS 1000000000ull
 
 static void *reader_main(void *arg) {
   (void)arg;
@@ -55,6 +62,8 @@ static void *reader_main(void *arg) {
   prctl(PR_SET_NAME, "gilwatch-frames");
   last_tid = (pid_t)syscall(SYS_gettid);
   gw_store_release(&reader_tid, last_tid);
+  uint64_t idle_since = 0;
+  uint32_t seen = gw_load_acquire(&asked_word);
   for (;;) {
     int asked = 0;
     for (int i = 0; i < GW_FRAME_QUESTIONS; i++) {
@@ -65,8 +74,20 @@ static void *reader_main(void *arg) {
       q->count = (uint16_t)gw_python_frames(q->tid, q->pthread, q->interp, q->frames, GW_CAUSE_FRAMES, &q->depth);
       gw_store_release(&q->state, ANSWERED);
     }
-    if (asked) continue;
-    /* Nothing left: the thread ends, unless a question came in meanwhile (then it stays). */
+    if (asked) {
+      idle_since = 0;
+      continue;
+    }
+    uint64_t now = gw_now_ns();
+    if (!idle_since) idle_since = now;
+    if (!gw_load_acquire(&stop_reader) && now - idle_since < GW_FRAME_READER_IDLE_NS) {
+      /* Until the next question (its bump of asked_word wakes us), at most 100 ms. */
+      struct timespec pause = {0, 100000000L};
+      syscall(SYS_futex, &asked_word, FUTEX_WAIT_PRIVATE, seen, &pause, NULL, 0);
+      seen = gw_load_acquire(&asked_word);
+      continue;
+    }
+    /* Idle long enough: the thread ends, unless a question came in meanwhile (then it stays). */
     pthread_mutex_lock(&lifecycle);
     int left = 0;
     for (int i = 0; i < GW_FRAME_QUESTIONS; i++) left |= gw_load_acquire(&questions[i].state) == ASKED;
@@ -91,6 +112,8 @@ int gw_frames_ask(pid_t tid, unsigned long pthread, int64_t interp, uint64_t key
     q->asked_ns = now;
     q->count = q->depth = 0;
     gw_store_release(&q->state, ASKED);
+    __atomic_add_fetch(&asked_word, 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, &asked_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
     pthread_mutex_lock(&lifecycle);
     if (!running) {
       if (joinable) pthread_join(reader, NULL); /* the last one, done or about to be */
@@ -145,7 +168,11 @@ void gw_frames_before_fork(void) {
   joinable = 0;
   pthread_mutex_unlock(&lifecycle);
   if (!wait) return;
+  gw_store_release(&stop_reader, 1);
+  __atomic_add_fetch(&asked_word, 1, __ATOMIC_RELEASE);
+  syscall(SYS_futex, &asked_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
   pthread_join(reader, NULL);
+  gw_store_release(&stop_reader, 0);
   for (int i = 0; i < 400 && last_tid > 0 && syscall(SYS_tgkill, getpid(), last_tid, 0) == 0; i++) {
     struct timespec pause = {0, 50000};
     nanosleep(&pause, NULL);

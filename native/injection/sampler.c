@@ -475,7 +475,8 @@ static void largest(const uint64_t *weights, int n, int *order, int k) {
 /* Why a hold has no location: its frame question was never answered. If the reader is in
  * process_vm_readv or waits uninterruptibly, it is the memory map's lock it waits for. */
 static uint32_t frames_missing(const sampled_hold *h) {
-  if (h->cause.frame_count || h->question < 0) return 0;
+  if (h->cause.frame_count) return 0;
+  if (h->question < 0) return h->frame_tries == 0 ? GW_CAUSE_FRAMES_UNSEEN : 0;
   pid_t reader = gw_frames_reader_tid();
   if (!reader) return GW_CAUSE_FRAMES_LATE;
   char state = 0;

@@ -179,6 +179,8 @@ enum gw_cause_flags {
   /* The sender never saw the hold open: its split is the proportions between a reading of
    * the holder taken before the hold (at most 1 s) and the holder's own at its release. */
   GW_CAUSE_BRACKETED = 8,
+  /* No frames because the sender never saw the hold open (it did not run meanwhile). */
+  GW_CAUSE_FRAMES_UNSEEN = 16,
 };
 
 typedef struct gw_cause_syscall {
