@@ -18,6 +18,10 @@
         "native/addon/peer.cc",
         "native/addon/shared_region.cc",
         "native/addon/store.cc",
+        "native/addon/store_causes.cc",
+        "native/addon/store_gil.cc",
+        "native/addon/store_records.cc",
+        "native/addon/string_table.cc",
         "native/addon/store_regions.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

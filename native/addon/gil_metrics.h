@@ -13,6 +13,17 @@
 
 namespace gilwatch {
 
+// The entry of GIL `interp` in a short per-GIL list (a process has few interpreters), added
+// value-initialized when absent. Every per-GIL list of the store is found through this.
+template <typename Entry>
+Entry &entryOf(std::vector<Entry> &list, int64_t interp) {
+  for (Entry &e : list)
+    if (e.interp == interp) return e;
+  list.emplace_back();
+  list.back().interp = interp;
+  return list.back();
+}
+
 // Upper bounds in ns (seconds in docs/metrics.md): 1 µs to 10 s, with 1, 5, 10, 50, 100,
 // 200, 500 ms and 1 s among the edges. The wire's (GIL totals carry bucket counts).
 constexpr std::array<uint64_t, GW_DURATION_BUCKETS> kDurationBucketsNs = GW_DURATION_BOUNDS_NS;

@@ -15,15 +15,6 @@ namespace gilwatch {
 
 static_assert(GW_DURATION_BUCKETS == kDurationBuckets, "the wire's histogram buckets are the metrics' buckets");
 
-// The entry of `interp` in `list`, added (zeroed) when absent.
-inline gw_gil_totals &totalsOf(std::vector<gw_gil_totals> &list, int64_t interp) {
-  for (gw_gil_totals &t : list)
-    if (t.interp == interp) return t;
-  list.push_back(gw_gil_totals{});
-  list.back().interp = interp;
-  return list.back();
-}
-
 // What `now` adds to `before`, field by field. Counts never go back: a smaller value (a
 // hostile or corrupt sender) adds nothing. The longest hold is a maximum, not a sum.
 inline gw_gil_totals increase(const gw_gil_totals &before, const gw_gil_totals &now) {

@@ -66,6 +66,7 @@ struct SecondSample {
 class SecondSeries {
  public:
   static constexpr size_t kSeconds = 300;
+  int64_t interp = 0; // whose GIL
   SecondSample &at(uint64_t second);
   const SecondSample *find(uint64_t second) const {
     if (samples_.empty()) return nullptr;

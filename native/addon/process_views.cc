@@ -339,7 +339,8 @@ Napi::Value seriesView(Napi::Env env, const Process &p, uint64_t clientNow, uint
   uint64_t end = p.state == ProcessState::Connected ? nowSecond : nowSecond + 1;
   Napi::Array gils = Napi::Array::New(env);
   uint32_t g = 0;
-  for (const auto &[interp, series] : p.seconds) {
+  for (const SecondSeries &series : p.seconds) {
+    int64_t interp = series.interp;
     // One row of SeriesColumn::kColumns per second (view_layout.h).
     constexpr size_t columns = SeriesColumn::kColumns;
     std::vector<double> rows;

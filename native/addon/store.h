@@ -21,29 +21,9 @@
 #include "history.h"
 #include "../protocol/ingest_limits.h"
 #include "shared_region.h"
+#include "string_table.h"
 
 namespace gilwatch {
-
-// Interning, one table per process (freed with it): equal texts share one id, so two NVTX
-// copies in a process that name the same domain aggregate together, and no process can
-// fill the table another one's names live in. Every table starts with the same entries
-// (NativeStore's template), so the ids of the GIL names are the same in all of them.
-class StringTable {
- public:
-  StringTable();
-  StringTable(const StringTable &other) { *this = other; }
-  StringTable &operator=(const StringTable &other);
-  // overflowId() once the table holds `maxCount` texts or `maxBytes` bytes.
-  uint32_t intern(std::string_view text, size_t maxCount = SIZE_MAX, size_t maxBytes = SIZE_MAX);
-  const std::string &text(uint32_t id) const { return texts_[id]; }
-  uint32_t overflowId() const { return 1; }
-  size_t size() const { return texts_.size(); }
-
- private:
-  std::deque<std::string> texts_; // a deque: the map's views stay valid as it grows
-  std::unordered_map<std::string_view, uint32_t> ids_;
-  size_t bytes_ = 0;
-};
 
 // Oldest entries are overwritten once `capacity` is reached; storage grows on demand.
 template <typename T>
@@ -182,8 +162,6 @@ struct Thread {
   Totals &totalsFor(const TotalsKey &key, size_t maxKeys, bool &folded);
 };
 
-ThreadGil &gilFor(std::vector<ThreadGil> &list, int64_t interp);
-
 // nvtx_range_duration_seconds for one (domain, message) of a process.
 struct RangeHistogram {
   uint32_t domain;
@@ -270,9 +248,9 @@ struct Process {
     bool restated = true;
   };
   std::unordered_map<uint32_t, RefusedThread> refusedTotals;
-  std::vector<GilTotals> gils;                           // one per interpreter GIL seen
-  std::vector<std::pair<int64_t, SecondSeries>> seconds; // per GIL (interp): dashboard charts
-  SecondSeries &secondsOf(int64_t interp);
+  std::vector<GilTotals> gils;       // one per interpreter GIL seen
+  std::vector<SecondSeries> seconds; // per GIL (interp): dashboard charts
+  SecondSeries &secondsOf(int64_t interp) { return entryOf(seconds, interp); }
   std::vector<ThreadGil> otherThreads; // threads beyond MetricsOptions::maxThreads, per GIL
   size_t ownLabels = 0;
   std::vector<RangeHistogram> rangeHistograms; // the first maxRangeKeys (domain, message) pairs
@@ -293,7 +271,7 @@ struct Process {
     auto found = threads.find(id);
     return found == threads.end() ? nullptr : found->second.get();
   }
-  GilTotals &gil(int64_t interp);
+  GilTotals &gil(int64_t interp) { return entryOf(gils, interp); }
   std::vector<int64_t> interps; // the GILs counted on their own (NativeStore::admitInterp)
 };
 
