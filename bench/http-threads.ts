@@ -5,10 +5,10 @@
 import { spawn, execFileSync } from 'node:child_process'
 import path from 'node:path'
 import { paths } from '../server/config'
-import { monitoredEnv, repoRoot, startTestServer } from '../test/helpers'
+import { STOCK_PYTHON, monitoredEnv, repoRoot, startTestServer } from '../test/helpers'
 import { fmt, summarize, table } from './stats'
 
-const PYTHON = '/root/.pyenv/versions/3.11.7/bin/python3.11'
+const PYTHON = STOCK_PYTHON
 
 interface Load { rps: number, p50: number, p99: number }
 

@@ -57,7 +57,9 @@ for (const [args, message] of wrong) {
 test('serve: private socket, loopback HTTP by default, and a second server on the same socket is refused', async () => {
   const dir = path.join(tempDir(), 'gilwatch')
   const socket = path.join(dir, 'ingest.sock')
-  const child = spawn(process.execPath, [gilwatch, 'serve', '--socket', socket], { stdio: ['ignore', 'ignore', 'pipe'] })
+  // In a network namespace of its own (util-linux's unshare; the tests run as root), where the
+  // default port is free whatever else serves on this machine.
+  const child = spawn('unshare', ['--net', process.execPath, gilwatch, 'serve', '--socket', socket], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   const listening = new Promise<void>((resolve, reject) => {
     child.stderr!.on('data', (d) => {

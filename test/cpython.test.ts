@@ -2,21 +2,14 @@
 // library and the server: ground truth, GIL invariants, Python thread names, and CPython's
 // own threading tests passing with monitoring on.
 import assert from 'node:assert/strict'
-import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { paths } from '../server/config'
 import { buildPython, patchedVersions } from '../server/python-build'
-import type { CompletedRange, ProcessSnapshot } from '../server/views'
-import { assertBlockerHold, fixturesDir, monitoredEnv, run, startTestServer, waitFor, type TestServer } from './helpers'
+import type { CompletedRange } from '../server/views'
+import { assertBlockerHold, finished, monitoredEnv, run, script, startTestServer, waitFor, type TestServer } from './helpers'
 
-const script = (name: string) => path.join(fixturesDir, 'python', name)
 const pythonEnv = (server: TestServer, extra: NodeJS.ProcessEnv = {}) =>
   monitoredEnv(server.socket, { PYTHONPATH: paths.pythonHook, PYTHONDONTWRITEBYTECODE: '1', ...extra })
-
-async function finished (server: TestServer, pid: number): Promise<ProcessSnapshot> {
-  return waitFor(`process ${pid} to disconnect`, async () =>
-    (await server.processes()).find((p) => p.pid === pid && p.state !== 'connected'), 20_000)
-}
 
 const isHold = (r: CompletedRange) => r.domain === 'GIL NVTX Domain' && r.message === 'Holding GIL'
 const isWait = (r: CompletedRange) => r.domain === 'GIL NVTX Domain' && r.message === 'Waiting for GIL'

@@ -12,11 +12,10 @@ import { buildPython, patchedVersions } from '../server/python-build'
 import { formatSummary } from '../server/summary'
 import type { ProcessSnapshot } from '../server/views'
 import {
-  STOCK_PYTHON, fixturesDir, monitoredEnv, parseExposition, run, startServeProcess, startTestServer, tempDir, waitFor,
+  STOCK_PYTHON, monitoredEnv, parseExposition, run, script, startServeProcess, startTestServer, tempDir, waitFor,
   type ServeProcess, type TestServer
 } from './helpers'
 
-const script = (name: string) => path.join(fixturesDir, 'python', name)
 const SLACK = 100 // holds a storm thread makes besides its reads (its start, a barrier, its end)
 let dir: string
 before(() => { dir = tempDir() })

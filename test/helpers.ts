@@ -9,7 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { paths } from '../server/config'
 import { createLogger } from '../server/log'
-import { RecordKind, StringKind, encodeGilTotals, encodeHello, encodeRecords, encodeStatus, encodeString, encodeThread, type GilTotalsInit, type WireRecord } from '../server/protocol'
+import { RecordKind, StringKind, encodeGilTotals, encodeHello, encodeRecords, encodeStatus, encodeString, encodeThread, type GilTotalsInit, type Hello, type WireRecord } from '../server/protocol'
 import { Recorder } from '../server/recording'
 import { MAX_RANGES } from '../server/schemas'
 import { startServer, type RunningServer, type ServeOptions } from '../server/serve'
@@ -18,6 +18,8 @@ import type { CompletedRange, ProcessSnapshot } from '../server/views'
 
 export const repoRoot = path.resolve(__dirname, '..', '..')
 export const fixturesDir = path.join(repoRoot, 'test', 'fixtures')
+/** A Python program of test/fixtures/python. */
+export const script = (name: string): string => path.join(fixturesDir, 'python', name)
 const cacheDir = path.join(repoRoot, '.cache', 'fixtures')
 
 export const { findNvtxInclude } = require(path.join(repoRoot, 'scripts', 'find-nvtx.js')) as {
@@ -28,13 +30,17 @@ export const { findNvtxInclude } = require(path.join(repoRoot, 'scripts', 'find-
 // (wrappers that run them in their chroot under the same pid; built by the pretest as root).
 export const { sidPythons, sidRoot } = require(path.join(repoRoot, 'scripts', 'sid-chroot.js')) as
   { sidPythons: () => Record<string, string>, sidRoot: () => string }
+export const PYENV_VERSIONS = '/root/.pyenv/versions'
+/** pyenv's CPython 3.<minor> here (`minor` as '3.11'), if there is one. */
+export function pyenvPython (minor: string): string | undefined {
+  const version = fs.existsSync(PYENV_VERSIONS) ? fs.readdirSync(PYENV_VERSIONS).find((v) => v.startsWith(`${minor}.`)) : undefined
+  return version ? path.join(PYENV_VERSIONS, version, 'bin', `python${minor}`) : undefined
+}
+/** The stock interpreter of tests and benches that need just one: pyenv's CPython 3.11.7. */
+export const STOCK_PYTHON = path.join(PYENV_VERSIONS, '3.11.7', 'bin', 'python3.11')
 export function stockPythons (): string[] {
-  const root = '/root/.pyenv/versions'
   return [
-    ...['3.10', '3.11', '3.12', '3.13'].flatMap((minor) => {
-      const version = fs.existsSync(root) ? fs.readdirSync(root).find((v) => v.startsWith(`${minor}.`)) : undefined
-      return version ? [path.join(root, version, 'bin', `python${minor}`)] : []
-    }),
+    ...['3.10', '3.11', '3.12', '3.13'].flatMap((minor) => pyenvPython(minor) ?? []),
     ...(fs.existsSync('/usr/bin/python3.11') ? ['/usr/bin/python3.11'] : []),
     ...Object.values(sidPythons())
   ]
@@ -145,6 +151,12 @@ export async function waitFor<T> (what: string, probe: () => Promise<T | undefin
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`)
     await new Promise((resolve) => setTimeout(resolve, 25))
   }
+}
+
+/** Process `pid` as `server` shows it once it has ended (its connection closed). */
+export function finished (server: { processes: () => Promise<ProcessSnapshot[]> }, pid: number, timeoutMs = 20_000): Promise<ProcessSnapshot> {
+  return waitFor(`process ${pid} to disconnect`, async () =>
+    (await server.processes()).find((p) => p.pid === pid && p.state !== 'connected'), timeoutMs)
 }
 
 // [startNs, endNs]: read before the push and after the pop; [innerStartNs, innerEndNs]: after
@@ -301,15 +313,14 @@ export async function startServeProcess (args: string[] = [], options: { dir?: s
  * threads each making READS os.read calls, each counting its own (counted_storm.py). Resolves,
  * once the program is done and the server has its final totals, to each thread's count and
  * what the server's /metrics says of it. */
-export const STOCK_PYTHON = '/root/.pyenv/versions/3.11.7/bin/python3.11'
 export async function countedStorm (server: { url: string, socket: string }, threads = 4, reads = 20_000, env: NodeJS.ProcessEnv = {}):
 Promise<Array<{ name: string, reads: number, counted: number }>> {
-  const result = await run(STOCK_PYTHON, [path.join(fixturesDir, 'python', 'counted_storm.py'), String(threads), String(reads)],
+  const result = await run(STOCK_PYTHON, [script('counted_storm.py'), String(threads), String(reads)],
     monitoredEnv(server.socket, { LD_PRELOAD: paths.probeLibrary, PYTHONPATH: paths.pythonHook, ...env }), 180_000)
   assert.equal(result.code, 0, result.stderr)
   const pid = Number(/pid (\d+)/.exec(result.stdout)![1])
-  const list = async () => (await (await fetch(`${server.url}/api/processes`)).json() as { processes: ProcessSnapshot[] }).processes
-  await waitFor(`process ${pid} to disconnect`, async () => (await list()).find((p) => p.pid === pid && p.state !== 'connected'), 30_000)
+  const processes = async () => (await (await fetch(`${server.url}/api/processes`)).json() as { processes: ProcessSnapshot[] }).processes
+  await finished({ processes }, pid, 30_000)
   const samples = parseExposition(await (await fetch(`${server.url}/metrics`)).text())
     .filter((s) => s.name === 'python_gil_acquisitions_total' && s.labels.pid === String(pid))
   return [...result.stdout.matchAll(/^thread (\S+) (\d+) (\d+)$/gm)].map((m) => ({
@@ -353,6 +364,20 @@ export function documentedLimits (docs: string, section: string): Record<string,
   const text = docs.slice(start, end < 0 ? undefined : end)
   return Object.fromEntries([...text.matchAll(/^\| `(\w+)` \| ([\d ]+) \|/gm)].map((m) => [m[1], Number(m[2].replace(/ /g, ''))]))
 }
+
+/** The HELLO frame of a made-up process `pid`, for tests that speak the protocol by hand:
+ * instance `pid`, service svc<pid>, its clocks at 1 s (monotonic) and November 2023 (realtime),
+ * unless `fields` say otherwise. */
+export function hello (pid: number, fields: Partial<Hello> = {}): Buffer {
+  return encodeHello({ pid, instance: BigInt(pid), monotonicNs: 1_000_000_000n, realtimeNs: 1_700_000_000_000_000_000n, service: `svc${pid}`, ...fields })
+}
+
+/** The GIL's names as a sender defines them: domain 1, "Holding GIL" 2, "Waiting for GIL" 3. */
+export const gilStrings = (): Buffer => Buffer.concat([
+  encodeString(StringKind.DOMAIN, 1, 'GIL NVTX Domain'),
+  encodeString(StringKind.MESSAGE, 2, 'Holding GIL'),
+  encodeString(StringKind.MESSAGE, 3, 'Waiting for GIL')
+])
 
 /** A recording of `processes` processes with `ranges` GIL holds each (and their totals),
  * written by the real Recorder: for `report` and `export` at scale (tests and bench). */

@@ -8,11 +8,13 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { paths } from '../server/config'
 import { buildPython, patchedVersions } from '../server/python-build'
-import type { CompletedRange, ProcessSnapshot } from '../server/views'
-import { assertBlockerHold, buildFixture, fixturesDir, groupBy, median, monitoredEnv, run, sidPythons, sidRoot, startTestServer, stockPythons as stockPythonList, waitFor, type TestServer } from './helpers'
+import type { CompletedRange } from '../server/views'
+import {
+  assertBlockerHold, buildFixture, finished, groupBy, median, monitoredEnv, pyenvPython, run, script, sidPythons, sidRoot, startTestServer,
+  stockPythons as stockPythonList, type TestServer
+} from './helpers'
 
 const PROBE_DOMAIN = 'GIL NVTX Domain (probe)'
-const script = (name: string) => path.join(fixturesDir, 'python', name)
 
 const stockPythons = stockPythonList()
 
@@ -29,11 +31,6 @@ after(async () => { await server.close() })
 const probeEnv = (extra: NodeJS.ProcessEnv = {}) => monitoredEnv(server.socket, {
   LD_PRELOAD: paths.probeLibrary, PYTHONPATH: paths.pythonHook, PYTHONDONTWRITEBYTECODE: '1', ...extra
 })
-
-async function finished (pid: number): Promise<ProcessSnapshot> {
-  return waitFor(`process ${pid} to disconnect`, async () =>
-    (await server.processes()).find((p) => p.pid === pid && p.state !== 'connected'), 20_000)
-}
 
 function assertNoOverlap (holds: CompletedRange[], what: string) {
   const sorted = [...holds].sort((a, b) => a.startNs - b.startNs)
@@ -52,7 +49,7 @@ for (const minor of patchedVersions()) {
     const pids = [/pid (\d+)/, /child (\d+)/].map((re) => Number(re.exec(result.stdout)![1]))
     const table: string[] = []
     for (const pid of pids) {
-      const process = await finished(pid)
+      const process = await finished(server, pid)
       assert.equal(process.droppedEvents, 0, 'nothing dropped, so counts can be compared')
       assert.equal(process.unmatchedPops, 0)
       const ranges = (await server.ranges(process.instance)).filter((r) => r.kind === 'range')
@@ -89,7 +86,7 @@ describe('stock interpreters under the probe', () => {
       assert.equal(result.code, 0, result.stderr)
       assert.equal(result.stderr, '')
       const [, tid] = /blocker (\d+)/.exec(result.stdout)!.map(Number)
-      const process = await finished(Number(/pid (\d+)/.exec(result.stdout)![1]))
+      const process = await finished(server, Number(/pid (\d+)/.exec(result.stdout)![1]))
       const ranges = await server.ranges(process.instance)
       const holds = ranges.filter((r) => r.domain === 'GIL NVTX Domain' && r.message === 'Holding GIL')
       const long = holds.filter((r) => r.tid === tid && r.durationNs >= 200e6)
@@ -109,7 +106,7 @@ describe('stock interpreters under the probe', () => {
         assert.equal(ok, 'ok')
         assert.equal(result.stderr, '')
         // Its own GIL reports under its interpreter id (the payload); the main GIL under 0.
-        const process = await finished(Number(pid))
+        const process = await finished(server, Number(pid))
         const holds = (await server.ranges(process.instance)).filter((r) => r.message === 'Holding GIL')
         const payloads = new Set(holds.map((r) => r.payload))
         assert.ok(payloads.has(0), 'holds of the main GIL')
@@ -121,7 +118,7 @@ describe('stock interpreters under the probe', () => {
     test(`${python}: daemon threads alive at exit end every range they had open`, async () => {
       const result = await run(python, [script('daemon_exit.py')], probeEnv())
       assert.equal(result.code, 0, result.stderr)
-      const process = await finished(Number(/pid (\d+)/.exec(result.stdout)![1]))
+      const process = await finished(server, Number(/pid (\d+)/.exec(result.stdout)![1]))
       const daemons = process.threads.filter((t) => t.name.startsWith('daemon-'))
       assert.equal(daemons.length, 3, `threads: ${process.threads.map((t) => t.name)}`)
       for (const thread of process.threads) assert.deepEqual(thread.open, [], `${thread.name} has open ranges`)
@@ -154,11 +151,7 @@ describe('stock interpreters under the probe', () => {
 })
 
 test('an unsupported CPython gets one warning line and runs normally', async () => {
-  const old = ['3.9', '3.8', '3.7'].map((minor) => {
-    const root = '/root/.pyenv/versions'
-    const version = fs.existsSync(root) ? fs.readdirSync(root).find((v) => v.startsWith(`${minor}.`)) : undefined
-    return version ? path.join(root, version, 'bin', `python${minor}`) : undefined
-  }).find(Boolean)
+  const old = ['3.9', '3.8', '3.7'].map(pyenvPython).find(Boolean)
   assert.ok(old, 'a CPython older than 3.10 (pyenv) to try')
   const result = await run(old!, ['-c', 'import threading; t = threading.Thread(target=print, args=("ran",)); t.start(); t.join()'], probeEnv())
   assert.equal(result.code, 0)
@@ -210,7 +203,7 @@ describe('free-threaded CPython 3.13t (a stock --disable-gil build)', () => {
     assert.equal(result.code, 0, result.stderr)
     assert.equal(result.stderr, '')
     const [, tid] = /blocker (\d+)/.exec(result.stdout)!.map(Number)
-    const monitored = await finished(Number(/pid (\d+)/.exec(result.stdout)![1]))
+    const monitored = await finished(server, Number(/pid (\d+)/.exec(result.stdout)![1]))
     const holds = (await server.ranges(monitored.instance)).filter((r) => r.message === 'Holding GIL')
     const long = holds.filter((r) => r.tid === tid && r.durationNs >= 200e6)
     assert.equal(long.length, 1)

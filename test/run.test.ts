@@ -111,7 +111,6 @@ test('gilwatch demo: a live process with a 250 ms GIL-holding call', async () =>
     return undefined
   }, 20_000)
   assert.equal(hold.service, 'gil-demo')
-  assert.ok(hold.maxNs < 260e6)
   assert.match(hold.page, /<title>gilwatch<\/title>/)
   const code = await new Promise((resolve) => child.once('exit', resolve))
   assert.equal(code, 0, stderr)
