@@ -12,12 +12,12 @@ import path from 'node:path'
 import { after, before, test } from 'node:test'
 import WebSocket from 'ws'
 import {
-  RecordKind, StringKind, encodeAuth, encodeFrame, encodeGilTotals, encodeHello, encodeRecords, encodeStatus, encodeString, encodeThread, MAX_FRAME_BODY,
+  RecordKind, encodeAuth, encodeFrame, encodeGilTotals, encodeHello, encodeRecords, encodeStatus, encodeThread, MAX_FRAME_BODY,
   type WireRecord
 } from '../server/protocol'
 import type { ProcessSnapshot } from '../server/views'
 import { defaultWebLimits } from '../server/web-limits'
-import { buildFixture, countedStorm, monitoredEnv, parseExposition, run, startServeProcess, tempDir, waitFor, type ServeProcess } from './helpers'
+import { buildFixture, countedStorm, gilStrings, monitoredEnv, parseExposition, run, startServeProcess, tempDir, waitFor, type ServeProcess } from './helpers'
 
 const TOKEN = 'attacks-ingest-token-0123456789abcdef'
 const SLACK = 200 // holds a storm thread makes besides its reads (start, barrier, exit)
@@ -232,7 +232,6 @@ test('another local user cannot continue a process it did not start, with or wit
   }
 })
 
-const gilDomain = () => [encodeString(StringKind.DOMAIN, 1, 'GIL NVTX Domain'), encodeString(StringKind.MESSAGE, 2, 'Holding GIL'), encodeString(StringKind.MESSAGE, 3, 'Waiting for GIL')]
 const hello = (pid: number, service = `fake${pid}`) => encodeHello({ pid, ppid: 1, instance: BigInt(pid) * 7919n + 1n, monotonicNs: 1n, realtimeNs: 1n, service, executable: '/x', argv: ['x'] })
 const connectUnix = () => new Promise<net.Socket>((resolve, reject) => {
   const socket = net.connect(server.socket, () => resolve(socket))
@@ -253,7 +252,7 @@ const drain = (socket: net.Socket, data: Buffer) => new Promise<void>((resolve) 
 test('memory: waits streamed without STATUS and frames held open do not grow the server without bound', async () => {
   const { rssBefore, rssAfter } = await measured('400 MiB of "Waiting for GIL" ranges without STATUS', async () => {
     const socket = await connectUnix()
-    await drain(socket, Buffer.concat([hello(50_001), ...gilDomain(), encodeThread(1, 1, 'waiter')]))
+    await drain(socket, Buffer.concat([hello(50_001), gilStrings(), encodeThread(1, 1, 'waiter')]))
     const perFrame = 20_000
     const sent = { bytes: 0, start: 1_000_000n }
     while (sent.bytes < 400 * 2 ** 20) {
@@ -307,7 +306,7 @@ test('fairness: a process already reported stays in /metrics when 1 024 tiny fak
   const threads = (n: number) => Array.from({ length: n }, (_, t) => [encodeThread(t + 1, t + 1, `t${t}`),
     encodeGilTotals(t + 1, [{ interp: 0n, holds: 1n, holdNs: 1000n, holdBuckets: [0n, 1n] }])]).flat()
   const honest = await connectUnix()
-  await drain(honest, Buffer.concat([hello(4242, 'honest'), ...gilDomain(), ...threads(3), encodeStatus(3000n)]))
+  await drain(honest, Buffer.concat([hello(4242, 'honest'), gilStrings(), ...threads(3), encodeStatus(3000n)]))
   const heartbeat = setInterval(() => honest.write(encodeStatus(3000n)), 1000)
   const fakes: net.Socket[] = []
   try {
@@ -317,7 +316,7 @@ test('fairness: a process already reported stays in /metrics when 1 024 tiny fak
         const socket = await connectUnix()
         socket.on('error', () => {})
         fakes.push(socket)
-        await drain(socket, Buffer.concat([hello(80_000 + i), ...gilDomain(), ...threads(12), encodeStatus(3000n)]))
+        await drain(socket, Buffer.concat([hello(80_000 + i), gilStrings(), ...threads(12), encodeStatus(3000n)]))
       }
     })
     assert.ok(await metric('gilwatch_metrics_processes_dropped') > 0, 'the fakes overflowed the series budget')

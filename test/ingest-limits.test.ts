@@ -12,7 +12,7 @@ import {
   RecordKind, StringKind, encodeFrame, encodeGilTotals, encodeHello, encodeRecords, encodeStatus, encodeString, encodeThread, encodeThreadExit, type WireRecord
 } from '../server/protocol'
 import { Store } from '../server/store'
-import { documentedLimits, repoRoot, startTestServer, totalsFor, waitFor, type TestServer } from './helpers'
+import { documentedLimits, gilStrings, hello, repoRoot, startTestServer, totalsFor, waitFor, type TestServer } from './helpers'
 
 const MB = 2 ** 20
 
@@ -28,15 +28,6 @@ const closed = (socket: net.Socket) => new Promise<void>((resolve) => {
   socket.once('close', () => resolve())
 })
 
-const hello = (pid: number, instance: bigint, service = `svc${pid}`) =>
-  encodeHello({ pid, instance, monotonicNs: 1_000_000_000n, realtimeNs: 1_700_000_000_000_000_000n, service })
-
-const gilStrings = () => Buffer.concat([
-  encodeString(StringKind.DOMAIN, 1, 'GIL NVTX Domain'),
-  encodeString(StringKind.MESSAGE, 2, 'Holding GIL'),
-  encodeString(StringKind.MESSAGE, 3, 'Waiting for GIL')
-])
-
 const range = (domain: number, message: number, startNs: number, durationNs: number): WireRecord =>
   ({ kind: RecordKind.RANGE, domain, message, startNs: BigInt(startNs), endNs: BigInt(startNs + durationNs) })
 
@@ -48,7 +39,7 @@ async function startHonest (server: TestServer): Promise<{ socket: net.Socket, s
   for (let i = 0; i < 50; i++) records.push(range(1, 2, 2e9 + i * 2e6, 1e6))
   for (let i = 0; i < 20; i++) records.push(range(2, 4, 3e9 + i * 1e6, 5e5))
   socket.write(Buffer.concat([
-    hello(HONEST_PID, 0x4242n, 'honest'), gilStrings(),
+    hello(HONEST_PID, { instance: 0x4242n, service: 'honest' }), gilStrings(),
     encodeString(StringKind.DOMAIN, 2, 'app'), encodeString(StringKind.MESSAGE, 4, 'work'),
     encodeThread(1, 4243, 'MainThread'), encodeRecords(1, records),
     encodeGilTotals(1, [totalsFor(Array.from({ length: 50 }, () => 1e6))]), encodeStatus(4_000_000_000n)
@@ -151,7 +142,7 @@ test('over-long HELLO and THREAD text is truncated, counted, logged once and esc
 
     // A service name that tries to forge a log line: the server's line about it stays one line.
     const forger = await connect(server.socket)
-    forger.write(Buffer.concat([hello(7000, 7000n, 'evil\n2026-01-01T00:00:00.000Z gilwatch error: forged\u001b[2J'), encodeFrame(99, Buffer.alloc(8))]))
+    forger.write(Buffer.concat([hello(7000, { service: 'evil\n2026-01-01T00:00:00.000Z gilwatch error: forged\u001b[2J' }), encodeFrame(99, Buffer.alloc(8))]))
     await closed(forger)
     const closing = await waitFor('the log line', () => lines.find((l) => l.includes('closing ingest connection from pid 7000')))
     assert.ok(closing.includes('evil\\n2026-01-01T00:00:00.000Z gilwatch error: forged\\u001b[2J'), closing)
@@ -179,7 +170,7 @@ test('/metrics keeps to its series budget: whole processes are left out, newcome
     for (let i = 0; i < fakes; i++) {
       const socket = await connect(server.socket)
       sockets.push(socket)
-      const frames = [hello(10_000 + i, BigInt(10_000 + i)), gilStrings(), encodeString(StringKind.DOMAIN, 2, 'app')]
+      const frames = [hello(10_000 + i), gilStrings(), encodeString(StringKind.DOMAIN, 2, 'app')]
       for (let m = 0; m < 10; m++) frames.push(encodeString(StringKind.MESSAGE, 4 + m, `key${m}`))
       for (let t = 1; t <= 10; t++) {
         frames.push(encodeThread(t, 20_000 + t, `worker-${t}`))
@@ -225,7 +216,7 @@ test('string tables are per process and bounded: a flood of names costs its send
     // 4000 distinct 1000-byte messages (4 MB) from one process, then a record naming the last.
     const attacker = await connect(server.socket)
     sockets.push(attacker)
-    const frames = [hello(8000, 8000n), gilStrings(), encodeThread(1, 1, 'main')]
+    const frames = [hello(8000), gilStrings(), encodeThread(1, 1, 'main')]
     for (let m = 0; m < 4000; m++) frames.push(encodeString(StringKind.MESSAGE, 10 + m, `${m}:`.padEnd(1000, 'x')))
     frames.push(encodeRecords(1, [range(0, 10, 1e9, 100), range(0, 4009, 1e9 + 1000, 100)]), encodeStatus(2_000_000_000n))
     attacker.write(Buffer.concat(frames))
@@ -247,7 +238,7 @@ test('string tables are per process and bounded: a flood of names costs its send
   // Range totals per thread fold beyond their limit.
   const store = new Store({ limits: { rangeKeysPerThread: 4 } })
   const c = store.openConnection('test')
-  const frames = [hello(1, 1n), encodeThread(1, 1, 'main')]
+  const frames = [hello(1), encodeThread(1, 1, 'main')]
   for (let m = 1; m <= 10; m++) frames.push(encodeString(StringKind.MESSAGE, m, `m${m}`))
   frames.push(encodeRecords(1, Array.from({ length: 10 }, (_, m) => range(0, m + 1, 1e9 + m * 1000, 10))))
   assert.equal(store.feed(c, Buffer.concat(frames)), undefined)
@@ -269,7 +260,7 @@ test('threads per process are capped, and /api/processes lists a bounded number'
     for (let i = 0; i < 3; i++) {
       const socket = await connect(server.socket)
       sockets.push(socket)
-      const frames = [hello(9000 + i, BigInt(9000 + i)), gilStrings()]
+      const frames = [hello(9000 + i), gilStrings()]
       for (let t = 1; t <= threads; t++) frames.push(encodeThread(t, t, `thread-${t}`.padEnd(200, '.')))
       // Records and a re-definition for a refused thread are ignored, not a protocol error.
       frames.push(encodeRecords(threads, [range(1, 2, 1e9, 1e6)]), encodeThread(threads, threads, 'renamed'), encodeRecords(1, [range(1, 2, 1e9, 1e6)]))
@@ -308,7 +299,7 @@ test('thread churn: exited threads yield their place to new ones, so a thread-pe
     const socket = await connect(server.socket)
     // 3 x the limit of threads, one at a time: each defined, one 1 ms hold, then exited.
     const threads = 3 * limits.threadsPerProcess
-    const frames = [hello(9500, 9500n), gilStrings()]
+    const frames = [hello(9500), gilStrings()]
     for (let t = 1; t <= threads; t++) {
       frames.push(encodeThread(t, 20_000 + t, `request-${t}`), encodeRecords(t, [range(1, 2, 2e9 + t * 2e6, 1e6)]),
         encodeThreadExit(t, BigInt(2e9 + t * 2e6 + 1e6)))
@@ -340,11 +331,11 @@ test('live processes, connections, HELLO and idle timeouts are bounded', async (
     for (let i = 0; i < 9; i++) {
       const socket = await connect(server.socket)
       sockets.push(socket)
-      socket.write(hello(11_000 + i, BigInt(11_000 + i)))
+      socket.write(hello(11_000 + i))
     }
     await waitFor('ten processes', () => server.store.list().length === 10)
     const refused = await connect(server.socket)
-    refused.write(hello(11_100, 11_100n))
+    refused.write(hello(11_100))
     await closed(refused)
     assert.equal(overflows(server).live_processes, 1)
     assert.equal(server.store.counters().decodeErrors, 1)
@@ -353,7 +344,7 @@ test('live processes, connections, HELLO and idle timeouts are bounded', async (
     await waitFor('a disconnected process', () => server.store.list().some((p) => p.state === 'disconnected'))
     const newcomer = await connect(server.socket)
     sockets.push(newcomer)
-    newcomer.write(hello(11_200, 11_200n))
+    newcomer.write(hello(11_200))
     await waitFor('the newcomer', () => server.store.list().find((p) => p.pid === 11_200))
     assert.equal(server.store.list().find((p) => p.pid === 11_000)?.state, 'retired')
     assert.equal(overflows(server).live_processes, 2)
@@ -378,7 +369,7 @@ test('live processes, connections, HELLO and idle timeouts are bounded', async (
 })
 
 test('definitions are kept per connection only while recording, and bounded', () => {
-  const definitions = Buffer.concat([hello(1, 1n), ...Array.from({ length: 10 }, (_, m) => encodeString(StringKind.MESSAGE, m + 1, 'd'.repeat(1000)))])
+  const definitions = Buffer.concat([hello(1), ...Array.from({ length: 10 }, (_, m) => encodeString(StringKind.MESSAGE, m + 1, 'd'.repeat(1000)))])
   const plain = new Store()
   const a = plain.openConnection('test')
   assert.equal(plain.feed(a, definitions), undefined)
@@ -447,7 +438,7 @@ test('ranges reported open are capped per thread', () => {
   const limits = defaultIngestLimits()
   const store = new Store()
   const c = store.openConnection('test')
-  const frames = [hello(1, 1n), encodeThread(1, 1, 'main')]
+  const frames = [hello(1), encodeThread(1, 1, 'main')]
   for (let d = 1; d < 200; d++) frames.push(encodeString(StringKind.DOMAIN, d, `d${d}`))
   // 199 domains x 4 levels: far beyond what a sender reports (16 domains x 4 levels).
   const open: WireRecord[] = []
