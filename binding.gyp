@@ -14,6 +14,7 @@
         "native/addon/process_views.cc",
         "native/addon/decoder.cc",
         "native/addon/history.cc",
+        "native/addon/layouts.cc",
         "native/addon/metrics_view.cc",
         "native/addon/peer.cc",
         "native/addon/shared_region.cc",

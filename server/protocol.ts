@@ -10,6 +10,8 @@ export const MAX_DOMAINS = 256
 export const MAX_STRINGS = 16384
 export const MAX_THREADS = 0xFFFFFFFF
 export const MAX_STRING_BYTES = 1024
+export const DEFAULT_DOMAIN = 0 // NVTX's default domain (no name)
+export const NO_MESSAGE = 0
 export const CAUSE_SYSCALLS = 4
 export const CAUSE_OTHERS = 4
 export const CAUSE_FRAMES = 8 // the holder's innermost Python frames in a HOLD_CAUSE
@@ -30,7 +32,7 @@ export const StringKind = { DOMAIN: 1, MESSAGE: 2, CATEGORY: 3 } as const
 export const RecordKind = { RANGE: 1, OPEN: 2, START: 3, END: 4, MARK: 5 } as const
 export const PayloadType = { NONE: 0, UINT64: 1, INT64: 2, DOUBLE: 3 } as const
 export const RecordFlag = { CLOSED_BY_THREAD_EXIT: 1 } as const
-export const CauseFlag = { FINAL: 1 } as const
+export const CauseFlag = { FINAL: 1, FRAMES_LOCKED: 2, FRAMES_LATE: 4, BRACKETED: 8, FRAMES_UNSEEN: 16 } as const
 export const StatusFlag = { RECONNECTING: 1, FINAL: 2 } as const
 
 // Byte offsets of every field, and each struct's size.

@@ -35,6 +35,8 @@ const plainConstants: Record<string, number> = {
   GW_MAX_STRINGS: protocol.MAX_STRINGS,
   GW_MAX_THREADS: protocol.MAX_THREADS,
   GW_MAX_STRING_BYTES: protocol.MAX_STRING_BYTES,
+  GW_DEFAULT_DOMAIN: protocol.DEFAULT_DOMAIN,
+  GW_NO_MESSAGE: protocol.NO_MESSAGE,
   GW_MAX_TOKEN_BYTES: protocol.MAX_TOKEN_BYTES,
   GW_RETIRED_THREADS: protocol.RETIRED_THREADS,
   GW_GIL_SLOTS: protocol.GIL_SLOTS,
@@ -54,7 +56,8 @@ test('server/protocol.ts agrees with gilwatch_protocol.h', () => {
   const native = loadAddon().protocolLayout()
   let checked = 0
   for (const [name, value] of Object.entries(native)) {
-    if (name === 'durationBucketsSeconds' || name === 'gilNames' || name === 'decodeErrors') continue // not numbers: checked below
+    if (['durationBucketsSeconds', 'gilNames', 'decodeErrors', 'nativeOnly'].includes(name)) continue // not numbers: checked below
+    if (/^gw_\w+\.reserved\d*$/.test(name)) continue // no meaning: protocol.ts encodes zeros
     let mirrored: number | undefined
     if (name.startsWith('sizeof_gw_')) {
       mirrored = (protocol.layout as any)[camel(name.slice('sizeof_gw_'.length))]?.size
@@ -80,6 +83,26 @@ test('server/protocol.ts agrees with gilwatch_protocol.h', () => {
       assert.ok(key in native, `${key} is in protocol.ts but not in the C header`)
     }
   }
+})
+
+test('every number of gilwatch_protocol.h is in one of its lists: none escapes the check above', () => {
+  const native = loadAddon().protocolLayout() as unknown as Record<string, unknown> & { nativeOnly: string[] }
+  const header = fs.readFileSync(path.join(__dirname, '..', '..', 'native', 'protocol', 'gilwatch_protocol.h'), 'utf8')
+  // Object-like #defines whose value is a number or an expression, and enumerators X(NAME, value).
+  const defined = [
+    ...[...header.matchAll(/^#define (GW_[A-Z0-9_]+)[ \t]+[-(0-9G]/gm)].map((m) => m[1]),
+    ...[...header.matchAll(/X\((GW_[A-Z0-9_]+), -?\d+\)/g)].map((m) => m[1])
+  ]
+  assert.deepEqual([...header.matchAll(/^\s*(GW_[A-Z0-9_]+) = /gm)].map((m) => m[1]), [], 'enumerators are written as X-macro lists')
+  const enumerated = [...header.matchAll(/^enum \w+ \{ (GW_[A-Z_]+)\(GW_ENUMERATOR\) \};$/gm)].length
+  assert.ok(defined.length > 50 && enumerated >= 8, `found ${defined.length} numbers and ${enumerated} enumerations`)
+  const unlisted = defined.filter((name) => !(name in native) && !native.nativeOnly.includes(name))
+  assert.deepEqual(unlisted, [], 'add each to GW_WIRE_NUMBERS (and server/protocol.ts) or GW_NATIVE_NUMBERS')
+  for (const name of native.nativeOnly) assert.ok(defined.includes(name), `${name} is listed but not defined`)
+  // Every enumeration of the header is a list the addon exports whole.
+  const enums = [...header.matchAll(/^enum \w+ \{ (GW_[A-Z_]+)\(GW_ENUMERATOR\) \};$/gm)].map((m) => m[1])
+  const wireEnums = /#define GW_WIRE_ENUMS\(X\)((?:.*\\\n)*.*)/.exec(header)![1]
+  for (const list of enums.filter((e) => e !== 'GW_SHARED_STATES')) assert.ok(wireEnums.includes(`${list}(X)`), `${list} is not in GW_WIRE_ENUMS`)
 })
 
 test('server/gil-names.ts agrees with gil_names.h', () => {

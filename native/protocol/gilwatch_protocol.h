@@ -1,6 +1,6 @@
 /*
- * gilwatch wire protocol, version 4 (2 added HOLD_CAUSE, 3 GIL_TOTALS, 4 the shared totals
- * region and THREAD_FOLDED: a thread's totals stay its own after THREAD_EXIT).
+ * gilwatch wire protocol, version 4 (its history, and what bumps it: docs/protocol.md,
+ * "Versioning").
  *
  * The single definition shared by the injection library (C, the sender) and the
  * server addon (C++, the receiver). server/protocol.ts mirrors it for TypeScript;
@@ -36,19 +36,23 @@
 #define GW_DEFAULT_DOMAIN 0u
 #define GW_NO_MESSAGE     0u
 
-enum gw_frame_type {
-  GW_FRAME_HELLO = 1,          /* gw_hello + service + executable + argv */
-  GW_FRAME_STRING = 2,         /* gw_string + text */
-  GW_FRAME_THREAD = 3,         /* gw_thread_info + name */
-  GW_FRAME_RECORDS = 4,        /* gw_records_header + count * gw_record, all from one thread */
-  GW_FRAME_STATUS = 5,         /* gw_status: heartbeat, clock, loss counters */
-  GW_FRAME_THREAD_EXIT = 6,    /* gw_thread_exit */
-  GW_FRAME_HOLD_CAUSE = 7,     /* gw_hold_cause: why a long GIL hold is long */
-  GW_FRAME_GIL_TOTALS = 8,     /* gw_gil_totals_header + count * gw_gil_totals: exact cumulative counts */
-  GW_FRAME_AUTH = 9,           /* the ingest token (GILWATCH_TOKEN), padded; before HELLO, when used */
-  GW_FRAME_GIL_STATE = 11,     /* gw_gil_state_header + gils + open: the GIL right now, every tick */
-  GW_FRAME_THREAD_FOLDED = 12, /* gw_thread_folded: the thread's totals now count in the retired sum */
-};
+/* Each enumeration is an X-macro list of (name, value): the enum and what the addon exports
+ * for the TypeScript mirror's check (GW_WIRE_ENUMS) are both generated from it. */
+#define GW_ENUMERATOR(name, value) name = value,
+
+#define GW_FRAME_TYPES(X)                                                                                   \
+  X(GW_FRAME_HELLO, 1)          /* gw_hello + service + executable + argv */                                \
+  X(GW_FRAME_STRING, 2)         /* gw_string + text */                                                      \
+  X(GW_FRAME_THREAD, 3)         /* gw_thread_info + name */                                                 \
+  X(GW_FRAME_RECORDS, 4)        /* gw_records_header + count * gw_record, all from one thread */            \
+  X(GW_FRAME_STATUS, 5)         /* gw_status: heartbeat, clock, loss counters */                            \
+  X(GW_FRAME_THREAD_EXIT, 6)    /* gw_thread_exit */                                                        \
+  X(GW_FRAME_HOLD_CAUSE, 7)     /* gw_hold_cause: why a long GIL hold is long */                            \
+  X(GW_FRAME_GIL_TOTALS, 8)     /* gw_gil_totals_header + count * gw_gil_totals: exact cumulative counts */ \
+  X(GW_FRAME_AUTH, 9)           /* the ingest token (GILWATCH_TOKEN), padded; before HELLO, when used */    \
+  X(GW_FRAME_GIL_STATE, 11)     /* gw_gil_state_header + gils + open: the GIL right now, every tick */      \
+  X(GW_FRAME_THREAD_FOLDED, 12) /* gw_thread_folded: the thread's totals now count in the retired sum */
+enum gw_frame_type { GW_FRAME_TYPES(GW_ENUMERATOR) };
 
 #define GW_MAX_TOKEN_BYTES 256u
 
@@ -74,11 +78,11 @@ typedef struct gw_hello {
   /* followed by: service, executable, argv (no terminators between the three parts) */
 } gw_hello;
 
-enum gw_string_kind {
-  GW_STRING_DOMAIN = 1,   /* id is a domain id */
-  GW_STRING_MESSAGE = 2,  /* id is a message id (registered or ASCII message) */
-  GW_STRING_CATEGORY = 3, /* id is an NVTX category number within `domain` */
-};
+#define GW_STRING_KINDS(X)                                                        \
+  X(GW_STRING_DOMAIN, 1)   /* id is a domain id */                                \
+  X(GW_STRING_MESSAGE, 2)  /* id is a message id (registered or ASCII message) */ \
+  X(GW_STRING_CATEGORY, 3) /* id is an NVTX category number within `domain` */
+enum gw_string_kind { GW_STRING_KINDS(GW_ENUMERATOR) };
 
 typedef struct gw_string {
   uint32_t id;
@@ -109,24 +113,19 @@ typedef struct gw_records_header {
   uint32_t count;
 } gw_records_header;
 
-enum gw_record_kind {
-  GW_RECORD_RANGE = 1, /* a push/pop range that ended: start..end */
-  GW_RECORD_OPEN = 2,  /* a push range still open at send time (start only); its RANGE follows later */
-  GW_RECORD_START = 3, /* nvtxRangeStart: start, aux = range id */
-  GW_RECORD_END = 4,   /* nvtxRangeEnd: end, aux = range id (may arrive on another thread) */
-  GW_RECORD_MARK = 5,  /* an instant at start */
-};
+#define GW_RECORD_KINDS(X)                                                                               \
+  X(GW_RECORD_RANGE, 1) /* a push/pop range that ended: start..end */                                    \
+  X(GW_RECORD_OPEN, 2)  /* a push range still open at send time (start only); its RANGE follows later */ \
+  X(GW_RECORD_START, 3) /* nvtxRangeStart: start, aux = range id */                                      \
+  X(GW_RECORD_END, 4)   /* nvtxRangeEnd: end, aux = range id (may arrive on another thread) */           \
+  X(GW_RECORD_MARK, 5)  /* an instant at start */
+enum gw_record_kind { GW_RECORD_KINDS(GW_ENUMERATOR) };
 
-enum gw_payload_type {
-  GW_PAYLOAD_NONE = 0,
-  GW_PAYLOAD_UINT64 = 1,
-  GW_PAYLOAD_INT64 = 2,
-  GW_PAYLOAD_DOUBLE = 3,
-};
+#define GW_PAYLOAD_TYPES(X) X(GW_PAYLOAD_NONE, 0) X(GW_PAYLOAD_UINT64, 1) X(GW_PAYLOAD_INT64, 2) X(GW_PAYLOAD_DOUBLE, 3)
+enum gw_payload_type { GW_PAYLOAD_TYPES(GW_ENUMERATOR) };
 
-enum gw_record_flags {
-  GW_FLAG_CLOSED_BY_THREAD_EXIT = 1, /* the thread exited with the range still pushed */
-};
+#define GW_RECORD_FLAGS(X) X(GW_FLAG_CLOSED_BY_THREAD_EXIT, 1) /* the thread exited with the range still pushed */
+enum gw_record_flags { GW_RECORD_FLAGS(GW_ENUMERATOR) };
 
 typedef struct gw_record {
   uint8_t kind;         /* gw_record_kind */
@@ -149,15 +148,13 @@ typedef struct gw_status {
   uint32_t flags;          /* gw_status_flags */
 } gw_status;
 
-enum gw_status_flags {
-  /* The last frame of a connection the sender is about to replace (its thread stops for a
-   * fork and the process reconnects as the same instance): ranges reported open stay open,
-   * their RANGE records come on the next connection. */
-  GW_STATUS_RECONNECTING = 1,
-  /* The process is ending: the totals before this frame are its final ones. A connection that
-   * ends without it (and without a shared region to read) ended with its totals incomplete. */
-  GW_STATUS_FINAL = 2,
-};
+/* RECONNECTING: the last frame of a connection the sender is about to replace (its thread
+ * stops for a fork and the process reconnects as the same instance): ranges reported open stay
+ * open, their RANGE records come on the next connection.
+ * FINAL: the process is ending: the totals before this frame are its final ones. A connection
+ * that ends without it (and without a shared region to read) ended with its totals incomplete. */
+#define GW_STATUS_FLAGS(X) X(GW_STATUS_RECONNECTING, 1) X(GW_STATUS_FINAL, 2)
+enum gw_status_flags { GW_STATUS_FLAGS(GW_ENUMERATOR) };
 
 /* Why a GIL hold lasts: the holder sampled from /proc while the hold is longer than the
  * threshold (GILWATCH_LONG_HOLD_MS). Sent every 100 ms while the hold lasts, and once more
@@ -169,19 +166,16 @@ enum gw_status_flags {
 #define GW_SYSCALL_UNKNOWN  (-2)
 #define GW_SYSCALL_GIL_WAIT (-3) /* others only: the thread is waiting for the GIL */
 
-enum gw_cause_flags {
-  GW_CAUSE_FINAL = 1,
-  /* No frames (frame_count 0) because the read of the holder's frames waited for the
-   * process's memory-map lock the whole hold (msync, a page fault under I/O, an mmap). */
-  GW_CAUSE_FRAMES_LOCKED = 2,
-  /* No frames because their read was not answered before the hold ended. */
-  GW_CAUSE_FRAMES_LATE = 4,
-  /* The sender never saw the hold open: its split is the proportions between a reading of
-   * the holder taken before the hold (at most 1 s) and the holder's own at its release. */
-  GW_CAUSE_BRACKETED = 8,
-  /* No frames because the sender never saw the hold open (it did not run meanwhile). */
-  GW_CAUSE_FRAMES_UNSEEN = 16,
-};
+/* FRAMES_LOCKED: no frames (frame_count 0) because the read of the holder's frames waited
+ * for the process's memory-map lock the whole hold (msync, a page fault under I/O, an mmap).
+ * FRAMES_LATE: no frames because their read was not answered before the hold ended.
+ * BRACKETED: the sender never saw the hold open: its split is the proportions between a
+ * reading of the holder taken before the hold (at most 1 s) and the holder's own at release.
+ * FRAMES_UNSEEN: no frames because the sender never saw the hold open (it did not run). */
+#define GW_CAUSE_FLAGS(X) \
+  X(GW_CAUSE_FINAL, 1)    \
+  X(GW_CAUSE_FRAMES_LOCKED, 2) X(GW_CAUSE_FRAMES_LATE, 4) X(GW_CAUSE_BRACKETED, 8) X(GW_CAUSE_FRAMES_UNSEEN, 16)
+enum gw_cause_flags { GW_CAUSE_FLAGS(GW_ENUMERATOR) };
 
 typedef struct gw_cause_syscall {
   int32_t syscall;    /* x86-64 system call number, or GW_SYSCALL_NONE / GW_SYSCALL_UNKNOWN */
@@ -275,7 +269,8 @@ typedef struct gw_gil_totals {
 #define GW_STATE_GILS GW_GIL_SLOTS
 #define GW_STATE_OPEN 256 /* open GIL ranges listed per frame; more are left out (counted) */
 
-enum gw_open_kind { GW_OPEN_HOLD = 1, GW_OPEN_WAIT = 2 };
+#define GW_OPEN_KINDS(X) X(GW_OPEN_HOLD, 1) X(GW_OPEN_WAIT, 2)
+enum gw_open_kind { GW_OPEN_KINDS(GW_ENUMERATOR) };
 
 typedef struct gw_gil_state_header {
   uint32_t gils;         /* gw_gil_contention that follow */
@@ -322,7 +317,8 @@ typedef struct gw_thread_folded {
 #define GW_SHARED_SLOTS   1024u /* threads counted on their own at once; the rest in `retired` */
 #define GW_SHARED_SUFFIX  ".gwtotals"
 
-enum gw_shared_state { GW_SHARED_RUNNING = 1, GW_SHARED_EXITED = 2 };
+#define GW_SHARED_STATES(X) X(GW_SHARED_RUNNING, 1) X(GW_SHARED_EXITED, 2)
+enum gw_shared_state { GW_SHARED_STATES(GW_ENUMERATOR) };
 
 /* Contention of one GIL, in its own cache line: only threads beginning or ending a wait
  * (already blocking) take its lock. */
@@ -378,6 +374,83 @@ typedef struct gw_shared_slot {
 
 #define GW_RECORDS_PER_FRAME ((GW_MAX_FRAME_BODY - sizeof(gw_records_header)) / sizeof(gw_record))
 
+/* ---- What crosses to TypeScript, listed once ----
+ * The addon exports these lists (protocolLayout()) and test/protocol.test.ts checks
+ * server/protocol.ts against them name by name; it also reads this header and fails on a
+ * GW_ number that is in no list, so a constant cannot be added without its mirror.
+ * Every wire struct's fields are listed in order, reserved ones included; a static_assert
+ * below proves each list whole: the sizes of the fields listed add up to the struct's (so no
+ * field is left out, and no struct has implicit padding, which a wire format must not have). */
+/* clang-format off */
+#define GW_WIRE_ENUMS(X) \
+  GW_FRAME_TYPES(X) GW_STRING_KINDS(X) GW_RECORD_KINDS(X) GW_PAYLOAD_TYPES(X) GW_RECORD_FLAGS(X) \
+  GW_STATUS_FLAGS(X) GW_CAUSE_FLAGS(X) GW_OPEN_KINDS(X)
+#define GW_WIRE_NUMBERS(X) \
+  X(GW_PROTOCOL_MAGIC) X(GW_PROTOCOL_VERSION) X(GW_MAX_FRAME_BODY) X(GW_FRAME_ALIGN) \
+  X(GW_MAX_DOMAINS) X(GW_MAX_STRINGS) X(GW_MAX_THREADS) X(GW_MAX_STRING_BYTES) X(GW_MAX_TOKEN_BYTES) \
+  X(GW_DEFAULT_DOMAIN) X(GW_NO_MESSAGE) X(GW_RETIRED_THREADS) X(GW_GIL_SLOTS) X(GW_DURATION_BUCKETS) \
+  X(GW_STATE_GILS) X(GW_STATE_OPEN) X(GW_CAUSE_SYSCALLS) X(GW_CAUSE_OTHERS) X(GW_CAUSE_FRAMES) \
+  X(GW_STACK_WALK_LIMIT) X(GW_SYSCALL_NONE) X(GW_SYSCALL_UNKNOWN) X(GW_SYSCALL_GIL_WAIT)
+/* Read by C and C++ only (the shared region, the sender's own arithmetic): no mirror. */
+#define GW_NATIVE_NUMBERS(X) \
+  X(GW_SHARED_MAGIC) X(GW_SHARED_VERSION) X(GW_SHARED_SLOTS) X(GW_SHARED_RUNNING) X(GW_SHARED_EXITED) \
+  X(GW_SHARED_REGION_BYTES) X(GW_RECORDS_PER_FRAME)
+
+/* X(struct, its field list): F(struct, field) for each field. */
+#define GW_WIRE_STRUCTS(X) \
+  X(gw_frame_header, GW_FRAME_HEADER_FIELDS) X(gw_hello, GW_HELLO_FIELDS) X(gw_string, GW_STRING_FIELDS) \
+  X(gw_thread_info, GW_THREAD_INFO_FIELDS) X(gw_thread_exit, GW_THREAD_EXIT_FIELDS) \
+  X(gw_thread_folded, GW_THREAD_FOLDED_FIELDS) X(gw_records_header, GW_RECORDS_HEADER_FIELDS) \
+  X(gw_record, GW_RECORD_FIELDS) X(gw_status, GW_STATUS_FIELDS) X(gw_cause_syscall, GW_CAUSE_SYSCALL_FIELDS) \
+  X(gw_cause_others, GW_CAUSE_OTHERS_FIELDS) X(gw_python_frame, GW_PYTHON_FRAME_FIELDS) \
+  X(gw_hold_cause, GW_HOLD_CAUSE_FIELDS) X(gw_gil_totals_header, GW_GIL_TOTALS_HEADER_FIELDS) \
+  X(gw_gil_totals, GW_GIL_TOTALS_FIELDS) X(gw_gil_state_header, GW_GIL_STATE_HEADER_FIELDS) \
+  X(gw_gil_contention, GW_GIL_CONTENTION_FIELDS) X(gw_gil_open, GW_GIL_OPEN_FIELDS)
+#define GW_FRAME_HEADER_FIELDS(F) F(gw_frame_header, length) F(gw_frame_header, type) F(gw_frame_header, reserved)
+#define GW_HELLO_FIELDS(F) \
+  F(gw_hello, magic) F(gw_hello, version) F(gw_hello, record_size) F(gw_hello, pid) F(gw_hello, ppid) \
+  F(gw_hello, instance) F(gw_hello, monotonic_ns) F(gw_hello, realtime_ns) F(gw_hello, service_length) \
+  F(gw_hello, executable_length) F(gw_hello, argv_length)
+#define GW_STRING_FIELDS(F) \
+  F(gw_string, id) F(gw_string, domain) F(gw_string, kind) F(gw_string, length) F(gw_string, reserved)
+#define GW_THREAD_INFO_FIELDS(F) \
+  F(gw_thread_info, thread) F(gw_thread_info, tid) F(gw_thread_info, name_length) F(gw_thread_info, reserved) \
+  F(gw_thread_info, reserved2)
+#define GW_THREAD_EXIT_FIELDS(F) F(gw_thread_exit, thread) F(gw_thread_exit, reserved) F(gw_thread_exit, time_ns)
+#define GW_THREAD_FOLDED_FIELDS(F) F(gw_thread_folded, thread) F(gw_thread_folded, reserved)
+#define GW_RECORDS_HEADER_FIELDS(F) F(gw_records_header, thread) F(gw_records_header, count)
+#define GW_RECORD_FIELDS(F) \
+  F(gw_record, kind) F(gw_record, payload_type) F(gw_record, depth) F(gw_record, flags) F(gw_record, message) \
+  F(gw_record, domain) F(gw_record, aux) F(gw_record, start_ns) F(gw_record, end_ns) F(gw_record, payload)
+#define GW_STATUS_FIELDS(F) \
+  F(gw_status, sent_ns) F(gw_status, dropped_events) F(gw_status, unmatched_pops) F(gw_status, threads) \
+  F(gw_status, flags)
+#define GW_CAUSE_SYSCALL_FIELDS(F) F(gw_cause_syscall, syscall) F(gw_cause_syscall, wait_site) F(gw_cause_syscall, ns)
+#define GW_CAUSE_OTHERS_FIELDS(F) F(gw_cause_others, syscall) F(gw_cause_others, thread_samples)
+#define GW_PYTHON_FRAME_FIELDS(F) \
+  F(gw_python_frame, function) F(gw_python_frame, file) F(gw_python_frame, line) F(gw_python_frame, reserved)
+#define GW_HOLD_CAUSE_FIELDS(F) \
+  F(gw_hold_cause, thread) F(gw_hold_cause, flags) F(gw_hold_cause, start_ns) F(gw_hold_cause, interp) \
+  F(gw_hold_cause, sampled_from_ns) F(gw_hold_cause, sampled_to_ns) F(gw_hold_cause, on_cpu_ns) \
+  F(gw_hold_cause, runqueue_ns) F(gw_hold_cause, blocked_ns) F(gw_hold_cause, major_faults) \
+  F(gw_hold_cause, samples) F(gw_hold_cause, other_samples) F(gw_hold_cause, frame_count) \
+  F(gw_hold_cause, stack_depth) F(gw_hold_cause, blocked_in) F(gw_hold_cause, others) F(gw_hold_cause, frames)
+#define GW_GIL_TOTALS_HEADER_FIELDS(F) F(gw_gil_totals_header, thread) F(gw_gil_totals_header, count)
+#define GW_GIL_TOTALS_FIELDS(F) \
+  F(gw_gil_totals, interp) F(gw_gil_totals, holds) F(gw_gil_totals, contended_holds) F(gw_gil_totals, hold_ns) \
+  F(gw_gil_totals, waits) F(gw_gil_totals, wait_ns) F(gw_gil_totals, drop_requests) \
+  F(gw_gil_totals, longest_hold_ns) F(gw_gil_totals, longest_hold_start_ns) F(gw_gil_totals, longest_wait_ns) \
+  F(gw_gil_totals, hold_buckets) F(gw_gil_totals, wait_buckets)
+#define GW_GIL_STATE_HEADER_FIELDS(F) \
+  F(gw_gil_state_header, gils) F(gw_gil_state_header, open) F(gw_gil_state_header, open_omitted) \
+  F(gw_gil_state_header, reserved) F(gw_gil_state_header, now_ns)
+#define GW_GIL_CONTENTION_FIELDS(F) \
+  F(gw_gil_contention, interp) F(gw_gil_contention, contended_ns) F(gw_gil_contention, waiters) \
+  F(gw_gil_contention, reserved)
+#define GW_GIL_OPEN_FIELDS(F) \
+  F(gw_gil_open, thread) F(gw_gil_open, kind) F(gw_gil_open, reserved) F(gw_gil_open, interp) F(gw_gil_open, start_ns)
+/* clang-format on */
+
 /* Layout guards: a change here is a protocol change (bump GW_PROTOCOL_VERSION). */
 #ifdef __cplusplus
 #define GW_STATIC_ASSERT static_assert
@@ -406,6 +479,10 @@ GW_STATIC_ASSERT(sizeof(gw_shared_contention) == 64, "shared contention");
 GW_STATIC_ASSERT(offsetof(gw_shared_header, contention) % 64 == 0, "shared contention alignment");
 GW_STATIC_ASSERT(sizeof(gw_shared_header) == 2304, "shared header");
 GW_STATIC_ASSERT(sizeof(gw_shared_slot) == 1792, "shared slot");
+#define GW_FIELD_BYTES(type, field) +sizeof(((type *)0)->field)
+#define GW_LISTED_WHOLE(type, fields) \
+  GW_STATIC_ASSERT(0 fields(GW_FIELD_BYTES) == sizeof(type), #type ": its field list leaves a field out");
+GW_WIRE_STRUCTS(GW_LISTED_WHOLE)
 
 static inline uint32_t gw_padded(uint32_t n) { return (n + GW_FRAME_ALIGN - 1) & ~(GW_FRAME_ALIGN - 1); }
 
