@@ -29,12 +29,9 @@ Entry &entryOf(std::vector<Entry> &list, int64_t interp) {
 constexpr std::array<uint64_t, GW_DURATION_BUCKETS> kDurationBucketsNs = GW_DURATION_BOUNDS_NS;
 constexpr size_t kDurationBuckets = kDurationBucketsNs.size(); // +Inf is implicit
 
-// Index of the first bucket whose bound is ≥ ns (kDurationBuckets: above them all).
-inline size_t durationBucket(uint64_t ns) {
-  size_t i = 0;
-  while (i < kDurationBuckets && ns > kDurationBucketsNs[i]) i++;
-  return i;
-}
+// Index of the first bucket whose bound is ≥ ns (kDurationBuckets: above them all): the
+// protocol's own, so the server buckets ranges exactly as processes bucket their totals.
+inline size_t durationBucket(uint64_t ns) { return gw_duration_bucket(ns); }
 
 struct DurationHistogram {
   std::array<uint64_t, kDurationBuckets + 1> counts{}; // last: above the largest bound

@@ -18,10 +18,7 @@ int64_t NativeStore::admitInterp(Process &process, int64_t interp) {
   return kOtherInterp;
 }
 
-int64_t NativeStore::interpOf(uint8_t payloadType, uint64_t payload) {
-  if (payloadType == GW_PAYLOAD_INT64 || payloadType == GW_PAYLOAD_UINT64) return static_cast<int64_t>(payload);
-  return 0;
-}
+int64_t NativeStore::interpOf(uint8_t payloadType, uint64_t payload) { return gw_interp_of(payloadType, payload); }
 
 ThreadGil &NativeStore::threadGil(Process &process, Thread &thread, int64_t interp) {
   if (thread.slot == LabelSlot::Unassigned) {

@@ -36,11 +36,6 @@ static inline void gw_copy_string(char *out, size_t size, const char *in) {
   out[n] = 0;
 }
 
-/* The GIL a GIL range belongs to: its payload (the interpreter id), 0 without one. */
-static inline int64_t gw_interp_of(uint8_t payload_type, uint64_t payload) {
-  return payload_type == GW_PAYLOAD_INT64 || payload_type == GW_PAYLOAD_UINT64 ? (int64_t)payload : 0;
-}
-
 static inline uint64_t gw_now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -494,4 +494,9 @@ static inline unsigned gw_duration_bucket(uint64_t ns) {
   return i;
 }
 
+/* The GIL a GIL range belongs to: its payload (the interpreter id), 0 without one. */
+static inline int64_t gw_interp_of(uint8_t payload_type, uint64_t payload) {
+  return payload_type == GW_PAYLOAD_INT64 || payload_type == GW_PAYLOAD_UINT64 ? (int64_t)payload : 0;
+}
+
 #endif
