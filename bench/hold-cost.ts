@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { paths } from '../server/config'
-import { buildPython } from '../server/python-build'
+import { buildPython } from '../server/cli/python-build'
 import { monitoredEnv, repoRoot, run, startTestServer } from '../test/helpers'
 import { fmt, summarize, table } from './stats'
 

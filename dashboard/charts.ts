@@ -1,6 +1,6 @@
 // The 5-minute charts (uPlot), fed one row per second by the server.
 import uPlot from 'uplot'
-import { SeriesColumn, type SeriesMessage } from '../server/views'
+import { SeriesColumn, type SeriesMessage } from '../server/shared/views'
 
 const { WALL, HELD, WAITING, ACQUISITIONS, HOLD_P50, HOLD_P99, HOLD_MAX, WAIT_P50, WAIT_P99, WAIT_MAX, DROP_REQUESTS } = SeriesColumn
 const KEEP_SECONDS = 300

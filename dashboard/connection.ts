@@ -1,5 +1,5 @@
 // The WebSocket to the server (/ws: server/dashboard.ts), reconnecting by itself with backoff.
-import type { DashboardMessage } from '../server/views'
+import type { DashboardMessage } from '../server/shared/views'
 
 export class Connection {
   private socket: WebSocket | null = null

@@ -1,8 +1,8 @@
 // The long-holds table: the latest holds above the threshold, who waited meanwhile, and a
 // click that shows the hold on the timeline.
-import { describeCause, describeLocation } from '../server/cause'
+import { describeCause, describeLocation } from '../server/shared/cause'
 import { clock, duration } from './format'
-import type { LongHold } from '../server/views'
+import type { LongHold } from '../server/shared/views'
 
 export function renderLongHolds (body: HTMLElement, holds: LongHold[], onPick: (hold: LongHold) => void): void {
   body.replaceChildren(...holds.map((hold) => {

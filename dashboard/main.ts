@@ -2,7 +2,7 @@
 // thread table, timeline and long-holds table together.
 import 'uplot/dist/uPlot.min.css'
 import './style.css'
-import { LaneKind, SeriesColumn, type DashboardMessage, type LongHold, type ProcessListEntry } from '../server/views'
+import { LaneKind, SeriesColumn, type DashboardMessage, type LongHold, type ProcessListEntry } from '../server/shared/views'
 import { Charts } from './charts'
 import { Connection } from './connection'
 import { clock, duration, percent } from './format'

@@ -2,7 +2,7 @@
 // holding and waiting for the GIL, its acquisitions and its longest hold, most held first.
 // Exact figures (the totals the process sends), the same the run summary prints.
 import { clock, duration, percent } from './format'
-import type { ThreadsView } from '../server/views'
+import type { ThreadsView } from '../server/shared/views'
 
 export function renderThreads (body: HTMLElement, scope: HTMLElement, more: HTMLElement, view: ThreadsView): void {
   const lifetime = view.durationNs

@@ -2,10 +2,10 @@
 // no DOM per item): one lane per thread with its holds (top row) and waits (bottom row),
 // and its other NVTX ranges in a thinner row below. Items come downsampled from the server:
 // an item may stand for many sub-pixel ranges (count) covering part of its span (fill).
-import { describeCause, describeLocation } from '../server/cause'
+import { describeCause, describeLocation } from '../server/shared/cause'
 import {
   LaneKind, TIMELINE_ITEM_FIELDS, TIMELINE_KIND_MASK, TIMELINE_OPEN, TimelineItem, type HoldCause, type TimelineMessage
-} from '../server/views'
+} from '../server/shared/views'
 import { clock, duration } from './format'
 
 const { HOLD, WAIT, USER } = LaneKind

@@ -70,7 +70,7 @@ function ensureDebianSources () {
 
 // Patched CPython builds, cached in .cache/cpython/ by version and patch hash.
 async function buildPatchedPythons () {
-  const { buildPython, patchedVersions } = require(path.join(root, 'dist', 'server', 'python-build.js'))
+  const { buildPython, patchedVersions } = require(path.join(root, 'dist', 'server', 'cli', 'python-build.js'))
   for (const minor of patchedVersions()) {
     const built = await buildPython({ minor, log: (line) => console.log(`gilwatch pretest: python ${minor}: ${line}`) })
     console.log(`gilwatch pretest: python ${minor}: ${built.cached ? 'cached' : 'built'} ${built.python}`)

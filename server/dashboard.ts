@@ -25,7 +25,7 @@ import type { Store } from './store'
 import { defaultWebLimits, type WebLimitCounters, type WebLimits } from './web-limits'
 import {
   TIMELINE_ITEM_FIELDS, TimelineItem, type DashboardMessage, type DashboardUpdate, type TimelineMessage, type TimelineView
-} from './views'
+} from './shared/views'
 
 export const UPDATE_INTERVAL_MS = 100
 export const SEND_BUFFER_LIMIT = 1 << 20

@@ -8,7 +8,7 @@
 // (npm run bench), because each label set is escaped once and reused by every family.
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import type { Store } from './store'
-import type { GilMetrics, HistogramSnapshot, MetricsSnapshot, ProcessMetrics, ThreadMetrics } from './views'
+import type { GilMetrics, HistogramSnapshot, MetricsSnapshot, ProcessMetrics, ThreadMetrics } from './shared/views'
 
 const escape = (value: string) => value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
 const labelText = (labels: Record<string, string>) =>
@@ -86,7 +86,7 @@ const gilFamilies: GilFamily[] = [
       writeHistogram(out, name, `${p.processLabels},${labelText({ domain: r.domain || 'default', message: r.message })}`, r, bounds)))
 ]
 
-// What the HTTP side knows about its clients (server/serve.ts wires it).
+// What the HTTP side knows about its clients (server/start-server.ts wires it).
 export interface WebStats {
   webOverflows(): Record<string, number> // server/web-limits.ts, by `limit` label
   clientErrors(): Array<{ surface: string, reason: string, count: number }> // server/client-errors.ts

@@ -4,14 +4,14 @@
 import fs from 'node:fs'
 import { DEFAULT_ARGV_MODE, redactArgv, type ArgvMode } from './argv'
 import { FORGET_AFTER_MS, MAX_RETIRED_PROCESSES, RETIRE_AFTER_MS, paths } from './config'
-import { namedCause } from './cause'
+import { namedCause } from './shared/cause'
 import { errors, type DecodeError } from './errors'
 import type { IngestLimits, LimitKind } from './limits'
 import type {
   CompletedRange, ConnectionProcess, LongHold, MetricsSnapshot, NativeLongHold, NativeMetrics, NativeProcessSummary,
   ProcessClock, ProcessListEntry, ProcessSnapshot, ProcessesView, ProcessSummary, RangeQuery, SeriesView, StoreCounters, ThreadsView,
   TimelineView, ViewLayout
-} from './views'
+} from './shared/views'
 
 // The addon's store (native/addon/addon.cc: NativeStoreWrap), as JavaScript sees it.
 interface NativeStore {

@@ -15,7 +15,7 @@ import {
   RecordKind, encodeAuth, encodeFrame, encodeGilTotals, encodeHello, encodeRecords, encodeStatus, encodeThread, MAX_FRAME_BODY,
   type WireRecord
 } from '../server/protocol'
-import type { ProcessSnapshot } from '../server/views'
+import type { ProcessSnapshot } from '../server/shared/views'
 import { defaultWebLimits } from '../server/web-limits'
 import { buildFixture, countedStorm, gilStrings, monitoredEnv, parseExposition, run, startServeProcess, tempDir, waitFor, type ServeProcess } from './helpers'
 

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
-import type { CompletedRange } from '../server/views'
+import type { CompletedRange } from '../server/shared/views'
 import {
   buildFixture, finished, groupBy, median, monitoredEnv, readTruth, run, startTestServer, waitFor,
   type TestServer, type TruthRange

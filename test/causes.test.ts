@@ -8,10 +8,10 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
-import { dominantCause } from '../server/cause'
+import { dominantCause } from '../server/shared/cause'
 import { paths } from '../server/config'
-import { buildPython } from '../server/python-build'
-import type { HoldCause } from '../server/views'
+import { buildPython } from '../server/cli/python-build'
+import type { HoldCause } from '../server/shared/views'
 import { buildFixture, fixturesDir, monitoredEnv, repoRoot, run, startTestServer, stockPythons, waitFor, type TestServer } from './helpers'
 
 let server: TestServer

@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { paths } from '../server/config'
-import { buildPython, patchedVersions } from '../server/python-build'
-import type { CompletedRange } from '../server/views'
+import { buildPython, patchedVersions } from '../server/cli/python-build'
+import type { CompletedRange } from '../server/shared/views'
 import { assertBlockerHold, finished, monitoredEnv, run, script, startTestServer, waitFor, type TestServer } from './helpers'
 
 const pythonEnv = (server: TestServer, extra: NodeJS.ProcessEnv = {}) =>

@@ -11,7 +11,7 @@ import { chromium, type Browser, type Page } from 'playwright-core'
 import WebSocket from 'ws'
 import { paths } from '../server/config'
 import { SEND_BUFFER_LIMIT } from '../server/dashboard'
-import { buildPython } from '../server/python-build'
+import { buildPython } from '../server/cli/python-build'
 import { defaultWebLimits } from '../server/web-limits'
 import { assertBlockerHold, buildFixture, fixturesDir, monitoredEnv, repoRoot, run, startTestServer, waitFor, type TestServer } from './helpers'
 

@@ -9,7 +9,7 @@ import {
   encodeThreadExit, layout, MAX_FRAME_BODY, type WireRecord
 } from '../server/protocol'
 import { Store } from '../server/store'
-import { TIMELINE_ITEM_FIELDS, TimelineItem } from '../server/views'
+import { TIMELINE_ITEM_FIELDS, TimelineItem } from '../server/shared/views'
 import { startTestServer, waitFor } from './helpers'
 
 const hello = (instance = 1n) => encodeHello({

@@ -11,7 +11,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
 import { paths } from '../server/config'
-import type { LongHold } from '../server/views'
+import type { LongHold } from '../server/shared/views'
 import { fixturesDir, monitoredEnv, run, startTestServer, stockPythons, tempDir, waitFor, type TestServer } from './helpers'
 
 const RUNS = 10

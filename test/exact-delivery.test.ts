@@ -8,9 +8,9 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { paths } from '../server/config'
-import { buildPython, patchedVersions } from '../server/python-build'
-import { formatSummary } from '../server/summary'
-import type { ProcessSnapshot } from '../server/views'
+import { buildPython, patchedVersions } from '../server/cli/python-build'
+import { formatSummary } from '../server/cli/summary'
+import type { ProcessSnapshot } from '../server/shared/views'
 import {
   STOCK_PYTHON, monitoredEnv, parseExposition, run, script, startServeProcess, startTestServer, tempDir, waitFor,
   type ServeProcess, type TestServer

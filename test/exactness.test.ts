@@ -7,7 +7,7 @@ import net from 'node:net'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { paths } from '../server/config'
-import { buildPython, patchedVersions } from '../server/python-build'
+import { buildPython, patchedVersions } from '../server/cli/python-build'
 import { STOCK_PYTHON, finished, monitoredEnv, parseExposition, run, script, startTestServer, waitFor, type TestServer } from './helpers'
 
 const SLACK = 200 // holds a storm thread makes besides its reads (start, barrier, exit)

@@ -12,9 +12,9 @@ import { createLogger } from '../server/log'
 import { RecordKind, StringKind, encodeGilTotals, encodeHello, encodeRecords, encodeStatus, encodeString, encodeThread, type GilTotalsInit, type Hello, type WireRecord } from '../server/protocol'
 import { Recorder } from '../server/recording'
 import { MAX_RANGES } from '../server/schemas'
-import { startServer, type RunningServer, type ServeOptions } from '../server/serve'
+import { startServer, type RunningServer, type ServeOptions } from '../server/start-server'
 import { Store, loadAddon } from '../server/store'
-import type { CompletedRange, ProcessSnapshot } from '../server/views'
+import type { CompletedRange, ProcessSnapshot } from '../server/shared/views'
 
 export const repoRoot = path.resolve(__dirname, '..', '..')
 export const fixturesDir = path.join(repoRoot, 'test', 'fixtures')

@@ -8,8 +8,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { paths } from '../server/config'
-import { buildPython, patchedVersions } from '../server/python-build'
-import type { HoldCause, LongHold } from '../server/views'
+import { buildPython, patchedVersions } from '../server/cli/python-build'
+import type { HoldCause, LongHold } from '../server/shared/views'
 import { fixturesDir, monitoredEnv, run, sidRoot, startTestServer, stockPythons, waitFor, type TestServer } from './helpers'
 
 const fixture = path.join(fixturesDir, 'python', 'hold_location.py')

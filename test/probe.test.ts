@@ -7,8 +7,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { paths } from '../server/config'
-import { buildPython, patchedVersions } from '../server/python-build'
-import type { CompletedRange } from '../server/views'
+import { buildPython, patchedVersions } from '../server/cli/python-build'
+import type { CompletedRange } from '../server/shared/views'
 import {
   assertBlockerHold, buildFixture, finished, groupBy, median, monitoredEnv, pyenvPython, run, script, sidPythons, sidRoot, startTestServer,
   stockPythons as stockPythonList, type TestServer

@@ -7,7 +7,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
 import { paths } from '../server/config'
-import { buildPython } from '../server/python-build'
+import { buildPython } from '../server/cli/python-build'
 import { assertBlockerHold, fixturesDir, monitoredEnv, repoRoot, run, startPrometheus, startTestServer, waitFor, type TestPrometheus, type TestServer } from './helpers'
 
 let server: TestServer

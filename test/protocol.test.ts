@@ -2,7 +2,7 @@
 // mirrors it. This proves the two agree, constant by constant and offset by offset, using
 // the layout the native addon was compiled with. Likewise for the GIL's range names
 // (gil_names.h) and the columns of the views' flat rows (native/protocol/view_layout.h,
-// mirrored in server/views.ts).
+// mirrored in server/shared/views.ts).
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -11,7 +11,7 @@ import { decodeErrorCodes } from '../server/errors'
 import * as gilNames from '../server/gil-names'
 import * as protocol from '../server/protocol'
 import { loadAddon } from '../server/store'
-import * as views from '../server/views'
+import * as views from '../server/shared/views'
 
 const camel = (snake: string) => snake.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())
 
@@ -126,7 +126,7 @@ test('decode error codes: server/errors.ts and docs/protocol.md agree with decod
   assert.deepEqual(documented, native, 'docs/protocol.md lists every code, in the header\'s order')
 })
 
-test('server/views.ts column tables agree with view_layout.h', () => {
+test('server/shared/views.ts column tables agree with view_layout.h', () => {
   const native = loadAddon().viewLayout()
   // Whole tables: a column added, removed, renamed or moved on either side fails here.
   assert.deepEqual({ ...views.TimelineItem }, native.timelineItem)

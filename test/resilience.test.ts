@@ -6,7 +6,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { test } from 'node:test'
-import type { ProcessSnapshot } from '../server/views'
+import type { ProcessSnapshot } from '../server/shared/views'
 import { buildFixture, monitoredEnv, readTruth, repoRoot, run, startTestServer, tempDir, waitFor } from './helpers'
 
 const fixture = buildFixture('gil_fixture.c')

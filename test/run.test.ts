@@ -5,8 +5,8 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { before, test } from 'node:test'
-import { buildPython } from '../server/python-build'
-import type { RunSummary } from '../server/summary'
+import { buildPython } from '../server/cli/python-build'
+import type { RunSummary } from '../server/cli/summary'
 import { assertBlockerHold, fixturesDir, repoRoot, run, tempDir, waitFor } from './helpers'
 
 const gilwatch = path.join(repoRoot, 'bin', 'gilwatch.js')

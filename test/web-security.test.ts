@@ -15,9 +15,9 @@ import { checkHttpExposure, parseAllowedHosts, readTokenFile } from '../server/a
 import { redactArgv, type ArgvMode } from '../server/argv'
 import { GilwatchError } from '../server/errors'
 import { encodeHello } from '../server/protocol'
-import { startServer } from '../server/serve'
+import { startServer } from '../server/start-server'
 import { defaultWebLimits, webLimitKinds } from '../server/web-limits'
-import type { ProcessListEntry, ProcessSnapshot } from '../server/views'
+import type { ProcessListEntry, ProcessSnapshot } from '../server/shared/views'
 import { documentedLimits, repoRoot, startPrometheus, startTestServer, tempDir, waitFor, type TestServer } from './helpers'
 
 const TOKEN = 'c0ffee-0123456789abcdef-token'

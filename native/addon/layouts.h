@@ -1,6 +1,6 @@
 // The formats that cross to TypeScript, as this build of the addon sees them: what
 // test/protocol.test.ts checks server/protocol.ts, server/gil-names.ts, server/errors.ts and
-// server/views.ts against, and the duration buckets the server's histograms use.
+// server/shared/views.ts against, and the duration buckets the server's histograms use.
 #pragma once
 
 #include <napi.h>

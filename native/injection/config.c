@@ -35,7 +35,7 @@ static int default_unix_path(char *out, size_t size) {
   return n > 0 && (size_t)n < size;
 }
 
-/* GILWATCH_ADDR's grammar, the same as parseAddress in server/address.ts (both run the table
+/* GILWATCH_ADDR's grammar, the same as parseAddress in server/cli/address.ts (both run the table
  * test/fixtures/addresses.json): tcp://HOST:PORT (HOST a name, an IPv4 address or [IPv6];
  * PORT 1-65535), unix:/PATH or /PATH. Character classes are spelled out rather than taken
  * from <ctype.h>, whose answers depend on the program's locale. */

@@ -1,6 +1,6 @@
 // The flat numeric rows the addon's views hand to JavaScript (Float64Arrays, not objects:
 // a timeline update carries thousands of items), defined once: the order of their columns
-// and the codes in them. server/views.ts mirrors each table (TimelineItem, LaneKind,
+// and the codes in them. server/shared/views.ts mirrors each table (TimelineItem, LaneKind,
 // SeriesColumn, ...); the addon exports them through viewLayout() and test/protocol.test.ts
 // proves the two agree, so reordering a column on one side fails a test.
 //

@@ -1,11 +1,11 @@
 // `gilwatch run [options] -- CMD ARGS...`: CMD with GIL monitoring and a summary when it ends
-// (server/run.ts does the work). Flags go before `--`; after it, CMD's own arguments, which
+// (server/cli/monitored-run.ts does the work). Flags go before `--`; after it, CMD's own arguments, which
 // gilwatch never reads.
 import type { Command } from '../cli'
-import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT } from '../config'
-import { errors } from '../errors'
+import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT } from '../../config'
+import { errors } from '../../errors'
 import { DEFAULT_RECORD_MAX_MB, parseFlags, recordingTarget } from '../flags'
-import { runCommand } from '../run'
+import { runCommand } from '../monitored-run'
 
 const help = `Usage: gilwatch run [options] -- CMD ARGS...
 

@@ -1,7 +1,7 @@
 // Words for a long hold's cause (native/injection/sampler.c): used by the run summary, the
 // dashboard and the trace export alike. The addon reports system calls by number;
 // namedCause() turns them into names once, in server/store.ts, so that the API, the
-// dashboard and recordings' reports all carry names. The cause's shape is in server/views.ts.
+// dashboard and recordings' reports all carry names. The cause's shape is in server/shared/views.ts.
 import { GIL_WAIT_NAME, syscallName } from './syscalls'
 import type { HoldCause, NativeHoldCause, PythonFrame } from './views'
 

@@ -1,8 +1,8 @@
 // `gilwatch python build 3.X`: a CPython with gilwatch's NVTX GIL patch, built and cached by
-// server/python-build.ts; prints the interpreter's path so that `$(gilwatch python build
+// server/cli/python-build.ts; prints the interpreter's path so that `$(gilwatch python build
 // 3.11)` can run it.
 import type { Command } from '../cli'
-import { errors } from '../errors'
+import { errors } from '../../errors'
 import { parseFlags } from '../flags'
 import { buildPython, patchedVersions } from '../python-build'
 

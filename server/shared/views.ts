@@ -6,7 +6,7 @@
 //
 // Imported by the dashboard bundle too (dashboard/*.ts): keep it free of Node modules and of
 // runtime imports, so it bundles as a few constants.
-import type { LimitKind } from './limits'
+import type { LimitKind } from '../limits'
 
 // ---- Column tables of the flat rows (view_layout.h) ----
 
@@ -226,7 +226,7 @@ export interface NativeMetrics {
 // What Store.metrics() returns: the above with the counters.
 export interface MetricsSnapshot extends NativeMetrics { counters: StoreCounters }
 
-// ---- Long-hold causes (native/injection/sampler.c; words for them: server/cause.ts) ----
+// ---- Long-hold causes (native/injection/sampler.c; words for them: server/shared/cause.ts) ----
 
 // The holder's Python frames, innermost first (python_frames.c).
 export interface PythonFrame { function: string, file: string, line: number }

@@ -1,8 +1,8 @@
-// `gilwatch demo` (`npm start`): the dashboard with a live demo program (server/demo.ts does
+// `gilwatch demo` (`npm start`): the dashboard with a live demo program (server/cli/run-demo.ts does
 // the work).
 import type { Command } from '../cli'
 import { parseFlags } from '../flags'
-import { runDemo } from '../demo'
+import { runDemo } from '../run-demo'
 
 const help = `Usage: gilwatch demo [--http HOST:PORT] [--python PYTHON] [--seconds N]
 

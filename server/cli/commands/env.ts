@@ -1,11 +1,11 @@
 // `gilwatch env`: the shell lines that make a process report to a server (the environment
-// itself is server/monitored-env.ts).
+// itself is server/cli/monitored-env.ts).
 import type { Command } from '../cli'
-import { defaultSocketPath } from '../config'
-import { errors } from '../errors'
+import { defaultSocketPath } from '../../config'
+import { errors } from '../../errors'
 import { parseFlags } from '../flags'
 import { environmentFor } from '../monitored-env'
-import { checkedPython, inspectPython, monitoringPlan } from '../python-detect'
+import { checkedPython, inspectPython, monitoringPlan } from '../../python-detect'
 
 const help = `Usage: gilwatch env [--addr ADDR] [--probe | --python PYTHON]
 

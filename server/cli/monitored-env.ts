@@ -2,12 +2,12 @@
 // prints and what `run` and `demo` give the programs they start.
 import fs from 'node:fs'
 import path from 'node:path'
-import { defaultSocketPath, paths } from './config'
-import { errors } from './errors'
+import { defaultSocketPath, paths } from '../config'
+import { errors } from '../errors'
 
 // What a monitored process needs in its environment. PYTHONPATH (and LD_PRELOAD, with the
 // probe) keep what `base` had. `addr` and `tokenFile` come checked by the flag parser
-// (server/flags.ts); the token file is passed by name, absolute since the process may change
+// (server/cli/flags.ts); the token file is passed by name, absolute since the process may change
 // directory, so the token itself stays out of every child's environment.
 export function environmentFor (addr?: string, base: NodeJS.ProcessEnv = process.env, probe = false, tokenFile?: string): Record<string, string> {
   for (const library of [paths.injectionLibrary, ...(probe ? [paths.probeLibrary] : [])]) {

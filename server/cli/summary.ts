@@ -1,10 +1,10 @@
 // The exit summary of `gilwatch run` (and `gilwatch report`): like `time`, for the GIL.
 // Names and causes come from the monitored process: each passes through escapeControl
 // (server/log.ts) before it reaches a terminal.
-import { describeCause, describeLocation } from './cause'
-import { escapeControl as safe } from './log'
-import type { Store } from './store'
-import type { ProcessSummary } from './views'
+import { describeCause, describeLocation } from '../shared/cause'
+import { escapeControl as safe } from '../log'
+import type { Store } from '../store'
+import type { ProcessSummary } from '../shared/views'
 
 const ms = (ns: number) => (ns >= 1e9 ? `${(ns / 1e9).toFixed(2)} s` : ns >= 1e6 ? `${(ns / 1e6).toFixed(1)} ms` : ns >= 1e3 ? `${(ns / 1e3).toFixed(0)} µs` : `${Math.round(ns)} ns`)
 const pct = (part: number, whole: number) => (whole > 0 ? (part / whole * 100).toFixed(1) : '0.0')

@@ -1,15 +1,15 @@
 // Every flag of every command, defined once: how node's parseArgs reads it and, for a flag
 // with a value, the one function that checks and converts the value, bounds included.
-// Commands (server/commands/*.ts) name the flags they take and get checked values back, so a
+// Commands (server/cli/commands/*.ts) name the flags they take and get checked values back, so a
 // flag that several commands share (--http, --record-max-mb, --ingest-token-file) cannot be
 // checked two ways. Every error names the flag and what it accepts.
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { parseAllowedHosts, readTokenFile } from './access'
+import { parseAllowedHosts, readTokenFile } from '../access'
 import { parseAddress, parseHostPort } from './address'
-import { parseArgvMode } from './argv'
-import { errors } from './errors'
-import type { RecorderTarget } from './recording'
+import { parseArgvMode } from '../argv'
+import { errors } from '../errors'
+import type { RecorderTarget } from '../recording'
 
 interface Switch { type: 'boolean' }
 interface Valued<T> { type: 'string', parse: (text: string, flag: string) => T }

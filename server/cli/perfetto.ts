@@ -4,10 +4,10 @@
 // page of ranges at a time; the file is created as every file the CLI writes
 // (server/private-file.ts).
 import fs from 'node:fs'
-import { describeCause, describeFrame } from './cause'
-import { GIL_DOMAIN } from './gil-names'
-import { createPrivateFile } from './private-file'
-import type { Store } from './store'
+import { describeCause, describeFrame } from '../shared/cause'
+import { GIL_DOMAIN } from '../gil-names'
+import { createPrivateFile } from '../private-file'
+import type { Store } from '../store'
 
 const USER_TRACK_OFFSET = 10_000_000 // beyond Linux's largest pid: never a real tid
 const RANGES_PER_PAGE = 50_000

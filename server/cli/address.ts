@@ -2,8 +2,8 @@
 // `--addr`) and where the server listens (`--tcp`, `--http`). The injection library parses
 // GILWATCH_ADDR with the same grammar in native/injection/config.c; both run the table in
 // test/fixtures/addresses.json (test/socket-security.test.ts), so they cannot drift apart.
-import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT } from './config'
-import { errors } from './errors'
+import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT } from '../config'
+import { errors } from '../errors'
 
 export type Address =
   | { transport: 'unix', path: string }

@@ -2,11 +2,11 @@
 // SIGTERM. `gilwatch record` (./record.ts) is the same server with a recorder.
 import path from 'node:path'
 import type { Command } from '../cli'
-import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT, defaultSocketPath } from '../config'
+import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, DEFAULT_TCP_PORT, defaultSocketPath } from '../../config'
 import { parseFlags, recordingTarget } from '../flags'
-import { createLogger } from '../log'
-import { startServer } from '../serve'
-import { storeDefaults } from '../store'
+import { createLogger } from '../../log'
+import { startServer } from '../../start-server'
+import { storeDefaults } from '../../store'
 import { shellQuote } from './env'
 
 // A function: the defaults come from the addon, loaded only when help is asked for.

@@ -5,9 +5,9 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { errors } from './errors'
+import { errors } from '../errors'
 
-const repoRoot = path.resolve(__dirname, '..', '..')
+const repoRoot = path.resolve(__dirname, '..', '..', '..')
 export const patchDir = path.join(repoRoot, 'native', 'cpython')
 const header = path.join(patchDir, 'gil_nvtx.h')
 

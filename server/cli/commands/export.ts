@@ -1,10 +1,10 @@
 // `gilwatch export FILE --perfetto OUT`: a recording as Chrome trace event JSON, for
-// https://ui.perfetto.dev (server/perfetto.ts builds the events).
+// https://ui.perfetto.dev (server/cli/perfetto.ts builds the events).
 import type { Command } from '../cli'
-import { errors } from '../errors'
+import { errors } from '../../errors'
 import { parseFlags, recordingFile } from '../flags'
 import { PerfettoExport } from '../perfetto'
-import { replay } from '../recording'
+import { replay } from '../../recording'
 import { progress, replayStore } from './report'
 
 const help = `Usage: gilwatch export FILE --perfetto OUT.json [--overwrite]

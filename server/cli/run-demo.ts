@@ -5,14 +5,14 @@ import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT } from './config'
-import { errors } from './errors'
-import { createLogger } from './log'
-import { isPatchedPython, resolveExecutable } from './python-detect'
+import { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT } from '../config'
+import { errors } from '../errors'
+import { createLogger } from '../log'
+import { isPatchedPython, resolveExecutable } from '../python-detect'
 import { environmentFor } from './monitored-env'
-import { startServer } from './serve'
+import { startServer } from '../start-server'
 
-export const demoScript = path.resolve(__dirname, '..', '..', 'python', 'demo', 'gil_demo.py')
+export const demoScript = path.resolve(__dirname, '..', '..', '..', 'python', 'demo', 'gil_demo.py')
 
 export interface DemoOptions {
   python: string

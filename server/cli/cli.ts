@@ -1,6 +1,6 @@
 // The `gilwatch` command line: finds the command and runs it. Each command is a file in
-// server/commands/ (its flags, its help and its handler); flags are parsed and checked in
-// server/flags.ts.
+// server/cli/commands/ (its flags, its help and its handler); flags are parsed and checked in
+// server/cli/flags.ts.
 import fs from 'node:fs'
 import path from 'node:path'
 import { command as demo } from './commands/demo'
@@ -11,7 +11,7 @@ import { command as record } from './commands/record'
 import { command as report } from './commands/report'
 import { command as run } from './commands/run'
 import { command as serve } from './commands/serve'
-import { GilwatchError, errors } from './errors'
+import { GilwatchError, errors } from '../errors'
 
 export interface Command {
   name: string
@@ -25,7 +25,7 @@ export interface Command {
 const commands: Command[] = [run, demo, serve, env, record, report, exportTrace, python]
 const byName = new Map(commands.map((c) => [c.name, c]))
 
-const version: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version
+const version: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')).version
 
 const usageLine = (synopsis: string, summary: string) => `  ${`gilwatch ${synopsis}`.padEnd(40)}${summary}`
 const usage = `gilwatch ${version}: live monitoring of the CPython GIL

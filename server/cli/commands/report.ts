@@ -5,10 +5,10 @@
 import fs from 'node:fs'
 import type { Command } from '../cli'
 import { parseFlags, recordingFile } from '../flags'
-import { replay, type ReplayProgress } from '../recording'
-import { Store } from '../store'
+import { replay, type ReplayProgress } from '../../recording'
+import { Store } from '../../store'
 import { formatSummary } from '../summary'
-import type { ProcessSummary } from '../views'
+import type { ProcessSummary } from '../../shared/views'
 
 const help = `Usage: gilwatch report FILE [--json]
 
