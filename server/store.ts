@@ -1,6 +1,6 @@
 // What the server knows, for metrics, the HTTP API and the dashboard: Store wraps the addon's
 // NativeStore (native/addon/store.cc does the aggregation), names causes and redacts command
-// lines. The shapes it returns are in server/views.ts.
+// lines. The shapes it returns are in server/shared/views.ts.
 import fs from 'node:fs'
 import { DEFAULT_ARGV_MODE, redactArgv, type ArgvMode } from './argv'
 import { FORGET_AFTER_MS, MAX_RETIRED_PROCESSES, RETIRE_AFTER_MS, paths } from './config'

@@ -232,7 +232,7 @@ test('the disk scenario, stock 3.11 through the probe: every hold of 30 ms or mo
     if (!program.includes(h)) continue
     const parts = h.cause.onCpuNs + h.cause.runqueueNs + h.cause.blockedNs
     assert.ok(parts >= 0.8 * h.durationNs, `${what}: the cause covers only ${(parts / 1e6).toFixed(1)} ms`)
-    assert.ok(h.cause.frames.length >= 1 && h.cause.frames[0].line > 0, `${what}: where: ${JSON.stringify(h.cause.frames)}`)
+    assert.ok(h.cause.frames.length >= 1 && h.cause.frames[0].line > 0, `${what}: where: ${JSON.stringify(h.cause.frames)}, frames missing: ${h.cause.framesMissing}, split ${h.cause.split}, ${h.cause.samples} samples`)
     if (h.name === 'mapper') assert.equal(h.cause.frames[0].file, fixture, `${what}: in the fixture`)
     if (h.cause.blockedIn.some((b: any) => b.syscall === 'msync' && b.waitSite)) msync++
   }

@@ -252,9 +252,7 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
     if (info.Length() < 1 || !info[0].IsString()) return nullptr;
     uint64_t instance = std::strtoull(info[0].As<Napi::String>().Utf8Value().c_str(), nullptr, 16);
     const Process *p = store_.find(instance);
-    if (p)
-      clientNow =
-          p->state == ProcessState::Connected ? p->clientNowNs(serverNowNs()) : p->clientNowNs(p->disconnectedServerNs);
+    if (p) clientNow = p->viewNowNs(serverNowNs());
     return p;
   }
 

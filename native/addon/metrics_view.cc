@@ -75,8 +75,7 @@ Napi::Value metricsView(Napi::Env env, NativeStore &store, uint64_t now) {
     if (!included[index]) continue;
     const Process &p = *all[index];
     const StringTable &strings = p.strings;
-    uint64_t clientNow =
-        p.state == ProcessState::Connected ? p.clientNowNs(now) : p.clientNowNs(p.disconnectedServerNs);
+    uint64_t clientNow = p.viewNowNs(now);
     Napi::Object po = Napi::Object::New(env);
     po.Set("service", p.service);
     po.Set("pid", p.pid);

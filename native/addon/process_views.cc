@@ -1,5 +1,7 @@
-// Views of one process, computed next to the data so that only what the screen (or the
-// summary) shows crosses into JavaScript and over the WebSocket:
+// Views of one process as JavaScript, computed next to the data so that only what the screen
+// (or the summary) shows crosses into JavaScript and over the WebSocket. The timeline, long
+// holds and series are computed as plain data (timeline.cc, long_holds.cc, series_rows.cc);
+// the rest is read straight from the store:
 //   timeline:  per thread lane, ranges in [start, end] downsampled to the pixel width
 //              (sub-pixel ranges merged into one item that keeps their count);
 //   longHolds: the latest holds above a threshold and who waited during each;
@@ -8,6 +10,10 @@
 //   summary:   per-thread totals and the longest holds, for `gilwatch run` and `report`;
 //   processes, process, list, ranges: what the HTTP API and the process picker list.
 #include "process_views.h"
+
+#include "long_holds.h"
+#include "series_rows.h"
+#include "timeline.h"
 
 #include <algorithm>
 #include <array>
@@ -55,7 +61,7 @@ Napi::Value causeObject(Napi::Env env, const Process &p, const HoldCause *c) {
   for (const HoldCause::Blocked &where : c->blockedIn) {
     if (!where.ns) continue;
     Napi::Object b = Napi::Object::New(env);
-    b.Set("syscall", where.syscall); // a number here; server/cause.ts names it
+    b.Set("syscall", where.syscall); // a number here; server/shared/cause.ts names it
     b.Set("waitSite",
           where.waitSite ? Napi::Value(Napi::String::New(env, p.strings.text(where.waitSite))) : env.Null());
     b.Set("ns", static_cast<double>(where.ns));
@@ -91,285 +97,87 @@ Napi::Value causeObject(Napi::Env env, const Process &p, const HoldCause *c) {
   return o;
 }
 
-namespace {
-
-struct Item {
-  double start, end;
-  uint32_t flags; // the KIND column: LaneKind, | kTimelineOpen while still open
-  double count;
-  double busyNs; // time covered by the merged ranges
-  uint32_t message;
-};
-
-// Merges sub-pixel ranges of one kind that are within a pixel of each other.
-class LaneBuilder {
- public:
-  explicit LaneBuilder(double pxNs) : pxNs_(pxNs) {}
-  void add(const Item &item) {
-    size_t k = item.flags & kTimelineKindMask;
-    double duration = item.end - item.start;
-    if (duration < pxNs_ && last_[k] >= 0) {
-      Item &prev = items_[static_cast<size_t>(last_[k])];
-      if (!(prev.flags & kTimelineOpen) && item.start <= prev.end + pxNs_ && item.message == prev.message) {
-        prev.end = std::max(prev.end, item.end);
-        prev.count += item.count;
-        prev.busyNs += item.busyNs;
-        return;
-      }
-    }
-    items_.push_back(item);
-    last_[k] = duration < pxNs_ ? static_cast<long>(items_.size() - 1) : -1;
-  }
-  std::vector<Item> &items() { return items_; }
-
- private:
-  double pxNs_;
-  std::vector<Item> items_;
-  std::array<long, kLaneKinds> last_ = {-1, -1, -1};
-};
-
-// Strings of a response, sent once, referenced by index. Index 0 is "": no one name (a
-// density bin counts ranges of any name).
-class StringIndex {
- public:
-  static constexpr uint32_t kNoName = 0;
-  explicit StringIndex(const StringTable &strings) : strings_(strings) {}
-  uint32_t of(uint32_t id) {
-    auto found = index_.find(id);
-    if (found != index_.end()) return found->second;
-    uint32_t i = static_cast<uint32_t>(order_.size() + 1);
-    order_.push_back(id);
-    index_.emplace(id, i);
-    return i;
-  }
-  Napi::Array toArray(Napi::Env env) const {
-    Napi::Array out = Napi::Array::New(env, order_.size() + 1);
-    out.Set(kNoName, "");
-    for (size_t i = 0; i < order_.size(); i++) out.Set(i + 1, strings_.text(order_[i]));
-    return out;
-  }
-
- private:
-  const StringTable &strings_;
-  std::unordered_map<uint32_t, uint32_t> index_;
-  std::vector<uint32_t> order_;
-};
-
-} // namespace
-
 Napi::Value timelineView(Napi::Env env, const NativeStore &store, const Process &p, uint64_t clientNow, double startNs,
                          double endNs, double pxNs) {
-  pxNs = std::max(pxNs, 1.0);
-  StringIndex strings(p.strings);
-  Napi::Array lanes = Napi::Array::New(env);
-  uint32_t laneCount = 0;
-  for (const auto &[id, threadPtr] : p.threads) {
-    const Thread &t = *threadPtr;
-    if (static_cast<double>(t.lastEndNs) < startNs && t.open.empty() && t.recent.size() == 0) continue;
-    LaneBuilder lane(pxNs);
-    // Where the raw ring's coverage begins: older time comes from density bins and the
-    // exactly kept long ranges.
-    double rawFrom =
-        t.recent.pushed() > t.recent.size() && t.recent.size() ? static_cast<double>(t.recent.at(0).endNs) : 0;
-    if (startNs < rawFrom) {
-      double until = std::min(endNs, rawFrom);
-      uint64_t firstBin = static_cast<uint64_t>(std::max(0.0, startNs)) / kBinNs;
-      uint64_t lastBin = static_cast<uint64_t>(until) / kBinNs;
-      uint64_t binsPerItem = std::max<uint64_t>(1, static_cast<uint64_t>(pxNs / kBinNs));
-      for (uint64_t b = firstBin; b <= lastBin; b += binsPerItem) {
-        for (size_t k = 0; k < kLaneKinds; k++) {
-          double busy = 0, count = 0;
-          for (uint64_t i = b; i < b + binsPerItem && i <= lastBin; i++) {
-            if (const DensityBin *bin = t.density.at(i)) {
-              busy += bin->busyUs[k] * 1000.0;
-              count += bin->count[k];
-            }
-          }
-          if (count > 0) {
-            double from = static_cast<double>(b * kBinNs),
-                   to = static_cast<double>(std::min(b + binsPerItem, lastBin + 1) * kBinNs);
-            lane.add(Item{from, to, static_cast<uint32_t>(k), count, busy, StringIndex::kNoName});
-          }
-        }
-      }
-      for (size_t i = 0; i < t.significant.size(); i++) {
-        const RecentRange &r = t.significant.at(i);
-        if (static_cast<double>(r.endNs) < startNs || static_cast<double>(r.startNs) > until) continue;
-        lane.add(Item{static_cast<double>(r.startNs), static_cast<double>(r.endNs),
-                      static_cast<uint32_t>(store.laneOf(r.domain, r.message)), 1,
-                      static_cast<double>(r.endNs - r.startNs), strings.of(r.message)});
-      }
-    }
-    // The raw ring, newest first until before the window (entries are in end order).
-    std::vector<const RecentRange *> raw;
-    for (size_t i = t.recent.size(); i-- > 0;) {
-      const RecentRange &r = t.recent.at(i);
-      if (static_cast<double>(r.endNs) < std::max(startNs, rawFrom)) break;
-      if (r.kind == EventKind::Range && static_cast<double>(r.startNs) <= endNs) raw.push_back(&r);
-    }
-    for (size_t i = raw.size(); i-- > 0;) {
-      const RecentRange &r = *raw[i];
-      lane.add(Item{static_cast<double>(r.startNs), static_cast<double>(r.endNs),
-                    static_cast<uint32_t>(store.laneOf(r.domain, r.message)), 1,
-                    static_cast<double>(r.endNs - r.startNs), strings.of(r.message)});
-    }
-    for (const OpenRange &o : t.open) {
-      if (static_cast<double>(o.startNs) > endNs) continue;
-      double until = static_cast<double>(std::max(clientNow, o.startNs));
-      lane.add(Item{static_cast<double>(o.startNs), until,
-                    static_cast<uint32_t>(store.laneOf(o.domain, o.message)) | kTimelineOpen, 1,
-                    until - static_cast<double>(o.startNs), strings.of(o.message)});
-    }
-    auto &items = lane.items();
-    if (items.empty()) continue;
+  Timeline timeline = computeTimeline(store, p, clientNow, startNs, endNs, pxNs);
+  Napi::Array lanes = Napi::Array::New(env, timeline.lanes.size());
+  for (size_t l = 0; l < timeline.lanes.size(); l++) {
+    const TimelineLane &lane = timeline.lanes[l];
     // One row of TimelineItem::kFields per item (view_layout.h), as one Float64Array.
-    Napi::Float64Array data = Napi::Float64Array::New(env, items.size() * TimelineItem::kFields);
-    for (size_t i = 0; i < items.size(); i++) {
-      const Item &it = items[i];
-      double span = it.end - it.start;
+    Napi::Float64Array data = Napi::Float64Array::New(env, lane.items.size() * TimelineItem::kFields);
+    for (size_t i = 0; i < lane.items.size(); i++) {
+      const TimelineEntry &it = lane.items[i];
       double *row = data.Data() + i * TimelineItem::kFields;
       row[TimelineItem::Start] = it.start;
       row[TimelineItem::End] = it.end;
       row[TimelineItem::Kind] = it.flags;
       row[TimelineItem::Count] = it.count;
-      row[TimelineItem::Fill] = span > 0 ? std::min(1.0, it.busyNs / span) : 1.0;
+      row[TimelineItem::Fill] = it.fill();
       row[TimelineItem::Message] = it.message;
     }
     Napi::Object lo = Napi::Object::New(env);
-    lo.Set("thread", t.id);
-    lo.Set("tid", t.tid);
-    lo.Set("name", t.name);
-    lo.Set("exited", t.exited);
+    lo.Set("thread", lane.thread->id);
+    lo.Set("tid", lane.thread->tid);
+    lo.Set("name", lane.thread->name);
+    lo.Set("exited", lane.thread->exited);
     lo.Set("items", data);
-    lanes.Set(laneCount++, lo);
+    lanes.Set(l, lo);
   }
+  Napi::Array strings = Napi::Array::New(env, timeline.strings.size());
+  for (size_t i = 0; i < timeline.strings.size(); i++) strings.Set(i, timeline.strings[i]);
   Napi::Object out = Napi::Object::New(env);
   out.Set("startNs", startNs);
   out.Set("endNs", endNs);
   out.Set("nowNs", static_cast<double>(clientNow));
   out.Set("wallAtStartMs", p.wallMs(static_cast<uint64_t>(std::max(0.0, startNs))));
   out.Set("lanes", lanes);
-  out.Set("strings", strings.toArray(env));
+  out.Set("strings", strings);
   return out;
 }
 
 Napi::Value longHoldsView(Napi::Env env, const NativeStore &store, const Process &p, uint64_t clientNow,
                           double thresholdNs, uint32_t limit) {
-  struct Hold {
-    const Thread *thread;
-    uint64_t start, end;
-    bool ongoing;
-    int64_t interp;
-  };
-  std::vector<Hold> holds;
-  for (const auto &[id, t] : p.threads) {
-    for (size_t i = 0; i < t->significant.size(); i++) {
-      const RecentRange &r = t->significant.at(i);
-      if (r.kind == EventKind::Range && r.domain == store.gilDomain() && r.message == store.holdingId() &&
-          static_cast<double>(r.endNs - r.startNs) >= thresholdNs)
-        holds.push_back(Hold{t.get(), r.startNs, r.endNs, false, NativeStore::interpOf(r.payloadType, r.payload)});
-    }
-    for (const OpenRange &o : t->open) {
-      if (o.domain == store.gilDomain() && o.message == store.holdingId() && clientNow > o.startNs &&
-          static_cast<double>(clientNow - o.startNs) >= thresholdNs)
-        holds.push_back(Hold{t.get(), o.startNs, clientNow, true, NativeStore::interpOf(o.payloadType, o.payload)});
-    }
-  }
-  std::sort(holds.begin(), holds.end(), [](const Hold &a, const Hold &b) { return a.start > b.start; });
-  if (holds.size() > limit) holds.resize(limit);
-
+  std::vector<LongHold> holds = computeLongHolds(store, p, clientNow, thresholdNs, limit);
   Napi::Array out = Napi::Array::New(env, holds.size());
   for (size_t h = 0; h < holds.size(); h++) {
-    const Hold &hold = holds[h];
-    // Who waited meanwhile: every other thread's waits that overlap the hold.
-    Napi::Array waiters = Napi::Array::New(env);
-    uint32_t w = 0;
-    for (const auto &[id, t] : p.threads) {
-      if (t.get() == hold.thread) continue;
-      uint64_t waited = 0;
-      auto overlap = [&](uint64_t s, uint64_t e) {
-        uint64_t from = std::max(s, hold.start), to = std::min(e, hold.end);
-        return to > from ? to - from : 0;
-      };
-      // Long waits are kept exactly; short ones only while they are in the raw ring.
-      uint64_t rawFrom = t->recent.size() ? t->recent.at(0).startNs : 0;
-      for (size_t i = 0; i < t->significant.size(); i++) {
-        const RecentRange &r = t->significant.at(i);
-        if (r.domain == store.gilDomain() && r.message == store.waitingId() && r.startNs < rawFrom)
-          waited += overlap(r.startNs, r.endNs);
-      }
-      for (size_t i = t->recent.size(); i-- > 0;) {
-        const RecentRange &r = t->recent.at(i);
-        if (r.endNs < hold.start) break;
-        if (r.kind == EventKind::Range && r.domain == store.gilDomain() && r.message == store.waitingId())
-          waited += overlap(r.startNs, r.endNs);
-      }
-      for (const OpenRange &o : t->open)
-        if (o.domain == store.gilDomain() && o.message == store.waitingId()) waited += overlap(o.startNs, clientNow);
-      if (waited == 0) continue;
+    const LongHold &hold = holds[h];
+    Napi::Array waiters = Napi::Array::New(env, hold.waiters.size());
+    for (size_t w = 0; w < hold.waiters.size(); w++) {
       Napi::Object wo = Napi::Object::New(env);
-      wo.Set("thread", t->id);
-      wo.Set("name", t->name);
-      wo.Set("waitedNs", static_cast<double>(waited));
-      waiters.Set(w++, wo);
+      wo.Set("thread", hold.waiters[w].thread->id);
+      wo.Set("name", hold.waiters[w].thread->name);
+      wo.Set("waitedNs", static_cast<double>(hold.waiters[w].waitedNs));
+      waiters.Set(w, wo);
     }
     Napi::Object o = Napi::Object::New(env);
     o.Set("thread", hold.thread->id);
     o.Set("tid", hold.thread->tid);
     o.Set("name", hold.thread->name);
     o.Set("interp", static_cast<double>(hold.interp));
-    o.Set("startNs", static_cast<double>(hold.start));
-    o.Set("endNs", static_cast<double>(hold.end));
-    o.Set("durationNs", static_cast<double>(hold.end - hold.start));
-    o.Set("startMs", p.wallMs(hold.start));
+    o.Set("startNs", static_cast<double>(hold.startNs));
+    o.Set("endNs", static_cast<double>(hold.endNs));
+    o.Set("durationNs", static_cast<double>(hold.endNs - hold.startNs));
+    o.Set("startMs", p.wallMs(hold.startNs));
     o.Set("ongoing", hold.ongoing);
     o.Set("waiters", waiters);
-    o.Set("cause", causeObject(env, p, hold.thread->causeOf(hold.start)));
+    o.Set("cause", causeObject(env, p, hold.cause));
     out.Set(h, o);
   }
   return out;
 }
 
 Napi::Value seriesView(Napi::Env env, const Process &p, uint64_t clientNow, uint64_t fromSecond) {
-  uint64_t nowSecond = clientNow / 1'000'000'000;
-  uint64_t first =
-      std::max<uint64_t>(fromSecond, nowSecond >= SecondSeries::kSeconds ? nowSecond - SecondSeries::kSeconds + 1 : 0);
-  first = std::max<uint64_t>(first, p.helloMonotonicNs / 1'000'000'000); // nothing before the process came
-  // The current second is incomplete while the process runs; once it left, it is final.
-  uint64_t end = p.state == ProcessState::Connected ? nowSecond : nowSecond + 1;
-  Napi::Array gils = Napi::Array::New(env);
-  uint32_t g = 0;
-  for (const SecondSeries &series : p.seconds) {
-    int64_t interp = series.interp;
-    // One row of SeriesColumn::kColumns per second (view_layout.h).
-    constexpr size_t columns = SeriesColumn::kColumns;
-    std::vector<double> rows;
-    for (uint64_t second = first; second < end; second++) {
-      const SecondSample *s = series.find(second);
-      SecondSample empty;
-      if (!s) s = &empty;
-      std::array<double, columns> row{};
-      row[SeriesColumn::Wall] = p.wallMs(second * 1'000'000'000);
-      row[SeriesColumn::Held] = static_cast<double>(s->holdNs) / 1e9;
-      row[SeriesColumn::Waiting] = static_cast<double>(s->waitNs) / 1e9;
-      row[SeriesColumn::Acquisitions] = static_cast<double>(s->acquisitions);
-      row[SeriesColumn::HoldP50] = bucketQuantile(s->holdBuckets, 0.5) / 1e9;
-      row[SeriesColumn::HoldP99] = bucketQuantile(s->holdBuckets, 0.99) / 1e9;
-      row[SeriesColumn::HoldMax] = static_cast<double>(s->holdMaxNs) / 1e9;
-      row[SeriesColumn::WaitP50] = bucketQuantile(s->waitBuckets, 0.5) / 1e9;
-      row[SeriesColumn::WaitP99] = bucketQuantile(s->waitBuckets, 0.99) / 1e9;
-      row[SeriesColumn::WaitMax] = static_cast<double>(s->waitMaxNs) / 1e9;
-      row[SeriesColumn::DropRequests] = static_cast<double>(s->dropRequests);
-      rows.insert(rows.end(), row.begin(), row.end());
-    }
-    Napi::Float64Array data = Napi::Float64Array::New(env, rows.size());
-    std::copy(rows.begin(), rows.end(), data.Data());
+  std::vector<GilSeriesRows> tables = computeSeries(p, clientNow, fromSecond);
+  Napi::Array gils = Napi::Array::New(env, tables.size());
+  for (size_t g = 0; g < tables.size(); g++) {
+    Napi::Float64Array data = Napi::Float64Array::New(env, tables[g].rows.size());
+    std::copy(tables[g].rows.begin(), tables[g].rows.end(), data.Data());
     Napi::Object o = Napi::Object::New(env);
-    o.Set("interp", static_cast<double>(interp));
-    o.Set("firstSecond", static_cast<double>(first));
-    o.Set("columns", static_cast<double>(columns));
+    o.Set("interp", static_cast<double>(tables[g].interp));
+    o.Set("firstSecond", static_cast<double>(tables[g].firstSecond));
+    o.Set("columns", static_cast<double>(SeriesColumn::kColumns));
     o.Set("rows", data);
-    gils.Set(g++, o);
+    gils.Set(g, o);
   }
   return gils;
 }
@@ -379,7 +187,7 @@ namespace {
 bool usedGil(const Thread &t) { return t.holds.count != 0 || t.waits.count != 0; }
 
 // One thread's GIL figures since the process connected, all GILs together: a row of the run
-// summary and of the dashboard's thread table (server/views.ts: ThreadFigures).
+// summary and of the dashboard's thread table (server/shared/views.ts: ThreadFigures).
 Napi::Object threadFigures(Napi::Env env, const Process &p, const Thread &t) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("thread", t.id);
@@ -523,7 +331,7 @@ Napi::Object processObject(Napi::Env env, const NativeStore &store, const Proces
   o.Set("executable", p.executable);
   o.Set("state", stateName(p.state));
   o.Set("connectedAtMs", p.wallMs(p.helloMonotonicNs));
-  uint64_t clientNow = p.state == ProcessState::Connected ? p.clientNowNs(now) : p.clientNowNs(p.disconnectedServerNs);
+  uint64_t clientNow = p.viewNowNs(now);
   o.Set("clientNowNs", static_cast<double>(clientNow));
   o.Set("nowMs", p.wallMs(clientNow));
   o.Set("droppedEvents", static_cast<double>(p.droppedEvents));

@@ -261,6 +261,11 @@ struct Process {
 
   // The sender's CLOCK_MONOTONIC now, estimated from the last heartbeat.
   uint64_t clientNowNs(uint64_t serverNowNs) const;
+  // "Now" in the views of the process: its clock now while connected, else when it left
+  // (what was open then stays drawn up to there).
+  uint64_t viewNowNs(uint64_t serverNowNs) const {
+    return clientNowNs(state == ProcessState::Connected ? serverNowNs : disconnectedServerNs);
+  }
   // Wall-clock milliseconds of a sender timestamp.
   double wallMs(uint64_t clientNs) const {
     return (static_cast<double>(helloRealtimeNs) +
@@ -365,8 +370,6 @@ class NativeStore {
     if (domain != gilDomain_) return LaneKind::User;
     return message == holding_ ? LaneKind::Hold : message == waiting_ ? LaneKind::Wait : LaneKind::User;
   }
-  // Interpreter id carried by a GIL range's payload (0 when it has none).
-  static int64_t interpOf(uint8_t payloadType, uint64_t payload);
   // The GIL a count goes to: `interp` while the process has fewer than
   // IngestLimits::gilsPerProcess GILs, else kOtherInterp (counted). Interpreter ids are never
   // reused, so a program that churns sub-interpreters, or a client that invents ids, cannot

@@ -18,8 +18,6 @@ int64_t NativeStore::admitInterp(Process &process, int64_t interp) {
   return kOtherInterp;
 }
 
-int64_t NativeStore::interpOf(uint8_t payloadType, uint64_t payload) { return gw_interp_of(payloadType, payload); }
-
 ThreadGil &NativeStore::threadGil(Process &process, Thread &thread, int64_t interp) {
   if (thread.slot == LabelSlot::Unassigned) {
     bool own = process.ownLabels < options_.metrics.maxThreads;

@@ -62,7 +62,7 @@ void NativeStore::countGil(Process &process, Thread &thread, const OpenRange &ra
     }
     return process.otherRanges.add(durationNs);
   }
-  int64_t interp = admitInterp(process, interpOf(range.payloadType, range.payload));
+  int64_t interp = admitInterp(process, gw_interp_of(range.payloadType, range.payload));
   if (kind == EventKind::Mark) {
     if (range.message == dropRequest_) process.secondsOf(interp).at(range.startNs / 1'000'000'000).dropRequests++;
     return;

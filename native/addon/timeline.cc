@@ -1,0 +1,130 @@
+// Downsampling for the timeline: the raw ring where it reaches, density bins and the exactly
+// kept long ranges before it, open ranges up to the process's now.
+#include "timeline.h"
+
+#include <algorithm>
+#include <array>
+#include <unordered_map>
+
+namespace gilwatch {
+namespace {
+
+// Merges sub-pixel ranges of one kind that are within a pixel of each other.
+class LaneBuilder {
+ public:
+  explicit LaneBuilder(double pxNs) : pxNs_(pxNs) {}
+  void add(const TimelineEntry &item) {
+    size_t k = item.flags & kTimelineKindMask;
+    double duration = item.end - item.start;
+    if (duration < pxNs_ && last_[k] >= 0) {
+      TimelineEntry &prev = items_[static_cast<size_t>(last_[k])];
+      if (!(prev.flags & kTimelineOpen) && item.start <= prev.end + pxNs_ && item.message == prev.message) {
+        prev.end = std::max(prev.end, item.end);
+        prev.count += item.count;
+        prev.busyNs += item.busyNs;
+        return;
+      }
+    }
+    items_.push_back(item);
+    last_[k] = duration < pxNs_ ? static_cast<long>(items_.size() - 1) : -1;
+  }
+  std::vector<TimelineEntry> take() { return std::move(items_); }
+
+ private:
+  double pxNs_;
+  std::vector<TimelineEntry> items_;
+  std::array<long, kLaneKinds> last_ = {-1, -1, -1};
+};
+
+// Strings of a response, sent once, referenced by index. Index 0 is "": no one name (a
+// density bin counts ranges of any name).
+class StringIndex {
+ public:
+  static constexpr uint32_t kNoName = 0;
+  explicit StringIndex(const StringTable &strings, std::vector<std::string> &out) : strings_(strings), out_(out) {
+    out_.assign(1, "");
+  }
+  uint32_t of(uint32_t id) {
+    auto found = index_.find(id);
+    if (found != index_.end()) return found->second;
+    uint32_t i = static_cast<uint32_t>(out_.size());
+    out_.push_back(strings_.text(id));
+    index_.emplace(id, i);
+    return i;
+  }
+
+ private:
+  const StringTable &strings_;
+  std::vector<std::string> &out_;
+  std::unordered_map<uint32_t, uint32_t> index_;
+};
+
+} // namespace
+
+Timeline computeTimeline(const NativeStore &store, const Process &p, uint64_t clientNow, double startNs, double endNs,
+                         double pxNs) {
+  pxNs = std::max(pxNs, 1.0);
+  Timeline out;
+  StringIndex strings(p.strings, out.strings);
+  for (const auto &[id, threadPtr] : p.threads) {
+    const Thread &t = *threadPtr;
+    if (static_cast<double>(t.lastEndNs) < startNs && t.open.empty() && t.recent.size() == 0) continue;
+    LaneBuilder lane(pxNs);
+    auto range = [&](const auto &r, uint32_t open, double until) {
+      return TimelineEntry{static_cast<double>(r.startNs),
+                           until,
+                           static_cast<uint32_t>(store.laneOf(r.domain, r.message)) | open,
+                           1,
+                           until - static_cast<double>(r.startNs),
+                           strings.of(r.message)};
+    };
+    // Where the raw ring's coverage begins: older time comes from density bins and the
+    // exactly kept long ranges.
+    double rawFrom =
+        t.recent.pushed() > t.recent.size() && t.recent.size() ? static_cast<double>(t.recent.at(0).endNs) : 0;
+    if (startNs < rawFrom) {
+      double until = std::min(endNs, rawFrom);
+      uint64_t firstBin = static_cast<uint64_t>(std::max(0.0, startNs)) / kBinNs;
+      uint64_t lastBin = static_cast<uint64_t>(until) / kBinNs;
+      uint64_t binsPerItem = std::max<uint64_t>(1, static_cast<uint64_t>(pxNs / kBinNs));
+      for (uint64_t b = firstBin; b <= lastBin; b += binsPerItem) {
+        for (size_t k = 0; k < kLaneKinds; k++) {
+          double busy = 0, count = 0;
+          for (uint64_t i = b; i < b + binsPerItem && i <= lastBin; i++) {
+            if (const DensityBin *bin = t.density.at(i)) {
+              busy += bin->busyUs[k] * 1000.0;
+              count += bin->count[k];
+            }
+          }
+          if (count > 0) {
+            double from = static_cast<double>(b * kBinNs),
+                   to = static_cast<double>(std::min(b + binsPerItem, lastBin + 1) * kBinNs);
+            lane.add(TimelineEntry{from, to, static_cast<uint32_t>(k), count, busy, StringIndex::kNoName});
+          }
+        }
+      }
+      for (size_t i = 0; i < t.significant.size(); i++) {
+        const RecentRange &r = t.significant.at(i);
+        if (static_cast<double>(r.endNs) < startNs || static_cast<double>(r.startNs) > until) continue;
+        lane.add(range(r, 0, static_cast<double>(r.endNs)));
+      }
+    }
+    // The raw ring, newest first until before the window (entries are in end order).
+    std::vector<const RecentRange *> raw;
+    for (size_t i = t.recent.size(); i-- > 0;) {
+      const RecentRange &r = t.recent.at(i);
+      if (static_cast<double>(r.endNs) < std::max(startNs, rawFrom)) break;
+      if (r.kind == EventKind::Range && static_cast<double>(r.startNs) <= endNs) raw.push_back(&r);
+    }
+    for (size_t i = raw.size(); i-- > 0;) lane.add(range(*raw[i], 0, static_cast<double>(raw[i]->endNs)));
+    for (const OpenRange &o : t.open) {
+      if (static_cast<double>(o.startNs) > endNs) continue;
+      lane.add(range(o, kTimelineOpen, static_cast<double>(std::max(clientNow, o.startNs))));
+    }
+    std::vector<TimelineEntry> items = lane.take();
+    if (!items.empty()) out.lanes.push_back(TimelineLane{&t, std::move(items)});
+  }
+  return out;
+}
+
+} // namespace gilwatch

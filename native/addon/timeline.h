@@ -1,0 +1,38 @@
+// The timeline of one process as plain data: per thread lane, the ranges in [startNs, endNs]
+// downsampled to the pixel width, sub-pixel ranges of one kind merged into one item that
+// keeps their count and the time they cover. process_views.cc turns it into the
+// TimelineItem rows of view_layout.h; test/fixtures/cc/store_units.cc checks it directly.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "store.h"
+
+namespace gilwatch {
+
+struct TimelineEntry {
+  double start, end;
+  uint32_t flags;   // the KIND column: LaneKind, | kTimelineOpen while still open
+  double count;     // ranges it stands for
+  double busyNs;    // time covered by them
+  uint32_t message; // index into Timeline::strings; 0: no one name (a density bin)
+  double fill() const { return end > start ? std::min(1.0, busyNs / (end - start)) : 1.0; }
+};
+
+struct TimelineLane {
+  const Thread *thread;
+  std::vector<TimelineEntry> items;
+};
+
+struct Timeline {
+  std::vector<TimelineLane> lanes;  // threads with something in the window
+  std::vector<std::string> strings; // the messages items refer to; [0] is ""
+};
+
+// pxNs: the width of a pixel in ns (at least 1). clientNow: where open ranges end.
+Timeline computeTimeline(const NativeStore &store, const Process &p, uint64_t clientNow, double startNs, double endNs,
+                         double pxNs);
+
+} // namespace gilwatch
