@@ -88,8 +88,10 @@ struct LongHoldSite {
   uint64_t ns[3] = {0, 0, 0}; // the whole holds' parts: on CPU, run queue, blocked
 };
 
-// One GIL of a process (one per interpreter that owns one).
-struct GilTotals {
+// What the server keeps of one GIL of a process (one per interpreter that owns one): its
+// histograms (from the process's totals), long-hold sites and contention. Not to be confused
+// with gw_gil_totals, one thread's counts on the wire.
+struct GilAccount {
   int64_t interp = 0;
   DurationHistogram hold;
   DurationHistogram wait;

@@ -23,7 +23,7 @@ size_t metricsSeriesOf(const Process &p) {
   constexpr size_t histogram = kDurationBuckets + 3; // buckets, +Inf, _sum, _count
   size_t series = 2;                                 // gilwatch_events_dropped_total, gilwatch_ingest_lag_seconds
   series += p.gils.size() * (2 * histogram + 4);     // hold, wait; current, waiters, contended, drops
-  for (const GilTotals &g : p.gils) series += 3 * g.longHoldSites.size(); // long hold: 3 causes per site
+  for (const GilAccount &g : p.gils) series += 3 * g.longHoldSites.size(); // long hold: 3 causes per site
   size_t threadGils = p.otherThreads.size();
   for (const auto &[id, thread] : p.threads)
     if (thread->slot == LabelSlot::Own) threadGils += thread->gil.size();
@@ -86,7 +86,7 @@ Napi::Value metricsView(Napi::Env env, NativeStore &store, uint64_t now) {
 
     Napi::Array gils = Napi::Array::New(env, p.gils.size());
     for (size_t g = 0; g < p.gils.size(); g++) {
-      const GilTotals &gil = p.gils[g];
+      const GilAccount &gil = p.gils[g];
       double currentHold = 0;
       uint32_t waiters = 0;
       if (p.state == ProcessState::Connected) {

@@ -248,7 +248,7 @@ struct Process {
     bool restated = true;
   };
   std::unordered_map<uint32_t, RefusedThread> refusedTotals;
-  std::vector<GilTotals> gils;       // one per interpreter GIL seen
+  std::vector<GilAccount> gils;      // one per interpreter GIL seen
   std::vector<SecondSeries> seconds; // per GIL (interp): dashboard charts
   SecondSeries &secondsOf(int64_t interp) { return entryOf(seconds, interp); }
   std::vector<ThreadGil> otherThreads; // threads beyond MetricsOptions::maxThreads, per GIL
@@ -276,7 +276,7 @@ struct Process {
     auto found = threads.find(id);
     return found == threads.end() ? nullptr : found->second.get();
   }
-  GilTotals &gil(int64_t interp) { return entryOf(gils, interp); }
+  GilAccount &gil(int64_t interp) { return entryOf(gils, interp); }
   std::vector<int64_t> interps; // the GILs counted on their own (NativeStore::admitInterp)
 };
 
@@ -381,8 +381,12 @@ class NativeStore {
                      EventKind kind);
   bool mapIds(const Process &process, const gw_record &record, uint32_t &domain, uint32_t &message,
               std::string &error) const;
-  void countGil(Process &process, Thread &thread, const OpenRange &range, uint64_t durationNs, uint64_t endNs,
-                EventKind kind);
+  // A range of another domain into the histograms of NVTX ranges.
+  void addToRangeHistograms(Process &process, const OpenRange &range, uint64_t durationNs);
+  // A GIL range (or drop-request mark) into what is about time: the per-second series and the
+  // sliding-window longest hold. Counts come from the process's totals, never from ranges.
+  void addToGilSeries(Process &process, Thread &thread, const OpenRange &range, uint64_t durationNs, uint64_t endNs,
+                      EventKind kind);
   ThreadGil &threadGil(Process &process, Thread &thread, int64_t interp);
   // Applies a region's snapshot as a restatement of every thread not folded and the retired
   // sum; `ended`: the process is gone, waiters are none.

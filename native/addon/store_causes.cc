@@ -67,7 +67,7 @@ void NativeStore::holdCause(Process &process, Thread &thread, const gw_hold_caus
     cause->stackDepth = c.stack_depth;
   }
   if (cause->final && !wasFinal) {
-    GilTotals &gil = process.gil(admitInterp(process, c.interp));
+    GilAccount &gil = process.gil(admitInterp(process, c.interp));
     std::string site = cause->frames.empty() ? "unknown"
                                              : siteName(process.strings.text(cause->frames[0].file),
                                                         process.strings.text(cause->frames[0].function));

@@ -32,7 +32,7 @@ ThreadGil &NativeStore::threadGil(Process &process, Thread &thread, int64_t inte
 // (retired threads the server never saw end go to thread="other") and the run summary.
 void NativeStore::addGilIncrease(Process &process, Thread *thread, const gw_gil_totals &d) {
   int64_t interp = admitInterp(process, d.interp);
-  GilTotals &gil = process.gil(interp);
+  GilAccount &gil = process.gil(interp);
   addTo(gil.hold, d.hold_buckets, d.holds, d.hold_ns, d.longest_hold_ns);
   addTo(gil.wait, d.wait_buckets, d.waits, d.wait_ns, d.longest_wait_ns);
   gil.dropRequests += d.drop_requests;
@@ -84,9 +84,9 @@ void NativeStore::gilTotals(Process &process, Thread *thread, uint32_t threadId,
 // dropped never looks open for longer than one tick.
 void NativeStore::gilState(Process &process, const gw_gil_state_header &header, const gw_gil_contention *gils,
                            const gw_gil_open *open) {
-  for (GilTotals &g : process.gils) g.waitersNow = 0;
+  for (GilAccount &g : process.gils) g.waitersNow = 0;
   for (uint32_t i = 0; i < header.gils; i++) {
-    GilTotals &g = process.gil(admitInterp(process, gils[i].interp));
+    GilAccount &g = process.gil(admitInterp(process, gils[i].interp));
     if (gils[i].contended_ns > g.senderContendedNs) {
       g.contendedNs += gils[i].contended_ns - g.senderContendedNs;
       g.senderContendedNs = gils[i].contended_ns;

@@ -44,24 +44,29 @@ void NativeStore::completeRange(Process &process, Thread &thread, const OpenRang
     thread.density.add(laneOf(range.domain, range.message), range.startNs, endNs);
     thread.lastEndNs = std::max(thread.lastEndNs, endNs);
   }
-  countGil(process, thread, range, duration, endNs, kind);
+  if (range.domain != gilDomain_) {
+    if (kind == EventKind::Range) addToRangeHistograms(process, range, duration);
+  } else {
+    addToGilSeries(process, thread, range, duration, endNs, kind);
+  }
   process.rangesReceived++;
   counters_.rangesReceived++;
 }
 
-void NativeStore::countGil(Process &process, Thread &thread, const OpenRange &range, uint64_t durationNs,
-                           uint64_t endNs, EventKind kind) {
-  if (range.domain != gilDomain_) {
-    if (kind != EventKind::Range) return;
-    for (RangeHistogram &h : process.rangeHistograms) {
-      if (h.domain == range.domain && h.message == range.message) return h.histogram.add(durationNs);
-    }
-    if (process.rangeHistograms.size() < options_.metrics.maxRangeKeys) {
-      process.rangeHistograms.push_back(RangeHistogram{range.domain, range.message, {}});
-      return process.rangeHistograms.back().histogram.add(durationNs);
-    }
-    return process.otherRanges.add(durationNs);
+// nvtx_range_duration_seconds: the first maxRangeKeys (domain, message) pairs on their own.
+void NativeStore::addToRangeHistograms(Process &process, const OpenRange &range, uint64_t durationNs) {
+  for (RangeHistogram &h : process.rangeHistograms) {
+    if (h.domain == range.domain && h.message == range.message) return h.histogram.add(durationNs);
   }
+  if (process.rangeHistograms.size() < options_.metrics.maxRangeKeys) {
+    process.rangeHistograms.push_back(RangeHistogram{range.domain, range.message, {}});
+    return process.rangeHistograms.back().histogram.add(durationNs);
+  }
+  process.otherRanges.add(durationNs);
+}
+
+void NativeStore::addToGilSeries(Process &process, Thread &thread, const OpenRange &range, uint64_t durationNs,
+                                 uint64_t endNs, EventKind kind) {
   int64_t interp = admitInterp(process, gw_interp_of(range.payloadType, range.payload));
   if (kind == EventKind::Mark) {
     if (range.message == dropRequest_) process.secondsOf(interp).at(range.startNs / 1'000'000'000).dropRequests++;

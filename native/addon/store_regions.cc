@@ -54,7 +54,7 @@ void NativeStore::applyRegion(Process &process, const SharedRegion::Snapshot &sn
   process.hasPendingRetired = true;
   settleRetired(process, serverNowNs);
   for (const gw_gil_contention &c : snapshot.contention) {
-    GilTotals &gil = process.gil(admitInterp(process, c.interp));
+    GilAccount &gil = process.gil(admitInterp(process, c.interp));
     if (c.contended_ns > gil.senderContendedNs) {
       gil.contendedNs += c.contended_ns - gil.senderContendedNs;
       gil.senderContendedNs = c.contended_ns;
