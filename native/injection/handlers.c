@@ -3,7 +3,8 @@
  *
  * Push keeps (start, message, payload) on the thread's stack for the domain; pop turns
  * it into one RANGE record in the thread's ring. No lock, no allocation after the
- * thread's first event, no syscall but clock_gettime (vDSO).
+ * thread's first event, no syscall but clock_gettime (vDSO); the few exceptions, all off
+ * the common path, are listed in runtime.h.
  */
 #include <stddef.h>
 #include <string.h>

@@ -3,8 +3,13 @@
  *
  * Threads that call NVTX (producers) each own a gw_thread: a stack per domain and a
  * single-producer/single-consumer ring of finished records. The sender thread
- * (sender.c) is the only consumer. Producers never lock, never allocate after their
- * first event and never make a syscall other than reading the clock.
+ * (sender.c) is the only consumer. A push or pop takes no lock, allocates nothing after the
+ * thread's first event and makes no system call but clock_gettime (vDSO). The exceptions,
+ * each off the common path: the begin and end of a GIL *wait* take that GIL's contention
+ * spinlock (gil_totals.c; the thread is about to block or just unblocked); a thread that found
+ * no totals slot counts under the region's lock; the end of a long GIL hold reads the
+ * thread's CPU clock (sampler.c: gw_note_long_release); and the first event after a fork,
+ * in a process whose sender stopped for it, starts the sender again (gw_sender_resume).
  */
 #ifndef GILWATCH_RUNTIME_H
 #define GILWATCH_RUNTIME_H
