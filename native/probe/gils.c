@@ -40,6 +40,7 @@ static void found(char *cond, char *mutex, char *switch_cond, char *switch_mutex
   int n = probe_gil_count;
   for (int i = 0; i < n; i++) {
     if (probe_gils[i].cond == cond) { /* the same GIL created again (fork child, re-init) */
+      probe_gils[i].interp_id = probe_layout_interpreter_id(&layout, cond, i);
       __atomic_store_n(&registry_lock, 0, __ATOMIC_RELEASE);
       probe_gil_created(&probe_gils[i], 1);
       return;

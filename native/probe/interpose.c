@@ -156,6 +156,7 @@ EXPORT int pthread_cond_timedwait(pthread_cond_t *cond, pthread_mutex_t *mutex, 
   if (!gil || which != PROBE_COND) return REAL(cond_timedwait)(cond, mutex, abstime);
   probe_before_timedwait(gil);
   int result = REAL(cond_timedwait)(cond, mutex, abstime);
+  if (__atomic_load_n(&exiting, __ATOMIC_RELAXED)) probe_before_unlock(gil, PROBE_MUTEX); /* the wait ends */
   hang_if_exiting(mutex);
   probe_after_timedwait(gil, result);
   return result;

@@ -37,6 +37,7 @@ typedef struct probe_gil {
   pid_t last_holder;
   int held;
   uint64_t drop_marked_hold; /* hold_seq of the hold that already got a drop-request mark */
+  pid_t created_by;          /* the process that created it last */
 } probe_gil;
 
 enum probe_object { PROBE_COND, PROBE_MUTEX, PROBE_SWITCH_COND, PROBE_SWITCH_MUTEX };

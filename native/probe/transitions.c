@@ -149,8 +149,10 @@ void probe_before_signal(probe_gil *gil, enum probe_object which) {
 
 void probe_gil_created(probe_gil *gil, int recreated) {
   probe_nvtx_init();
+  pid_t pid = getpid();
   if (recreated) {
-    /* Fork child (or re-initialisation): forget, without popping, what the parent had open. */
+    if (T.gil == gil && gil->created_by == pid) end_range(); /* re-initialisation: it ends with its GIL */
+    /* Fork child: forget, without popping, what the parent had open. */
     if (T.gil == gil) {
       T.state = NONE;
       T.gil = NULL;
@@ -161,6 +163,7 @@ void probe_gil_created(probe_gil *gil, int recreated) {
     gil->held = 0;
     gil->last_holder = 0;
   }
+  gil->created_by = pid;
 }
 
 /* exit() has begun, after Py_Finalize: the finalizing thread still owns the GIL but runs no
