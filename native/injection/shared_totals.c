@@ -203,8 +203,11 @@ uint32_t gw_region_fold_exited(void (*folded)(uint32_t index, uint32_t thread)) 
     __atomic_thread_fence(__ATOMIC_RELEASE);
     gw_gil_fold(region->retired, &region->retired_count, slot->gil, slot->count);
     gw_store_release(&region->retired_seq, region->retired_seq + 1);
+    /* Odd while it is cleared: a reader that copied any of it meanwhile retries. */
+    gw_store_relaxed(&slot->seq, slot->seq + 1);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
     memset((char *)slot + sizeof slot->seq, 0, sizeof *slot - sizeof slot->seq);
-    gw_store_release(&slot->seq, slot->seq + 2); /* a reader that copied it mid-fold retries */
+    gw_store_release(&slot->seq, slot->seq + 1);
     unlock(region);
     folded(i, thread);
     free_slots++;
