@@ -14,10 +14,12 @@ static uint64_t waitedDuring(const NativeStore &store, const Thread &t, uint64_t
     uint64_t from = std::max(s, start), to = std::min(e, end);
     return to > from ? to - from : 0;
   };
-  uint64_t rawFrom = t.recent.size() ? t.recent.at(0).startNs : 0;
+  // Where the raw ring's coverage begins (entries are in end order): what ended before it
+  // comes from the long ranges kept exactly, the rest from the ring, each wait once.
+  uint64_t rawFrom = t.recent.pushed() > t.recent.size() && t.recent.size() ? t.recent.at(0).endNs : 0;
   for (size_t i = 0; i < t.significant.size(); i++) {
     const RecentRange &r = t.significant.at(i);
-    if (r.domain == store.gilDomain() && r.message == store.waitingId() && r.startNs < rawFrom)
+    if (r.domain == store.gilDomain() && r.message == store.waitingId() && r.endNs < rawFrom)
       waited += overlap(r.startNs, r.endNs);
   }
   for (size_t i = t.recent.size(); i-- > 0;) {

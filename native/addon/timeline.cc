@@ -18,7 +18,9 @@ class LaneBuilder {
     double duration = item.end - item.start;
     if (duration < pxNs_ && last_[k] >= 0) {
       TimelineEntry &prev = items_[static_cast<size_t>(last_[k])];
-      if (!(prev.flags & kTimelineOpen) && item.start <= prev.end + pxNs_ && item.message == prev.message) {
+      // An open range stays an item of its own: it is drawn as open, up to now.
+      if (!(prev.flags & kTimelineOpen) && !(item.flags & kTimelineOpen) && item.start <= prev.end + pxNs_ &&
+          item.message == prev.message) {
         prev.end = std::max(prev.end, item.end);
         prev.count += item.count;
         prev.busyNs += item.busyNs;
@@ -86,14 +88,38 @@ Timeline computeTimeline(const NativeStore &store, const Process &p, uint64_t cl
       double until = std::min(endNs, rawFrom);
       uint64_t firstBin = static_cast<uint64_t>(std::max(0.0, startNs)) / kBinNs;
       uint64_t lastBin = static_cast<uint64_t>(until) / kBinNs;
+      // Long ranges older than the ring are drawn exactly, and taken out of the density bins,
+      // which counted them too (DensityBins::add: the count in the first bin, the time in each).
+      std::unordered_map<uint64_t, std::array<std::pair<double, double>, kLaneKinds>> exact; // bin -> (count, busy)
+      for (size_t i = 0; i < t.significant.size(); i++) {
+        const RecentRange &r = t.significant.at(i);
+        if (static_cast<double>(r.endNs) >= rawFrom) continue; // still in the ring, drawn from there
+        if (static_cast<double>(r.endNs) < startNs || static_cast<double>(r.startNs) > until) continue;
+        TimelineEntry item = range(r, 0, static_cast<double>(r.endNs));
+        lane.add(item);
+        size_t k = item.flags & kTimelineKindMask;
+        uint64_t end = std::max(r.endNs, r.startNs + 1), first = r.startNs / kBinNs, last = (end - 1) / kBinNs;
+        if (last - first >= kBinCount) first = last - kBinCount + 1;
+        for (uint64_t b = first; b <= last; b++) {
+          uint64_t from = std::max(r.startNs, b * kBinNs), to = std::min(end, (b + 1) * kBinNs);
+          auto &taken = exact[b][k];
+          taken.first += b == first ? 1 : 0;
+          taken.second += static_cast<double>(to - from);
+        }
+      }
       uint64_t binsPerItem = std::max<uint64_t>(1, static_cast<uint64_t>(pxNs / kBinNs));
       for (uint64_t b = firstBin; b <= lastBin; b += binsPerItem) {
         for (size_t k = 0; k < kLaneKinds; k++) {
           double busy = 0, count = 0;
           for (uint64_t i = b; i < b + binsPerItem && i <= lastBin; i++) {
             if (const DensityBin *bin = t.density.at(i)) {
-              busy += bin->busyUs[k] * 1000.0;
-              count += bin->count[k];
+              auto taken = exact.find(i);
+              double takenCount = taken == exact.end() ? 0 : taken->second[k].first;
+              double takenBusy = taken == exact.end() ? 0 : taken->second[k].second;
+              // A bin's time saturates at the bin (busyUs): what is left after the exact
+              // ranges is at least zero.
+              busy += std::max(0.0, bin->busyUs[k] * 1000.0 - takenBusy);
+              count += std::max(0.0, bin->count[k] - takenCount);
             }
           }
           if (count > 0) {
@@ -102,11 +128,6 @@ Timeline computeTimeline(const NativeStore &store, const Process &p, uint64_t cl
             lane.add(TimelineEntry{from, to, static_cast<uint32_t>(k), count, busy, StringIndex::kNoName});
           }
         }
-      }
-      for (size_t i = 0; i < t.significant.size(); i++) {
-        const RecentRange &r = t.significant.at(i);
-        if (static_cast<double>(r.endNs) < startNs || static_cast<double>(r.startNs) > until) continue;
-        lane.add(range(r, 0, static_cast<double>(r.endNs)));
       }
     }
     // The raw ring, newest first until before the window (entries are in end order).
