@@ -75,13 +75,3 @@ function born (fd: number): number {
   fs.fchmodSync(fd, 0o600)
   return fd
 }
-
-// A whole file at once (a run summary), created as above.
-export function writePrivateFile (file: string, text: string, options: PrivateFileOptions): void {
-  const fd = createPrivateFile(file, options)
-  try {
-    fs.writeSync(fd, text)
-  } finally {
-    fs.closeSync(fd)
-  }
-}

@@ -49,11 +49,6 @@ function parseTcp (text: string, given: string): Address {
   return { transport: 'tcp', host, port }
 }
 
-export function formatAddress (address: Address): string {
-  if (address.transport === 'unix') return address.path
-  return `tcp://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`
-}
-
 // A listening address (--tcp, --http): HOST:PORT, [IPv6]:PORT, :PORT or PORT (on
 // `defaultHost`); port 0 picks a free port.
 export function parseHostPort (text: string, flag: string, defaultHost = DEFAULT_HTTP_HOST): { host: string, port: number } {
