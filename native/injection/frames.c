@@ -190,25 +190,25 @@ static void os_name(pid_t tid, char *out, size_t size) {
  * server that meets the thread only there (after a restart, or after the process died) can
  * still call it by its name. Runs every tick, connected or not. Returns 1 when it changed. */
 int gw_thread_name_refresh(gw_thread *thread, uint64_t now) {
-  char name[sizeof thread->name];
+  char name[sizeof thread->sender.name];
   uint32_t version = 0;
   int changed = 0;
   if (override_name(thread, name, sizeof name, &version)) {
-    changed = version != thread->name_version;
-  } else if (!thread->name[0] || now - thread->name_checked_ns >= GW_NAME_REFRESH_NS) {
-    gw_copy_string(name, sizeof name, thread->name[0] ? thread->name : thread->start_name);
+    changed = version != thread->sender.name_version;
+  } else if (!thread->sender.name[0] || now - thread->sender.name_checked_ns >= GW_NAME_REFRESH_NS) {
+    gw_copy_string(name, sizeof name, thread->sender.name[0] ? thread->sender.name : thread->start_name);
     os_name(thread->tid, name, sizeof name);
-    thread->name_checked_ns = now;
-    changed = strcmp(name, thread->name) != 0;
+    thread->sender.name_checked_ns = now;
+    changed = strcmp(name, thread->sender.name) != 0;
   }
   if (!changed) return 0;
-  gw_copy_string(thread->name, sizeof thread->name, name);
-  thread->name_version = version;
+  gw_copy_string(thread->sender.name, sizeof thread->sender.name, name);
+  thread->sender.name_version = version;
   gw_shared_slot *slot = thread->slot;
   if (slot) {
     gw_store_relaxed(&slot->name_seq, slot->name_seq + 1);
     __atomic_thread_fence(__ATOMIC_RELEASE);
-    gw_copy_string(slot->name, sizeof slot->name, thread->name);
+    gw_copy_string(slot->name, sizeof slot->name, thread->sender.name);
     gw_store_release(&slot->name_seq, slot->name_seq + 1);
   }
   return 1;
@@ -216,10 +216,11 @@ int gw_thread_name_refresh(gw_thread *thread, uint64_t now) {
 
 void gw_frame_thread_info(gw_buffer *out, gw_thread *thread, uint64_t now) {
   int changed = gw_thread_name_refresh(thread, now);
-  if (thread->info_sent && !changed) return;
-  uint16_t length = (uint16_t)strlen(thread->name);
+  if (thread->sender.info_sent && !changed) return;
+  uint16_t length = (uint16_t)strlen(thread->sender.name);
   gw_thread_info info = {.thread = thread->id, .tid = (uint32_t)thread->tid, .name_length = length};
-  if (append_frame(out, GW_FRAME_THREAD, &info, sizeof info, thread->name, length, NULL, 0)) thread->info_sent = 1;
+  if (append_frame(out, GW_FRAME_THREAD, &info, sizeof info, thread->sender.name, length, NULL, 0))
+    thread->sender.info_sent = 1;
 }
 
 /* ---- RECORDS ---- */
@@ -280,22 +281,16 @@ static int open_gil_range(gw_thread *thread, gw_gil_open *out) {
     gw_stack *stack = &thread->stacks[i];
     if (stack->domain != gw_rt.gil_domain) continue;
     for (int attempt = 0; attempt < 4; attempt++) {
-      uint32_t seq = gw_load_acquire(&stack->seq);
-      if (seq & 1) continue;
-      uint32_t depth = gw_load_acquire(&stack->depth);
-      if (depth == 0 || depth > GW_STACK_DEPTH) return 0;
-      const gw_stack_entry *top = &stack->entries[depth - 1];
-      uint32_t message = gw_load_relaxed(&top->message);
-      uint64_t start = gw_load_relaxed(&top->start_ns);
-      uint8_t payload_type = gw_load_relaxed(&top->payload_type);
-      uint64_t payload = gw_load_relaxed(&top->payload);
-      __atomic_thread_fence(__ATOMIC_ACQUIRE);
-      if (gw_load_relaxed(&stack->seq) != seq) continue;
-      if (message != gw_rt.gil_holding && message != gw_rt.gil_waiting) return 0;
+      gw_stack_entry top;
+      uint32_t depth;
+      int copied = gw_stack_read(stack, 1, &top, 1, &depth);
+      if (copied < 0) continue;
+      if (copied == 0 || depth > GW_STACK_DEPTH) return 0; /* nothing open, or its innermost is not kept */
+      if (top.message != gw_rt.gil_holding && top.message != gw_rt.gil_waiting) return 0;
       *out = (gw_gil_open){.thread = thread->id,
-                           .kind = message == gw_rt.gil_holding ? GW_OPEN_HOLD : GW_OPEN_WAIT,
-                           .interp = gw_interp_of(payload_type, payload),
-                           .start_ns = start};
+                           .kind = top.message == gw_rt.gil_holding ? GW_OPEN_HOLD : GW_OPEN_WAIT,
+                           .interp = gw_interp_of(top.payload_type, top.payload),
+                           .start_ns = top.start_ns};
       return 1;
     }
     return 0;
@@ -317,7 +312,7 @@ int gw_frame_gil_state(gw_buffer *out, uint64_t now, int force) {
   int hold_open = 0;
   for (gw_thread *thread = gw_load_acquire(&gw_rt.threads); thread; thread = thread->next) {
     gw_gil_open one;
-    if (!thread->info_sent || gw_load_acquire(&thread->exited) || !open_gil_range(thread, &one)) continue;
+    if (!thread->sender.info_sent || gw_load_acquire(&thread->exited) || !open_gil_range(thread, &one)) continue;
     hold_open |= one.kind == GW_OPEN_HOLD;
     if (header.open < GW_STATE_OPEN)
       open[header.open++] = one;

@@ -65,19 +65,16 @@ static void after_fork_child(void) {
   gw_rt.threads = survivor;
   if (survivor) {
     survivor->next = NULL;
-    survivor->tail = survivor->head;
+    survivor->sender.tail = survivor->head;
     survivor->tail_seen = survivor->head;
-    survivor->long_tail = survivor->long_head;
+    survivor->sender.long_tail = survivor->long_head;
     survivor->dropped = 0;
     survivor->unmatched_pops = 0;
-    survivor->info_sent = 0;
     survivor->tid = (pid_t)syscall(SYS_gettid); /* the forking thread is the child's main thread */
-    survivor->slot =
-        gw_region_claim(survivor->id, survivor->tid, survivor->name[0] ? survivor->name : survivor->start_name);
-    for (uint32_t i = 0; i < survivor->stack_count; i++) {
-      survivor->stacks[i].depth = 0;
-      memset(survivor->stacks[i].reported_start, 0, sizeof survivor->stacks[i].reported_start);
-    }
+    survivor->slot = gw_region_claim(survivor->id, survivor->tid,
+                                     survivor->sender.name[0] ? survivor->sender.name : survivor->start_name);
+    for (uint32_t i = 0; i < survivor->stack_count; i++) survivor->stacks[i].depth = 0;
+    gw_thread_forget_connection(survivor);
   }
   gw_sender_after_fork_child();
 }

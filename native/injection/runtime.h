@@ -137,11 +137,10 @@ typedef struct gw_stack {
   uint32_t depth; /* may exceed GW_STACK_DEPTH */
   uint32_t seq;   /* odd while the owner writes an entry: the sender's scan retries */
   gw_stack_entry entries[GW_STACK_DEPTH];
-  uint64_t reported_start[GW_OPEN_REPORT_DEPTH]; /* sender-private: OPEN already sent */
 } gw_stack;
 
 typedef struct gw_thread {
-  /* written once at registration */
+  /* Written once at registration. */
   struct gw_thread *next; /* registry list; changed only by the sender (unlink) and at push */
   uint32_t id;
   pid_t tid;
@@ -151,7 +150,8 @@ typedef struct gw_thread {
   gw_record *ring;
   uint64_t ring_mask;
 
-  /* producer side */
+  /* Written by the thread itself (the producer: handlers.c, gil_totals.c, sampler.c's
+   * gw_note_long_release); read by the sender as each field says. */
   uint64_t head __attribute__((aligned(GW_CACHELINE))); /* next write; release-stored */
   uint64_t tail_seen;                                   /* producer's cached copy of tail */
   uint64_t dropped;                                     /* ring full or depth overflow: relaxed-stored by the owner */
@@ -175,23 +175,31 @@ typedef struct gw_thread {
     int64_t interp;
   } released;
 
-  /* consumer (sender) side */
-  uint64_t tail __attribute__((aligned(GW_CACHELINE)));
-  uint64_t long_tail;
-  uint32_t released_seen; /* `released.seq` already used */
-  /* The sender's first look at the thread's open GIL hold (its schedstat, taken the first
-   * tick it sees the hold, long or not): the start of that hold's time split. */
-  uint64_t look_start_ns, look_at_ns, look_run_ns, look_wait_ns;
-  /* The holder's Python frames, read once its open hold passed half the long-hold threshold:
-   * a hold that ends before its first sample still says where it was. */
-  uint64_t look_frames_start_ns;
-  int look_frames_question; /* its frame question (frame_reader.c) not yet answered, or -1 */
-  uint16_t look_frame_count, look_stack_depth;
-  gw_python_frame look_frames[GW_CAUSE_FRAMES];
-  int info_sent;            /* on the current connection */
-  uint32_t name_version;    /* version of the given name now in `name` (0: the OS name) */
-  uint64_t name_checked_ns; /* when the OS name was last read */
-  char name[128];           /* last name sent */
+  /* Written by the sender thread only (sender.c, frames.c): its read position in the rings
+   * and what the current connection has been told about the thread. */
+  struct gw_thread_sender {
+    uint64_t tail __attribute__((aligned(GW_CACHELINE))); /* release-stored: the producer reads it */
+    uint64_t long_tail;                                   /* release-stored, likewise */
+    int info_sent;                                        /* THREAD sent on the current connection */
+    uint32_t name_version;                                /* version of the given name now in `name` (0: the OS name) */
+    uint64_t name_checked_ns;                             /* when the OS name was last read */
+    char name[128];                                       /* last name sent */
+    uint64_t reported_start[GW_STACKS_PER_THREAD][GW_OPEN_REPORT_DEPTH]; /* OPEN already sent, per stack */
+  } sender;
+  /* Written by the sampler only (sampler.c, on the sender thread): what it saw of the
+   * thread's open GIL hold. */
+  struct gw_thread_look {
+    uint32_t released_seen; /* `released.seq` already used */
+    /* Its first look at the open hold (the thread's schedstat, taken the first tick it sees
+     * the hold, long or not): the start of that hold's time split. */
+    uint64_t start_ns, at_ns, run_ns, wait_ns;
+    /* The holder's Python frames, read once its open hold passed half the long-hold
+     * threshold: a hold that ends before its first sample still says where it was. */
+    uint64_t frames_start_ns;
+    int frames_question; /* its frame question (frame_reader.c) not yet answered, or -1 */
+    uint16_t frame_count, stack_depth;
+    gw_python_frame frames[GW_CAUSE_FRAMES];
+  } look;
 } gw_thread;
 
 /* The calling thread's state, registering it on its first event. NULL when the
@@ -202,6 +210,36 @@ extern __thread gw_thread *gw_tls_thread __attribute__((tls_model("initial-exec"
 static inline gw_thread *gw_current_thread(void) {
   gw_thread *thread = gw_tls_thread;
   return GW_LIKELY(thread != NULL) ? thread : gw_thread_slow();
+}
+
+/* What a new connection must be told again about the thread (its THREAD frame, its open
+ * ranges): the sender calls it for every thread when it reconnects, and the fork child for
+ * the thread that forked. Sender thread (or the fork child before it runs) only. */
+void gw_thread_forget_connection(gw_thread *thread);
+
+/* Another thread's view of `stack`, read under its seqlock: its depth, and up to `max`
+ * entries into `out`, the outermost first, or only the innermost one (`innermost`, max 1).
+ * Returns the entries copied, or -1 while the owner is pushing or popping (read again). */
+static inline int gw_stack_read(const gw_stack *stack, int innermost, gw_stack_entry *out, uint32_t max,
+                                uint32_t *depth) {
+  uint32_t seq = gw_load_acquire(&stack->seq);
+  if (seq & 1) return -1;
+  uint32_t d = gw_load_acquire(&stack->depth);
+  uint32_t kept = d < GW_STACK_DEPTH ? d : GW_STACK_DEPTH; /* deeper pushes have no entry */
+  uint32_t first = innermost && kept ? kept - 1 : 0;
+  uint32_t n = kept - first < max ? kept - first : max;
+  for (uint32_t i = 0; i < n; i++) {
+    const gw_stack_entry *entry = &stack->entries[first + i];
+    out[i].start_ns = gw_load_relaxed(&entry->start_ns);
+    out[i].message = gw_load_relaxed(&entry->message);
+    out[i].category = gw_load_relaxed(&entry->category);
+    out[i].payload = gw_load_relaxed(&entry->payload);
+    out[i].payload_type = gw_load_relaxed(&entry->payload_type);
+  }
+  __atomic_thread_fence(__ATOMIC_ACQUIRE);
+  if (gw_load_relaxed(&stack->seq) != seq) return -1;
+  *depth = d;
+  return (int)n;
 }
 
 /* Stack of `domain` on `thread`, created on first use; NULL when all are taken. */
@@ -257,7 +295,7 @@ static inline gw_record *gw_ring_claim(gw_thread *thread) {
   if (GW_UNLIKELY(gw_load_relaxed(&gw_rt.sender_wanted))) gw_sender_resume();
   uint64_t head = thread->head;
   if (GW_UNLIKELY(head - thread->tail_seen > thread->ring_mask)) {
-    thread->tail_seen = gw_load_acquire(&thread->tail);
+    thread->tail_seen = gw_load_acquire(&thread->sender.tail);
     if (head - thread->tail_seen > thread->ring_mask) {
       gw_store_relaxed(&thread->dropped, thread->dropped + 1);
       return NULL;
@@ -269,7 +307,7 @@ static inline gw_record *gw_ring_claim(gw_thread *thread) {
 /* A slot in the long-hold ring (the main one was full); NULL when it is full too. The drop
  * counted by gw_ring_claim is taken back: this record is kept. */
 static inline gw_record *gw_long_hold_claim(gw_thread *thread) {
-  if (thread->long_head - gw_load_acquire(&thread->long_tail) >= GW_LONG_HOLD_RECORDS) return NULL;
+  if (thread->long_head - gw_load_acquire(&thread->sender.long_tail) >= GW_LONG_HOLD_RECORDS) return NULL;
   gw_store_relaxed(&thread->dropped, thread->dropped - 1);
   return &thread->long_holds[thread->long_head % GW_LONG_HOLD_RECORDS];
 }

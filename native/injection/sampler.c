@@ -73,18 +73,19 @@ static uint32_t gil_domain, holding_message, waiting_message; /* ids, once the p
 
 /* The message of the thread's open outermost GIL range, or 0. */
 static uint32_t gil_state(gw_thread *thread, uint64_t *start, uint64_t *payload, uint8_t *payload_type) {
+  *start = *payload = 0;
+  *payload_type = GW_PAYLOAD_NONE;
   uint32_t stacks = gw_load_acquire(&thread->stack_count);
   for (uint32_t i = 0; i < stacks; i++) {
     gw_stack *stack = &thread->stacks[i];
     if (stack->domain != gil_domain) continue;
-    uint32_t seq = gw_load_acquire(&stack->seq);
-    if (seq & 1 || gw_load_acquire(&stack->depth) == 0) return 0;
-    *start = gw_load_relaxed(&stack->entries[0].start_ns);
-    uint32_t message = gw_load_relaxed(&stack->entries[0].message);
-    *payload = gw_load_relaxed(&stack->entries[0].payload);
-    *payload_type = gw_load_relaxed(&stack->entries[0].payload_type);
-    __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    return gw_load_relaxed(&stack->seq) == seq ? message : 0;
+    gw_stack_entry outermost;
+    uint32_t depth;
+    if (gw_stack_read(stack, 0, &outermost, 1, &depth) != 1) return 0; /* none, or changing */
+    *start = outermost.start_ns;
+    *payload = outermost.payload;
+    *payload_type = outermost.payload_type;
+    return outermost.message;
   }
   return 0;
 }
@@ -237,26 +238,26 @@ static sampled_hold *slot_for(gw_thread *thread, uint64_t start, uint64_t now) {
     h->start_ns = start;
     h->last_emit_ns = now;
     h->question = -1;
-    if (thread->look_start_ns == start) { /* looked at before it was long: the split covers that too */
-      h->base_at_ns = thread->look_at_ns;
-      h->base_run_ns = thread->look_run_ns;
-      h->base_wait_ns = thread->look_wait_ns;
-    } else if (thread->look_at_ns && thread->look_at_ns < start && start - thread->look_at_ns < GW_BRACKET_NS) {
+    if (thread->look.start_ns == start) { /* looked at before it was long: the split covers that too */
+      h->base_at_ns = thread->look.at_ns;
+      h->base_run_ns = thread->look.run_ns;
+      h->base_wait_ns = thread->look.wait_ns;
+    } else if (thread->look.at_ns && thread->look.at_ns < start && start - thread->look.at_ns < GW_BRACKET_NS) {
       /* Never seen open (the sender did not run during it): the last reading of the thread
        * before it, at an earlier hold, brackets it with the release reading. */
-      h->base_at_ns = thread->look_at_ns;
-      h->base_run_ns = thread->look_run_ns;
-      h->base_wait_ns = thread->look_wait_ns;
+      h->base_at_ns = thread->look.at_ns;
+      h->base_run_ns = thread->look.run_ns;
+      h->base_wait_ns = thread->look.wait_ns;
       h->bracketed = 1;
     }
-    if (thread->look_frames_start_ns == start && thread->look_frame_count) {
-      memcpy(h->cause.frames, thread->look_frames, sizeof h->cause.frames);
-      h->cause.frame_count = thread->look_frame_count;
-      h->cause.stack_depth = thread->look_stack_depth;
-    } else if (thread->look_frames_start_ns == start && thread->look_frames_question >= 0) {
-      h->question = thread->look_frames_question; /* its answer is this hold's now */
+    if (thread->look.frames_start_ns == start && thread->look.frame_count) {
+      memcpy(h->cause.frames, thread->look.frames, sizeof h->cause.frames);
+      h->cause.frame_count = thread->look.frame_count;
+      h->cause.stack_depth = thread->look.stack_depth;
+    } else if (thread->look.frames_start_ns == start && thread->look.frames_question >= 0) {
+      h->question = thread->look.frames_question; /* its answer is this hold's now */
       h->frame_tries = 1;
-      thread->look_frames_question = -1;
+      thread->look.frames_question = -1;
     }
     return h;
   }
@@ -286,13 +287,13 @@ static uint64_t queued_until_release(const sampled_hold *h, uint64_t at, uint64_
  * sampler never saw still gets a final cause, from the sender's first look if it had one). */
 static void take_release(gw_thread *thread, uint64_t now) {
   uint32_t seq = gw_load_acquire(&thread->released.seq);
-  if (seq & 1 || seq == thread->released_seen) return;
+  if (seq & 1 || seq == thread->look.released_seen) return;
   uint64_t start = gw_load_relaxed(&thread->released.start_ns), at = gw_load_relaxed(&thread->released.at_ns);
   uint64_t run_ns = gw_load_relaxed(&thread->released.run_ns), wait_ns = gw_load_relaxed(&thread->released.wait_ns);
   int64_t interp = gw_load_relaxed(&thread->released.interp);
   __atomic_thread_fence(__ATOMIC_ACQUIRE);
   if (gw_load_relaxed(&thread->released.seq) != seq) return; /* being rewritten: next tick */
-  thread->released_seen = seq;
+  thread->look.released_seen = seq;
   sampled_hold *h = slot_for(thread, start, now);
   if (!h) return;
   h->ended = 1;
@@ -411,14 +412,14 @@ static int64_t frames_interp(uint8_t payload_type, uint64_t payload) {
 
 /* The answer to the thread's early look at its frames, when it has come. */
 static void take_look(gw_thread *thread) {
-  if (thread->look_frames_question < 0) return;
+  if (thread->look.frames_question < 0) return;
   uint16_t count = 0, depth = 0;
-  int answer = gw_frames_answer(thread->look_frames_question, question_key(thread, thread->look_frames_start_ns),
-                                thread->look_frames, &count, &depth);
+  int answer = gw_frames_answer(thread->look.frames_question, question_key(thread, thread->look.frames_start_ns),
+                                thread->look.frames, &count, &depth);
   if (answer == GW_FRAMES_PENDING) return;
-  thread->look_frames_question = -1;
-  thread->look_frame_count = answer == GW_FRAMES_READ ? count : 0;
-  thread->look_stack_depth = depth;
+  thread->look.frames_question = -1;
+  thread->look.frame_count = answer == GW_FRAMES_READ ? count : 0;
+  thread->look.stack_depth = depth;
 }
 
 void gw_sampler_observe(gw_thread *thread, uint64_t now) {
@@ -435,18 +436,18 @@ void gw_sampler_observe(gw_thread *thread, uint64_t now) {
   if (now - start < gw_rt.config.long_hold_ns) {
     /* Not long (yet): one schedstat read per hold the sender sees open, so that a hold
      * that becomes long is split from here, not from when it passed the threshold. */
-    if (thread->look_start_ns != start && read_schedstat(thread->tid, &thread->look_run_ns, &thread->look_wait_ns)) {
-      thread->look_start_ns = start;
-      thread->look_at_ns = now;
+    if (thread->look.start_ns != start && read_schedstat(thread->tid, &thread->look.run_ns, &thread->look.wait_ns)) {
+      thread->look.start_ns = start;
+      thread->look.at_ns = now;
     }
     /* Past half the threshold (rare: the switch interval is 5 ms): where it is, once, in
      * case it ends long but before the first sample (the sender can be a tick late). */
-    if (now - start >= gw_rt.config.long_hold_ns / 2 && thread->look_frames_start_ns != start) {
-      if (thread->look_frames_question >= 0)
-        gw_frames_forget(thread->look_frames_question, question_key(thread, thread->look_frames_start_ns));
-      thread->look_frames_start_ns = start;
-      thread->look_frame_count = 0;
-      thread->look_frames_question = gw_frames_ask(thread->tid, thread->pthread, frames_interp(payload_type, payload),
+    if (now - start >= gw_rt.config.long_hold_ns / 2 && thread->look.frames_start_ns != start) {
+      if (thread->look.frames_question >= 0)
+        gw_frames_forget(thread->look.frames_question, question_key(thread, thread->look.frames_start_ns));
+      thread->look.frames_start_ns = start;
+      thread->look.frame_count = 0;
+      thread->look.frames_question = gw_frames_ask(thread->tid, thread->pthread, frames_interp(payload_type, payload),
                                                    question_key(thread, start), now);
     }
     return;
@@ -530,10 +531,10 @@ void gw_sampler_after_fork_child(void) {
     if (holds[i].thread) release(&holds[i]); /* the parent's threads, freed in the child */
   gw_thread *self = gw_tls_thread;           /* the one thread the child keeps: its last release was the parent's */
   if (self) {
-    self->released_seen = self->released.seq;
-    self->look_start_ns = 0;
-    self->look_frames_start_ns = 0;
-    self->look_frames_question = -1;
+    self->look.released_seen = self->released.seq;
+    self->look.start_ns = 0;
+    self->look.frames_start_ns = 0;
+    self->look.frames_question = -1;
   }
 }
 

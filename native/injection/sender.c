@@ -66,11 +66,8 @@ static void reset_connection_state(void) {
   /* Every slot is restated on the new connection: live and exited threads alike. */
   memset(S.slot_thread_sent, 0, sizeof S.slot_thread_sent);
   memset(S.slot_info_sent, 0, sizeof S.slot_info_sent);
-  for (gw_thread *thread = gw_load_acquire(&gw_rt.threads); thread; thread = thread->next) {
-    thread->info_sent = 0;
-    for (uint32_t i = 0; i < GW_STACKS_PER_THREAD; i++)
-      memset(thread->stacks[i].reported_start, 0, sizeof thread->stacks[i].reported_start);
-  }
+  for (gw_thread *thread = gw_load_acquire(&gw_rt.threads); thread; thread = thread->next)
+    gw_thread_forget_connection(thread);
 }
 
 /* ---- draining the rings ---- */
@@ -81,27 +78,18 @@ static size_t collect_open(gw_thread *thread, gw_record *out, size_t max, uint64
   uint32_t stacks = gw_load_acquire(&thread->stack_count);
   for (uint32_t i = 0; i < stacks; i++) {
     gw_stack *stack = &thread->stacks[i];
-    uint32_t seq = gw_load_acquire(&stack->seq);
-    if (seq & 1) continue; /* being pushed right now: next tick */
-    uint32_t depth = gw_load_acquire(&stack->depth);
-    if (depth > GW_OPEN_REPORT_DEPTH) depth = GW_OPEN_REPORT_DEPTH;
+    uint64_t *reported = thread->sender.reported_start[i];
     gw_stack_entry entries[GW_OPEN_REPORT_DEPTH];
-    for (uint32_t level = 0; level < depth; level++) {
-      entries[level].start_ns = gw_load_relaxed(&stack->entries[level].start_ns);
-      entries[level].message = gw_load_relaxed(&stack->entries[level].message);
-      entries[level].category = gw_load_relaxed(&stack->entries[level].category);
-      entries[level].payload = gw_load_relaxed(&stack->entries[level].payload);
-      entries[level].payload_type = gw_load_relaxed(&stack->entries[level].payload_type);
-    }
-    __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    if (gw_load_relaxed(&stack->seq) != seq) continue;
-    for (uint32_t level = 0; level < depth && n < max; level++) {
+    uint32_t depth;
+    int copied = gw_stack_read(stack, 0, entries, GW_OPEN_REPORT_DEPTH, &depth);
+    if (copied < 0) continue; /* being pushed or popped right now: next tick */
+    for (uint32_t level = 0; level < (uint32_t)copied && n < max; level++) {
       const gw_stack_entry *entry = &entries[level];
-      if (entry->start_ns == stack->reported_start[level]) continue;
+      if (entry->start_ns == reported[level]) continue;
       /* `now` was read when the tick began: a range pushed since (the sender preempted
        * meanwhile) starts after it, and must not pass as old by unsigned wrap-around. */
       if (!final && (entry->start_ns > now || now - entry->start_ns < GW_OPEN_REPORT_AFTER_NS)) continue;
-      stack->reported_start[level] = entry->start_ns;
+      reported[level] = entry->start_ns;
       out[n++] = (gw_record){.kind = GW_RECORD_OPEN,
                              .payload_type = entry->payload_type,
                              .depth = (uint8_t)level,
@@ -119,16 +107,16 @@ static size_t collect_open(gw_thread *thread, gw_record *out, size_t max, uint64
  * ring's records of the same tick; dropped and counted only while disconnected. */
 static uint64_t drain_long_holds(gw_thread *thread, int connected) {
   uint64_t head = gw_load_acquire(&thread->long_head);
-  uint64_t count = head - thread->long_tail;
+  uint64_t count = head - thread->sender.long_tail;
   if (count == 0) return 0;
   if (connected) {
     gw_record records[GW_LONG_HOLD_RECORDS];
     for (uint64_t i = 0; i < count; i++)
-      records[i] = thread->long_holds[(thread->long_tail + i) % GW_LONG_HOLD_RECORDS];
+      records[i] = thread->long_holds[(thread->sender.long_tail + i) % GW_LONG_HOLD_RECORDS];
     if (!gw_frame_records(&S.records, thread->id, records, (uint32_t)count)) connected = 0;
   }
   if (!connected) S.dropped += count;
-  gw_store_release(&thread->long_tail, head);
+  gw_store_release(&thread->sender.long_tail, head);
   return connected ? count : 0;
 }
 
@@ -138,7 +126,7 @@ static uint64_t drain_thread(gw_thread *thread, uint64_t now, int final, int con
   gw_record open[GW_STACKS_PER_THREAD * GW_OPEN_REPORT_DEPTH];
   size_t open_count = connected ? collect_open(thread, open, sizeof open / sizeof open[0], now, final) : 0;
   uint64_t head = gw_load_acquire(&thread->head);
-  uint64_t tail = thread->tail;
+  uint64_t tail = thread->sender.tail;
   uint64_t available = head - tail;
   uint64_t total = available + open_count;
   if (total == 0) return drain_long_holds(thread, connected);
@@ -173,7 +161,7 @@ static uint64_t drain_thread(gw_thread *thread, uint64_t now, int final, int con
     if (kept_count && gw_frame_records(&S.records, thread->id, kept, kept_count)) queued += kept_count;
   }
   S.dropped += total - queued;
-  gw_store_release(&thread->tail, head);
+  gw_store_release(&thread->sender.tail, head);
   return queued + drain_long_holds(thread, connected);
 }
 
@@ -254,7 +242,7 @@ static void queue_totals(void) {
     int known = S.slot_info_sent[i];
     int alive = 0;
     for (gw_thread *t = gw_load_acquire(&gw_rt.threads); t && !alive; t = t->next)
-      alive = t->slot == slot && t->info_sent;
+      alive = t->slot == slot && t->sender.info_sent;
     if (!known && !alive) gw_frame_slot_info(&S.definitions, slot);
     S.slot_info_sent[i] = 1;
     if (count) gw_frame_gil_totals(&S.records, thread, totals, count);
@@ -325,7 +313,8 @@ static void tick(int final) {
       if (connected) {
         for (size_t i = 0; i < count; i++) gw_frame_hold_cause(&S.records, &causes[i]);
         gw_frame_thread_exit(&S.records, thread->id, now);
-        if (thread->slot && thread->info_sent) S.slot_info_sent[thread->slot - slot_at(0)] = 1; /* no second THREAD */
+        if (thread->slot && thread->sender.info_sent)
+          S.slot_info_sent[thread->slot - slot_at(0)] = 1; /* no second THREAD */
       }
       S.dropped += thread->dropped;
       S.unmatched_reaped += thread->unmatched_pops;

@@ -25,7 +25,7 @@ gw_thread *gw_thread_slow(void) {
     return NULL;
   }
   thread->ring = ring;
-  thread->look_frames_question = -1;
+  thread->look.frames_question = -1;
   thread->ring_mask = gw_rt.config.ring_events - 1;
   thread->tid = (pid_t)syscall(SYS_gettid);
   thread->pthread = (unsigned long)pthread_self();
@@ -78,4 +78,9 @@ void gw_thread_on_exit(void *arg) {
   tls_exited = 1;
   if (thread->slot) gw_store_release(&thread->slot->exited, 1); /* its totals are final */
   gw_store_release(&thread->exited, 1);                         /* last touch: the sender may free it from now on */
+}
+
+void gw_thread_forget_connection(gw_thread *thread) {
+  thread->sender.info_sent = 0;
+  memset(thread->sender.reported_start, 0, sizeof thread->sender.reported_start);
 }
