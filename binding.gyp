@@ -39,7 +39,7 @@
       "target_name": "gilwatch_nvtx",
       "type": "shared_library",
       "sources": [
-        "native/cpython/layout.c",
+        "native/layout/cpython_layout.c",
         "native/injection/config.c",
         "native/injection/frame_reader.c",
         "native/injection/frames.c",
@@ -66,10 +66,10 @@
       "target_name": "gilwatch_probe",
       "type": "shared_library",
       "sources": [
-        "native/cpython/layout.c",
+        "native/layout/cpython_layout.c",
         "native/probe/gils.c",
         "native/probe/interpose.c",
-        "native/probe/layout.c",
+        "native/probe/python_version.c",
         "native/probe/transitions.c"
       ],
       "include_dirs": ["<(nvtx_include)"],

@@ -59,7 +59,7 @@ export interface PythonBuild {
   patched: boolean // built with the NVTX GIL patch
 }
 
-export const PROBE_VERSIONS = { first: 10, last: 15 } // 3.x, as native/probe/layout.c
+export const PROBE_VERSIONS = { first: 10, last: 15 } // 3.x, as native/probe/python_version.c
 
 const INSPECT = 'import sys, sysconfig\n' +
   'v = sys.version_info\n' +

@@ -9,7 +9,7 @@
  * bounded (interpreters, threads, frames, string lengths, line-table bytes), and a value
  * that does not look right (a code object whose type is not PyCode_Type, a string that is
  * not compact) ends the walk with what was found so far. Layouts come from the shared
- * table in native/cpython/layout.c.
+ * table in native/layout/cpython_layout.c.
  *
  * Path: _PyRuntime.interpreters.head -> each interpreter's threads -> the thread state whose
  * native_thread_id is the holder's tid (3.10: whose thread_id is its pthread_t) -> its
@@ -24,7 +24,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "../cpython/layout.h"
+#include "../layout/cpython_layout.h"
 #include "runtime.h"
 
 #define MAX_INTERPRETERS    64

@@ -42,7 +42,7 @@ typedef struct probe_gil {
 
 enum probe_object { PROBE_COND, PROBE_MUTEX, PROBE_SWITCH_COND, PROBE_SWITCH_MUTEX };
 
-/* ---- the host's version and layout (layout.c) ---- */
+/* ---- the host's version and layout (python_version.c) ---- */
 typedef struct probe_layout {
   int minor;                  /* 3.x of the host, -1 when not (yet) a CPython */
   int free_threaded;          /* a --disable-gil build (3.13+) */

@@ -1,6 +1,6 @@
 /* The CPython layout table (see layout.h): constants for 3.10-3.12, positions inside
  * _Py_DebugOffsets for 3.13+. */
-#include "layout.h"
+#include "cpython_layout.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
@@ -9,30 +9,85 @@
 /* 3.10-3.12, from offsetof() on pyenv's 3.10.13 / 3.11.7 / 3.12.1 headers (Py_BUILD_CORE). */
 static const gw_py_layout fixed_layouts[] = {
     {.minor = 10,
-     .runtime_interpreters_head = 32, .interp_next = 0, .interp_id = 24, .interp_threads_head = 8,
-     .tstate_next = 8, .tstate_thread_id = 176, .tstate_native_thread_id = 0, .tstate_frame = 24,
-     .frame_kind = GW_PY_FRAME_OBJECT, .frame_previous = 24, .frame_code = 32, .frame_lasti = 96,
-     .code_filename = 104, .code_name = 112, .code_qualname = 0, .code_firstlineno = 40, .code_linetable = 120,
-     .bytes_size = 16, .bytes_data = 32,
-     .unicode_length = 16, .unicode_state = 32, .unicode_ascii_size = 48, .unicode_compact_size = 72},
+     .runtime_interpreters_head = 32,
+     .interp_next = 0,
+     .interp_id = 24,
+     .interp_threads_head = 8,
+     .tstate_next = 8,
+     .tstate_thread_id = 176,
+     .tstate_native_thread_id = 0,
+     .tstate_frame = 24,
+     .frame_kind = GW_PY_FRAME_OBJECT,
+     .frame_previous = 24,
+     .frame_code = 32,
+     .frame_lasti = 96,
+     .code_filename = 104,
+     .code_name = 112,
+     .code_qualname = 0,
+     .code_firstlineno = 40,
+     .code_linetable = 120,
+     .bytes_size = 16,
+     .bytes_data = 32,
+     .unicode_length = 16,
+     .unicode_state = 32,
+     .unicode_ascii_size = 48,
+     .unicode_compact_size = 72},
     {.minor = 11,
-     .runtime_interpreters_head = 40, .interp_next = 0, .interp_id = 48, .interp_threads_head = 16,
-     .tstate_next = 8, .tstate_thread_id = 152, .tstate_native_thread_id = 160, .tstate_frame = 56,
-     .via_cframe = 1, .cframe_current_frame = 8,
-     .frame_kind = GW_PY_FRAME_INTERPRETER, .frame_previous = 48, .frame_code = 32, .frame_instr = 56,
+     .runtime_interpreters_head = 40,
+     .interp_next = 0,
+     .interp_id = 48,
+     .interp_threads_head = 16,
+     .tstate_next = 8,
+     .tstate_thread_id = 152,
+     .tstate_native_thread_id = 160,
+     .tstate_frame = 56,
+     .via_cframe = 1,
+     .cframe_current_frame = 8,
+     .frame_kind = GW_PY_FRAME_INTERPRETER,
+     .frame_previous = 48,
+     .frame_code = 32,
+     .frame_instr = 56,
      .frame_owner = 69,
-     .code_filename = 112, .code_name = 120, .code_qualname = 128, .code_firstlineno = 72, .code_linetable = 136,
-     .code_adaptive = 184, .bytes_size = 16, .bytes_data = 32,
-     .unicode_length = 16, .unicode_state = 32, .unicode_ascii_size = 48, .unicode_compact_size = 72},
+     .code_filename = 112,
+     .code_name = 120,
+     .code_qualname = 128,
+     .code_firstlineno = 72,
+     .code_linetable = 136,
+     .code_adaptive = 184,
+     .bytes_size = 16,
+     .bytes_data = 32,
+     .unicode_length = 16,
+     .unicode_state = 32,
+     .unicode_ascii_size = 48,
+     .unicode_compact_size = 72},
     {.minor = 12,
-     .runtime_interpreters_head = 40, .interp_next = 0, .interp_id = 8, .interp_threads_head = 72,
-     .tstate_next = 8, .tstate_thread_id = 136, .tstate_native_thread_id = 144, .tstate_frame = 56,
-     .via_cframe = 1, .cframe_current_frame = 0,
-     .frame_kind = GW_PY_FRAME_INTERPRETER, .frame_previous = 8, .frame_code = 0, .frame_instr = 56,
+     .runtime_interpreters_head = 40,
+     .interp_next = 0,
+     .interp_id = 8,
+     .interp_threads_head = 72,
+     .tstate_next = 8,
+     .tstate_thread_id = 136,
+     .tstate_native_thread_id = 144,
+     .tstate_frame = 56,
+     .via_cframe = 1,
+     .cframe_current_frame = 0,
+     .frame_kind = GW_PY_FRAME_INTERPRETER,
+     .frame_previous = 8,
+     .frame_code = 0,
+     .frame_instr = 56,
      .frame_owner = 70,
-     .code_filename = 112, .code_name = 120, .code_qualname = 128, .code_firstlineno = 68, .code_linetable = 136,
-     .code_adaptive = 192, .bytes_size = 16, .bytes_data = 32,
-     .unicode_length = 16, .unicode_state = 32, .unicode_ascii_size = 40, .unicode_compact_size = 56},
+     .code_filename = 112,
+     .code_name = 120,
+     .code_qualname = 128,
+     .code_firstlineno = 68,
+     .code_linetable = 136,
+     .code_adaptive = 192,
+     .bytes_size = 16,
+     .bytes_data = 32,
+     .unicode_length = 16,
+     .unicode_state = 32,
+     .unicode_ascii_size = 40,
+     .unicode_compact_size = 56},
 };
 
 /* 3.13+: byte positions, inside _Py_DebugOffsets, of the fields read (Include/internal/
@@ -49,17 +104,17 @@ static const struct debug_offsets_positions {
   uint16_t bytes_size, bytes_data;
   uint16_t unicode_state, unicode_length, unicode_ascii_size;
 } debug_offsets_positions[] = {
-    {13, 40, 48, 56, 64, 72, 136, 168, 184, 192, 200, 232, 240, 248, 264, 280, 288, 296, 304, 312, 344, 520, 528, 544,
-     552, 560},
-    {14, 40, 48, 56, 64, 72, 144, 192, 208, 216, 224, 256, 264, 272, 288, 320, 328, 336, 344, 352, 384, 600, 608, 624,
-     632, 640},
-    {15, 40, 48, 56, 64, 72, 144, 192, 208, 240, 248, 320, 328, 336, 352, 384, 392, 400, 408, 416, 448, 696, 704, 720,
-     728, 736},
+    {13,  40,  48,  56,  64,  72,  136, 168, 184, 192, 200, 232, 240,
+     248, 264, 280, 288, 296, 304, 312, 344, 520, 528, 544, 552, 560},
+    {14,  40,  48,  56,  64,  72,  144, 192, 208, 216, 224, 256, 264,
+     272, 288, 320, 328, 336, 344, 352, 384, 600, 608, 624, 632, 640},
+    {15,  40,  48,  56,  64,  72,  144, 192, 208, 240, 248, 320, 328,
+     336, 352, 384, 392, 400, 408, 416, 448, 696, 704, 720, 728, 736},
 };
 
-#define DEBUG_OFFSETS_VERSION 8 /* uint64_t version: PY_VERSION_HEX */
+#define DEBUG_OFFSETS_VERSION       8 /* uint64_t version: PY_VERSION_HEX */
 #define DEBUG_OFFSETS_FREE_THREADED 16
-#define MAX_STRUCT_OFFSET (1u << 24) /* anything larger is not a layout */
+#define MAX_STRUCT_OFFSET           (1u << 24) /* anything larger is not a layout */
 
 static uint64_t read_u64(const char *at) {
   uint64_t value;
@@ -118,11 +173,25 @@ static int load_debug_offsets(gw_py_layout *l, const struct debug_offsets_positi
   l->unicode_length = read_u64(r + p->unicode_length);
   l->unicode_ascii_size = read_u64(r + p->unicode_ascii_size);
   l->unicode_compact_size = l->unicode_ascii_size + 16; /* + utf8_length, utf8 (3.12+) */
-  const uint64_t read[] = {l->runtime_interpreters_head, l->interp_size, l->interp_next, l->interp_threads_head,
-                           l->tstate_next, l->tstate_frame, l->tstate_native_thread_id, l->frame_previous,
-                           l->frame_code, l->frame_instr, l->frame_owner, l->code_filename, l->code_qualname,
-                           l->code_linetable, l->code_firstlineno, l->code_adaptive, l->bytes_data,
-                           l->unicode_state, l->unicode_ascii_size};
+  const uint64_t read[] = {l->runtime_interpreters_head,
+                           l->interp_size,
+                           l->interp_next,
+                           l->interp_threads_head,
+                           l->tstate_next,
+                           l->tstate_frame,
+                           l->tstate_native_thread_id,
+                           l->frame_previous,
+                           l->frame_code,
+                           l->frame_instr,
+                           l->frame_owner,
+                           l->code_filename,
+                           l->code_qualname,
+                           l->code_linetable,
+                           l->code_firstlineno,
+                           l->code_adaptive,
+                           l->bytes_data,
+                           l->unicode_state,
+                           l->unicode_ascii_size};
   for (size_t i = 0; i < sizeof read / sizeof read[0]; i++)
     if (read[i] > MAX_STRUCT_OFFSET) {
       snprintf(why, why_size, "its _Py_DebugOffsets do not read as expected");

@@ -4,7 +4,7 @@
  * (the GIL holder's Python frames, python_frames.c).
  *
  * 3.13+ publishes its layout in _Py_DebugOffsets at the start of _PyRuntime; that struct
- * itself changes between minor versions, so layout.c knows where each field read sits in
+ * itself changes between minor versions, so cpython_layout.c knows where each field read sits in
  * it for each minor tested, and reads the values from the running interpreter. 3.10-3.12
  * have no such struct: their offsets are constants here, checked with offsetof() against
  * the headers of pyenv's 3.10.13, 3.11.7 and 3.12.1. x86-64, default (GIL) builds only.
@@ -26,22 +26,23 @@ enum gw_py_frame_kind {
 /* Byte offsets of the fields gilwatch reads. Several are legitimately 0 (a struct's first
  * field); those marked "0: none" mean the version has no such field when 0. */
 typedef struct gw_py_layout {
-  int minor;         /* 3.x */
-  int free_threaded; /* a --disable-gil build (3.13+) */
-  const char *runtime; /* _PyRuntime */
+  int minor;              /* 3.x */
+  int free_threaded;      /* a --disable-gil build (3.13+) */
+  const char *runtime;    /* _PyRuntime */
   int from_debug_offsets; /* read from _Py_DebugOffsets (3.13+) */
 
   uint64_t runtime_interpreters_head;
   uint64_t interp_size, interp_id, interp_next, interp_threads_head, interp_gil_locked;
   uint64_t tstate_next, tstate_thread_id, tstate_native_thread_id; /* native: 0: none (3.10) */
-  uint64_t tstate_frame;       /* the current frame, or (3.11/3.12) the _PyCFrame holding it */
+  uint64_t tstate_frame;         /* the current frame, or (3.11/3.12) the _PyCFrame holding it */
   int via_cframe;                /* 3.11/3.12: tstate_frame is `cframe`, and the frame is */
   uint64_t cframe_current_frame; /* at this offset in the _PyCFrame */
-  int frame_kind;              /* gw_py_frame_kind */
+  int frame_kind;                /* gw_py_frame_kind */
   uint64_t frame_previous, frame_code, frame_instr, frame_owner; /* instr, owner: 3.11+ */
-  uint64_t frame_lasti;        /* 3.10: int f_lasti, in code units */
-  int frame_code_tagged;       /* 3.14+: f_executable is a _PyStackRef with tag bits */
-  uint64_t code_filename, code_name, code_qualname /* 0: none (3.10) */, code_firstlineno, code_linetable, code_adaptive;
+  uint64_t frame_lasti;                                          /* 3.10: int f_lasti, in code units */
+  int frame_code_tagged; /* 3.14+: f_executable is a _PyStackRef with tag bits */
+  uint64_t code_filename, code_name, code_qualname /* 0: none (3.10) */, code_firstlineno, code_linetable,
+      code_adaptive;
   uint64_t bytes_size, bytes_data;
   uint64_t unicode_length, unicode_state, unicode_ascii_size, unicode_compact_size;
 } gw_py_layout;

@@ -3,7 +3,7 @@
  *
  * The GIL itself is found by its creation pattern (gils.c) on every version; only the
  * interpreter id of a sub-interpreter's GIL needs a layout: 3.13+'s, from _Py_DebugOffsets,
- * through the shared table in native/cpython/layout.c, which checks the struct's cookie and
+ * through the shared table in native/layout/cpython_layout.c, which checks the struct's cookie and
  * version against the running interpreter and refuses a minor version it does not know
  * rather than guess.
  */
@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../cpython/layout.h"
+#include "../layout/cpython_layout.h"
 #include "probe.h"
 
 int probe_layout_load(probe_layout *layout, char *why, size_t why_size) {
