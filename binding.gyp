@@ -52,6 +52,7 @@
         "native/injection/sender.c",
         "native/injection/shared_totals.c",
         "native/injection/socket_path.c",
+        "native/injection/thread_proc.c",
         "native/injection/threads.c",
         "native/injection/transport.c"
       ],

@@ -10,11 +10,13 @@
  * wait site seen (or to "no system call": a page fault). The split covers the whole hold:
  * the sender reads the holder's schedstat once at the first tick it sees any hold open, and
  * the holder reads its own when it releases a hold of at least the threshold (see split()),
- * so a hold that ends before the first sample still gets a final cause. At the first sample it also asks
- * for the holder's Python frames (read on a thread of their own, frame_reader.c, since that
- * read can wait for the memory map's lock): where in the program the hold is. Every 10 ms it also looks at what the process's other threads are blocked in (a thread
- * waiting for the GIL is known from its open range, without reading /proc). Nothing is
- * sampled while no hold is long: the hot path never pays for this.
+ * so a hold that ends before the first sample still gets a final cause. At the first sample
+ * it also asks for the holder's Python frames (read on a thread of their own,
+ * frame_reader.c, since that read can wait for the memory map's lock): where in the program
+ * the hold is. Every 10 ms it also looks at what the process's other threads are blocked in
+ * (a thread waiting for the GIL is known from its open range, without reading /proc). Nothing
+ * is sampled while no hold is long: the hot path never pays for this. The /proc readers are
+ * thread_proc.c's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +27,7 @@
 
 #include "../protocol/gil_names.h"
 #include "frame_reader.h"
+#include "thread_proc.h"
 #include "runtime.h"
 
 #define MAX_SAMPLED        8
@@ -88,62 +91,6 @@ static uint32_t gil_state(gw_thread *thread, uint64_t *start, uint64_t *payload,
     return outermost.message;
   }
   return 0;
-}
-
-enum { PROC_STAT, PROC_SCHEDSTAT, PROC_SYSCALL, PROC_WCHAN, PROC_FILES };
-static const char *const proc_files[PROC_FILES] = {"stat", "schedstat", "syscall", "wchan"};
-
-/* Reads /proc/self/task/<tid>/<file>. Opened and closed each time, never kept: a program
- * that counts its open descriptors (CPython's test_subprocess does) must not see ours. */
-static int read_proc(pid_t tid, int file, char *buffer, size_t size) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/self/task/%d/%s", (int)tid, proc_files[file]);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, buffer, size - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buffer[n] = 0;
-  return 1;
-}
-
-/* State letter and major faults from /proc/.../stat (the name may contain spaces). */
-static int read_stat(pid_t tid, char *state, unsigned long *majflt) {
-  char buffer[512];
-  if (!read_proc(tid, PROC_STAT, buffer, sizeof buffer)) return 0;
-  const char *p = strrchr(buffer, ')');
-  return p && sscanf(p + 1, " %c %*d %*d %*d %*d %*d %*u %*u %*u %lu", state, majflt) == 2;
-}
-
-static int read_schedstat(pid_t tid, uint64_t *run_ns, uint64_t *wait_ns) {
-  char buffer[128];
-  unsigned long long run, wait;
-  if (!read_proc(tid, PROC_SCHEDSTAT, buffer, sizeof buffer) || sscanf(buffer, "%llu %llu", &run, &wait) != 2) return 0;
-  *run_ns = run;
-  *wait_ns = wait;
-  return 1;
-}
-
-#define SYSCALL_RUNNING INT32_MIN /* on a CPU right now: no system call to report */
-
-/* The system call a thread is in: GW_SYSCALL_NONE when it is stopped outside one (a page
- * fault, or preempted in user space), SYSCALL_RUNNING when it is on a CPU. */
-static int32_t read_syscall(pid_t tid) {
-  char buffer[256];
-  if (!read_proc(tid, PROC_SYSCALL, buffer, sizeof buffer)) return GW_SYSCALL_UNKNOWN;
-  if (strncmp(buffer, "running", 7) == 0) return SYSCALL_RUNNING;
-  long nr = strtol(buffer, NULL, 10);
-  return nr < 0 ? GW_SYSCALL_NONE : (int32_t)nr;
-}
-
-/* The kernel function the thread sleeps in, as a message id; 0 when unknown (running,
- * or a kernel that hides it: "0"). */
-static uint32_t read_wait_site(pid_t tid) {
-  char buffer[128];
-  if (!read_proc(tid, PROC_WCHAN, buffer, sizeof buffer)) return 0;
-  size_t n = strcspn(buffer, "\n");
-  if (n == 0 || (n == 1 && buffer[0] == '0')) return 0;
-  return gw_intern(&gw_rt.messages, buffer, n);
 }
 
 /* Which hold a frame question is for. */
@@ -276,7 +223,7 @@ static uint64_t queued_until_release(const sampled_hold *h, uint64_t at, uint64_
   uint64_t last_wait = h->cause.samples > 0 ? h->wait_ns : h->base_wait_ns;
   uint64_t now_run, now_wait;
   if (h->state != 'R' || !h->base_at_ns || at < h->base_at_ns || run_ns < h->base_run_ns ||
-      last_wait < h->base_wait_ns || !read_schedstat(h->thread->tid, &now_run, &now_wait) || now_wait < last_wait)
+      last_wait < h->base_wait_ns || !gw_proc_schedstat(h->thread->tid, &now_run, &now_wait) || now_wait < last_wait)
     return last_wait; /* no sample (state 0), or not runnable at the last one */
   uint64_t accounted = (run_ns - h->base_run_ns) + (last_wait - h->base_wait_ns), wall = at - h->base_at_ns;
   uint64_t unaccounted = wall > accounted ? wall - accounted : 0, queued = now_wait - last_wait;
@@ -331,8 +278,8 @@ static void sample(sampled_hold *h, uint64_t now) {
   unsigned long majflt = h->majflt;
   char state = '?';
   pid_t tid = h->thread->tid;
-  if (!read_schedstat(tid, &run_ns, &wait_ns)) return;
-  read_stat(tid, &state, &majflt);
+  if (!gw_proc_schedstat(tid, &run_ns, &wait_ns)) return;
+  gw_proc_stat(tid, &state, &majflt);
   if (h->cause.samples == 0) {
     h->first_majflt = majflt;
     if (!h->base_at_ns) {
@@ -349,9 +296,9 @@ static void sample(sampled_hold *h, uint64_t now) {
     uint64_t accounted = (run_ns - h->run_ns) + (wait_ns - h->wait_ns);
     uint64_t blocked = interval > accounted ? interval - accounted : 0;
     if (blocked) {
-      int32_t syscall = read_syscall(tid);
-      uint32_t wait_site = syscall == SYSCALL_RUNNING ? 0 : read_wait_site(tid);
-      add_blocked(h, syscall == SYSCALL_RUNNING ? GW_SYSCALL_UNKNOWN : syscall, wait_site, blocked);
+      int32_t syscall = gw_proc_syscall(tid);
+      uint32_t wait_site = syscall == GW_SYSCALL_RUNNING ? 0 : gw_proc_wait_site(tid);
+      add_blocked(h, syscall == GW_SYSCALL_RUNNING ? GW_SYSCALL_UNKNOWN : syscall, wait_site, blocked);
       h->estimated_blocked_ns += blocked;
     }
   }
@@ -381,12 +328,12 @@ static void sample_others(uint64_t now) {
     uint8_t payload_type;
     int32_t syscall = GW_SYSCALL_GIL_WAIT;
     if (!waiting_message || gil_state(t, &start, &payload, &payload_type) != waiting_message) {
-      syscall = read_syscall(t->tid);
-      if (syscall == SYSCALL_RUNNING || syscall == GW_SYSCALL_UNKNOWN) continue;
+      syscall = gw_proc_syscall(t->tid);
+      if (syscall == GW_SYSCALL_RUNNING || syscall == GW_SYSCALL_UNKNOWN) continue;
       if (syscall == GW_SYSCALL_NONE) { /* outside a system call: a page fault (D), or just preempted (R) */
         char state;
         unsigned long majflt;
-        if (!read_stat(t->tid, &state, &majflt) || state != 'D') continue;
+        if (!gw_proc_stat(t->tid, &state, &majflt) || state != 'D') continue;
       }
     }
     for (int i = 0; i < MAX_SAMPLED; i++) {
@@ -436,7 +383,7 @@ void gw_sampler_observe(gw_thread *thread, uint64_t now) {
   if (now - start < gw_rt.config.long_hold_ns) {
     /* Not long (yet): one schedstat read per hold the sender sees open, so that a hold
      * that becomes long is split from here, not from when it passed the threshold. */
-    if (thread->look.start_ns != start && read_schedstat(thread->tid, &thread->look.run_ns, &thread->look.wait_ns)) {
+    if (thread->look.start_ns != start && gw_proc_schedstat(thread->tid, &thread->look.run_ns, &thread->look.wait_ns)) {
       thread->look.start_ns = start;
       thread->look.at_ns = now;
     }
@@ -482,8 +429,8 @@ static uint32_t frames_missing(const sampled_hold *h) {
   if (!reader) return GW_CAUSE_FRAMES_LATE;
   char state = 0;
   unsigned long majflt;
-  int32_t syscall = read_syscall(reader);
-  return syscall == 310 /* process_vm_readv */ || (read_stat(reader, &state, &majflt) && state == 'D')
+  int32_t syscall = gw_proc_syscall(reader);
+  return syscall == 310 /* process_vm_readv */ || (gw_proc_stat(reader, &state, &majflt) && state == 'D')
              ? GW_CAUSE_FRAMES_LOCKED
              : GW_CAUSE_FRAMES_LATE;
 }

@@ -7,6 +7,9 @@
  * Memory is bounded by the rings plus one send buffer (GILWATCH_SEND_BUFFER_KB): when the
  * server is absent, slow or gone, drained records are dropped and counted, and the
  * cumulative count reaches the server in the next STATUS frame after (re)connecting.
+ *
+ * One file of ~550 lines on purpose: the sender's state (S) is private to it, and its
+ * lifecycle and its tick must see the same state under the same lock.
  */
 #include <fcntl.h>
 #include <signal.h>

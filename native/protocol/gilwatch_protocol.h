@@ -11,6 +11,9 @@
  * records stay 8-byte aligned. All integers are little-endian. The first frame of
  * a connection is HELLO; after it, frames may come in any order, except that a
  * string or thread is always defined before a record refers to it.
+ *
+ * One header of ~500 lines on purpose (as Tracy's protocol header): the whole format in one
+ * place, its structs, their lists for the TypeScript mirror, and their layout guards.
  */
 #ifndef GILWATCH_PROTOCOL_H
 #define GILWATCH_PROTOCOL_H
