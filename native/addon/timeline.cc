@@ -91,12 +91,13 @@ Timeline computeTimeline(const NativeStore &store, const Process &p, uint64_t cl
       // Long ranges older than the ring are drawn exactly, and taken out of the density bins,
       // which counted them too (DensityBins::add: the count in the first bin, the time in each).
       std::unordered_map<uint64_t, std::array<std::pair<double, double>, kLaneKinds>> exact; // bin -> (count, busy)
+      std::vector<TimelineEntry> longRanges; // drawn after the bins, as their own items
       for (size_t i = 0; i < t.significant.size(); i++) {
         const RecentRange &r = t.significant.at(i);
         if (static_cast<double>(r.endNs) >= rawFrom) continue; // still in the ring, drawn from there
         if (static_cast<double>(r.endNs) < startNs || static_cast<double>(r.startNs) > until) continue;
         TimelineEntry item = range(r, 0, static_cast<double>(r.endNs));
-        lane.add(item);
+        longRanges.push_back(item);
         size_t k = item.flags & kTimelineKindMask;
         uint64_t end = std::max(r.endNs, r.startNs + 1), first = r.startNs / kBinNs, last = (end - 1) / kBinNs;
         if (last - first >= kBinCount) first = last - kBinCount + 1;
@@ -129,6 +130,7 @@ Timeline computeTimeline(const NativeStore &store, const Process &p, uint64_t cl
           }
         }
       }
+      for (const TimelineEntry &item : longRanges) lane.add(item);
     }
     // The raw ring, newest first until before the window (entries are in end order).
     std::vector<const RecentRange *> raw;
