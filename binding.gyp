@@ -26,7 +26,8 @@
         "native/addon/store_records.cc",
         "native/addon/store_regions.cc",
         "native/addon/string_table.cc",
-        "native/addon/timeline.cc"
+        "native/addon/timeline.cc",
+        "native/addon/worst_holds.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

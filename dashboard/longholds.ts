@@ -1,10 +1,10 @@
-// The long-holds table: the latest holds above the threshold, who waited meanwhile, and a
-// click that shows the hold on the timeline.
+// The long-holds table: the latest holds above the threshold, or the worst of the whole run,
+// who waited meanwhile, and a click that shows the hold on the timeline.
 import { describeCause, describeLocation } from '../server/shared/cause'
 import { clock, duration } from './format'
 import type { LongHold } from '../server/shared/views'
 
-export function renderLongHolds (body: HTMLElement, holds: LongHold[], onPick: (hold: LongHold) => void): void {
+export function renderLongHolds<Hold extends LongHold> (body: HTMLElement, holds: Hold[], onPick: (hold: Hold) => void): void {
   body.replaceChildren(...holds.map((hold) => {
     const row = document.createElement('tr')
     row.dataset.thread = hold.name

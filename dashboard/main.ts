@@ -2,7 +2,7 @@
 // thread table, timeline and long-holds table together.
 import 'uplot/dist/uPlot.min.css'
 import './style.css'
-import { LaneKind, SeriesColumn, type DashboardMessage, type LongHold, type ProcessListEntry } from '../server/shared/views'
+import { LaneKind, SeriesColumn, type DashboardMessage, type LongHold, type ProcessListEntry, type WorstHold } from '../server/shared/views'
 import { Charts } from './charts'
 import { Connection } from './connection'
 import { clock, duration, percent } from './format'
@@ -22,6 +22,9 @@ const state = {
   windowMs: 20_000,
   longHoldMs: Number(params.get('longHoldMs') ?? 50),
   longHolds: [] as LongHold[],
+  worstHolds: [] as WorstHold[],
+  holdsShown: 'latest' as 'latest' | 'worst',
+  worstHoldShown: undefined as number | undefined, // the timeline shows its kept snapshot
   messages: 0,
   lastMessageBytes: 0
 }
@@ -29,7 +32,7 @@ const state = {
 const model = new TimelineModel()
 const charts = new Charts()
 const timeline = new TimelineCanvas($('timeline'), model, (startNs, endNs) => requestView(startNs, endNs), () => state.paused,
-  (tid, startNs) => state.longHolds.find((h) => h.tid === tid && Math.abs(h.startNs - startNs) < 2000)?.cause ?? null)
+  (tid, startNs) => [...state.longHolds, ...state.worstHolds].find((h) => h.tid === tid && Math.abs(h.startNs - startNs) < 2000)?.cause ?? null)
 const connection = new Connection(receive, (live) => {
   $('connection').textContent = live ? 'live' : 'reconnecting…'
   $('connection').className = live ? 'connection live' : 'connection'
@@ -53,11 +56,12 @@ function subscribe (extra: Record<string, unknown> = {}): void {
 let viewTimer: ReturnType<typeof setTimeout> | undefined
 function requestView (startNs: number, endNs: number): void {
   clearTimeout(viewTimer)
-  viewTimer = setTimeout(() => subscribe({ live: false, startNs, endNs }), 120)
+  viewTimer = setTimeout(() => subscribe({ live: false, startNs, endNs, worstHold: state.worstHoldShown }), 120)
 }
 
 function setPaused (paused: boolean): void {
   state.paused = paused
+  state.worstHoldShown = undefined
   $('live').textContent = paused ? 'Live' : 'Pause'
   $('hint').hidden = !paused
   if (paused) subscribe({ live: false, ...timeline.view })
@@ -82,15 +86,34 @@ function receive (message: DashboardMessage, bytes: number): void {
   }
   timeline.requestFrame()
   if (message.series) charts.add(message.series)
-  if (message.longHolds) {
-    state.longHolds = message.longHolds
-    renderLongHolds($('long-holds'), message.longHolds, showHold)
-  }
+  if (message.longHolds) state.longHolds = message.longHolds
+  if (message.worstHolds) state.worstHolds = message.worstHolds
+  if (message.longHolds || message.worstHolds) renderHolds()
   if (message.threads) renderThreads($('threads'), $('threads-scope'), $('threads-more'), message.threads)
   renderSummary()
 }
 
+function renderHolds (): void {
+  if (state.holdsShown === 'worst') renderLongHolds($('long-holds'), state.worstHolds, showWorstHold)
+  else renderLongHolds($('long-holds'), state.longHolds, showHold)
+}
+
+// A worst hold may be long gone from the live data: the timeline kept with it (every thread,
+// a second either side) is shown instead, once the server has taken it.
+function showWorstHold (hold: WorstHold): void {
+  if (!hold.settled) return showHold(hold)
+  state.paused = true
+  state.worstHoldShown = hold.id
+  $('live').textContent = 'Live'
+  $('hint').hidden = false
+  const startNs = Math.max(0, hold.startNs - 1e9)
+  const endNs = hold.endNs + 1e9
+  timeline.setView(startNs, endNs)
+  subscribe({ live: false, startNs, endNs, worstHold: hold.id })
+}
+
 function showHold (hold: LongHold): void {
+  state.worstHoldShown = undefined
   const pad = Math.max((hold.endNs - hold.startNs) * 0.5, 20e6)
   state.paused = true
   $('live').textContent = 'Live'
@@ -160,11 +183,18 @@ function renderSummary (): void {
 $<HTMLSelectElement>('process').addEventListener('change', (e) => {
   state.selected = (e.target as HTMLSelectElement).value || null
   state.paused = false
+  state.worstHoldShown = undefined
   $('live').textContent = 'Pause'
   $('hint').hidden = true
   subscribe()
 })
 $('live').addEventListener('click', () => setPaused(!state.paused))
+for (const choice of ['holds-latest', 'holds-worst']) {
+  $<HTMLInputElement>(choice).addEventListener('change', (e) => {
+    state.holdsShown = (e.target as HTMLInputElement).value as 'latest' | 'worst'
+    renderHolds()
+  })
+}
 $<HTMLSelectElement>('window').addEventListener('change', (e) => {
   state.windowMs = Number((e.target as HTMLSelectElement).value)
   subscribe()
@@ -173,7 +203,7 @@ $<HTMLInputElement>('threshold').addEventListener('change', (e) => {
   const ms = Number((e.target as HTMLInputElement).value)
   if (ms > 0) {
     state.longHoldMs = ms
-    subscribe(state.paused ? { live: false, ...timeline.view } : {})
+    subscribe(state.paused ? { live: false, ...timeline.view, worstHold: state.worstHoldShown } : {})
   }
 })
 window.addEventListener('resize', () => timeline.requestFrame())

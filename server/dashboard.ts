@@ -47,6 +47,7 @@ interface Subscription {
   widthPx: number
   longHoldMs: number
   view?: { startNs: number, endNs: number } // when paused/zoomed
+  worstHold?: number // when showing the timeline kept with one of the worst holds (its id)
 }
 
 interface Client {
@@ -216,6 +217,7 @@ export class DashboardHub {
     if (message.longHoldMs !== undefined) s.longHoldMs = Math.min(Math.max(message.longHoldMs, 1), 3_600_000)
     s.live = message.live !== false
     s.view = s.live || message.startNs === undefined ? undefined : { startNs: message.startNs, endNs: message.endNs! }
+    s.worstHold = s.live ? undefined : message.worstHold
     client.needsFull = true
   }
 
@@ -306,7 +308,10 @@ export class DashboardHub {
     client.tick++
     const full = client.needsFull
     let timeline: TimelineView | null
-    if (s.view) {
+    if (s.worstHold !== undefined) {
+      if (!full) return // a kept snapshot does not change
+      timeline = this.store.worstHoldTimeline(instance, s.worstHold)
+    } else if (s.view) {
       if (!full) return // a paused view does not change
       timeline = this.store.timeline(instance, s.view.startNs, s.view.endNs, (s.view.endNs - s.view.startNs) / widthPx)
     } else {
@@ -334,6 +339,7 @@ export class DashboardHub {
         if (first) client.seriesFromSecond = first.firstSecond + first.rows.length / first.columns
       }
       message.longHolds = this.store.longHolds(instance, s.longHoldMs * 1e6, 50)
+      message.worstHolds = this.store.worstHolds(instance, 20)
       message.threads = this.store.threads(instance, THREAD_ROWS)
     }
     client.needsFull = false

@@ -11,7 +11,7 @@ import { apiErrorCodes } from './errors'
 import { HttpConnections } from './http-connections'
 import { RateLimitedLog, createLogger } from './log'
 import type { MetricsEndpoint } from './metrics'
-import { DEFAULT_RANGES, instanceParams, longHoldsQuery, rangesQuery } from './schemas'
+import { DEFAULT_RANGES, instanceParams, longHoldsQuery, rangesQuery, worstHoldParams, worstHoldsQuery } from './schemas'
 import { registerDashboardAssets } from './static'
 import type { Store } from './store'
 import { WebLimitCounters, defaultWebLimits, type WebLimits } from './web-limits'
@@ -112,6 +112,25 @@ export function createHttp ({
       const holds = store.longHolds(request.params.instance, thresholdMs * 1e6, limit)
       if (!holds) return reply.code(404).send(noSuchProcess(request.params.instance))
       return { holds }
+    })
+
+  // The longest holds of the process's whole run (at most 100 kept), longest first: the
+  // rings above keep the latest ranges only.
+  app.get<{ Params: { instance: string }, Querystring: { limit?: number } }>(
+    '/api/processes/:instance/worst-holds', { schema: { params: instanceParams, querystring: worstHoldsQuery } }, async (request, reply) => {
+      const holds = store.worstHolds(request.params.instance, request.query.limit ?? 100)
+      if (!holds) return reply.code(404).send(noSuchProcess(request.params.instance))
+      return { holds }
+    })
+
+  // Every thread's timeline from 1 s before a worst hold to 1 s after, as it was then.
+  app.get<{ Params: { instance: string, id: number } }>(
+    '/api/processes/:instance/worst-holds/:id/timeline', { schema: { params: worstHoldParams } }, async (request, reply) => {
+      const { instance, id } = request.params
+      if (!store.process(instance)) return reply.code(404).send(noSuchProcess(instance))
+      const timeline = store.worstHoldTimeline(instance, id)
+      if (!timeline) return reply.code(404).send({ error: `no worst hold ${id} with a timeline in process ${instance}`, code: apiErrorCodes.noSuchHold })
+      return { timeline: { ...timeline, lanes: timeline.lanes.map((l) => ({ ...l, items: Array.from(l.items) })) } }
     })
 
   return { app, connections }

@@ -10,7 +10,8 @@ const INSTANCE = { type: 'string', pattern: '^[0-9a-f]{16}$' } as const
 // {"type":"subscribe", ...}: which process the dashboard shows and how. Numbers out of their
 // useful range are clamped by the hub (server/dashboard.ts), not refused: a narrow window
 // asks for less than 100 px. `live: false` with startNs and endNs freezes a view of that
-// span (paused, zoomed); `live: false` alone follows the process as live does.
+// span (paused, zoomed); `live: false` alone follows the process as live does; `live: false`
+// with worstHold shows the timeline kept around that worst hold (GET .../worst-holds).
 export const subscribeSchema = {
   type: 'object',
   additionalProperties: false,
@@ -23,7 +24,8 @@ export const subscribeSchema = {
     widthPx: { type: 'number' },
     longHoldMs: { type: 'number' },
     startNs: { type: 'number', minimum: 0 },
-    endNs: { type: 'number', minimum: 0 }
+    endNs: { type: 'number', minimum: 0 },
+    worstHold: { type: 'integer', minimum: 1, maximum: 0xffffffff }
   },
   dependencies: { startNs: ['endNs'], endNs: ['startNs'] }
 } as const
@@ -37,6 +39,7 @@ export interface SubscribeMessage {
   longHoldMs?: number
   startNs?: number
   endNs?: number
+  worstHold?: number // with live: false, the timeline kept with that worst hold
 }
 
 // strictNumbers: JSON.parse turns 1e999 into Infinity, which no schema here means.
@@ -91,6 +94,19 @@ export const rangesQuery = {
     offset: { type: 'integer', minimum: 0, maximum: 0xffffffff },
     limit: { type: 'integer', minimum: 1, maximum: MAX_RANGES }
   }
+} as const
+
+// /api/processes/:instance/worst-holds
+export const worstHoldsQuery = {
+  type: 'object',
+  properties: { limit: { type: 'integer', minimum: 1, maximum: 100 } }
+} as const
+
+// /api/processes/:instance/worst-holds/:id/timeline
+export const worstHoldParams = {
+  type: 'object',
+  required: ['instance', 'id'],
+  properties: { instance: INSTANCE, id: { type: 'integer', minimum: 1, maximum: 0xffffffff } }
 } as const
 
 // /api/processes/:instance/long-holds

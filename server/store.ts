@@ -8,7 +8,7 @@ import { namedCause } from './shared/cause'
 import { errors, type DecodeError } from './errors'
 import type { IngestLimits, LimitKind } from './limits'
 import type {
-  CompletedRange, ConnectionProcess, LongHold, MetricsSnapshot, NativeLongHold, NativeMetrics, NativeProcessSummary,
+  CompletedRange, ConnectionProcess, LongHold, MetricsSnapshot, NativeLongHold, NativeWorstHold, WorstHold, NativeMetrics, NativeProcessSummary,
   ProcessClock, ProcessListEntry, ProcessSnapshot, ProcessesView, ProcessSummary, RangeQuery, SeriesView, StoreCounters, ThreadsView,
   TimelineView, ViewLayout
 } from './shared/views'
@@ -30,6 +30,8 @@ interface NativeStore {
   metrics(): NativeMetrics
   timeline(instance: string, startNs: number, endNs: number, pxNs: number): TimelineView | null
   longHolds(instance: string, thresholdNs: number, limit: number): NativeLongHold[] | null
+  worstHolds(instance: string, limit: number): NativeWorstHold[] | null
+  worstHoldTimeline(instance: string, id: number): TimelineView | null
   series(instance: string, fromSecond: number): SeriesView[] | null
   clock(instance: string): ProcessClock | null
   threads(instance: string, limit: number): ThreadsView | null
@@ -177,6 +179,15 @@ export class Store {
     const holds = this.native.longHolds(instance, thresholdNs, limit)
     return holds && holds.map((h) => ({ ...h, cause: namedCause(h.cause) }))
   }
+
+  // The longest holds of the process's whole run, longest first, and the timeline kept
+  // around one of them (null: no such process, or no snapshot yet).
+  worstHolds (instance: string, limit: number): WorstHold[] | null {
+    const holds = this.native.worstHolds(instance, limit)
+    return holds && holds.map((h) => ({ ...h, cause: namedCause(h.cause) }))
+  }
+
+  worstHoldTimeline (instance: string, id: number): TimelineView | null { return this.native.worstHoldTimeline(instance, id) }
 
   series (instance: string, fromSecond: number): SeriesView[] | null { return this.native.series(instance, fromSecond) }
   clock (instance: string): ProcessClock | null { return this.native.clock(instance) }

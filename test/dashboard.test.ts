@@ -139,6 +139,36 @@ test('the 200 ms hold on "blocker": charts, thread table, long-holds table, time
   }
 })
 
+test('the worst hold of the run: listed beside the latest, and opened on the timeline kept with it', async () => {
+  // A 300 ms hold with a thread waiting through it, then 200 shorter long holds.
+  const result = await run(python, [path.join(fixturesDir, 'python', 'worst_hold.py'), '200'], monitoredEnv(server.socket, { PYTHONPATH: paths.pythonHook }))
+  assert.equal(result.code, 0, result.stderr)
+  const pid = Number(/pid (\d+)/.exec(result.stdout)![1])
+  await waitFor('the process to finish', async () => (await server.processes()).find((p) => p.pid === pid && p.state !== 'connected'))
+  const p = await page(`?pid=${pid}`)
+  try {
+    await p.locator('#holds-worst').check()
+    const first = p.locator('#long-holds tr').first()
+    await p.waitForFunction(() => (document.querySelector('#long-holds tr') as HTMLElement | null)?.dataset.thread === 'holder', undefined, { timeout: 15_000 })
+    assert.ok(Number(await first.getAttribute('data-duration-ns')) >= 300e6, 'the 300 ms hold first')
+    const worst = await p.evaluate(() => (window as any).__gilwatch.state.worstHolds[0])
+    await first.click()
+    // The timeline shows the snapshot: the hold itself on the holder's lane, the waiter's wait.
+    const seen = await p.waitForFunction((hold) => {
+      const g = (window as any).__gilwatch
+      if (g.state.worstHoldShown !== hold.id) return null
+      const items = (name: string) => [...g.model.lanes.values()].find((l: any) => l.name === name)?.items ?? []
+      const own = items('holder').find((it: any) => it.kind === 0 && Math.abs(it.start - hold.startNs) < 2000 && Math.abs(it.end - hold.endNs) < 2000)
+      const waited = items('waiter').find((it: any) => it.kind === 1 && it.start < hold.endNs && it.end > hold.startNs)
+      return own && waited ? { paused: g.state.paused } : null
+    }, worst, { timeout: 15_000 }).then((h) => h.jsonValue())
+    assert.equal(seen?.paused, true)
+    assert.deepEqual((p as any).errors, [])
+  } finally {
+    await p.close()
+  }
+})
+
 test('a live process scrolls in; the page reconnects after the server drops it', async () => {
   const fixture = buildFixture('gil_fixture.c')
   const running = run(fixture, ['--truth', path.join(server.dir, 'truth-live'), '--threads', '6', '--duration-ms', '6000'],

@@ -70,7 +70,11 @@ test('API refusals carry a stable code: a bad query is 400 GW_ERR_BAD_QUERY, an 
       ['/api/processes/0123456789abcdef/ranges?limit=-1', 400, 'GW_ERR_BAD_QUERY'],
       ['/api/processes/0123456789abcdef/long-holds?thresholdMs=0', 400, 'GW_ERR_BAD_QUERY'],
       ['/api/processes/0123456789abcdef/ranges', 404, 'GW_ERR_NO_SUCH_PROCESS'],
-      ['/api/processes/0123456789abcdef/long-holds', 404, 'GW_ERR_NO_SUCH_PROCESS']
+      ['/api/processes/0123456789abcdef/long-holds', 404, 'GW_ERR_NO_SUCH_PROCESS'],
+      ['/api/processes/0123456789abcdef/worst-holds', 404, 'GW_ERR_NO_SUCH_PROCESS'],
+      ['/api/processes/0123456789abcdef/worst-holds/1/timeline', 404, 'GW_ERR_NO_SUCH_PROCESS'],
+      ['/api/processes/0123456789abcdef/worst-holds/0/timeline', 400, 'GW_ERR_BAD_QUERY'],
+      ['/api/processes/0123456789abcdef/worst-holds?limit=101', 400, 'GW_ERR_BAD_QUERY']
     ]
     for (const [pathname, status, code] of cases) {
       const answer = await get(server, pathname)

@@ -87,6 +87,8 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
                            InstanceMethod<&NativeStoreWrap::Metrics>("metrics"),
                            InstanceMethod<&NativeStoreWrap::Timeline>("timeline"),
                            InstanceMethod<&NativeStoreWrap::LongHolds>("longHolds"),
+                           InstanceMethod<&NativeStoreWrap::WorstHolds>("worstHolds"),
+                           InstanceMethod<&NativeStoreWrap::WorstHoldTimeline>("worstHoldTimeline"),
                            InstanceMethod<&NativeStoreWrap::Series>("series"),
                            InstanceMethod<&NativeStoreWrap::Clock>("clock"),
                            InstanceMethod<&NativeStoreWrap::Threads>("threads"),
@@ -272,6 +274,22 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
     if (!p) return info.Env().Null();
     return longHoldsView(info.Env(), store_, *p, now, info[1].As<Napi::Number>().DoubleValue(),
                          info[2].As<Napi::Number>().Uint32Value());
+  }
+
+  // worstHolds(instance, limit)
+  Napi::Value WorstHolds(const Napi::CallbackInfo &info) {
+    uint64_t now = 0;
+    const Process *p = processArg(info, now);
+    if (!p) return info.Env().Null();
+    return worstHoldsView(info.Env(), *p, info[1].As<Napi::Number>().Uint32Value());
+  }
+
+  // worstHoldTimeline(instance, id)
+  Napi::Value WorstHoldTimeline(const Napi::CallbackInfo &info) {
+    uint64_t now = 0;
+    const Process *p = processArg(info, now);
+    if (!p) return info.Env().Null();
+    return worstHoldTimelineView(info.Env(), *p, info[1].As<Napi::Number>().Uint32Value());
   }
 
   // clock(instance) -> {nowNs, wallMs}: the process's clock now and the matching wall time.

@@ -7,8 +7,7 @@
 
 namespace gilwatch {
 
-static uint64_t waitedDuring(const NativeStore &store, const Thread &t, uint64_t start, uint64_t end,
-                             uint64_t clientNow) {
+uint64_t waitedDuring(const NativeStore &store, const Thread &t, uint64_t start, uint64_t end, uint64_t clientNow) {
   uint64_t waited = 0;
   auto overlap = [&](uint64_t s, uint64_t e) {
     uint64_t from = std::max(s, start), to = std::min(e, end);

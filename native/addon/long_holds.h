@@ -23,6 +23,9 @@ struct LongHold {
   const HoldCause *cause;          // nullptr: none known
 };
 
+// Of thread `t`'s GIL waits, the time within [startNs, endNs] (open ones up to clientNow).
+uint64_t waitedDuring(const NativeStore &store, const Thread &t, uint64_t startNs, uint64_t endNs, uint64_t clientNow);
+
 // Newest first, at most `limit`; holds of at least thresholdNs, finished or still open.
 std::vector<LongHold> computeLongHolds(const NativeStore &store, const Process &p, uint64_t clientNow,
                                        double thresholdNs, uint32_t limit);

@@ -97,9 +97,9 @@ Napi::Value causeObject(Napi::Env env, const Process &p, const HoldCause *c) {
   return o;
 }
 
-Napi::Value timelineView(Napi::Env env, const NativeStore &store, const Process &p, uint64_t clientNow, double startNs,
-                         double endNs, double pxNs) {
-  Timeline timeline = computeTimeline(store, p, clientNow, startNs, endNs, pxNs);
+// A timeline as the dashboard's TimelineMessage expects it (server/shared/views.ts).
+static Napi::Value timelineObject(Napi::Env env, const Process &p, const Timeline &timeline, double startNs,
+                                  double endNs, uint64_t clientNow) {
   Napi::Array lanes = Napi::Array::New(env, timeline.lanes.size());
   for (size_t l = 0; l < timeline.lanes.size(); l++) {
     const TimelineLane &lane = timeline.lanes[l];
@@ -116,15 +116,16 @@ Napi::Value timelineView(Napi::Env env, const NativeStore &store, const Process 
       row[TimelineItem::Message] = it.message;
     }
     Napi::Object lo = Napi::Object::New(env);
-    lo.Set("thread", lane.thread->id);
-    lo.Set("tid", lane.thread->tid);
-    lo.Set("name", lane.thread->name);
-    lo.Set("exited", lane.thread->exited);
+    lo.Set("thread", lane.thread);
+    lo.Set("tid", lane.tid);
+    lo.Set("name", lane.name);
+    lo.Set("exited", lane.exited);
     lo.Set("items", data);
     lanes.Set(l, lo);
   }
-  Napi::Array strings = Napi::Array::New(env, timeline.strings.size());
-  for (size_t i = 0; i < timeline.strings.size(); i++) strings.Set(i, timeline.strings[i]);
+  Napi::Array strings = Napi::Array::New(env, timeline.messages.size());
+  strings.Set(uint32_t{0}, "");
+  for (size_t i = 1; i < timeline.messages.size(); i++) strings.Set(i, p.strings.text(timeline.messages[i]));
   Napi::Object out = Napi::Object::New(env);
   out.Set("startNs", startNs);
   out.Set("endNs", endNs);
@@ -133,6 +134,11 @@ Napi::Value timelineView(Napi::Env env, const NativeStore &store, const Process 
   out.Set("lanes", lanes);
   out.Set("strings", strings);
   return out;
+}
+
+Napi::Value timelineView(Napi::Env env, const NativeStore &store, const Process &p, uint64_t clientNow, double startNs,
+                         double endNs, double pxNs) {
+  return timelineObject(env, p, computeTimeline(store, p, clientNow, startNs, endNs, pxNs), startNs, endNs, clientNow);
 }
 
 Napi::Value longHoldsView(Napi::Env env, const NativeStore &store, const Process &p, uint64_t clientNow,
@@ -164,6 +170,54 @@ Napi::Value longHoldsView(Napi::Env env, const NativeStore &store, const Process
     out.Set(h, o);
   }
   return out;
+}
+
+Napi::Value worstHoldsView(Napi::Env env, const Process &p, uint32_t limit) {
+  std::vector<const WorstHold *> holds;
+  for (const WorstHold &h : p.worstHolds) holds.push_back(&h);
+  std::sort(holds.begin(), holds.end(), [](const WorstHold *a, const WorstHold *b) {
+    uint64_t da = a->endNs - a->startNs, db = b->endNs - b->startNs;
+    return da != db ? da > db : a->startNs < b->startNs;
+  });
+  if (holds.size() > limit) holds.resize(limit);
+  Napi::Array out = Napi::Array::New(env, holds.size());
+  for (size_t h = 0; h < holds.size(); h++) {
+    const WorstHold &hold = *holds[h];
+    Napi::Array waiters = Napi::Array::New(env, hold.waiters.size());
+    for (size_t w = 0; w < hold.waiters.size(); w++) {
+      Napi::Object wo = Napi::Object::New(env);
+      wo.Set("thread", hold.waiters[w].thread);
+      wo.Set("name", hold.waiters[w].name);
+      wo.Set("waitedNs", static_cast<double>(hold.waiters[w].waitedNs));
+      waiters.Set(w, wo);
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("id", hold.id);
+    o.Set("thread", hold.thread);
+    o.Set("tid", hold.tid);
+    o.Set("name", hold.name);
+    o.Set("interp", static_cast<double>(hold.interp));
+    o.Set("startNs", static_cast<double>(hold.startNs));
+    o.Set("endNs", static_cast<double>(hold.endNs));
+    o.Set("durationNs", static_cast<double>(hold.endNs - hold.startNs));
+    o.Set("startMs", p.wallMs(hold.startNs));
+    o.Set("ongoing", false);
+    o.Set("settled", hold.settled);
+    o.Set("waiters", waiters);
+    o.Set("cause", causeObject(env, p, hold.hasCause ? &hold.cause : nullptr));
+    out.Set(h, o);
+  }
+  return out;
+}
+
+Napi::Value worstHoldTimelineView(Napi::Env env, const Process &p, uint32_t id) {
+  for (const WorstHold &hold : p.worstHolds) {
+    if (hold.id != id || !hold.snapshot) continue;
+    double from = static_cast<double>(hold.startNs > kWorstMarginNs ? hold.startNs - kWorstMarginNs : 0);
+    return timelineObject(env, p, *hold.snapshot, from, static_cast<double>(hold.endNs + kWorstMarginNs),
+                          hold.snapshotNowNs);
+  }
+  return env.Null();
 }
 
 Napi::Value seriesView(Napi::Env env, const Process &p, uint64_t clientNow, uint64_t fromSecond) {

@@ -15,6 +15,10 @@ Napi::Value timelineView(Napi::Env env, const NativeStore &store, const Process 
                          double endNs, double pxNs);
 Napi::Value longHoldsView(Napi::Env env, const NativeStore &store, const Process &p, uint64_t clientNow,
                           double thresholdNs, uint32_t limit);
+// The process's worst holds of its whole run, longest first (store.h: WorstHold).
+Napi::Value worstHoldsView(Napi::Env env, const Process &p, uint32_t limit);
+// The timeline snapshot kept with worst hold `id`; null if there is none (yet).
+Napi::Value worstHoldTimelineView(Napi::Env env, const Process &p, uint32_t id);
 Napi::Value seriesView(Napi::Env env, const Process &p, uint64_t clientNow, uint64_t fromSecond);
 // The `limit` threads that held the GIL longest since the process connected, with how many
 // threads used it in all.

@@ -104,6 +104,7 @@ void NativeStore::detach(Process *process, uint64_t serverNowNs) {
     process->handoverEndNs = endNs;
   } else {
     closeOpenRanges(*process, endNs);
+    settleWorstHolds(*process, endNs, true);
   }
   process->reconnecting = false;
   process->state = ProcessState::Disconnected;
@@ -293,6 +294,7 @@ void NativeStore::status(Process &process, const gw_status &status, uint64_t ser
   settleRetired(process, serverNowNs);
   process.droppedEvents = std::max(process.droppedEvents, status.dropped_events);
   process.unmatchedPops = std::max(process.unmatchedPops, status.unmatched_pops);
+  settleWorstHolds(process, status.sent_ns, false);
 }
 
 } // namespace gilwatch

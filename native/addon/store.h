@@ -176,6 +176,38 @@ struct StartedRange { // nvtxRangeStart waiting for its nvtxRangeEnd
   OpenRange range;
 };
 
+struct Timeline; // timeline.h
+
+constexpr size_t kWorstHolds = 100;                // per process, over its whole run
+constexpr uint64_t kWorstSettleNs = 1'000'000'000; // after the hold's end: its waiters, cause and context are in
+constexpr uint64_t kWorstMarginNs = 1'000'000'000; // the snapshot: this long before and after the hold
+constexpr double kWorstSnapshotPixels = 600;       // its resolution: (hold + 2 margins) / pixels
+constexpr size_t kWorstSnapshotItems = 4096;       // and its size at most
+
+// One of a process's worst GIL holds: the longest kWorstHolds of its whole run, kept with what
+// explains it (worst_holds.cc), so the night's worst hold still opens the next morning with
+// who waited, why it was long and what every thread was doing around it.
+struct WorstHold {
+  uint32_t id = 0; // the process's own numbering, 1 up: how the API names it
+  uint32_t thread = 0, tid = 0;
+  std::string name; // the holder's, copied: the thread may be gone by the time it is read
+  uint64_t startNs = 0, endNs = 0;
+  int64_t interp = 0;
+  // Waiters, cause and snapshot are taken kWorstSettleNs after the hold ended (the waits it
+  // caused end just after it, its final cause comes at the next tick), or when the process ends.
+  bool settled = false;
+  struct Waiter {
+    uint32_t thread;
+    std::string name;
+    uint64_t waitedNs;
+  };
+  std::vector<Waiter> waiters;
+  bool hasCause = false;
+  HoldCause cause;
+  std::shared_ptr<const Timeline> snapshot; // every thread's timeline from kWorstMarginNs before to after
+  uint64_t snapshotNowNs = 0;               // the process's clock when it was taken
+};
+
 struct Process {
   uint64_t instance = 0;
   std::string owner; // the credentials that started it (NativeStore::attach)
@@ -250,6 +282,10 @@ struct Process {
   std::unordered_map<uint32_t, RefusedThread> refusedTotals;
   std::vector<GilAccount> gils;      // one per interpreter GIL seen
   std::vector<SecondSeries> seconds; // per GIL (interp): dashboard charts
+  std::vector<WorstHold> worstHolds; // at most kWorstHolds, in no order (worst_holds.cc)
+  uint64_t worstShortestNs = 0;      // the shortest of them once there are kWorstHolds
+  size_t worstUnsettled = 0;
+  uint32_t worstSeen = 0; // holds that joined the worst so far (their ids)
   SecondSeries &secondsOf(int64_t interp) { return entryOf(seconds, interp); }
   std::vector<ThreadGil> otherThreads; // threads beyond MetricsOptions::maxThreads, per GIL
   size_t ownLabels = 0;
@@ -343,6 +379,11 @@ class NativeStore {
   // THREAD_FOLDED: the thread's totals now count in the sender's retired sum.
   void threadFolded(Process &process, uint32_t threadId, uint64_t serverNowNs);
   void status(Process &process, const gw_status &status, uint64_t serverNowNs, uint64_t serverRealtimeNs);
+  // The process's worst holds: a GIL hold that just ended may join them; those that ended
+  // kWorstSettleNs before `clientNowNs` (all of them with `all`: the process ended) get their
+  // waiters, cause and timeline snapshot (worst_holds.cc).
+  void considerWorstHold(Process &process, const Thread &thread, const OpenRange &range, uint64_t endNs);
+  void settleWorstHolds(Process &process, uint64_t clientNowNs, bool all);
   void holdCause(Process &process, Thread &thread, const gw_hold_cause &cause);
   // Cumulative GIL totals of one thread, or of every exited one (GW_RETIRED_THREADS).
   // `thread` is nullptr for the retired threads and for a thread refused by threadsPerProcess.

@@ -48,6 +48,7 @@ void NativeStore::completeRange(Process &process, Thread &thread, const OpenRang
     if (kind == EventKind::Range) addToRangeHistograms(process, range, duration);
   } else {
     addToGilSeries(process, thread, range, duration, endNs, kind);
+    if (kind == EventKind::Range && range.message == holding_) considerWorstHold(process, thread, range, endNs);
   }
   process.rangesReceived++;
   counters_.rangesReceived++;

@@ -43,21 +43,18 @@ class LaneBuilder {
 class StringIndex {
  public:
   static constexpr uint32_t kNoName = 0;
-  explicit StringIndex(const StringTable &strings, std::vector<std::string> &out) : strings_(strings), out_(out) {
-    out_.assign(1, "");
-  }
+  explicit StringIndex(std::vector<uint32_t> &out) : out_(out) { out_.assign(1, 0); }
   uint32_t of(uint32_t id) {
     auto found = index_.find(id);
     if (found != index_.end()) return found->second;
     uint32_t i = static_cast<uint32_t>(out_.size());
-    out_.push_back(strings_.text(id));
+    out_.push_back(id);
     index_.emplace(id, i);
     return i;
   }
 
  private:
-  const StringTable &strings_;
-  std::vector<std::string> &out_;
+  std::vector<uint32_t> &out_;
   std::unordered_map<uint32_t, uint32_t> index_;
 };
 
@@ -67,7 +64,7 @@ Timeline computeTimeline(const NativeStore &store, const Process &p, uint64_t cl
                          double pxNs) {
   pxNs = std::max(pxNs, 1.0);
   Timeline out;
-  StringIndex strings(p.strings, out.strings);
+  StringIndex strings(out.messages);
   for (const auto &[id, threadPtr] : p.threads) {
     const Thread &t = *threadPtr;
     if (static_cast<double>(t.lastEndNs) < startNs && t.open.empty() && t.recent.size() == 0) continue;
@@ -145,7 +142,7 @@ Timeline computeTimeline(const NativeStore &store, const Process &p, uint64_t cl
       lane.add(range(o, kTimelineOpen, static_cast<double>(std::max(clientNow, o.startNs))));
     }
     std::vector<TimelineEntry> items = lane.take();
-    if (!items.empty()) out.lanes.push_back(TimelineLane{&t, std::move(items)});
+    if (!items.empty()) out.lanes.push_back(TimelineLane{t.id, t.tid, t.name, t.exited, std::move(items)});
   }
   return out;
 }

@@ -17,18 +17,23 @@ struct TimelineEntry {
   uint32_t flags;   // the KIND column: LaneKind, | kTimelineOpen while still open
   double count;     // ranges it stands for
   double busyNs;    // time covered by them
-  uint32_t message; // index into Timeline::strings; 0: no one name (a density bin)
+  uint32_t message; // index into Timeline::messages; 0: no one name (a density bin)
   double fill() const { return end > start ? std::min(1.0, busyNs / (end - start)) : 1.0; }
 };
 
 struct TimelineLane {
-  const Thread *thread;
+  uint32_t thread; // the thread's id, tid and name, copied: a kept snapshot outlives it
+  uint32_t tid;
+  std::string name;
+  bool exited;
   std::vector<TimelineEntry> items;
 };
 
 struct Timeline {
-  std::vector<TimelineLane> lanes;  // threads with something in the window
-  std::vector<std::string> strings; // the messages items refer to; [0] is ""
+  std::vector<TimelineLane> lanes; // threads with something in the window
+  // The messages items refer to, as the process's string ids (its StringTable lives as long
+  // as it does, a kept snapshot too); [0] is 0: no one name.
+  std::vector<uint32_t> messages;
 };
 
 // pxNs: the width of a pixel in ns (at least 1). clientNow: where open ranges end.

@@ -303,6 +303,12 @@ interface LongHoldWith<Cause> {
 }
 export type NativeLongHold = LongHoldWith<NativeHoldCause>
 export type LongHold = LongHoldWith<HoldCause>
+// One of the longest holds of a process's whole run (kept by the store, not by the rings):
+// `id` names it for its timeline snapshot; `settled` once its waiters, cause and snapshot
+// were taken, a second after it ended.
+type WorstHoldWith<Cause> = LongHoldWith<Cause> & { id: number, settled: boolean }
+export type NativeWorstHold = WorstHoldWith<NativeHoldCause>
+export type WorstHold = WorstHoldWith<HoldCause>
 
 export interface SeriesView {
   interp: number
@@ -377,6 +383,7 @@ export interface DashboardUpdate {
   // at most once a second (and in every 'full')
   series?: SeriesMessage[]
   longHolds?: LongHold[] | null
+  worstHolds?: WorstHold[] | null // the longest of the run, longest first (at most 20)
   threads?: ThreadsView | null
 }
 

@@ -1,0 +1,93 @@
+// A process's worst GIL holds over its whole run: the longest kWorstHolds, each settled
+// kWorstSettleNs after it ended with its waiters, its cause and a snapshot of every thread's
+// timeline around it. The per-thread rings keep the latest ranges only; a soak's worst moment
+// must not be pushed out by the thousands of shorter holds after it.
+//
+// Memory: at most kWorstHolds per process, each a few hundred bytes plus its snapshot: at
+// most kWorstSnapshotItems items (48 bytes each) and its lanes' thread names (at most 256
+// bytes each, one lane per thread): under 350 KB a hold, 35 MB for a process at the worst;
+// a few KB a hold is typical.
+#include <algorithm>
+
+#include "long_holds.h"
+#include "store.h"
+#include "timeline.h"
+
+namespace gilwatch {
+
+void NativeStore::considerWorstHold(Process &process, const Thread &thread, const OpenRange &range, uint64_t endNs) {
+  uint64_t duration = endNs - range.startNs;
+  if (duration < kSignificantNs) return;
+  std::vector<WorstHold> &worst = process.worstHolds;
+  if (worst.size() >= kWorstHolds) {
+    if (duration <= process.worstShortestNs) return; // the common case: one comparison
+    auto shortest = std::min_element(worst.begin(), worst.end(), [](const WorstHold &a, const WorstHold &b) {
+      return a.endNs - a.startNs < b.endNs - b.startNs;
+    });
+    if (!shortest->settled) process.worstUnsettled--;
+    worst.erase(shortest);
+  }
+  WorstHold hold;
+  hold.id = ++process.worstSeen;
+  hold.thread = thread.id;
+  hold.tid = thread.tid;
+  hold.name = thread.name;
+  hold.startNs = range.startNs;
+  hold.endNs = endNs;
+  hold.interp = gw_interp_of(range.payloadType, range.payload);
+  worst.push_back(std::move(hold));
+  process.worstUnsettled++;
+  if (worst.size() >= kWorstHolds) {
+    uint64_t shortest = UINT64_MAX;
+    for (const WorstHold &h : worst) shortest = std::min(shortest, h.endNs - h.startNs);
+    process.worstShortestNs = shortest;
+  }
+}
+
+// The snapshot: at a pixel width that gives about kWorstSnapshotPixels across the window,
+// wider until it fits kWorstSnapshotItems items.
+static std::shared_ptr<const Timeline> snapshotAround(const NativeStore &store, const Process &p, const WorstHold &hold,
+                                                      uint64_t clientNowNs) {
+  double from = static_cast<double>(hold.startNs > kWorstMarginNs ? hold.startNs - kWorstMarginNs : 0);
+  double to = static_cast<double>(hold.endNs + kWorstMarginNs);
+  double pxNs = (to - from) / kWorstSnapshotPixels;
+  for (int attempt = 0;; attempt++, pxNs *= 4) {
+    auto timeline = std::make_shared<Timeline>(computeTimeline(store, p, clientNowNs, from, to, pxNs));
+    size_t items = 0;
+    for (const TimelineLane &lane : timeline->lanes) items += lane.items.size();
+    if (items <= kWorstSnapshotItems) return timeline;
+    if (attempt == 3) { // still too many: the lanes with the most items go first
+      std::sort(timeline->lanes.begin(), timeline->lanes.end(),
+                [](const TimelineLane &a, const TimelineLane &b) { return a.items.size() < b.items.size(); });
+      size_t kept = 0, total = 0;
+      while (kept < timeline->lanes.size() && total + timeline->lanes[kept].items.size() <= kWorstSnapshotItems)
+        total += timeline->lanes[kept++].items.size();
+      timeline->lanes.resize(kept);
+      return timeline;
+    }
+  }
+}
+
+void NativeStore::settleWorstHolds(Process &process, uint64_t clientNowNs, bool all) {
+  if (!process.worstUnsettled) return;
+  for (WorstHold &hold : process.worstHolds) {
+    if (hold.settled || (!all && hold.endNs + kWorstSettleNs > clientNowNs)) continue;
+    for (const auto &[id, t] : process.threads) {
+      if (id == hold.thread) continue;
+      uint64_t waited = waitedDuring(*this, *t, hold.startNs, hold.endNs, clientNowNs);
+      if (waited) hold.waiters.push_back(WorstHold::Waiter{t->id, t->name, waited});
+    }
+    auto holder = process.threads.find(hold.thread);
+    const HoldCause *cause = holder == process.threads.end() ? nullptr : holder->second->causeOf(hold.startNs);
+    if (cause) {
+      hold.hasCause = true;
+      hold.cause = *cause;
+    }
+    hold.snapshot = snapshotAround(*this, process, hold, clientNowNs);
+    hold.snapshotNowNs = clientNowNs;
+    hold.settled = true;
+    process.worstUnsettled--;
+  }
+}
+
+} // namespace gilwatch
