@@ -1,4 +1,5 @@
-// The 5-minute charts (uPlot), fed one row per second by the server.
+// The charts (uPlot): the live 5 minutes, fed one row per second by the server, or a longer
+// range of the history (a row per slot of its tier), replaced whole at each update.
 import uPlot from 'uplot'
 import { SeriesColumn, type SeriesMessage } from '../server/shared/views'
 
@@ -82,7 +83,7 @@ export class Charts {
   reset (): void { this.rows = [] }
 
   // New seconds (rows replace any already seen for the same second).
-  add (series: SeriesMessage[] | undefined): void {
+  add (series: SeriesMessage[] | undefined, keep = KEEP_SECONDS): void {
     const main = series?.find((s) => s.interp === 0) ?? series?.[0]
     if (!main) return
     for (let i = 0; i + main.columns <= main.rows.length; i += main.columns) {
@@ -93,7 +94,7 @@ export class Charts {
       else this.rows.push(entry)
     }
     this.rows.sort((a, b) => a[WALL] - b[WALL])
-    if (this.rows.length > KEEP_SECONDS) this.rows.splice(0, this.rows.length - KEEP_SECONDS)
+    if (this.rows.length > keep) this.rows.splice(0, this.rows.length - keep)
     this.plots.forEach((plot, p) => {
       const data: uPlot.AlignedData = [
         this.rows.map((r) => r[WALL]),
@@ -104,6 +105,12 @@ export class Charts {
       ]
       plot.setData(data)
     })
+  }
+
+  // A longer range: every row, replacing what was shown (rates per second over each slot).
+  replace (series: SeriesMessage[]): void {
+    this.rows = []
+    this.add(series, Infinity)
   }
 
   points (): number { return this.rows.length }

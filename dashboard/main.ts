@@ -24,6 +24,7 @@ const state = {
   longHolds: [] as LongHold[],
   worstHolds: [] as WorstHold[],
   holdsShown: 'latest' as 'latest' | 'worst',
+  chartRangeS: 300, // 300: the live 5 minutes; else that much of the history (0: the whole run)
   worstHoldShown: undefined as number | undefined, // the timeline shows its kept snapshot
   messages: 0,
   lastMessageBytes: 0
@@ -49,6 +50,7 @@ function subscribe (extra: Record<string, unknown> = {}): void {
     windowMs: state.windowMs,
     widthPx: timeline.widthPx(),
     longHoldMs: state.longHoldMs,
+    chartRangeS: state.chartRangeS,
     ...extra
   })
 }
@@ -86,6 +88,7 @@ function receive (message: DashboardMessage, bytes: number): void {
   }
   timeline.requestFrame()
   if (message.series) charts.add(message.series)
+  if (message.seriesRange) charts.replace(message.seriesRange)
   if (message.longHolds) state.longHolds = message.longHolds
   if (message.worstHolds) state.worstHolds = message.worstHolds
   if (message.longHolds || message.worstHolds) renderHolds()
@@ -195,6 +198,11 @@ for (const choice of ['holds-latest', 'holds-worst']) {
     renderHolds()
   })
 }
+$<HTMLSelectElement>('chart-range').addEventListener('change', (e) => {
+  state.chartRangeS = Number((e.target as HTMLSelectElement).value)
+  charts.reset()
+  subscribe(state.paused ? { live: false, ...timeline.view, worstHold: state.worstHoldShown } : {})
+})
 $<HTMLSelectElement>('window').addEventListener('change', (e) => {
   state.windowMs = Number((e.target as HTMLSelectElement).value)
   subscribe()

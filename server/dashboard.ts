@@ -38,6 +38,8 @@ export const WORK_PER_TICK_MS = 15
 export const TIMELINE_CELLS = 200_000
 export const THREAD_ROWS = 50
 const DEFAULT_WINDOW_MS = 20_000
+export const LIVE_CHART_S = 300 // the live charts: the last 5 minutes, a row per second, sent as they come
+const CHART_POINTS = 1500 // a longer range: at most this many rows, from the history tier that fits
 const OVERLAP_MS = 300 // each update re-sends this much: ranges that ended late replace what was drawn
 
 interface Subscription {
@@ -48,6 +50,7 @@ interface Subscription {
   longHoldMs: number
   view?: { startNs: number, endNs: number } // when paused/zoomed
   worstHold?: number // when showing the timeline kept with one of the worst holds (its id)
+  chartRangeS: number // LIVE_CHART_S: the live charts; else that range of the history (0: the whole run)
 }
 
 interface Client {
@@ -156,7 +159,7 @@ export class DashboardHub {
     const client: Client = {
       socket,
       peer,
-      subscription: { instance: null, live: true, windowMs: DEFAULT_WINDOW_MS, widthPx: 1200, longHoldMs: 50 },
+      subscription: { instance: null, live: true, windowMs: DEFAULT_WINDOW_MS, widthPx: 1200, longHoldMs: 50, chartRangeS: LIVE_CHART_S },
       sentUntilNs: 0,
       seriesFromSecond: 0,
       needsFull: true,
@@ -218,6 +221,7 @@ export class DashboardHub {
     s.live = message.live !== false
     s.view = s.live || message.startNs === undefined ? undefined : { startNs: message.startNs, endNs: message.endNs! }
     s.worstHold = s.live ? undefined : message.worstHold
+    if (message.chartRangeS !== undefined) s.chartRangeS = message.chartRangeS
     client.needsFull = true
   }
 
@@ -332,11 +336,16 @@ export class DashboardHub {
     }
     // Charts, long holds and the thread table change at most once a second; tiles with them.
     if (full || client.tick % 5 === 0) {
-      const series = this.store.series(instance, full ? 0 : client.seriesFromSecond)
-      if (series) {
-        message.series = series.map((g) => ({ interp: g.interp, columns: g.columns, rows: Array.from(g.rows) }))
-        const first = series[0]
-        if (first) client.seriesFromSecond = first.firstSecond + first.rows.length / first.columns
+      if (s.chartRangeS === LIVE_CHART_S) {
+        const series = this.store.series(instance, full ? 0 : client.seriesFromSecond)
+        if (series) {
+          message.series = series.map((g) => ({ interp: g.interp, columns: g.columns, rows: Array.from(g.rows) }))
+          const first = series[0]
+          if (first) client.seriesFromSecond = first.firstSecond + first.rows.length / first.columns
+        }
+      } else {
+        const series = this.store.seriesRange(instance, s.chartRangeS, CHART_POINTS)
+        if (series) message.seriesRange = series.map((g) => ({ interp: g.interp, columns: g.columns, rows: Array.from(g.rows), widthS: g.widthS }))
       }
       message.longHolds = this.store.longHolds(instance, s.longHoldMs * 1e6, 50)
       message.worstHolds = this.store.worstHolds(instance, 20)

@@ -11,9 +11,10 @@ import { apiErrorCodes } from './errors'
 import { HttpConnections } from './http-connections'
 import { RateLimitedLog, createLogger } from './log'
 import type { MetricsEndpoint } from './metrics'
-import { DEFAULT_RANGES, instanceParams, longHoldsQuery, rangesQuery, worstHoldParams, worstHoldsQuery } from './schemas'
+import { DEFAULT_RANGES, instanceParams, longHoldsQuery, rangesQuery, seriesQuery, worstHoldParams, worstHoldsQuery } from './schemas'
 import { registerDashboardAssets } from './static'
 import type { Store } from './store'
+import { SeriesColumn } from './shared/views'
 import { WebLimitCounters, defaultWebLimits, type WebLimits } from './web-limits'
 
 export interface HttpOptions {
@@ -112,6 +113,17 @@ export function createHttp ({
       const holds = store.longHolds(request.params.instance, thresholdMs * 1e6, limit)
       if (!holds) return reply.code(404).send(noSuchProcess(request.params.instance))
       return { holds }
+    })
+
+  // The GIL series of the last rangeS seconds (default 3600; 0: the whole run), from the finest
+  // history tier that fits `points` rows (default 1500): 1 s for an hour, 1 min for a day,
+  // 10 min for 30 days. Rows as SeriesColumn says, rates per second over each row's slot.
+  app.get<{ Params: { instance: string }, Querystring: { rangeS?: number, points?: number } }>(
+    '/api/processes/:instance/series', { schema: { params: instanceParams, querystring: seriesQuery } }, async (request, reply) => {
+      const { rangeS = 3600, points = 1500 } = request.query
+      const series = store.seriesRange(request.params.instance, rangeS, points)
+      if (!series) return reply.code(404).send(noSuchProcess(request.params.instance))
+      return { columns: Object.keys(SeriesColumn), series: series.map((g) => ({ ...g, rows: Array.from(g.rows) })) }
     })
 
   // The longest holds of the process's whole run (at most 100 kept), longest first: the

@@ -7,6 +7,9 @@ import Ajv, { type ErrorObject } from 'ajv'
 
 const INSTANCE = { type: 'string', pattern: '^[0-9a-f]{16}$' } as const
 
+// The longest chart range a client may ask for (the history's coarsest tier keeps 30 days).
+export const MAX_CHART_RANGE_S = 31 * 86_400
+
 // {"type":"subscribe", ...}: which process the dashboard shows and how. Numbers out of their
 // useful range are clamped by the hub (server/dashboard.ts), not refused: a narrow window
 // asks for less than 100 px. `live: false` with startNs and endNs freezes a view of that
@@ -25,7 +28,8 @@ export const subscribeSchema = {
     longHoldMs: { type: 'number' },
     startNs: { type: 'number', minimum: 0 },
     endNs: { type: 'number', minimum: 0 },
-    worstHold: { type: 'integer', minimum: 1, maximum: 0xffffffff }
+    worstHold: { type: 'integer', minimum: 1, maximum: 0xffffffff },
+    chartRangeS: { type: 'integer', minimum: 0, maximum: MAX_CHART_RANGE_S }
   },
   dependencies: { startNs: ['endNs'], endNs: ['startNs'] }
 } as const
@@ -40,6 +44,7 @@ export interface SubscribeMessage {
   startNs?: number
   endNs?: number
   worstHold?: number // with live: false, the timeline kept with that worst hold
+  chartRangeS?: number // the charts' range: 300 (the live 5 minutes, by default), longer, or 0: the whole run
 }
 
 // strictNumbers: JSON.parse turns 1e999 into Infinity, which no schema here means.
@@ -93,6 +98,16 @@ export const rangesQuery = {
     sinceNs: { type: 'number', minimum: 0 },
     offset: { type: 'integer', minimum: 0, maximum: 0xffffffff },
     limit: { type: 'integer', minimum: 1, maximum: MAX_RANGES }
+  }
+} as const
+
+// /api/processes/:instance/series: the last rangeS seconds (0: the whole run), at most
+// `points` rows (from the finest history tier that fits).
+export const seriesQuery = {
+  type: 'object',
+  properties: {
+    rangeS: { type: 'integer', minimum: 0, maximum: MAX_CHART_RANGE_S },
+    points: { type: 'integer', minimum: 1, maximum: 10_000 }
   }
 } as const
 

@@ -33,6 +33,7 @@ interface NativeStore {
   worstHolds(instance: string, limit: number): NativeWorstHold[] | null
   worstHoldTimeline(instance: string, id: number): TimelineView | null
   series(instance: string, fromSecond: number): SeriesView[] | null
+  seriesRange(instance: string, rangeS: number, maxPoints: number): SeriesView[] | null
   clock(instance: string): ProcessClock | null
   threads(instance: string, limit: number): ThreadsView | null
   summary(instance: string, topHolds: number): NativeProcessSummary | null
@@ -44,7 +45,8 @@ interface NativeStore {
 }
 
 // The options NativeStoreWrap reads (addon.cc) into a NativeStoreOptions (store.h).
-interface NativeStoreOptions {
+type SeriesTierOptions = { [K in `seriesTier${0 | 1 | 2}${'WidthS' | 'Slots'}`]?: number }
+interface NativeStoreOptions extends SeriesTierOptions {
   recentPerThread?: number
   maxThreadLabels?: number
   maxRangeKeys?: number
@@ -90,6 +92,9 @@ export interface StoreOptions {
   argvMode?: ArgvMode // how much of each command line the views below show (server/argv.ts)
   limits?: Partial<IngestLimits> // over the defaults of native/protocol/ingest_limits.h
   keepDefinitions?: boolean // keep each connection's definitions for a recording's rotation
+  // The history's tiers, finest first (default 1 s × 3600, 60 s × 1440, 600 s × 4320):
+  // shortened by tests, which cannot wait an hour for the second tier.
+  seriesTiers?: Array<{ widthS: number, slots: number }>
 }
 
 export class Store {
@@ -108,7 +113,9 @@ export class Store {
       maxRangeKeys: options.maxRangeKeys,
       holdMaxWindowMs: options.holdMaxWindowMs,
       keepDefinitions: options.keepDefinitions,
-      limits: options.limits
+      limits: options.limits,
+      ...Object.fromEntries((options.seriesTiers ?? []).slice(0, 3).flatMap((tier, i) => [
+        [`seriesTier${i}WidthS`, Math.max(1, Math.floor(tier.widthS))], [`seriesTier${i}Slots`, Math.max(1, Math.floor(tier.slots))]]))
     })
     this.retireAfterMs = options.retireAfterMs ?? RETIRE_AFTER_MS
     this.forgetAfterMs = options.forgetAfterMs ?? FORGET_AFTER_MS
@@ -190,6 +197,9 @@ export class Store {
   worstHoldTimeline (instance: string, id: number): TimelineView | null { return this.native.worstHoldTimeline(instance, id) }
 
   series (instance: string, fromSecond: number): SeriesView[] | null { return this.native.series(instance, fromSecond) }
+  // The last rangeS seconds of the run (0: all of it), from the finest history tier that has
+  // them in at most maxPoints rows.
+  seriesRange (instance: string, rangeS: number, maxPoints: number): SeriesView[] | null { return this.native.seriesRange(instance, rangeS, maxPoints) }
   clock (instance: string): ProcessClock | null { return this.native.clock(instance) }
   threads (instance: string, limit: number): ThreadsView | null { return this.native.threads(instance, limit) }
   summary (instance: string, topHolds = 10): ProcessSummary | null {

@@ -59,6 +59,14 @@ void eachStoreOption(NativeStoreOptions &o, Visit visit) {
   visit("maxThreadLabels", o.metrics.maxThreads, 1);
   visit("maxRangeKeys", o.metrics.maxRangeKeys, 1);
   visit("holdMaxWindowMs", o.metrics.holdMaxWindowNs, 1e6); // ns inside
+  // The history's tiers (history.h): seriesTier0WidthS, seriesTier0Slots, ...
+  static const char *const names[kSeriesTiers][2] = {{"seriesTier0WidthS", "seriesTier0Slots"},
+                                                     {"seriesTier1WidthS", "seriesTier1Slots"},
+                                                     {"seriesTier2WidthS", "seriesTier2Slots"}};
+  for (size_t i = 0; i < kSeriesTiers; i++) {
+    visit(names[i][0], o.seriesTiers[i].widthS, 1);
+    visit(names[i][1], o.seriesTiers[i].slots, 1);
+  }
 }
 
 Napi::Object limitsObject(Napi::Env env, IngestLimits limits) {
@@ -90,6 +98,7 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
                            InstanceMethod<&NativeStoreWrap::WorstHolds>("worstHolds"),
                            InstanceMethod<&NativeStoreWrap::WorstHoldTimeline>("worstHoldTimeline"),
                            InstanceMethod<&NativeStoreWrap::Series>("series"),
+                           InstanceMethod<&NativeStoreWrap::SeriesRange>("seriesRange"),
                            InstanceMethod<&NativeStoreWrap::Clock>("clock"),
                            InstanceMethod<&NativeStoreWrap::Threads>("threads"),
                            InstanceMethod<&NativeStoreWrap::Summary>("summary"),
@@ -334,6 +343,15 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
     const Process *p = processArg(info, now);
     if (!p) return info.Env().Null();
     return seriesView(info.Env(), *p, now, static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue()));
+  }
+
+  // seriesRange(instance, rangeS, maxPoints): rangeS 0 for the whole run.
+  Napi::Value SeriesRange(const Napi::CallbackInfo &info) {
+    uint64_t now = 0;
+    const Process *p = processArg(info, now);
+    if (!p) return info.Env().Null();
+    return seriesRangeView(info.Env(), *p, now, static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue()),
+                           info[2].As<Napi::Number>().Uint32Value());
   }
 
   Napi::Value Sweep(const Napi::CallbackInfo &info) {

@@ -46,30 +46,41 @@ void DensityBins::add(LaneKind kind, uint64_t startNs, uint64_t endNs) {
   }
 }
 
-SecondSample &SecondSeries::at(uint64_t second) {
-  newest_ = samples_.empty() ? second : std::max(newest_, second);
-  if (samples_.empty()) samples_.resize(kInitialSeconds);
+SeriesSample &SampleRing::at(uint64_t slot) {
+  newest_ = samples_.empty() ? slot : std::max(newest_, slot);
+  if (samples_.empty()) samples_.resize(kInitialSlots);
   for (;;) {
-    SecondSample &s = samples_[second % samples_.size()];
-    if (s.second == second) return s;
-    // A full ring, or a slot whose second left the window: reuse it, as a plain ring would.
-    if (samples_.size() == kSeconds || !live(s)) {
-      s = SecondSample{};
-      s.second = second;
+    SeriesSample &s = samples_[slot % samples_.size()];
+    if (s.slot == slot) return s;
+    // A full ring, or a place whose slot left the window: reuse it, as a plain ring would.
+    if (samples_.size() >= tier_.slots || !live(s)) {
+      s = SeriesSample{};
+      s.slot = slot;
       return s;
     }
-    // Two seconds of the window in one slot: double and place the live seconds again.
-    std::vector<SecondSample> old = std::move(samples_);
-    for (size_t size = std::min(old.size() * 2, kSeconds);; size = std::min(size * 2, kSeconds)) {
-      samples_.assign(size, SecondSample{});
+    // Two slots of the window in one place: double and place the live slots again.
+    std::vector<SeriesSample> old = std::move(samples_);
+    for (size_t size = std::min(old.size() * 2, tier_.slots);; size = std::min(size * 2, tier_.slots)) {
+      samples_.assign(size, SeriesSample{});
       bool collided = false;
-      for (const SecondSample &o : old) {
+      for (const SeriesSample &o : old) {
         if (!live(o)) continue;
-        SecondSample &to = samples_[o.second % size];
-        if (to.second != UINT64_MAX) collided = true;
+        SeriesSample &to = samples_[o.slot % size];
+        if (to.slot != UINT64_MAX) collided = true;
         to = o;
       }
-      if (!collided || size == kSeconds) break;
+      if (!collided || size == tier_.slots) break;
+    }
+  }
+}
+
+void GilSeries::addTime(bool hold, uint64_t startNs, uint64_t endNs) {
+  for (SampleRing &ring : rings_) {
+    uint64_t width = ring.widthNs(), first = startNs / width, last = endNs / width;
+    if (last - first >= ring.tier().slots) first = last - ring.tier().slots + 1; // older slots are gone anyway
+    for (uint64_t slot = first; slot <= last; slot++) {
+      uint64_t from = std::max(startNs, slot * width), to = std::min(endNs, (slot + 1) * width);
+      if (to > from) (hold ? ring.at(slot).holdNs : ring.at(slot).waitNs) += to - from;
     }
   }
 }

@@ -1,8 +1,9 @@
-// What the live dashboard draws, kept beside the raw recent ranges: long ranges exactly,
-// short ones as 20 ms density bins (30 s), and per-second GIL series (5 minutes). Bounded
-// per thread and per GIL whatever the event rate.
+// What the dashboard draws, kept beside the raw recent ranges: long ranges exactly, short
+// ones as 20 ms density bins (30 s), and the GIL series in tiers (1 s for an hour, 1 min for
+// a day, 10 min for 30 days). Bounded per thread and per GIL whatever the event rate.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <vector>
@@ -46,12 +47,12 @@ class DensityBins {
   uint64_t newest_ = 0;          // the latest bin index seen
 };
 
-// One second of one GIL, for the dashboard's 5-minute charts.
-struct SecondSample {
-  uint64_t second = UINT64_MAX; // sender clock / 1e9
-  uint64_t holdNs = 0;
-  uint64_t waitNs = 0;
-  uint64_t acquisitions = 0;
+// One slot of one GIL's series: a second, or a minute or ten in the coarser tiers.
+struct SeriesSample {
+  uint64_t slot = UINT64_MAX; // sender clock / (the tier's width in ns)
+  uint64_t holdNs = 0;        // time held within the slot
+  uint64_t waitNs = 0;        // thread-time waited within it
+  uint64_t acquisitions = 0;  // holds that ended in it
   uint64_t dropRequests = 0;
   uint64_t holdMaxNs = 0;
   uint64_t waitMaxNs = 0;
@@ -59,27 +60,63 @@ struct SecondSample {
   std::array<uint32_t, kDurationBuckets + 1> waitBuckets{};
 };
 
-// The last kSeconds seconds, second i in slot i % size. Like DensityBins it starts small and
-// doubles only when two seconds of the window need one slot: a process that lives a second
-// costs one sample (224 bytes), not the 67 KB of a full ring (a recording of 20 000 short
-// processes took 1.5 GB to replay before).
-class SecondSeries {
+// A tier of the history: slots of widthS seconds, the last `slots` of them kept.
+struct SeriesTier {
+  uint64_t widthS;
+  size_t slots;
+};
+constexpr size_t kSeriesTiers = 3;
+// 1 s for an hour, 1 min for a day, 10 min for 30 days: 224 bytes a slot, so at most
+// 2.1 MB per GIL of a process that runs 30 days, and a process that lives a second costs
+// one slot per tier (the rings grow with use).
+constexpr std::array<SeriesTier, kSeriesTiers> kDefaultSeriesTiers{{{1, 3600}, {60, 1440}, {600, 4320}}};
+
+// The last `slots` slots of one tier, slot i in place i % size. Like DensityBins it starts
+// small and doubles only when two slots of the window need one place: a process that lives a
+// second costs one sample, not a full ring (a recording of 20 000 short processes took
+// 1.5 GB to replay before).
+class SampleRing {
  public:
-  static constexpr size_t kSeconds = 300;
-  int64_t interp = 0; // whose GIL
-  SecondSample &at(uint64_t second);
-  const SecondSample *find(uint64_t second) const {
+  SampleRing() = default;
+  explicit SampleRing(SeriesTier tier) : tier_(tier) {}
+  SeriesSample &at(uint64_t slot);
+  const SeriesSample *find(uint64_t slot) const {
     if (samples_.empty()) return nullptr;
-    const SecondSample &s = samples_[second % samples_.size()];
-    return s.second == second ? &s : nullptr;
+    const SeriesSample &s = samples_[slot % samples_.size()];
+    return s.slot == slot ? &s : nullptr;
   }
+  SeriesTier tier() const { return tier_; }
+  uint64_t widthNs() const { return tier_.widthS * 1'000'000'000; }
+  uint64_t newest() const { return newest_; }
   size_t capacity() const { return samples_.size(); }
 
  private:
-  static constexpr size_t kInitialSeconds = 4;
-  bool live(const SecondSample &s) const { return s.second != UINT64_MAX && s.second + kSeconds > newest_; }
-  std::vector<SecondSample> samples_; // allocated on first use
-  uint64_t newest_ = 0;               // the latest second seen
+  static constexpr size_t kInitialSlots = 4;
+  bool live(const SeriesSample &s) const { return s.slot != UINT64_MAX && s.slot + tier_.slots > newest_; }
+  SeriesTier tier_{1, 300};
+  std::vector<SeriesSample> samples_; // allocated on first use
+  uint64_t newest_ = 0;               // the latest slot seen
+};
+
+// One GIL's series in every tier: each count goes to the slot of every tier it falls in.
+class GilSeries {
+ public:
+  int64_t interp = 0; // whose GIL
+  void configure(const std::array<SeriesTier, kSeriesTiers> &tiers) {
+    for (size_t i = 0; i < kSeriesTiers; i++)
+      rings_[i] = SampleRing(SeriesTier{std::max<uint64_t>(tiers[i].widthS, 1), std::max<size_t>(tiers[i].slots, 1)});
+  }
+  // Time within [startNs, endNs) split across the slots it covers (within each tier's window).
+  void addTime(bool hold, uint64_t startNs, uint64_t endNs);
+  // What happened at `ns` (a hold or wait that ended, a drop request): `f` on each tier's slot.
+  template <typename F>
+  void at(uint64_t ns, F f) {
+    for (SampleRing &ring : rings_) f(ring.at(ns / ring.widthNs()));
+  }
+  const SampleRing &tier(size_t i) const { return rings_[i]; }
+
+ private:
+  std::array<SampleRing, kSeriesTiers> rings_;
 };
 
 // Quantile estimate in ns from per-bucket counts (linear within the bucket).

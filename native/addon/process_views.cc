@@ -220,20 +220,28 @@ Napi::Value worstHoldTimelineView(Napi::Env env, const Process &p, uint32_t id) 
   return env.Null();
 }
 
-Napi::Value seriesView(Napi::Env env, const Process &p, uint64_t clientNow, uint64_t fromSecond) {
-  std::vector<GilSeriesRows> tables = computeSeries(p, clientNow, fromSecond);
+static Napi::Value seriesObject(Napi::Env env, const std::vector<GilSeriesRows> &tables) {
   Napi::Array gils = Napi::Array::New(env, tables.size());
   for (size_t g = 0; g < tables.size(); g++) {
     Napi::Float64Array data = Napi::Float64Array::New(env, tables[g].rows.size());
     std::copy(tables[g].rows.begin(), tables[g].rows.end(), data.Data());
     Napi::Object o = Napi::Object::New(env);
     o.Set("interp", static_cast<double>(tables[g].interp));
-    o.Set("firstSecond", static_cast<double>(tables[g].firstSecond));
+    o.Set("firstSecond", static_cast<double>(tables[g].firstSlot * tables[g].widthS));
+    o.Set("widthS", static_cast<double>(tables[g].widthS));
     o.Set("columns", static_cast<double>(SeriesColumn::kColumns));
     o.Set("rows", data);
     gils.Set(g, o);
   }
   return gils;
+}
+
+Napi::Value seriesView(Napi::Env env, const Process &p, uint64_t clientNow, uint64_t fromSecond) {
+  return seriesObject(env, computeSeries(p, clientNow, fromSecond));
+}
+
+Napi::Value seriesRangeView(Napi::Env env, const Process &p, uint64_t clientNow, uint64_t rangeS, uint32_t maxPoints) {
+  return seriesObject(env, computeSeriesRange(p, clientNow, rangeS, maxPoints));
 }
 
 namespace {

@@ -20,6 +20,8 @@ Napi::Value worstHoldsView(Napi::Env env, const Process &p, uint32_t limit);
 // The timeline snapshot kept with worst hold `id`; null if there is none (yet).
 Napi::Value worstHoldTimelineView(Napi::Env env, const Process &p, uint32_t id);
 Napi::Value seriesView(Napi::Env env, const Process &p, uint64_t clientNow, uint64_t fromSecond);
+// The last rangeS seconds of the run (0: all of it) at the tier that fits maxPoints rows.
+Napi::Value seriesRangeView(Napi::Env env, const Process &p, uint64_t clientNow, uint64_t rangeS, uint32_t maxPoints);
 // The `limit` threads that held the GIL longest since the process connected, with how many
 // threads used it in all.
 Napi::Value threadsView(Napi::Env env, const Process &p, uint64_t clientNow, uint32_t limit);

@@ -198,7 +198,7 @@ void NativeStore::retire(Process &process, uint64_t serverNowNs) {
     thread->significant = BoundedRing<RecentRange>(4096);
     thread->density = DensityBins();
   }
-  process.seconds.clear();
+  process.series.clear();
   // No frame of it comes any more: what was kept to recognize restated threads goes too.
   std::unordered_map<uint32_t, Process::RefusedThread>().swap(process.refusedTotals);
 }

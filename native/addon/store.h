@@ -281,12 +281,11 @@ struct Process {
   };
   std::unordered_map<uint32_t, RefusedThread> refusedTotals;
   std::vector<GilAccount> gils;      // one per interpreter GIL seen
-  std::vector<SecondSeries> seconds; // per GIL (interp): dashboard charts
+  std::vector<GilSeries> series;     // per GIL (interp): the dashboard's charts, in tiers
   std::vector<WorstHold> worstHolds; // at most kWorstHolds, in no order (worst_holds.cc)
   uint64_t worstShortestNs = 0;      // the shortest of them once there are kWorstHolds
   size_t worstUnsettled = 0;
-  uint32_t worstSeen = 0; // holds that joined the worst so far (their ids)
-  SecondSeries &secondsOf(int64_t interp) { return entryOf(seconds, interp); }
+  uint32_t worstSeen = 0;              // holds that joined the worst so far (their ids)
   std::vector<ThreadGil> otherThreads; // threads beyond MetricsOptions::maxThreads, per GIL
   size_t ownLabels = 0;
   std::vector<RangeHistogram> rangeHistograms; // the first maxRangeKeys (domain, message) pairs
@@ -325,6 +324,7 @@ struct NativeStoreOptions {
   MetricsOptions metrics;
   IngestLimits limits;
   bool keepDefinitions = false; // for a recording's rotation (Connection::preamble)
+  std::array<SeriesTier, kSeriesTiers> seriesTiers = kDefaultSeriesTiers;
 };
 
 struct StoreCounters {
@@ -383,6 +383,15 @@ class NativeStore {
   // kWorstSettleNs before `clientNowNs` (all of them with `all`: the process ended) get their
   // waiters, cause and timeline snapshot (worst_holds.cc).
   void considerWorstHold(Process &process, const Thread &thread, const OpenRange &range, uint64_t endNs);
+  // The series of one GIL of the process, its tiers set up on first use.
+  GilSeries &seriesOf(Process &process, int64_t interp) {
+    for (GilSeries &s : process.series)
+      if (s.interp == interp) return s;
+    GilSeries &s = process.series.emplace_back();
+    s.interp = interp;
+    s.configure(options_.seriesTiers);
+    return s;
+  }
   void settleWorstHolds(Process &process, uint64_t clientNowNs, bool all);
   void holdCause(Process &process, Thread &thread, const gw_hold_cause &cause);
   // Cumulative GIL totals of one thread, or of every exited one (GW_RETIRED_THREADS).

@@ -70,34 +70,33 @@ void NativeStore::addToGilSeries(Process &process, Thread &thread, const OpenRan
                                  uint64_t endNs, EventKind kind) {
   int64_t interp = admitInterp(process, gw_interp_of(range.payloadType, range.payload));
   if (kind == EventKind::Mark) {
-    if (range.message == dropRequest_) process.secondsOf(interp).at(range.startNs / 1'000'000'000).dropRequests++;
+    if (range.message == dropRequest_)
+      seriesOf(process, interp).at(range.startNs, [](SeriesSample &s) { s.dropRequests++; });
     return;
   }
   bool hold = range.message == holding_;
   if (!hold && range.message != waiting_) return;
   size_t bucket = durationBucket(durationNs); // one lookup for the three histograms below
-  // Per-second series: time split across the seconds it covers, the rest at its end.
-  SecondSeries &series = process.secondsOf(interp);
-  uint64_t first = range.startNs / 1'000'000'000, last = endNs / 1'000'000'000;
-  if (last - first >= SecondSeries::kSeconds) first = last - SecondSeries::kSeconds + 1;
-  for (uint64_t second = first; second <= last; second++) {
-    uint64_t from = std::max(range.startNs, second * 1'000'000'000), to = std::min(endNs, (second + 1) * 1'000'000'000);
-    (hold ? series.at(second).holdNs : series.at(second).waitNs) += to > from ? to - from : 0;
-  }
+  // The series: time split across the slots it covers, the rest at its end.
+  GilSeries &series = seriesOf(process, interp);
+  series.addTime(hold, range.startNs, endNs);
   // Every count (python_gil_* counters and histograms, the run summary) comes from the
   // process's own totals (GIL_TOTALS, the shared region): ranges are detail and may be
   // dropped. They feed what is about time: the dashboard's per-second series, and the
   // sliding-window longest hold (holds of GW_OPEN_REPORT_AFTER_NS or more are never dropped).
-  SecondSample &end = series.at(last);
   if (hold) {
-    end.acquisitions++;
-    end.holdMaxNs = std::max(end.holdMaxNs, durationNs);
-    end.holdBuckets[bucket]++;
+    series.at(endNs, [&](SeriesSample &end) {
+      end.acquisitions++;
+      end.holdMaxNs = std::max(end.holdMaxNs, durationNs);
+      end.holdBuckets[bucket]++;
+    });
     threadGil(process, thread, interp)
         .holdMax.add(endNs / (options_.metrics.holdMaxWindowNs / WindowMax::kSlots), durationNs);
   } else {
-    end.waitMaxNs = std::max(end.waitMaxNs, durationNs);
-    end.waitBuckets[bucket]++;
+    series.at(endNs, [&](SeriesSample &end) {
+      end.waitMaxNs = std::max(end.waitMaxNs, durationNs);
+      end.waitBuckets[bucket]++;
+    });
   }
 }
 

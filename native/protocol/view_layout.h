@@ -45,20 +45,22 @@ constexpr uint32_t kTimelineOpen = 16;
 static_assert(kLaneKinds <= kTimelineKindMask + 1 && (kTimelineOpen & kTimelineKindMask) == 0,
               "a LaneKind fits the mask and the open flag lies outside it");
 
-// One second of one GIL for the dashboard's 5-minute charts (process_views.cc: seriesView).
-// Durations in seconds.
-#define GW_SERIES_COLUMN(X)                                                                        \
-  X(Wall, WALL)                 /* wall clock at the second's start, ms */                         \
-  X(Held, HELD)                 /* seconds held within it: the fraction of the second */           \
-  X(Waiting, WAITING)           /* thread-seconds waiting within it: threads waiting on average */ \
-  X(Acquisitions, ACQUISITIONS) /* holds that ended in it */                                       \
-  X(HoldP50, HOLD_P50)          /* of the holds that ended in it */                                \
-  X(HoldP99, HOLD_P99)                                                                             \
-  X(HoldMax, HOLD_MAX)                                                                             \
-  X(WaitP50, WAIT_P50) /* of the waits that ended in it */                                         \
-  X(WaitP99, WAIT_P99)                                                                             \
-  X(WaitMax, WAIT_MAX)                                                                             \
-  X(DropRequests, DROP_REQUESTS) /* GIL drop requests (forced switches) in it */
+// One slot of one GIL for the dashboard's charts (series_rows.cc): a second of the live
+// charts, or a slot of a coarser history tier. Counts and times as rates per second over the
+// part of the slot the process lived (SPAN); durations in seconds.
+#define GW_SERIES_COLUMN(X)                                                                         \
+  X(Wall, WALL)                 /* wall clock at the slot's start, ms */                            \
+  X(Held, HELD)                 /* seconds held per second: the fraction of the slot held */        \
+  X(Waiting, WAITING)           /* thread-seconds waiting per second: threads waiting on average */ \
+  X(Acquisitions, ACQUISITIONS) /* holds that ended in it, per second */                            \
+  X(HoldP50, HOLD_P50)          /* of the holds that ended in it */                                 \
+  X(HoldP99, HOLD_P99)                                                                              \
+  X(HoldMax, HOLD_MAX)                                                                              \
+  X(WaitP50, WAIT_P50) /* of the waits that ended in it */                                          \
+  X(WaitP99, WAIT_P99)                                                                              \
+  X(WaitMax, WAIT_MAX)                                                                              \
+  X(DropRequests, DROP_REQUESTS) /* GIL drop requests (forced switches) in it, per second */        \
+  X(Span, SPAN)                  /* seconds the rates are over: the slot, or the part of it lived */
 struct SeriesColumn {
   enum Column : size_t { GW_SERIES_COLUMN(GW_VIEW_ENUMERATOR) kColumns };
 };

@@ -24,11 +24,13 @@ export type LaneKind = typeof LaneKind[keyof typeof LaneKind]
 export const TIMELINE_KIND_MASK = 3 // KIND & TIMELINE_KIND_MASK: the LaneKind
 export const TIMELINE_OPEN = 16 // KIND & TIMELINE_OPEN: still open
 
-// A second of one GIL for the charts: SERIES_COLUMNS numbers per second in `rows`. WALL: wall
-// clock at the second's start (ms); HELD: seconds held within it (the fraction of the
-// second); WAITING: thread-seconds waiting within it (threads waiting on average);
-// ACQUISITIONS: holds that ended in it, and the HOLD_ percentiles and maximum (s) are theirs
-// (WAIT_ likewise); DROP_REQUESTS: GIL drop requests (forced switches) in it.
+// A slot of one GIL for the charts (a second, or a coarser tier of the history):
+// SERIES_COLUMNS numbers per slot in `rows`. WALL: wall clock at the slot's start (ms); HELD:
+// seconds held per second (the fraction held); WAITING: thread-seconds waiting per second
+// (threads waiting on average); ACQUISITIONS: holds that ended in it per second, and the HOLD_
+// percentiles and maximum (s) are theirs (WAIT_ likewise); DROP_REQUESTS: GIL drop requests
+// (forced switches) per second; SPAN: the seconds those rates are over (the slot, or the part
+// of it the process lived), so rate × SPAN is the count.
 export const SeriesColumn = {
   WALL: 0,
   HELD: 1,
@@ -40,9 +42,10 @@ export const SeriesColumn = {
   WAIT_P50: 7,
   WAIT_P99: 8,
   WAIT_MAX: 9,
-  DROP_REQUESTS: 10
+  DROP_REQUESTS: 10,
+  SPAN: 11
 } as const
-export const SERIES_COLUMNS = 11
+export const SERIES_COLUMNS = 12
 
 // What the addon's viewLayout() returns: the tables above as compiled.
 export interface ViewLayout {
@@ -313,8 +316,9 @@ export type WorstHold = WorstHoldWith<HoldCause>
 export interface SeriesView {
   interp: number
   firstSecond: number
+  widthS: number // each row's slot: 1 s, or a coarser tier of the history (a minute, ten)
   columns: number // SERIES_COLUMNS
-  rows: Float64Array // `columns` per second (SeriesColumn)
+  rows: Float64Array // `columns` per slot (SeriesColumn): rates per second over the slot
 }
 
 // One thread's GIL figures since its process connected, all GILs together (exact: from the
@@ -372,7 +376,7 @@ export interface TimelineMessage {
   lanes: Array<Omit<TimelineLane, 'items'> & { items: number[] }> // TimelineItem columns, START and END in µs
 }
 
-export interface SeriesMessage { interp: number, columns: number, rows: number[] }
+export interface SeriesMessage { interp: number, columns: number, rows: number[], widthS?: number }
 
 export interface DashboardUpdate {
   type: 'full' | 'update'
@@ -381,7 +385,8 @@ export interface DashboardUpdate {
   windowMs: number
   timeline: TimelineMessage
   // at most once a second (and in every 'full')
-  series?: SeriesMessage[]
+  series?: SeriesMessage[] // the live 5 minutes: new seconds to add
+  seriesRange?: SeriesMessage[] // a longer range (subscribe chartRangeS): the whole of it, to replace
   longHolds?: LongHold[] | null
   worstHolds?: WorstHold[] | null // the longest of the run, longest first (at most 20)
   threads?: ThreadsView | null
