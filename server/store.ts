@@ -95,6 +95,9 @@ export interface StoreOptions {
   // The history's tiers, finest first (default 1 s × 3600, 60 s × 1440, 600 s × 4320):
   // shortened by tests, which cannot wait an hour for the second tier.
   seriesTiers?: Array<{ widthS: number, slots: number }>
+  // A replayed recording, looked at as a whole (gilwatch view): its clock is the recording's,
+  // so nothing is retired, forgotten or settled by this machine's.
+  frozen?: boolean
 }
 
 export class Store {
@@ -121,6 +124,7 @@ export class Store {
     this.forgetAfterMs = options.forgetAfterMs ?? FORGET_AFTER_MS
     this.maxRetired = options.maxRetired ?? MAX_RETIRED_PROCESSES
     this.argvMode = options.argvMode ?? DEFAULT_ARGV_MODE
+    if (options.frozen) return
     this.sweeper = setInterval(() => this.sweep(), 1000)
     this.sweeper.unref()
     // An ended process's region is read as soon as the process is gone (usually at once,

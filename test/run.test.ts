@@ -137,7 +137,7 @@ for (const [what, args, message, extra] of errors) {
 }
 
 test('--help of every command shows usage with examples', async () => {
-  for (const command of ['run', 'demo', 'serve', 'env', 'record', 'report', 'export', 'python']) {
+  for (const command of ['run', 'demo', 'serve', 'env', 'record', 'report', 'view', 'export', 'python']) {
     const result = await gw([command, '--help'])
     assert.equal(result.code, 0)
     assert.match(result.stdout, new RegExp(`^Usage: gilwatch ${command}`))

@@ -11,6 +11,7 @@ import { command as record } from './commands/record'
 import { command as report } from './commands/report'
 import { command as run } from './commands/run'
 import { command as serve } from './commands/serve'
+import { command as view } from './commands/view'
 import { GilwatchError, errors } from '../errors'
 
 export interface Command {
@@ -22,7 +23,7 @@ export interface Command {
 }
 
 // In the order of the overview and of the unknown-command error.
-const commands: Command[] = [run, demo, serve, env, record, report, exportTrace, python]
+const commands: Command[] = [run, demo, serve, env, record, report, view, exportTrace, python]
 const byName = new Map(commands.map((c) => [c.name, c]))
 
 const version: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')).version
