@@ -83,6 +83,7 @@ export const flags = {
   json: on,
   summary: text,
   perfetto: text,
+  html: text, // report: a self-contained HTML page to write
   // files the CLI writes are created, never followed; an existing one of yours is replaced
   // only with this (server/private-file.ts)
   overwrite: on,
