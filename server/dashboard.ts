@@ -344,8 +344,10 @@ export class DashboardHub {
           if (first) client.seriesFromSecond = first.firstSecond + first.rows.length / first.columns
         }
       } else {
+        // The charts draw one GIL (the main interpreter's): only its table is sent.
         const series = this.store.seriesRange(instance, s.chartRangeS, CHART_POINTS)
-        if (series) message.seriesRange = series.map((g) => ({ interp: g.interp, columns: g.columns, rows: Array.from(g.rows), widthS: g.widthS }))
+        const main = series && (series.find((g) => g.interp === 0) ?? series[0])
+        if (main) message.seriesRange = [{ interp: main.interp, columns: main.columns, rows: Array.from(main.rows), widthS: main.widthS }]
       }
       message.longHolds = this.store.longHolds(instance, s.longHoldMs * 1e6, 50)
       message.worstHolds = this.store.worstHolds(instance, 20)

@@ -11,7 +11,7 @@ import { apiErrorCodes } from './errors'
 import { HttpConnections } from './http-connections'
 import { RateLimitedLog, createLogger } from './log'
 import type { MetricsEndpoint } from './metrics'
-import { DEFAULT_RANGES, instanceParams, longHoldsQuery, rangesQuery, seriesQuery, worstHoldParams, worstHoldsQuery } from './schemas'
+import { DEFAULT_RANGES, SERIES_ROWS, instanceParams, longHoldsQuery, rangesQuery, seriesQuery, worstHoldParams, worstHoldsQuery } from './schemas'
 import { registerDashboardAssets } from './static'
 import type { Store } from './store'
 import { SeriesColumn } from './shared/views'
@@ -123,7 +123,14 @@ export function createHttp ({
       const { rangeS = 3600, points = 1500 } = request.query
       const series = store.seriesRange(request.params.instance, rangeS, points)
       if (!series) return reply.code(404).send(noSuchProcess(request.params.instance))
-      return { columns: Object.keys(SeriesColumn), series: series.map((g) => ({ ...g, rows: Array.from(g.rows) })) }
+      const kept: typeof series = []
+      let rows = 0
+      for (const g of series) {
+        rows += g.rows.length / g.columns
+        if (rows > SERIES_ROWS) break
+        kept.push(g)
+      }
+      return { columns: Object.keys(SeriesColumn), series: kept.map((g) => ({ ...g, rows: Array.from(g.rows) })), gilsOmitted: series.length - kept.length }
     })
 
   // The longest holds of the process's whole run (at most 100 kept), longest first: the

@@ -102,12 +102,14 @@ export const rangesQuery = {
 } as const
 
 // /api/processes/:instance/series: the last rangeS seconds (0: the whole run), at most
-// `points` rows (from the finest history tier that fits).
+// `points` rows per GIL (from the finest history tier that fits), and at most SERIES_ROWS
+// rows in all: a process with many GILs gets its first ones (`gilsOmitted` says how many not).
+export const SERIES_ROWS = 16_000
 export const seriesQuery = {
   type: 'object',
   properties: {
     rangeS: { type: 'integer', minimum: 0, maximum: MAX_CHART_RANGE_S },
-    points: { type: 'integer', minimum: 1, maximum: 10_000 }
+    points: { type: 'integer', minimum: 1, maximum: 2000 }
   }
 } as const
 

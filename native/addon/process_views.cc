@@ -204,6 +204,7 @@ Napi::Value worstHoldsView(Napi::Env env, const Process &p, uint32_t limit) {
     o.Set("ongoing", false);
     o.Set("settled", hold.settled);
     o.Set("waiters", waiters);
+    o.Set("waitersOmitted", hold.waitersOmitted);
     o.Set("cause", causeObject(env, p, hold.hasCause ? &hold.cause : nullptr));
     out.Set(h, o);
   }

@@ -183,6 +183,7 @@ constexpr uint64_t kWorstSettleNs = 1'000'000'000; // after the hold's end: its 
 constexpr uint64_t kWorstMarginNs = 1'000'000'000; // the snapshot: this long before and after the hold
 constexpr double kWorstSnapshotPixels = 600;       // its resolution: (hold + 2 margins) / pixels
 constexpr size_t kWorstSnapshotItems = 4096;       // and its size at most
+constexpr size_t kWorstWaiters = 32;               // waiters kept per hold, those that waited longest
 
 // One of a process's worst GIL holds: the longest kWorstHolds of its whole run, kept with what
 // explains it (worst_holds.cc), so the night's worst hold still opens the next morning with
@@ -201,7 +202,8 @@ struct WorstHold {
     std::string name;
     uint64_t waitedNs;
   };
-  std::vector<Waiter> waiters;
+  std::vector<Waiter> waiters; // at most kWorstWaiters, longest wait first
+  uint32_t waitersOmitted = 0;
   bool hasCause = false;
   HoldCause cause;
   std::shared_ptr<const Timeline> snapshot; // every thread's timeline from kWorstMarginNs before to after

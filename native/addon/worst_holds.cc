@@ -3,10 +3,10 @@
 // timeline around it. The per-thread rings keep the latest ranges only; a soak's worst moment
 // must not be pushed out by the thousands of shorter holds after it.
 //
-// Memory: at most kWorstHolds per process, each a few hundred bytes plus its snapshot: at
-// most kWorstSnapshotItems items (48 bytes each) and its lanes' thread names (at most 256
-// bytes each, one lane per thread): under 350 KB a hold, 35 MB for a process at the worst;
-// a few KB a hold is typical.
+// Memory: at most kWorstHolds per process, each its kWorstWaiters longest waiters (with their
+// names, at most 256 bytes each) plus its snapshot: at most kWorstSnapshotItems items (48
+// bytes each) and its lanes' thread names (one lane per thread): under 350 KB a hold, 35 MB
+// for a process at the worst; a few KB a hold is typical.
 #include <algorithm>
 
 #include "long_holds.h"
@@ -76,6 +76,12 @@ void NativeStore::settleWorstHolds(Process &process, uint64_t clientNowNs, bool 
       if (id == hold.thread) continue;
       uint64_t waited = waitedDuring(*this, *t, hold.startNs, hold.endNs, clientNowNs);
       if (waited) hold.waiters.push_back(WorstHold::Waiter{t->id, t->name, waited});
+    }
+    std::sort(hold.waiters.begin(), hold.waiters.end(),
+              [](const WorstHold::Waiter &a, const WorstHold::Waiter &b) { return a.waitedNs > b.waitedNs; });
+    if (hold.waiters.size() > kWorstWaiters) {
+      hold.waitersOmitted = static_cast<uint32_t>(hold.waiters.size() - kWorstWaiters);
+      hold.waiters.resize(kWorstWaiters);
     }
     auto holder = process.threads.find(hold.thread);
     const HoldCause *cause = holder == process.threads.end() ? nullptr : holder->second->causeOf(hold.startNs);
