@@ -4,6 +4,7 @@ import os from 'node:os'
 import { benchDashboard } from './dashboard-load'
 import { benchDecode } from './decode'
 import { benchDrops } from './drops'
+import { benchHistoryMemory } from './history-memory'
 import { benchHoldCost } from './hold-cost'
 import { benchHttpThreads } from './http-threads'
 import { benchIngestLag } from './ingest-lag'
@@ -31,7 +32,8 @@ const parts: Record<string, (quick: boolean) => string | Promise<string>> = {
   churn: benchThreadChurn,
   recordings: benchRecordings,
   startexit: benchStartExit,
-  ingestlag: benchIngestLag
+  ingestlag: benchIngestLag,
+  history: benchHistoryMemory
 }
 
 async function main () {
