@@ -48,7 +48,7 @@ async function hold (which: string): Promise<{ cause: HoldCause, durationNs: num
     `the parts add up to ${parts / 1e6} ms of a ${mine.durationNs / 1e6} ms hold`)
   console.log(`# ${which}: ${(mine.durationNs / 1e6).toFixed(1)} ms hold, sampled ${(mine.cause.sampledNs / 1e6).toFixed(1)} ms: ` +
     `on CPU ${(mine.cause.onCpuNs / 1e6).toFixed(1)}, run queue ${(mine.cause.runqueueNs / 1e6).toFixed(1)}, ` +
-    `blocked ${(mine.cause.blockedNs / 1e6).toFixed(1)} ms, ${mine.cause.majorFaults} major faults`)
+    `blocked ${(mine.cause.blockedNs / 1e6).toFixed(1)} ms, ${mine.cause.majorFaults} major faults, ${mine.cause.samples} samples`)
   return { cause: mine.cause, durationNs: mine.durationNs, pid }
 }
 

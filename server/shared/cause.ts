@@ -39,6 +39,9 @@ export function describeCause (c: HoldCause): string {
   let text = parts.filter(([ns]) => ns > 0).sort((a, b) => b[0] - a[0]).map(([, t]) => t).join(', ')
   if (c.majorFaults) text += `, ${c.majorFaults} major page faults`
   if (c.split === 'bracketed' && text) text += ' (estimated from readings around the hold: it was not sampled)'
+  // No sample while it lasted (the sampler did not run, a starved machine): the readings at
+  // its ends give the time on CPU, not whether the rest was spent runnable or asleep.
+  else if (c.final && c.samples === 0 && text) text += ' (not sampled while it lasted: time off CPU counts as blocked)'
   const meanwhile = c.others.filter((o) => o.threads >= 0.5).slice(0, 2)
     .map((o) => `${o.threads.toFixed(o.threads < 10 ? 1 : 0).replace(/\.0$/, '')} thread${o.threads >= 1.5 ? 's' : ''} ${o.syscall === GIL_WAIT_NAME ? '' : 'in '}${o.syscall}`)
   if (meanwhile.length) text += `; meanwhile on average ${meanwhile.join(', ')}`
