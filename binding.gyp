@@ -11,6 +11,7 @@
       "target_name": "gilwatch_addon",
       "sources": [
         "native/addon/addon.cc",
+        "native/addon/api_views.cc",
         "native/addon/decoder.cc",
         "native/addon/history.cc",
         "native/addon/layouts.cc",

@@ -10,6 +10,8 @@ namespace gilwatch {
 // A process's instance id as the API writes it: 16 hex digits.
 std::string hex64(uint64_t value);
 
+// Which process a view is of (instance, pid, service, argv) and whether its totals are in.
+Napi::Object processIdentity(Napi::Env env, const Process &p);
 Napi::Value causeObject(Napi::Env env, const Process &process, const HoldCause *cause); // null without one
 Napi::Value timelineView(Napi::Env env, const NativeStore &store, const Process &p, uint64_t clientNow, double startNs,
                          double endNs, double pxNs);
@@ -28,6 +30,7 @@ Napi::Value threadsView(Napi::Env env, const Process &p, uint64_t clientNow, uin
 Napi::Value summaryView(Napi::Env env, const NativeStore &store, const Process &p, uint64_t clientNow,
                         uint32_t topHolds);
 
+// ---- api_views.cc ----
 // /api/processes: processes with their threads, range totals and open ranges, bounded per
 // process (IngestLimits::api*) and in all (apiResponseBytes). -> {processes, processesOmitted}
 Napi::Value processesView(Napi::Env env, const NativeStore &store, uint64_t serverNowNs);
