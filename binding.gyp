@@ -20,6 +20,7 @@
         "native/addon/peer.cc",
         "native/addon/process_views.cc",
         "native/addon/series_rows.cc",
+        "native/addon/services.cc",
         "native/addon/shared_region.cc",
         "native/addon/store.cc",
         "native/addon/store_causes.cc",

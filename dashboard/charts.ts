@@ -59,6 +59,7 @@ const specs: ChartSpec[] = [
 export class Charts {
   private readonly plots: uPlot[] = []
   private rows: number[][] = [] // one per second: a series row (SeriesColumn), WALL in seconds
+  restarts: number[] = [] // seconds: a service's runs after the first started here
 
   constructor () {
     for (const spec of specs) {
@@ -72,7 +73,8 @@ export class Charts {
         scales,
         axes: [{}, { size: 50, label: spec.yLabel }, ...spec.series.filter((s) => s.scale)
           .map((s) => ({ scale: s.scale, side: 1, label: s.axisLabel, grid: { show: false } }))],
-        series: [{}, ...spec.series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5, scale: s.scale ?? 'y', spanGaps: false }))]
+        series: [{}, ...spec.series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5, scale: s.scale ?? 'y', spanGaps: false }))],
+        hooks: { draw: [(u) => this.drawRestarts(u)] }
       }, [[], ...spec.series.map(() => [])], element)
       this.plots.push(plot)
     }
@@ -80,7 +82,10 @@ export class Charts {
       p.setSize({ width: document.getElementById(specs[i].element)!.clientWidth - 8, height: 190 })))
   }
 
-  reset (): void { this.rows = [] }
+  reset (): void {
+    this.rows = []
+    this.restarts = []
+  }
 
   // New seconds (rows replace any already seen for the same second).
   add (series: SeriesMessage[] | undefined, keep = KEEP_SECONDS): void {
@@ -107,10 +112,29 @@ export class Charts {
     })
   }
 
-  // A longer range: every row, replacing what was shown (rates per second over each slot).
-  replace (series: SeriesMessage[]): void {
+  // A longer range: every row, replacing what was shown (rates per second over each slot);
+  // `restartsMs`: where a service's next run started, drawn as a line.
+  replace (series: SeriesMessage[], restartsMs: number[] = []): void {
+    this.restarts = restartsMs.map((ms) => ms / 1000)
     this.rows = []
     this.add(series, Infinity)
+  }
+
+  // A dashed line where each restart happened.
+  private drawRestarts (u: uPlot): void {
+    const ctx = u.ctx
+    ctx.save()
+    ctx.strokeStyle = '#555'
+    ctx.setLineDash([4, 3])
+    for (const t of this.restarts) {
+      const x = u.valToPos(t, 'x', true)
+      if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue
+      ctx.beginPath()
+      ctx.moveTo(x, u.bbox.top)
+      ctx.lineTo(x, u.bbox.top + u.bbox.height)
+      ctx.stroke()
+    }
+    ctx.restore()
   }
 
   points (): number { return this.rows.length }

@@ -2,7 +2,7 @@
 // thread table, timeline and long-holds table together.
 import 'uplot/dist/uPlot.min.css'
 import './style.css'
-import { LaneKind, SeriesColumn, type DashboardMessage, type LongHold, type ProcessListEntry, type WorstHold } from '../server/shared/views'
+import { LaneKind, SeriesColumn, type DashboardMessage, type LongHold, type ProcessListEntry, type ServiceEntry, type WorstHold } from '../server/shared/views'
 import { Charts } from './charts'
 import { Connection } from './connection'
 import { clock, duration, percent } from './format'
@@ -25,6 +25,7 @@ const state = {
   worstHolds: [] as WorstHold[],
   holdsShown: 'latest' as 'latest' | 'worst',
   chartRangeS: 300, // 300: the live 5 minutes; else that much of the history (0: the whole run)
+  service: null as string | null, // a service's id: its newest run, the charts across its runs
   worstHoldShown: undefined as number | undefined, // the timeline shows its kept snapshot
   messages: 0,
   lastMessageBytes: 0
@@ -46,6 +47,7 @@ function subscribe (extra: Record<string, unknown> = {}): void {
   connection.send({
     type: 'subscribe',
     instance: state.selected,
+    ...(state.service ? { service: state.service } : {}),
     live: !state.paused,
     windowMs: state.windowMs,
     widthPx: timeline.widthPx(),
@@ -73,7 +75,7 @@ function setPaused (paused: boolean): void {
 function receive (message: DashboardMessage, bytes: number): void {
   state.messages++
   state.lastMessageBytes = bytes
-  if (message.type === 'processes') return renderPicker(message.processes)
+  if (message.type === 'processes') return renderPicker(message.processes, message.services)
   const full = message.type === 'full' || message.instance !== state.shown
   if (full) {
     if (message.instance !== state.shown) charts.reset()
@@ -88,7 +90,7 @@ function receive (message: DashboardMessage, bytes: number): void {
   }
   timeline.requestFrame()
   if (message.series) charts.add(message.series)
-  if (message.seriesRange) charts.replace(message.seriesRange)
+  if (message.seriesRange) charts.replace(message.seriesRange, message.restartsMs ?? [])
   if (message.longHolds) state.longHolds = message.longHolds
   if (message.worstHolds) state.worstHolds = message.worstHolds
   if (message.longHolds || message.worstHolds) renderHolds()
@@ -127,7 +129,7 @@ function showHold (hold: LongHold): void {
   subscribe({ live: false, startNs, endNs })
 }
 
-function renderPicker (processes: ProcessListEntry[]): void {
+function renderPicker (processes: ProcessListEntry[], services: ServiceEntry[]): void {
   state.processes = processes
   const pid = params.get('pid')
   if (pid && !state.selected) {
@@ -143,8 +145,12 @@ function renderPicker (processes: ProcessListEntry[]): void {
     const label = `${p.service} · pid ${p.pid} · ${p.state === 'connected' ? 'live' : 'exited'} · ${p.threads} threads`
     options.push(new Option(label, p.instance))
   }
-  select.replaceChildren(...options)
-  select.value = state.selected ?? ''
+  // A service restarted: its runs as one history (its newest run shown, the charts across all).
+  const restarted = document.createElement('optgroup')
+  restarted.label = 'services across restarts'
+  for (const s of services) restarted.append(new Option(`${s.service} · ${s.runs.length} runs`, `service:${s.id}`))
+  select.replaceChildren(...options, ...(services.length ? [restarted] : []))
+  select.value = state.service ? `service:${state.service}` : state.selected ?? ''
   renderSummary()
 }
 
@@ -184,7 +190,10 @@ function renderSummary (): void {
 }
 
 $<HTMLSelectElement>('process').addEventListener('change', (e) => {
-  state.selected = (e.target as HTMLSelectElement).value || null
+  const value = (e.target as HTMLSelectElement).value
+  state.service = value.startsWith('service:') ? value.slice('service:'.length) : null
+  state.selected = state.service ? null : value || null
+  charts.reset()
   state.paused = false
   state.worstHoldShown = undefined
   $('live').textContent = 'Pause'

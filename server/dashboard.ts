@@ -51,6 +51,7 @@ interface Subscription {
   view?: { startNs: number, endNs: number } // when paused/zoomed
   worstHold?: number // when showing the timeline kept with one of the worst holds (its id)
   chartRangeS: number // LIVE_CHART_S: the live charts; else that range of the history (0: the whole run)
+  service?: string // a service's id (/api/services): its newest run shown, its charts across its runs
 }
 
 interface Client {
@@ -215,6 +216,7 @@ export class DashboardHub {
   private subscribe (client: Client, message: SubscribeMessage): void {
     const s = client.subscription
     s.instance = message.instance ?? null
+    s.service = message.service
     if (message.windowMs !== undefined) s.windowMs = Math.min(Math.max(message.windowMs, 1000), 30_000)
     if (message.widthPx !== undefined) s.widthPx = Math.round(Math.min(Math.max(message.widthPx, 100), 8000))
     if (message.longHoldMs !== undefined) s.longHoldMs = Math.min(Math.max(message.longHoldMs, 1), 3_600_000)
@@ -247,7 +249,7 @@ export class DashboardHub {
   }
 
   private sendProcesses (client: Client): void {
-    this.send(client, { type: 'processes', processes: this.store.list() })
+    this.send(client, { type: 'processes', processes: this.store.list(), services: this.store.services().filter((x) => x.runs.length > 1) })
   }
 
   private push (): void {
@@ -296,7 +298,9 @@ export class DashboardHub {
   private target (client: Client): { instance: string, threads: number } | null {
     const s = client.subscription
     const list = this.store.list()
-    const p = s.instance ? list.find((x) => x.instance === s.instance) : list.filter((x) => x.state === 'connected').at(-1)
+    const newestRun = s.service ? this.store.services().find((x) => x.id === s.service)?.runs.at(-1)?.instance : undefined
+    const wanted = newestRun ?? s.instance
+    const p = wanted ? list.find((x) => x.instance === wanted) : list.filter((x) => x.state === 'connected').at(-1)
     return p ? { instance: p.instance, threads: p.threads } : null
   }
 
@@ -336,7 +340,14 @@ export class DashboardHub {
     }
     // Charts, long holds and the thread table change at most once a second; tiles with them.
     if (full || client.tick % 5 === 0) {
-      if (s.chartRangeS === LIVE_CHART_S) {
+      if (s.service) {
+        // A service: every run's history, stitched; each run's start marks a restart.
+        const series = this.store.serviceSeries(s.service, CHART_POINTS, CHART_POINTS * 4)
+        if (series) {
+          message.seriesRange = [{ interp: 0, columns: series.columns, rows: series.runs.flatMap((r) => Array.from(r.rows)) }]
+          message.restartsMs = series.runs.slice(1).map((r) => r.startMs)
+        }
+      } else if (s.chartRangeS === LIVE_CHART_S) {
         const series = this.store.series(instance, full ? 0 : client.seriesFromSecond)
         if (series) {
           message.series = series.map((g) => ({ interp: g.interp, columns: g.columns, rows: Array.from(g.rows) }))

@@ -50,6 +50,7 @@ export const apiErrorCodes = {
   badQuery: 'GW_ERR_BAD_QUERY', // 400: a path parameter or query parameter not as its schema declares (server/schemas.ts)
   badRequest: 'GW_ERR_BAD_REQUEST', // 4xx: a request fastify itself refused (a body where none is taken, …)
   noSuchProcess: 'GW_ERR_NO_SUCH_PROCESS', // 404: no process with that instance (or it was forgotten)
+  noSuchService: 'GW_ERR_NO_SUCH_SERVICE', // 404: no service with that id (or all its processes were forgotten)
   noSuchHold: 'GW_ERR_NO_SUCH_HOLD', // 404: no worst hold with that id (or its snapshot is not taken yet)
   notFound: 'GW_ERR_NOT_FOUND', // 404: no such path
   internal: 'GW_ERR_INTERNAL' // 500: a fault of the server, counted in gilwatch_client_errors_total and logged

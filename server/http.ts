@@ -11,7 +11,7 @@ import { apiErrorCodes } from './errors'
 import { HttpConnections } from './http-connections'
 import { RateLimitedLog, createLogger } from './log'
 import type { MetricsEndpoint } from './metrics'
-import { DEFAULT_RANGES, SERIES_ROWS, instanceParams, longHoldsQuery, rangesQuery, seriesQuery, worstHoldParams, worstHoldsQuery } from './schemas'
+import { DEFAULT_RANGES, SERIES_ROWS, instanceParams, longHoldsQuery, rangesQuery, seriesQuery, serviceParams, serviceSeriesQuery, worstHoldParams, worstHoldsQuery } from './schemas'
 import { registerDashboardAssets } from './static'
 import type { Store } from './store'
 import { SeriesColumn } from './shared/views'
@@ -131,6 +131,19 @@ export function createHttp ({
         kept.push(g)
       }
       return { columns: Object.keys(SeriesColumn), series: kept.map((g) => ({ ...g, rows: Array.from(g.rows) })), gilsOmitted: series.length - kept.length }
+    })
+
+  // Services: the processes of each (by name and by who started them), oldest run first; a
+  // service restarted during a soak is one history.
+  app.get('/api/services', async () => ({ services: store.services() }))
+
+  // One service's history across its runs (each run's main GIL, whole), newest runs first
+  // until SERIES_ROWS rows, each with its start: where it restarted.
+  app.get<{ Params: { id: string }, Querystring: { points?: number } }>(
+    '/api/services/:id/series', { schema: { params: serviceParams, querystring: serviceSeriesQuery } }, async (request, reply) => {
+      const series = store.serviceSeries(request.params.id, request.query.points ?? 1500, SERIES_ROWS)
+      if (!series) return reply.code(404).send({ error: `no service ${request.params.id}`, code: apiErrorCodes.noSuchService })
+      return { ...series, columns: Object.keys(SeriesColumn), runs: series.runs.map((r) => ({ ...r, rows: Array.from(r.rows) })) }
     })
 
   // The longest holds of the process's whole run (at most 100 kept), longest first: the

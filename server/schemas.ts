@@ -29,7 +29,8 @@ export const subscribeSchema = {
     startNs: { type: 'number', minimum: 0 },
     endNs: { type: 'number', minimum: 0 },
     worstHold: { type: 'integer', minimum: 1, maximum: 0xffffffff },
-    chartRangeS: { type: 'integer', minimum: 0, maximum: MAX_CHART_RANGE_S }
+    chartRangeS: { type: 'integer', minimum: 0, maximum: MAX_CHART_RANGE_S },
+    service: INSTANCE
   },
   dependencies: { startNs: ['endNs'], endNs: ['startNs'] }
 } as const
@@ -45,6 +46,7 @@ export interface SubscribeMessage {
   endNs?: number
   worstHold?: number // with live: false, the timeline kept with that worst hold
   chartRangeS?: number // the charts' range: 300 (the live 5 minutes, by default), longer, or 0: the whole run
+  service?: string // a service's id: its newest run, and its charts across every run
 }
 
 // strictNumbers: JSON.parse turns 1e999 into Infinity, which no schema here means.
@@ -111,6 +113,17 @@ export const seriesQuery = {
     rangeS: { type: 'integer', minimum: 0, maximum: MAX_CHART_RANGE_S },
     points: { type: 'integer', minimum: 1, maximum: 2000 }
   }
+} as const
+
+// /api/services/:id/series
+export const serviceParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: INSTANCE } // 16 hex digits, like an instance
+} as const
+export const serviceSeriesQuery = {
+  type: 'object',
+  properties: { points: { type: 'integer', minimum: 1, maximum: 2000 } }
 } as const
 
 // /api/processes/:instance/worst-holds

@@ -8,7 +8,7 @@ import { namedCause } from './shared/cause'
 import { errors, type DecodeError } from './errors'
 import type { IngestLimits, LimitKind } from './limits'
 import type {
-  CompletedRange, ConnectionProcess, LongHold, MetricsSnapshot, NativeLongHold, NativeWorstHold, WorstHold, NativeMetrics, NativeProcessSummary,
+  CompletedRange, ConnectionProcess, LongHold, MetricsSnapshot, NativeLongHold, NativeWorstHold, ServiceEntry, ServiceSeries, WorstHold, NativeMetrics, NativeProcessSummary,
   ProcessClock, ProcessListEntry, ProcessSnapshot, ProcessesView, ProcessSummary, RangeQuery, SeriesView, StoreCounters, ThreadsView,
   TimelineView, ViewLayout
 } from './shared/views'
@@ -34,6 +34,8 @@ interface NativeStore {
   worstHoldTimeline(instance: string, id: number): TimelineView | null
   series(instance: string, fromSecond: number): SeriesView[] | null
   seriesRange(instance: string, rangeS: number, maxPoints: number): SeriesView[] | null
+  services(): ServiceEntry[]
+  serviceSeries(id: string, maxPoints: number, maxRows: number): ServiceSeries | null
   clock(instance: string): ProcessClock | null
   threads(instance: string, limit: number): ThreadsView | null
   summary(instance: string, topHolds: number): NativeProcessSummary | null
@@ -204,6 +206,10 @@ export class Store {
   // The last rangeS seconds of the run (0: all of it), from the finest history tier that has
   // them in at most maxPoints rows.
   seriesRange (instance: string, rangeS: number, maxPoints: number): SeriesView[] | null { return this.native.seriesRange(instance, rangeS, maxPoints) }
+  // Services: processes grouped by their service name and who started them (a service
+  // restarted is one history), and one service's history across its runs.
+  services (): ServiceEntry[] { return this.native.services() }
+  serviceSeries (id: string, maxPoints: number, maxRows: number): ServiceSeries | null { return this.native.serviceSeries(id, maxPoints, maxRows) }
   clock (instance: string): ProcessClock | null { return this.native.clock(instance) }
   threads (instance: string, limit: number): ThreadsView | null { return this.native.threads(instance, limit) }
   summary (instance: string, topHolds = 10): ProcessSummary | null {

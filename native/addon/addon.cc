@@ -99,6 +99,8 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
                            InstanceMethod<&NativeStoreWrap::WorstHoldTimeline>("worstHoldTimeline"),
                            InstanceMethod<&NativeStoreWrap::Series>("series"),
                            InstanceMethod<&NativeStoreWrap::SeriesRange>("seriesRange"),
+                           InstanceMethod<&NativeStoreWrap::Services>("services"),
+                           InstanceMethod<&NativeStoreWrap::ServiceSeries>("serviceSeries"),
                            InstanceMethod<&NativeStoreWrap::Clock>("clock"),
                            InstanceMethod<&NativeStoreWrap::Threads>("threads"),
                            InstanceMethod<&NativeStoreWrap::Summary>("summary"),
@@ -343,6 +345,16 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
     const Process *p = processArg(info, now);
     if (!p) return info.Env().Null();
     return seriesView(info.Env(), *p, now, static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue()));
+  }
+
+  Napi::Value Services(const Napi::CallbackInfo &info) { return servicesView(info.Env(), store_, serverNowNs()); }
+
+  // serviceSeries(id as 16 hex digits, maxPoints, maxRows)
+  Napi::Value ServiceSeries(const Napi::CallbackInfo &info) {
+    if (info.Length() < 3 || !info[0].IsString()) return info.Env().Null();
+    uint64_t id = std::strtoull(info[0].As<Napi::String>().Utf8Value().c_str(), nullptr, 16);
+    return serviceSeriesView(info.Env(), store_, id, info[1].As<Napi::Number>().Uint32Value(),
+                             info[2].As<Napi::Number>().Uint32Value(), serverNowNs());
   }
 
   // seriesRange(instance, rangeS, maxPoints): rangeS 0 for the whole run.

@@ -5,6 +5,8 @@
 #include <string_view>
 
 #include "process_views.h"
+#include "series_rows.h"
+#include "services.h"
 
 namespace gilwatch {
 
@@ -171,6 +173,72 @@ Napi::Value processListView(Napi::Env env, const NativeStore &store) {
     list.Set(i, o);
   }
   return list;
+}
+
+Napi::Value servicesView(Napi::Env env, const NativeStore &store, uint64_t serverNowNs) {
+  std::vector<ServiceRuns> services = groupServices(store);
+  Napi::Array out = Napi::Array::New(env, services.size());
+  for (size_t s = 0; s < services.size(); s++) {
+    Napi::Array runs = Napi::Array::New(env, services[s].runs.size());
+    for (size_t r = 0; r < services[s].runs.size(); r++) {
+      const Process &p = *services[s].runs[r];
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("instance", hex64(p.instance));
+      o.Set("pid", p.pid);
+      o.Set("state", stateName(p.state));
+      o.Set("totals", NativeStore::totalsState(p));
+      o.Set("startMs", p.wallMs(p.helloMonotonicNs));
+      o.Set("endMs", p.state == ProcessState::Connected
+                         ? env.Null()
+                         : Napi::Value(Napi::Number::New(env, p.wallMs(p.viewNowNs(serverNowNs)))));
+      runs.Set(r, o);
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("id", hex64(services[s].id));
+    o.Set("service", services[s].runs.front()->service);
+    o.Set("runs", runs);
+    out.Set(s, o);
+  }
+  return out;
+}
+
+Napi::Value serviceSeriesView(Napi::Env env, const NativeStore &store, uint64_t id, uint32_t maxPoints,
+                              uint32_t maxRows, uint64_t serverNowNs) {
+  for (const ServiceRuns &service : groupServices(store)) {
+    if (service.id != id) continue;
+    // Each run's whole history, its main GIL's (the charts draw that one), newest runs first
+    // until maxRows.
+    std::vector<Napi::Object> kept;
+    size_t rows = 0;
+    for (size_t r = service.runs.size(); r-- > 0;) {
+      const Process &p = *service.runs[r];
+      std::vector<GilSeriesRows> tables = computeSeriesRange(p, p.viewNowNs(serverNowNs), 0, maxPoints);
+      auto main = std::find_if(tables.begin(), tables.end(), [](const GilSeriesRows &t) { return t.interp == 0; });
+      if (main == tables.end() && !tables.empty()) main = tables.begin();
+      size_t count = main == tables.end() ? 0 : main->rows.size() / SeriesColumn::kColumns;
+      if (rows + count > maxRows) break;
+      rows += count;
+      Napi::Object run = Napi::Object::New(env);
+      run.Set("instance", hex64(p.instance));
+      run.Set("pid", p.pid);
+      run.Set("startMs", p.wallMs(p.helloMonotonicNs));
+      run.Set("widthS", main == tables.end() ? 1.0 : static_cast<double>(main->widthS));
+      Napi::Float64Array data = Napi::Float64Array::New(env, main == tables.end() ? 0 : main->rows.size());
+      if (main != tables.end()) std::copy(main->rows.begin(), main->rows.end(), data.Data());
+      run.Set("rows", data);
+      kept.push_back(run);
+    }
+    Napi::Array runs = Napi::Array::New(env, kept.size());
+    for (size_t i = 0; i < kept.size(); i++) runs.Set(i, kept[kept.size() - 1 - i]); // oldest first
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("id", hex64(id));
+    o.Set("service", service.runs.front()->service);
+    o.Set("columns", static_cast<double>(SeriesColumn::kColumns));
+    o.Set("runs", runs);
+    o.Set("runsOmitted", static_cast<double>(service.runs.size() - kept.size()));
+    return o;
+  }
+  return env.Null();
 }
 
 Napi::Value rangesView(Napi::Env env, const Process &process, int64_t onlyThread, double sinceNs, size_t offset,

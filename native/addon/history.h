@@ -114,6 +114,8 @@ class GilSeries {
     for (SampleRing &ring : rings_) f(ring.at(ns / ring.widthNs()));
   }
   const SampleRing &tier(size_t i) const { return rings_[i]; }
+  // A retired process keeps its coarser tiers only (its service's history), not its seconds.
+  void dropFinest() { rings_[0] = SampleRing(rings_[0].tier()); }
 
  private:
   std::array<SampleRing, kSeriesTiers> rings_;

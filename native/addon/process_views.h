@@ -40,6 +40,12 @@ Napi::Value processView(Napi::Env env, const NativeStore &store, const Process &
 Napi::Value processListView(Napi::Env env, const NativeStore &store);
 // Recent completed ranges, oldest first; onlyThread < 0: every thread.
 // Ranges matching (thread, sinceNs), in each thread's order, after the first `offset`.
+// The services: the processes of each (its name and owner), oldest run first.
+Napi::Value servicesView(Napi::Env env, const NativeStore &store, uint64_t serverNowNs);
+// One service's history across its runs (its main GIL, at most maxPoints rows a run, maxRows in
+// all, the newest runs first); null for an unknown id.
+Napi::Value serviceSeriesView(Napi::Env env, const NativeStore &store, uint64_t id, uint32_t maxPoints,
+                              uint32_t maxRows, uint64_t serverNowNs);
 Napi::Value rangesView(Napi::Env env, const Process &p, int64_t onlyThread, double sinceNs, size_t offset,
                        size_t limit);
 

@@ -48,10 +48,12 @@ std::vector<GilSeriesRows> computeSeriesRange(const Process &p, uint64_t clientN
   if (rangeS && clientNow > rangeS * 1'000'000'000) fromNs = std::max(fromNs, clientNow - rangeS * 1'000'000'000);
   std::vector<GilSeriesRows> out;
   for (const GilSeries &series : p.series) {
-    // The finest tier that still has the start and gives at most maxPoints rows.
+    // The finest tier that still has the start and gives at most maxPoints rows (a retired
+    // process has dropped its finest: GilSeries::dropFinest).
     size_t t = 0;
     for (; t + 1 < kSeriesTiers; t++) {
       const SampleRing &ring = series.tier(t);
+      if (!ring.capacity()) continue;
       uint64_t slots = clientNow / ring.widthNs() - fromNs / ring.widthNs() + 1;
       if (slots <= ring.tier().slots && slots <= maxPoints) break;
     }
@@ -63,7 +65,7 @@ std::vector<GilSeriesRows> computeSeriesRange(const Process &p, uint64_t clientN
     for (uint64_t slot = first; slot <= last; slot++) {
       uint64_t from = std::max(slot * width, p.helloMonotonicNs), to = std::min((slot + 1) * width, clientNow);
       if (to <= from) continue; // before the process, or after its now
-      appendRow(table.rows, p, ring.find(slot), slot * width, static_cast<double>(to - from));
+      appendRow(table.rows, p, ring.find(slot), from, static_cast<double>(to - from)); // WALL: where its span starts
     }
     out.push_back(std::move(table));
   }

@@ -191,14 +191,17 @@ void NativeStore::retire(Process &process, uint64_t serverNowNs) {
   if (process.state != ProcessState::Retired) retiredCount_++;
   process.state = ProcessState::Retired;
   process.stateChangedServerNs = serverNowNs;
-  // A retired process keeps its totals and summary, not its ranges: memory stays
-  // bounded however many processes come and go.
+  // A retired process keeps its totals and summary, its history without its seconds (its
+  // service's charts across restarts) and its kWorstKeptRetired worst holds (timelines for
+  // the first kWorstTimelinesRetired), not its ranges: memory stays bounded however many
+  // processes come and go.
   for (auto &[id, thread] : process.threads) {
     thread->recent = BoundedRing<RecentRange>(options_.recentPerThread);
     thread->significant = BoundedRing<RecentRange>(4096);
     thread->density = DensityBins();
   }
-  process.series.clear();
+  for (GilSeries &s : process.series) s.dropFinest();
+  trimWorstHolds(process);
   // No frame of it comes any more: what was kept to recognize restated threads goes too.
   std::unordered_map<uint32_t, Process::RefusedThread>().swap(process.refusedTotals);
 }

@@ -184,6 +184,8 @@ constexpr uint64_t kWorstMarginNs = 1'000'000'000; // the snapshot: this long be
 constexpr double kWorstSnapshotPixels = 600;       // its resolution: (hold + 2 margins) / pixels
 constexpr size_t kWorstSnapshotItems = 4096;       // and its size at most
 constexpr size_t kWorstWaiters = 32;               // waiters kept per hold, those that waited longest
+constexpr size_t kWorstKeptRetired = 10;           // once its process retired: the longest 10,
+constexpr size_t kWorstTimelinesRetired = 3;       // the first 3 with their timeline
 
 // One of a process's worst GIL holds: the longest kWorstHolds of its whole run, kept with what
 // explains it (worst_holds.cc), so the night's worst hold still opens the next morning with
@@ -395,6 +397,7 @@ class NativeStore {
     return s;
   }
   void settleWorstHolds(Process &process, uint64_t clientNowNs, bool all);
+  void trimWorstHolds(Process &process); // for a retired process
   void holdCause(Process &process, Thread &thread, const gw_hold_cause &cause);
   // Cumulative GIL totals of one thread, or of every exited one (GW_RETIRED_THREADS).
   // `thread` is nullptr for the retired threads and for a thread refused by threadsPerProcess.

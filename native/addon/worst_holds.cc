@@ -96,4 +96,16 @@ void NativeStore::settleWorstHolds(Process &process, uint64_t clientNowNs, bool 
   }
 }
 
+void NativeStore::trimWorstHolds(Process &process) {
+  std::vector<WorstHold> &worst = process.worstHolds;
+  std::sort(worst.begin(), worst.end(),
+            [](const WorstHold &a, const WorstHold &b) { return a.endNs - a.startNs > b.endNs - b.startNs; });
+  if (worst.size() > kWorstKeptRetired) worst.resize(kWorstKeptRetired);
+  for (size_t i = kWorstTimelinesRetired; i < worst.size(); i++) worst[i].snapshot.reset();
+  process.worstUnsettled = 0;
+  for (const WorstHold &h : worst) process.worstUnsettled += !h.settled;
+  process.worstShortestNs = 0; // fewer than kWorstHolds now: none joins any more, it has ended
+  worst.shrink_to_fit();
+}
+
 } // namespace gilwatch

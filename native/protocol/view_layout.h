@@ -49,7 +49,7 @@ static_assert(kLaneKinds <= kTimelineKindMask + 1 && (kTimelineOpen & kTimelineK
 // charts, or a slot of a coarser history tier. Counts and times as rates per second over the
 // part of the slot the process lived (SPAN); durations in seconds.
 #define GW_SERIES_COLUMN(X)                                                                         \
-  X(Wall, WALL)                 /* wall clock at the slot's start, ms */                            \
+  X(Wall, WALL)                 /* wall clock where SPAN starts, ms */                              \
   X(Held, HELD)                 /* seconds held per second: the fraction of the slot held */        \
   X(Waiting, WAITING)           /* thread-seconds waiting per second: threads waiting on average */ \
   X(Acquisitions, ACQUISITIONS) /* holds that ended in it, per second */                            \

@@ -313,6 +313,18 @@ type WorstHoldWith<Cause> = LongHoldWith<Cause> & { id: number, settled: boolean
 export type NativeWorstHold = WorstHoldWith<NativeHoldCause>
 export type WorstHold = WorstHoldWith<HoldCause>
 
+// The processes of one service (its name and the credentials that started them), oldest first.
+export interface ServiceRun { instance: string, pid: number, state: ProcessState, totals: TotalsState, startMs: number, endMs: number | null }
+export interface ServiceEntry { id: string, service: string, runs: ServiceRun[] }
+// One service's history across its runs: each run's main GIL, whole, from the tier that fits.
+export interface ServiceSeries {
+  id: string
+  service: string
+  columns: number // SERIES_COLUMNS
+  runs: Array<{ instance: string, pid: number, startMs: number, widthS: number, rows: Float64Array }>
+  runsOmitted: number // the oldest runs, past the rows an answer carries
+}
+
 export interface SeriesView {
   interp: number
   firstSecond: number
@@ -387,9 +399,11 @@ export interface DashboardUpdate {
   // at most once a second (and in every 'full')
   series?: SeriesMessage[] // the live 5 minutes: new seconds to add
   seriesRange?: SeriesMessage[] // a longer range (subscribe chartRangeS): the whole of it, to replace
+  restartsMs?: number[] // with a service's seriesRange: when each run after the first started
   longHolds?: LongHold[] | null
   worstHolds?: WorstHold[] | null // the longest of the run, longest first (at most 20)
   threads?: ThreadsView | null
 }
 
-export type DashboardMessage = { type: 'processes', processes: ProcessListEntry[] } | DashboardUpdate
+// `services`: those with more than one run (a restart), to pick as one history.
+export type DashboardMessage = { type: 'processes', processes: ProcessListEntry[], services: ServiceEntry[] } | DashboardUpdate
