@@ -88,7 +88,7 @@ export class Charts {
   }
 
   // New seconds (rows replace any already seen for the same second).
-  add (series: SeriesMessage[] | undefined, keep = KEEP_SECONDS): void {
+  add (series: SeriesMessage[] | undefined): void {
     const main = series?.find((s) => s.interp === 0) ?? series?.[0]
     if (!main) return
     for (let i = 0; i + main.columns <= main.rows.length; i += main.columns) {
@@ -99,7 +99,11 @@ export class Charts {
       else this.rows.push(entry)
     }
     this.rows.sort((a, b) => a[WALL] - b[WALL])
-    if (this.rows.length > keep) this.rows.splice(0, this.rows.length - keep)
+    if (this.rows.length > KEEP_SECONDS) this.rows.splice(0, this.rows.length - KEEP_SECONDS)
+    this.draw()
+  }
+
+  private draw (): void {
     this.plots.forEach((plot, p) => {
       const data: uPlot.AlignedData = [
         this.rows.map((r) => r[WALL]),
@@ -116,8 +120,16 @@ export class Charts {
   // `restartsMs`: where a service's next run started, drawn as a line.
   replace (series: SeriesMessage[], restartsMs: number[] = []): void {
     this.restarts = restartsMs.map((ms) => ms / 1000)
+    const main = series.find((s) => s.interp === 0) ?? series[0]
     this.rows = []
-    this.add(series, Infinity)
+    // Each row as it is: a slot, or the part of one a run lived (two can share a second).
+    for (let i = 0; main && i + main.columns <= main.rows.length; i += main.columns) {
+      const entry = main.rows.slice(i, i + main.columns)
+      entry[WALL] = entry[WALL] / 1000
+      this.rows.push(entry)
+    }
+    this.rows.sort((a, b) => a[WALL] - b[WALL])
+    this.draw()
   }
 
   // A dashed line where each restart happened.

@@ -60,6 +60,7 @@ function subscribe (extra: Record<string, unknown> = {}): void {
 let viewTimer: ReturnType<typeof setTimeout> | undefined
 function requestView (startNs: number, endNs: number): void {
   clearTimeout(viewTimer)
+  if (state.worstHoldShown !== undefined) return // a kept snapshot: zoomed and panned here, it has nothing finer
   viewTimer = setTimeout(() => subscribe({ live: false, startNs, endNs, worstHold: state.worstHoldShown }), 120)
 }
 
@@ -109,6 +110,8 @@ function showWorstHold (hold: WorstHold): void {
   if (!hold.settled) return showHold(hold)
   state.paused = true
   state.worstHoldShown = hold.id
+  state.selected = state.shown // its id is that process's: pin it
+  state.service = null
   $('live').textContent = 'Live'
   $('hint').hidden = false
   const startNs = Math.max(0, hold.startNs - 1e9)

@@ -39,7 +39,7 @@ export const TIMELINE_CELLS = 200_000
 export const THREAD_ROWS = 50
 const DEFAULT_WINDOW_MS = 20_000
 export const LIVE_CHART_S = 300 // the live charts: the last 5 minutes, a row per second, sent as they come
-const CHART_POINTS = 1500 // a longer range: at most this many rows, from the history tier that fits
+const CHART_POINTS = 4400 // a longer range: at most this many rows (an hour of seconds, 30 days of 10 minutes)
 const OVERLAP_MS = 300 // each update re-sends this much: ranges that ended late replace what was drawn
 
 interface Subscription {
@@ -222,7 +222,8 @@ export class DashboardHub {
     if (message.longHoldMs !== undefined) s.longHoldMs = Math.min(Math.max(message.longHoldMs, 1), 3_600_000)
     s.live = message.live !== false
     s.view = s.live || message.startNs === undefined ? undefined : { startNs: message.startNs, endNs: message.endNs! }
-    s.worstHold = s.live ? undefined : message.worstHold
+    // Hold ids are a process's own: only with the process named.
+    s.worstHold = s.live || !s.instance ? undefined : message.worstHold
     if (message.chartRangeS !== undefined) s.chartRangeS = message.chartRangeS
     client.needsFull = true
   }
@@ -300,7 +301,8 @@ export class DashboardHub {
     const list = this.store.list()
     const newestRun = s.service ? this.store.services().find((x) => x.id === s.service)?.runs.at(-1)?.instance : undefined
     const wanted = newestRun ?? s.instance
-    const p = wanted ? list.find((x) => x.instance === wanted) : list.filter((x) => x.state === 'connected').at(-1)
+    // By default the newest live process; with none live (a recording's view), the newest.
+    const p = wanted ? list.find((x) => x.instance === wanted) : list.filter((x) => x.state === 'connected').at(-1) ?? list.at(-1)
     return p ? { instance: p.instance, threads: p.threads } : null
   }
 

@@ -116,11 +116,11 @@ export function createHttp ({
     })
 
   // The GIL series of the last rangeS seconds (default 3600; 0: the whole run), from the finest
-  // history tier that fits `points` rows (default 1500): 1 s for an hour, 1 min for a day,
+  // history tier that fits `points` rows (default and most 4 400): 1 s for an hour, 1 min for a day,
   // 10 min for 30 days. Rows as SeriesColumn says, rates per second over each row's slot.
   app.get<{ Params: { instance: string }, Querystring: { rangeS?: number, points?: number } }>(
     '/api/processes/:instance/series', { schema: { params: instanceParams, querystring: seriesQuery } }, async (request, reply) => {
-      const { rangeS = 3600, points = 1500 } = request.query
+      const { rangeS = 3600, points = 4400 } = request.query
       const series = store.seriesRange(request.params.instance, rangeS, points)
       if (!series) return reply.code(404).send(noSuchProcess(request.params.instance))
       const kept: typeof series = []
@@ -141,7 +141,7 @@ export function createHttp ({
   // until SERIES_ROWS rows, each with its start: where it restarted.
   app.get<{ Params: { id: string }, Querystring: { points?: number } }>(
     '/api/services/:id/series', { schema: { params: serviceParams, querystring: serviceSeriesQuery } }, async (request, reply) => {
-      const series = store.serviceSeries(request.params.id, request.query.points ?? 1500, SERIES_ROWS)
+      const series = store.serviceSeries(request.params.id, request.query.points ?? 4400, SERIES_ROWS)
       if (!series) return reply.code(404).send({ error: `no service ${request.params.id}`, code: apiErrorCodes.noSuchService })
       return { ...series, columns: Object.keys(SeriesColumn), runs: series.runs.map((r) => ({ ...r, rows: Array.from(r.rows) })) }
     })

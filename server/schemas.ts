@@ -111,7 +111,7 @@ export const seriesQuery = {
   type: 'object',
   properties: {
     rangeS: { type: 'integer', minimum: 0, maximum: MAX_CHART_RANGE_S },
-    points: { type: 'integer', minimum: 1, maximum: 2000 }
+    points: { type: 'integer', minimum: 1, maximum: 4400 }
   }
 } as const
 
@@ -123,7 +123,7 @@ export const serviceParams = {
 } as const
 export const serviceSeriesQuery = {
   type: 'object',
-  properties: { points: { type: 'integer', minimum: 1, maximum: 2000 } }
+  properties: { points: { type: 'integer', minimum: 1, maximum: 4400 } }
 } as const
 
 // /api/processes/:instance/worst-holds

@@ -187,7 +187,7 @@ Napi::Value servicesView(Napi::Env env, const NativeStore &store, uint64_t serve
       o.Set("pid", p.pid);
       o.Set("state", stateName(p.state));
       o.Set("totals", NativeStore::totalsState(p));
-      o.Set("startMs", p.wallMs(p.helloMonotonicNs));
+      o.Set("startMs", p.wallMs(p.startMonotonicNs));
       o.Set("endMs", p.state == ProcessState::Connected
                          ? env.Null()
                          : Napi::Value(Napi::Number::New(env, p.wallMs(p.viewNowNs(serverNowNs)))));
@@ -221,7 +221,7 @@ Napi::Value serviceSeriesView(Napi::Env env, const NativeStore &store, uint64_t 
       Napi::Object run = Napi::Object::New(env);
       run.Set("instance", hex64(p.instance));
       run.Set("pid", p.pid);
-      run.Set("startMs", p.wallMs(p.helloMonotonicNs));
+      run.Set("startMs", p.wallMs(p.startMonotonicNs));
       run.Set("widthS", main == tables.end() ? 1.0 : static_cast<double>(main->widthS));
       Napi::Float64Array data = Napi::Float64Array::New(env, main == tables.end() ? 0 : main->rows.size());
       if (main != tables.end()) std::copy(main->rows.begin(), main->rows.end(), data.Data());

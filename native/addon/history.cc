@@ -47,6 +47,8 @@ void DensityBins::add(LaneKind kind, uint64_t startNs, uint64_t endNs) {
 }
 
 SeriesSample &SampleRing::at(uint64_t slot) {
+  // Older than the window (a late range, a sender's clock): it would take a live slot's place.
+  if (!samples_.empty() && slot + tier_.slots <= newest_) return discarded_ = SeriesSample{};
   newest_ = samples_.empty() ? slot : std::max(newest_, slot);
   if (samples_.empty()) samples_.resize(kInitialSlots);
   for (;;) {

@@ -36,6 +36,7 @@ class DensityBins {
     return b.index == static_cast<uint32_t>(index) ? &b : nullptr;
   }
   size_t capacity() const { return bins_.size(); }
+  uint64_t newest() const { return newest_; } // the latest bin index seen: the window is the kBinCount up to it
 
  private:
   static constexpr size_t kInitialBins = 8;
@@ -96,6 +97,7 @@ class SampleRing {
   SeriesTier tier_{1, 300};
   std::vector<SeriesSample> samples_; // allocated on first use
   uint64_t newest_ = 0;               // the latest slot seen
+  SeriesSample discarded_;            // where writes older than the window go
 };
 
 // One GIL's series in every tier: each count goes to the slot of every tier it falls in.

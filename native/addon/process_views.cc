@@ -131,7 +131,10 @@ static Napi::Value timelineObject(Napi::Env env, const Process &p, const Timelin
   out.Set("startNs", startNs);
   out.Set("endNs", endNs);
   out.Set("nowNs", static_cast<double>(clientNow));
-  out.Set("wallAtStartMs", p.wallMs(static_cast<uint64_t>(std::max(0.0, startNs))));
+  // A client's startNs may be any number: the wall time is computed in doubles, never cast.
+  out.Set("wallAtStartMs", (static_cast<double>(p.helloRealtimeNs) +
+                            (std::max(0.0, startNs) - static_cast<double>(p.helloMonotonicNs))) /
+                               1e6);
   out.Set("lanes", lanes);
   out.Set("strings", strings);
   return out;

@@ -30,7 +30,7 @@ static void appendRow(std::vector<double> &rows, const Process &p, const SeriesS
 std::vector<GilSeriesRows> computeSeries(const Process &p, uint64_t clientNow, uint64_t fromSecond) {
   uint64_t nowSecond = clientNow / 1'000'000'000;
   uint64_t first = std::max<uint64_t>(fromSecond, nowSecond >= kLiveSeconds ? nowSecond - kLiveSeconds + 1 : 0);
-  first = std::max<uint64_t>(first, p.helloMonotonicNs / 1'000'000'000); // nothing before the process came
+  first = std::max<uint64_t>(first, p.startMonotonicNs / 1'000'000'000); // nothing before the process came
   // The current second is incomplete while the process runs; once it left, it is final.
   uint64_t end = p.state == ProcessState::Connected ? nowSecond : nowSecond + 1;
   std::vector<GilSeriesRows> out;
@@ -44,7 +44,7 @@ std::vector<GilSeriesRows> computeSeries(const Process &p, uint64_t clientNow, u
 }
 
 std::vector<GilSeriesRows> computeSeriesRange(const Process &p, uint64_t clientNow, uint64_t rangeS, size_t maxPoints) {
-  uint64_t fromNs = p.helloMonotonicNs;
+  uint64_t fromNs = p.startMonotonicNs;
   if (rangeS && clientNow > rangeS * 1'000'000'000) fromNs = std::max(fromNs, clientNow - rangeS * 1'000'000'000);
   std::vector<GilSeriesRows> out;
   for (const GilSeries &series : p.series) {
@@ -55,7 +55,8 @@ std::vector<GilSeriesRows> computeSeriesRange(const Process &p, uint64_t clientN
       const SampleRing &ring = series.tier(t);
       if (!ring.capacity()) continue;
       uint64_t slots = clientNow / ring.widthNs() - fromNs / ring.widthNs() + 1;
-      if (slots <= ring.tier().slots && slots <= maxPoints) break;
+      // A range of exactly the tier's length covers one slot more, partly: its oldest is gone.
+      if (slots <= ring.tier().slots + 1 && slots <= maxPoints) break;
     }
     const SampleRing &ring = series.tier(t);
     uint64_t width = ring.widthNs(), first = fromNs / width, last = clientNow / width;
@@ -63,7 +64,7 @@ std::vector<GilSeriesRows> computeSeriesRange(const Process &p, uint64_t clientN
     if (last - first >= maxPoints) first = last - maxPoints + 1;
     GilSeriesRows table{series.interp, first, ring.tier().widthS, {}};
     for (uint64_t slot = first; slot <= last; slot++) {
-      uint64_t from = std::max(slot * width, p.helloMonotonicNs), to = std::min((slot + 1) * width, clientNow);
+      uint64_t from = std::max(slot * width, p.startMonotonicNs), to = std::min((slot + 1) * width, clientNow);
       if (to <= from) continue; // before the process, or after its now
       appendRow(table.rows, p, ring.find(slot), from, static_cast<double>(to - from)); // WALL: where its span starts
     }

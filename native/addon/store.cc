@@ -72,6 +72,7 @@ Process *NativeStore::attach(const gw_hello &hello, std::string service, std::st
   process->executable = std::move(executable);
   process->argv = std::move(argv);
   process->helloMonotonicNs = hello.monotonic_ns;
+  if (!process->startMonotonicNs) process->startMonotonicNs = hello.monotonic_ns;
   process->helloRealtimeNs = hello.realtime_ns;
   process->helloServerNs = serverNowNs;
   process->lastStatusServerNs = 0;
@@ -130,6 +131,7 @@ void NativeStore::sweep(uint64_t serverNowNs, uint64_t retireAfterNs, uint64_t f
     // Announced a reconnection that did not come (the process died right after forking).
     if (process->awaitingReconnect && serverNowNs - process->disconnectedServerNs >= kReconnectGraceNs) {
       closeOpenRanges(*process, process->handoverEndNs);
+      settleWorstHolds(*process, process->handoverEndNs, true);
       process->awaitingReconnect = false;
     }
     if (process->state == ProcessState::Disconnected && serverNowNs - process->disconnectedServerNs >= retireAfterNs) {

@@ -220,7 +220,8 @@ struct Process {
   std::string service;
   std::string executable;
   std::vector<std::string> argv;
-  uint64_t helloMonotonicNs = 0;
+  uint64_t helloMonotonicNs = 0; // the latest HELLO's (a fork's reconnection sends a new one)
+  uint64_t startMonotonicNs = 0; // the first HELLO's: where the process's history starts
   uint64_t helloRealtimeNs = 0;
   uint64_t helloServerNs = 0; // server steady clock at HELLO
 
@@ -387,14 +388,17 @@ class NativeStore {
   // kWorstSettleNs before `clientNowNs` (all of them with `all`: the process ended) get their
   // waiters, cause and timeline snapshot (worst_holds.cc).
   void considerWorstHold(Process &process, const Thread &thread, const OpenRange &range, uint64_t endNs);
-  // The series of one GIL of the process, its tiers set up on first use.
-  GilSeries &seriesOf(Process &process, int64_t interp) {
+  // The series of one GIL of the process, its tiers set up on first use; the first
+  // kSeriesGils GILs have one (the charts draw the main one), the others none (nullptr).
+  static constexpr size_t kSeriesGils = 4;
+  GilSeries *seriesOf(Process &process, int64_t interp) {
     for (GilSeries &s : process.series)
-      if (s.interp == interp) return s;
+      if (s.interp == interp) return &s;
+    if (process.series.size() >= kSeriesGils) return nullptr;
     GilSeries &s = process.series.emplace_back();
     s.interp = interp;
     s.configure(options_.seriesTiers);
-    return s;
+    return &s;
   }
   void settleWorstHolds(Process &process, uint64_t clientNowNs, bool all);
   void trimWorstHolds(Process &process); // for a retired process

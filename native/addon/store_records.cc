@@ -70,30 +70,32 @@ void NativeStore::addToGilSeries(Process &process, Thread &thread, const OpenRan
                                  uint64_t endNs, EventKind kind) {
   int64_t interp = admitInterp(process, gw_interp_of(range.payloadType, range.payload));
   if (kind == EventKind::Mark) {
-    if (range.message == dropRequest_)
-      seriesOf(process, interp).at(range.startNs, [](SeriesSample &s) { s.dropRequests++; });
+    GilSeries *series = range.message == dropRequest_ ? seriesOf(process, interp) : nullptr;
+    if (series) series->at(range.startNs, [](SeriesSample &s) { s.dropRequests++; });
     return;
   }
   bool hold = range.message == holding_;
   if (!hold && range.message != waiting_) return;
   size_t bucket = durationBucket(durationNs); // one lookup for the three histograms below
   // The series: time split across the slots it covers, the rest at its end.
-  GilSeries &series = seriesOf(process, interp);
-  series.addTime(hold, range.startNs, endNs);
+  GilSeries *series = seriesOf(process, interp);
+  if (series) series->addTime(hold, range.startNs, endNs);
   // Every count (python_gil_* counters and histograms, the run summary) comes from the
   // process's own totals (GIL_TOTALS, the shared region): ranges are detail and may be
   // dropped. They feed what is about time: the dashboard's per-second series, and the
   // sliding-window longest hold (holds of GW_OPEN_REPORT_AFTER_NS or more are never dropped).
   if (hold) {
-    series.at(endNs, [&](SeriesSample &end) {
-      end.acquisitions++;
-      end.holdMaxNs = std::max(end.holdMaxNs, durationNs);
-      end.holdBuckets[bucket]++;
-    });
+    if (series) {
+      series->at(endNs, [&](SeriesSample &end) {
+        end.acquisitions++;
+        end.holdMaxNs = std::max(end.holdMaxNs, durationNs);
+        end.holdBuckets[bucket]++;
+      });
+    }
     threadGil(process, thread, interp)
         .holdMax.add(endNs / (options_.metrics.holdMaxWindowNs / WindowMax::kSlots), durationNs);
-  } else {
-    series.at(endNs, [&](SeriesSample &end) {
+  } else if (series) {
+    series->at(endNs, [&](SeriesSample &end) {
       end.waitMaxNs = std::max(end.waitMaxNs, durationNs);
       end.waitBuckets[bucket]++;
     });

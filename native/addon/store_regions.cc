@@ -103,6 +103,7 @@ void NativeStore::adoptEnded(std::unique_ptr<SharedRegion> region, uint64_t serv
   std::string_view service(h.service, strnlen(h.service, sizeof h.service));
   process.service = std::string(service.substr(0, options_.limits.serviceBytes));
   process.helloMonotonicNs = h.monotonic_ns;
+  process.startMonotonicNs = h.monotonic_ns;
   process.helloRealtimeNs = h.realtime_ns;
   process.helloServerNs = serverNowNs;
   process.state = ProcessState::Disconnected;

@@ -83,41 +83,63 @@ Timeline computeTimeline(const NativeStore &store, const Process &p, uint64_t cl
         t.recent.pushed() > t.recent.size() && t.recent.size() ? static_cast<double>(t.recent.at(0).endNs) : 0;
     if (startNs < rawFrom) {
       double until = std::min(endNs, rawFrom);
-      uint64_t firstBin = static_cast<uint64_t>(std::max(0.0, startNs)) / kBinNs;
-      uint64_t lastBin = static_cast<uint64_t>(until) / kBinNs;
-      // Long ranges older than the ring are drawn exactly, and taken out of the density bins,
-      // which counted them too (DensityBins::add: the count in the first bin, the time in each).
-      std::unordered_map<uint64_t, std::array<std::pair<double, double>, kLaneKinds>> exact; // bin -> (count, busy)
-      std::vector<TimelineEntry> longRanges; // drawn after the bins, as their own items
+      // Only the bins the density still holds (the last kBinCount): older time has none, and
+      // a window's bounds are the client's or the sender's to choose.
+      uint64_t newest = t.density.newest(), oldest = newest >= kBinCount ? newest - kBinCount + 1 : 0;
+      auto ns = [](double v) { return v <= 0 ? 0 : v >= 1.8e19 ? UINT64_MAX : static_cast<uint64_t>(v); };
+      uint64_t firstBin = std::max<uint64_t>(ns(startNs) / kBinNs, oldest);
+      uint64_t lastBin = std::min<uint64_t>(ns(until) / kBinNs, newest);
+      size_t n = t.density.capacity() && firstBin <= lastBin ? static_cast<size_t>(lastBin - firstBin + 1) : 0;
+      // The long ranges kept exactly were counted in the bins too (DensityBins::add: the count
+      // in the first bin, the time in each): taken out again, in O(ranges + bins). Those older
+      // than the ring are drawn exactly, after the bins; those still in it, from it.
+      std::array<std::vector<double>, kLaneKinds> takenCount, takenBusy, wholeBins;
+      for (size_t k = 0; k < kLaneKinds; k++) {
+        takenCount[k].assign(n, 0);
+        takenBusy[k].assign(n, 0);
+        wholeBins[k].assign(n + 1, 0); // a difference array: the bins wholly covered
+      }
+      std::vector<TimelineEntry> longRanges;
       for (size_t i = 0; i < t.significant.size(); i++) {
         const RecentRange &r = t.significant.at(i);
-        if (static_cast<double>(r.endNs) >= rawFrom) continue; // still in the ring, drawn from there
+        if (static_cast<double>(r.startNs) >= rawFrom) continue; // all of it in the ring
         if (static_cast<double>(r.endNs) < startNs || static_cast<double>(r.startNs) > until) continue;
         TimelineEntry item = range(r, 0, static_cast<double>(r.endNs));
-        longRanges.push_back(item);
+        if (static_cast<double>(r.endNs) < rawFrom) longRanges.push_back(item);
+        if (!n) continue;
         size_t k = item.flags & kTimelineKindMask;
         uint64_t end = std::max(r.endNs, r.startNs + 1), first = r.startNs / kBinNs, last = (end - 1) / kBinNs;
         if (last - first >= kBinCount) first = last - kBinCount + 1;
-        for (uint64_t b = first; b <= last; b++) {
+        if (first >= firstBin && first <= lastBin) takenCount[k][first - firstBin] += 1;
+        uint64_t lo = std::max(first, firstBin), hi = std::min(last, lastBin);
+        if (lo > hi) continue;
+        auto part = [&](uint64_t b) {
           uint64_t from = std::max(r.startNs, b * kBinNs), to = std::min(end, (b + 1) * kBinNs);
-          auto &taken = exact[b][k];
-          taken.first += b == first ? 1 : 0;
-          taken.second += static_cast<double>(to - from);
+          return to > from ? static_cast<double>(to - from) : 0.0;
+        };
+        takenBusy[k][lo - firstBin] += part(lo);
+        if (hi > lo) takenBusy[k][hi - firstBin] += part(hi);
+        if (hi > lo + 1) {
+          wholeBins[k][lo + 1 - firstBin] += static_cast<double>(kBinNs);
+          wholeBins[k][hi - firstBin] -= static_cast<double>(kBinNs);
         }
       }
-      uint64_t binsPerItem = std::max<uint64_t>(1, static_cast<uint64_t>(pxNs / kBinNs));
-      for (uint64_t b = firstBin; b <= lastBin; b += binsPerItem) {
+      for (size_t k = 0; k < kLaneKinds; k++) {
+        double whole = 0;
+        for (size_t i = 0; i < n; i++) takenBusy[k][i] += (whole += wholeBins[k][i]);
+      }
+      double perItem = pxNs / static_cast<double>(kBinNs); // a client's pixel can be any width
+      uint64_t binsPerItem = perItem >= static_cast<double>(std::max<size_t>(n, 1))
+                                 ? std::max<size_t>(n, 1)
+                                 : std::max<uint64_t>(1, static_cast<uint64_t>(perItem));
+      for (uint64_t b = firstBin; n && b <= lastBin; b += binsPerItem) {
         for (size_t k = 0; k < kLaneKinds; k++) {
           double busy = 0, count = 0;
           for (uint64_t i = b; i < b + binsPerItem && i <= lastBin; i++) {
             if (const DensityBin *bin = t.density.at(i)) {
-              auto taken = exact.find(i);
-              double takenCount = taken == exact.end() ? 0 : taken->second[k].first;
-              double takenBusy = taken == exact.end() ? 0 : taken->second[k].second;
-              // A bin's time saturates at the bin (busyUs): what is left after the exact
-              // ranges is at least zero.
-              busy += std::max(0.0, bin->busyUs[k] * 1000.0 - takenBusy);
-              count += std::max(0.0, bin->count[k] - takenCount);
+              // A bin's time saturates at the bin (busyUs): what is left is at least zero.
+              busy += std::max(0.0, bin->busyUs[k] * 1000.0 - takenBusy[k][i - firstBin]);
+              count += std::max(0.0, bin->count[k] - takenCount[k][i - firstBin]);
             }
           }
           if (count > 0) {

@@ -16,6 +16,7 @@
 namespace gilwatch {
 
 void NativeStore::considerWorstHold(Process &process, const Thread &thread, const OpenRange &range, uint64_t endNs) {
+  if (endNs <= range.startNs) return; // a sender's nonsense, not a hold
   uint64_t duration = endNs - range.startNs;
   if (duration < kSignificantNs) return;
   std::vector<WorstHold> &worst = process.worstHolds;

@@ -110,7 +110,7 @@ export function processSection (report: ProcessReport): string {
     const waiters = [...h.waiters].sort((a, b) => b.waitedNs - a.waitedNs).map((w) => `${escape(w.name)} (${ms(w.waitedNs)})`).join(', ')
     const timeline = report.timelines.get(h.id)
     return `<tr class="worst-hold" data-duration-ns="${h.durationNs}"><td class="n">${i + 1}</td><td>${escape(wall(h.startMs))}</td><td>${escape(h.name)}</td><td class="n">${ms(h.durationNs)}</td>` +
-      `<td>${h.cause ? escape(describeCause(h.cause)) : '—'}</td><td>${h.cause ? escape(describeLocation(h.cause) ?? '—') : '—'}</td><td>${waiters || '—'}</td></tr>` +
+      `<td>${h.cause ? escape(describeCause(h.cause)) : '—'}</td><td>${h.cause ? escape(describeLocation(h.cause) || '—') : '—'}</td><td>${waiters || '—'}</td></tr>` +
       (timeline ? `\n<tr><td></td><td colspan="6">${timelineSvg(timeline, h)}</td></tr>` : '')
   }).join('\n')
   return `<h2>${heading}</h2>

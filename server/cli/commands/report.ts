@@ -52,7 +52,7 @@ function report (args: string[]): number {
       const timeline = store.worstHoldTimeline(instance, h.id)
       return timeline ? [[h.id, timeline] as const] : []
     }))
-    fs.writeSync(html, processSection({ summary, series: store.seriesRange(instance, 0, 1500) ?? [], worst, timelines }))
+    fs.writeSync(html, processSection({ summary, series: store.seriesRange(instance, 0, 4400) ?? [], worst, timelines }))
   }
   let printed = 0
   const print = (summary: ProcessSummary) => {

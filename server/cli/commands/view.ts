@@ -35,7 +35,7 @@ export const command: Command = {
     try {
       replay(file, server.store, { onProgress: values.quiet ? undefined : progress(file) })
       logger.info(`${file}: ${server.store.list().length} processes`)
-      logger.info(`dashboard on ${server.httpUrl}/ (Ctrl-C to stop)`)
+      logger.info(`dashboard on ${server.httpUrl}/ (the newest process first; Ctrl-C to stop)`)
     } catch (error) {
       await server.close()
       throw error
