@@ -121,10 +121,12 @@ export class Charts {
   replace (series: SeriesMessage[], restartsMs: number[] = []): void {
     this.restarts = restartsMs.map((ms) => ms / 1000)
     const main = series.find((s) => s.interp === 0) ?? series[0]
+    const data = main?.rows ?? []
+    const columns = main?.columns ?? 1
     this.rows = []
     // Each row as it is: a slot, or the part of one a run lived (two can share a second).
-    for (let i = 0; main && i + main.columns <= main.rows.length; i += main.columns) {
-      const entry = main.rows.slice(i, i + main.columns)
+    for (let i = 0; i + columns <= data.length; i += columns) {
+      const entry = data.slice(i, i + columns)
       entry[WALL] = entry[WALL] / 1000
       this.rows.push(entry)
     }
