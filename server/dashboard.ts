@@ -363,7 +363,10 @@ export class DashboardHub {
         if (main) message.seriesRange = [{ interp: main.interp, columns: main.columns, rows: Array.from(main.rows), widthS: main.widthS }]
       }
       message.longHolds = this.store.longHolds(instance, s.longHoldMs * 1e6, 50)
-      message.worstHolds = this.store.worstHolds(instance, 20)
+      // The worst of the charts' range (the live 5 minutes, an hour, ..., the whole run).
+      const nowNs = this.store.clock(instance)?.nowNs ?? 0
+      const rangeNs = (s.chartRangeS || Infinity) * 1e9
+      message.worstHolds = this.store.worstHolds(instance, 100)?.filter((h) => nowNs - h.endNs <= rangeNs).slice(0, 20) ?? null
       message.threads = this.store.threads(instance, THREAD_ROWS)
     }
     client.needsFull = false
