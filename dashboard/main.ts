@@ -107,7 +107,7 @@ function renderHolds (): void {
 // A worst hold may be long gone from the live data: the timeline kept with it (every thread,
 // a second either side) is shown instead, once the server has taken it.
 function showWorstHold (hold: WorstHold): void {
-  if (!hold.settled) return showHold(hold)
+  if (!hold.hasTimeline) return showHold(hold) // not settled yet, or not among the 10 longest
   state.paused = true
   state.worstHoldShown = hold.id
   state.selected = state.shown // its id is that process's: pin it

@@ -318,9 +318,11 @@ export class DashboardHub {
     client.tick++
     const full = client.needsFull
     let timeline: TimelineView | null
-    if (s.worstHold !== undefined) {
+    const kept = s.worstHold !== undefined ? this.store.worstHoldTimeline(instance, s.worstHold) : null
+    if (s.worstHold !== undefined && !kept) s.worstHold = undefined // none kept: the view as asked
+    if (kept) {
       if (!full) return // a kept snapshot does not change
-      timeline = this.store.worstHoldTimeline(instance, s.worstHold)
+      timeline = kept
     } else if (s.view) {
       if (!full) return // a paused view does not change
       timeline = this.store.timeline(instance, s.view.startNs, s.view.endNs, (s.view.endNs - s.view.startNs) / widthPx)

@@ -136,6 +136,7 @@ static Napi::Value timelineObject(Napi::Env env, const Process &p, const Timelin
                             (std::max(0.0, startNs) - static_cast<double>(p.helloMonotonicNs))) /
                                1e6);
   out.Set("lanes", lanes);
+  out.Set("lanesOmitted", static_cast<double>(timeline.lanesOmitted));
   out.Set("strings", strings);
   return out;
 }
@@ -207,6 +208,7 @@ Napi::Value worstHoldsView(Napi::Env env, const Process &p, uint32_t limit) {
     o.Set("startMs", p.wallMs(hold.startNs));
     o.Set("ongoing", false);
     o.Set("settled", hold.settled);
+    o.Set("hasTimeline", hold.snapshot != nullptr);
     o.Set("waiters", waiters);
     o.Set("waitersOmitted", hold.waitersOmitted);
     o.Set("cause", causeObject(env, p, hold.hasCause ? &hold.cause : nullptr));

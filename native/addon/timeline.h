@@ -34,6 +34,7 @@ struct Timeline {
   // The messages items refer to, as the process's string ids (its StringTable lives as long
   // as it does, a kept snapshot too); [0] is 0: no one name.
   std::vector<uint32_t> messages;
+  size_t lanesOmitted = 0; // a kept snapshot's lanes beyond its limit (worst_holds.cc)
 };
 
 // pxNs: the width of a pixel in ns (at least 1). clientNow: where open ranges end.

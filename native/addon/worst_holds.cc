@@ -4,9 +4,10 @@
 // must not be pushed out by the thousands of shorter holds after it.
 //
 // Memory: at most kWorstHolds per process, each its kWorstWaiters longest waiters (with their
-// names, at most 256 bytes each) plus its snapshot: at most kWorstSnapshotItems items (48
-// bytes each) and its lanes' thread names (one lane per thread): under 350 KB a hold, 35 MB
-// for a process at the worst; a few KB a hold is typical.
+// names, at most 256 bytes each, so under 10 KB); the kWorstTimelines longest with a
+// snapshot of at most kWorstSnapshotItems items (48 bytes each) in kWorstSnapshotLanes lanes
+// (with their names): under 220 KB each. So about 3 MB for a process at the worst; a few KB
+// a hold is typical.
 #include <algorithm>
 
 #include "long_holds.h"
@@ -46,23 +47,36 @@ void NativeStore::considerWorstHold(Process &process, const Thread &thread, cons
 }
 
 // The snapshot: at a pixel width that gives about kWorstSnapshotPixels across the window,
-// wider until it fits kWorstSnapshotItems items.
+// wider until it fits kWorstSnapshotItems items; at most kWorstSnapshotLanes lanes: the
+// holder's, its waiters' (longest wait first), then the other threads'.
 static std::shared_ptr<const Timeline> snapshotAround(const NativeStore &store, const Process &p, const WorstHold &hold,
                                                       uint64_t clientNowNs) {
   double from = static_cast<double>(hold.startNs > kWorstMarginNs ? hold.startNs - kWorstMarginNs : 0);
   double to = static_cast<double>(hold.endNs + kWorstMarginNs);
   double pxNs = (to - from) / kWorstSnapshotPixels;
+  auto rank = [&](const TimelineLane &lane) -> size_t {
+    if (lane.thread == hold.thread) return 0;
+    for (size_t w = 0; w < hold.waiters.size(); w++)
+      if (hold.waiters[w].thread == lane.thread) return 1 + w;
+    return SIZE_MAX;
+  };
   for (int attempt = 0;; attempt++, pxNs *= 4) {
     auto timeline = std::make_shared<Timeline>(computeTimeline(store, p, clientNowNs, from, to, pxNs));
+    std::stable_sort(timeline->lanes.begin(), timeline->lanes.end(),
+                     [&](const TimelineLane &a, const TimelineLane &b) { return rank(a) < rank(b); });
+    if (timeline->lanes.size() > kWorstSnapshotLanes) {
+      timeline->lanesOmitted = timeline->lanes.size() - kWorstSnapshotLanes;
+      timeline->lanes.resize(kWorstSnapshotLanes);
+    }
     size_t items = 0;
     for (const TimelineLane &lane : timeline->lanes) items += lane.items.size();
     if (items <= kWorstSnapshotItems) return timeline;
-    if (attempt == 3) { // still too many: the lanes with the most items go first
-      std::sort(timeline->lanes.begin(), timeline->lanes.end(),
-                [](const TimelineLane &a, const TimelineLane &b) { return a.items.size() < b.items.size(); });
+    if (attempt == 3) { // still too many: the last lanes go, the holder's stays
       size_t kept = 0, total = 0;
-      while (kept < timeline->lanes.size() && total + timeline->lanes[kept].items.size() <= kWorstSnapshotItems)
+      while (kept < timeline->lanes.size() &&
+             (kept == 0 || total + timeline->lanes[kept].items.size() <= kWorstSnapshotItems))
         total += timeline->lanes[kept++].items.size();
+      timeline->lanesOmitted += timeline->lanes.size() - kept;
       timeline->lanes.resize(kept);
       return timeline;
     }
@@ -90,8 +104,22 @@ void NativeStore::settleWorstHolds(Process &process, uint64_t clientNowNs, bool 
       hold.hasCause = true;
       hold.cause = *cause;
     }
-    hold.snapshot = snapshotAround(*this, process, hold, clientNowNs);
-    hold.snapshotNowNs = clientNowNs;
+    // A timeline for the kWorstTimelines longest only: the one it would push out goes.
+    auto duration = [](const WorstHold &h) { return h.endNs - h.startNs; };
+    size_t longer = 0;
+    WorstHold *shortestWith = nullptr;
+    for (WorstHold &other : process.worstHolds) {
+      if (!other.snapshot) continue;
+      if (duration(other) >= duration(hold)) longer++;
+      if (!shortestWith || duration(other) < duration(*shortestWith)) shortestWith = &other;
+    }
+    if (longer < kWorstTimelines) {
+      hold.snapshot = snapshotAround(*this, process, hold, clientNowNs);
+      hold.snapshotNowNs = clientNowNs;
+      size_t with = 0;
+      for (const WorstHold &other : process.worstHolds) with += other.snapshot != nullptr;
+      if (with > kWorstTimelines && shortestWith) shortestWith->snapshot.reset();
+    }
     hold.settled = true;
     process.worstUnsettled--;
   }

@@ -309,7 +309,8 @@ export type LongHold = LongHoldWith<HoldCause>
 // One of the longest holds of a process's whole run (kept by the store, not by the rings):
 // `id` names it for its timeline snapshot; `settled` once its waiters, cause and snapshot
 // were taken, a second after it ended.
-type WorstHoldWith<Cause> = LongHoldWith<Cause> & { id: number, settled: boolean, waitersOmitted: number }
+// `hasTimeline`: a snapshot of every thread around it is kept (the 10 longest of a process).
+type WorstHoldWith<Cause> = LongHoldWith<Cause> & { id: number, settled: boolean, hasTimeline: boolean, waitersOmitted: number }
 export type NativeWorstHold = WorstHoldWith<NativeHoldCause>
 export type WorstHold = WorstHoldWith<HoldCause>
 
