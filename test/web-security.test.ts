@@ -138,7 +138,7 @@ test('a WebSocket from a page of another origin is refused before the handshake;
       assert.match(ws.body.error, /Open the dashboard from this server$/)
     }
     const fromOwnPage = await connect(server, { origin: own })
-    assert.deepEqual(fromOwnPage.open && fromOwnPage.first, { type: 'processes', processes: [] })
+    assert.deepEqual(fromOwnPage.open && fromOwnPage.first, { type: 'processes', processes: [], services: [] })
     const noBrowser = await connect(server)
     assert.equal(noBrowser.open && noBrowser.first.type, 'processes')
     // The Origin check is for WebSockets: plain requests from other origins cannot read the

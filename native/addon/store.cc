@@ -194,7 +194,7 @@ void NativeStore::retire(Process &process, uint64_t serverNowNs) {
   process.state = ProcessState::Retired;
   process.stateChangedServerNs = serverNowNs;
   // A retired process keeps its totals and summary, its history without its seconds (its
-  // service's charts across restarts) and its kWorstKeptRetired worst holds (timelines for
+  // service's charts across restarts) and its kWorstKeptRetired worst holds (the timeline of
   // the first kWorstTimelinesRetired), not its ranges: memory stays bounded however many
   // processes come and go.
   for (auto &[id, thread] : process.threads) {

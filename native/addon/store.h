@@ -187,7 +187,8 @@ constexpr size_t kWorstSnapshotLanes = 64;         // its lanes at most (the hol
 constexpr size_t kWorstTimelines = 10;             // holds with a snapshot per process: the longest
 constexpr size_t kWorstWaiters = 32;               // waiters kept per hold, those that waited longest
 constexpr size_t kWorstKeptRetired = 10;           // once its process retired: the longest 10,
-constexpr size_t kWorstTimelinesRetired = 3;       // the first 3 with their timeline
+constexpr size_t kWorstTimelinesRetired = 1;       // the first with its timeline,
+constexpr size_t kWorstWaitersRetired = 8;         // each with its 8 longest waiters
 
 // One of a process's worst GIL holds: the longest kWorstHolds of its whole run, kept with what
 // explains it (worst_holds.cc), so the night's worst hold still opens the next morning with

@@ -131,6 +131,13 @@ void NativeStore::trimWorstHolds(Process &process) {
             [](const WorstHold &a, const WorstHold &b) { return a.endNs - a.startNs > b.endNs - b.startNs; });
   if (worst.size() > kWorstKeptRetired) worst.resize(kWorstKeptRetired);
   for (size_t i = kWorstTimelinesRetired; i < worst.size(); i++) worst[i].snapshot.reset();
+  for (WorstHold &h : worst) {
+    if (h.waiters.size() > kWorstWaitersRetired) {
+      h.waitersOmitted += static_cast<uint32_t>(h.waiters.size() - kWorstWaitersRetired);
+      h.waiters.resize(kWorstWaitersRetired);
+    }
+    h.waiters.shrink_to_fit();
+  }
   process.worstUnsettled = 0;
   for (const WorstHold &h : worst) process.worstUnsettled += !h.settled;
   process.worstShortestNs = 0; // fewer than kWorstHolds now: none joins any more, it has ended
