@@ -7,13 +7,13 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import WebSocket from 'ws'
 import { paths } from '../server/config'
 import { SEND_BUFFER_LIMIT } from '../server/dashboard'
 import { buildPython } from '../server/cli/python-build'
 import { defaultWebLimits } from '../server/web-limits'
-import { assertBlockerHold, buildFixture, fixturesDir, monitoredEnv, repoRoot, run, startTestServer, waitFor, type TestServer } from './helpers'
+import { assertBlockerHold, buildFixture, fixturesDir, launchBrowser, monitoredEnv, repoRoot, run, startTestServer, waitFor, type TestServer } from './helpers'
 
 let server: TestServer
 let browser: Browser
@@ -22,11 +22,7 @@ let python: string
 before(async () => {
   python = (await buildPython({ minor: '3.11', log: () => {} })).python
   server = await startTestServer()
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-quic']
-  })
+  browser = await launchBrowser()
 })
 after(async () => {
   await browser?.close()

@@ -7,6 +7,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
+import { chromium, type Browser } from 'playwright-core'
 import { paths } from '../server/config'
 import { createLogger } from '../server/log'
 import { RecordKind, StringKind, encodeGilTotals, encodeHello, encodeRecords, encodeStatus, encodeString, encodeThread, type GilTotalsInit, type Hello, type WireRecord } from '../server/protocol'
@@ -427,4 +428,22 @@ export function totalsFor (holdsNs: number[], waitsNs: number[] = [], interp = 0
     holdBuckets,
     waitBuckets
   }
+}
+
+/** Debian's Chromium, headless, as every browser test drives it (CHROMIUM overrides the path). */
+export function launchBrowser (extraArgs: string[] = []): Promise<Browser> {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--no-first-run', '--disable-quic', ...extraArgs]
+  })
+}
+
+/** `gilwatch run --record RECORDING -- STOCK_PYTHON SCRIPT ARGS`, its own socket in `dir`: the
+ * pid of the program, once it ended. */
+export async function recordRun (dir: string, recording: string, scriptName: string, args: string[]): Promise<number> {
+  const result = await run(process.execPath, [path.join(repoRoot, 'bin', 'gilwatch.js'), 'run', '--quiet', '--http', '127.0.0.1:0', '--record', recording, '--',
+    STOCK_PYTHON, script(scriptName), ...args], { ...process.env, GILWATCH_ADDR: path.join(dir, 'run.sock') }, 60_000)
+  assert.equal(result.code, 0, result.stderr)
+  return Number(/pid (\d+)/.exec(result.stdout)![1])
 }

@@ -3,19 +3,16 @@
 // dashboard's range picker in Chromium, and its numbers add up to the process's own totals.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { chromium, type Browser } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import { paths } from '../server/config'
 import { SERIES_COLUMNS, SeriesColumn } from '../server/shared/views'
-import { STOCK_PYTHON, finished, monitoredEnv, parseExposition, run, script, startTestServer, type TestServer } from './helpers'
+import { finished, launchBrowser, monitoredEnv, parseExposition, run, script, startTestServer, STOCK_PYTHON, type TestServer } from './helpers'
 
 let server: TestServer
 let browser: Browser
 before(async () => {
   server = await startTestServer({ seriesTiers: [{ widthS: 1, slots: 4 }, { widthS: 2, slots: 60 }, { widthS: 10, slots: 100 }] })
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run']
-  })
+  browser = await launchBrowser()
 })
 after(async () => {
   await browser?.close()

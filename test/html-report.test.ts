@@ -5,26 +5,21 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
-import { chromium, type Browser } from 'playwright-core'
-import { STOCK_PYTHON, repoRoot, run, script, tempDir } from './helpers'
+import type { Browser } from 'playwright-core'
+import { launchBrowser, recordRun, repoRoot, run, tempDir } from './helpers'
 
 const gilwatch = path.join(repoRoot, 'bin', 'gilwatch.js')
 const HOLDER = 'holder<b>"bold"</b>'
 let browser: Browser
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run']
-  })
+  browser = await launchBrowser()
 })
 after(async () => { await browser?.close() })
 
 test('the HTML report of a recording: self-contained, the worst hold with its timeline, the charts, the threads', async () => {
   const dir = tempDir()
   const recording = path.join(dir, 'run.gwrec')
-  const recorded = await run(process.execPath, [gilwatch, 'run', '--quiet', '--http', '127.0.0.1:0', '--record', recording, '--',
-    STOCK_PYTHON, script('worst_hold.py'), '300', HOLDER], { ...process.env, GILWATCH_ADDR: path.join(dir, 'run.sock') }, 60_000)
-  assert.equal(recorded.code, 0, recorded.stderr)
+  await recordRun(dir, recording, 'worst_hold.py', ['300', HOLDER])
   const out = path.join(dir, 'report.html')
   const reported = await run(process.execPath, [gilwatch, 'report', recording, '--html', out], process.env)
   assert.equal(reported.code, 0, reported.stderr)

@@ -4,10 +4,9 @@
 // retired too (a retired process keeps its coarser tiers).
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { chromium } from 'playwright-core'
 import { paths } from '../server/config'
 import { SeriesColumn, type ServiceEntry } from '../server/shared/views'
-import { STOCK_PYTHON, monitoredEnv, parseExposition, run, script, startTestServer, waitFor, type TestServer } from './helpers'
+import { launchBrowser, monitoredEnv, parseExposition, run, script, startTestServer, STOCK_PYTHON, waitFor, type TestServer } from './helpers'
 
 let server: TestServer
 before(async () => { server = await startTestServer({ retireAfterMs: 300 }) })
@@ -57,7 +56,7 @@ test('a service restarted: one history, each run exact and marked by its start, 
 
   // In the dashboard: the service in the picker, its charts across both runs, the restart marked.
   const rows = answer.runs.reduce((n, r) => n + r.rows.length / answer.columns.length, 0)
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] })
+  const browser = await launchBrowser()
   try {
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } })
     const errors: string[] = []

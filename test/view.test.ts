@@ -4,27 +4,21 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
-import { chromium, type Browser } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import type { ProcessSnapshot, WorstHold } from '../server/shared/views'
-import { STOCK_PYTHON, repoRoot, run, script, tempDir } from './helpers'
+import { launchBrowser, recordRun, repoRoot, tempDir } from './helpers'
 
 const gilwatch = path.join(repoRoot, 'bin', 'gilwatch.js')
 let browser: Browser
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run']
-  })
+  browser = await launchBrowser()
 })
 after(async () => { await browser?.close() })
 
 test('a recording in the dashboard: its process, its worst hold with the kept timeline, the whole run in the charts', async () => {
   const dir = tempDir()
   const recording = path.join(dir, 'run.gwrec')
-  const recorded = await run(process.execPath, [gilwatch, 'run', '--quiet', '--http', '127.0.0.1:0', '--record', recording, '--',
-    STOCK_PYTHON, script('worst_hold.py'), '300'], { ...process.env, GILWATCH_ADDR: path.join(dir, 'run.sock') }, 60_000)
-  assert.equal(recorded.code, 0, recorded.stderr)
-  const pid = Number(/pid (\d+)/.exec(recorded.stdout)![1])
+  const pid = await recordRun(dir, recording, 'worst_hold.py', ['300'])
 
   const viewer = spawn(process.execPath, [gilwatch, 'view', recording, '--http', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] })
   const exited = new Promise<number | null>((resolve) => viewer.once('exit', resolve))
