@@ -28,6 +28,7 @@
         "native/addon/store_records.cc",
         "native/addon/store_regions.cc",
         "native/addon/string_table.cc",
+        "native/addon/thread_table.cc",
         "native/addon/timeline.cc",
         "native/addon/worst_holds.cc"
       ],

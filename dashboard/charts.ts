@@ -1,5 +1,7 @@
 // The charts (uPlot): the live 5 minutes, fed one row per second by the server, or a longer
-// range of the history (a row per slot of its tier), replaced whole at each update.
+// range of the history (a row per slot of its tier), replaced whole at each update. A drag
+// across any chart zooms all four to that span (`zoom`, wall seconds); pan and reset come
+// from the page (main.ts), which also makes the thread table and worst holds follow.
 import uPlot from 'uplot'
 import { SeriesColumn, type SeriesMessage } from '../server/shared/views'
 
@@ -56,12 +58,16 @@ const specs: ChartSpec[] = [
   }
 ]
 
+export interface Zoom { from: number, to: number } // wall seconds
+
 export class Charts {
   private readonly plots: uPlot[] = []
   private rows: number[][] = [] // one per second: a series row (SeriesColumn), WALL in seconds
   restarts: number[] = [] // seconds: a service's runs after the first started here
+  zoom: Zoom | null = null
 
-  constructor () {
+  // `onZoom`: the user dragged across a chart (a span) or double-clicked one (null).
+  constructor (private readonly onZoom: (zoom: Zoom | null) => void = () => {}) {
     for (const spec of specs) {
       const element = document.getElementById(spec.element)!
       const scales: uPlot.Scales = { x: { time: true } }
@@ -74,8 +80,25 @@ export class Charts {
         axes: [{}, { size: 50, label: spec.yLabel }, ...spec.series.filter((s) => s.scale)
           .map((s) => ({ scale: s.scale, side: 1, label: s.axisLabel, grid: { show: false } }))],
         series: [{}, ...spec.series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5, scale: s.scale ?? 'y', spanGaps: false }))],
-        hooks: { draw: [(u) => this.drawRestarts(u)] }
+        // A drag selects; the selection becomes every chart's zoom (setSelect below).
+        cursor: { drag: { x: true, y: false, setScale: false } },
+        hooks: {
+          draw: [(u) => this.drawRestarts(u)],
+          setSelect: [(u) => {
+            if (u.select.width < 2) return
+            const from = u.posToVal(u.select.left, 'x')
+            const to = u.posToVal(u.select.left + u.select.width, 'x')
+            u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false)
+            this.setZoom({ from, to })
+            this.onZoom(this.zoom)
+          }]
+        }
       }, [[], ...spec.series.map(() => [])], element)
+      element.addEventListener('dblclick', () => {
+        if (!this.zoom) return
+        this.setZoom(null)
+        this.onZoom(null)
+      })
       this.plots.push(plot)
     }
     window.addEventListener('resize', () => this.plots.forEach((p, i) =>
@@ -85,6 +108,18 @@ export class Charts {
   reset (): void {
     this.rows = []
     this.restarts = []
+    this.zoom = null
+  }
+
+  // Every chart to `zoom` (null: the whole range of the data).
+  setZoom (zoom: Zoom | null): void {
+    this.zoom = zoom
+    this.draw()
+  }
+
+  // The span of the data (wall seconds): what pan is bounded by.
+  extent (): Zoom | null {
+    return this.rows.length ? { from: this.rows[0][WALL], to: this.rows[this.rows.length - 1][WALL] } : null
   }
 
   // New seconds (rows replace any already seen for the same second).
@@ -113,6 +148,7 @@ export class Charts {
         }))
       ]
       plot.setData(data)
+      if (this.zoom) plot.setScale('x', { min: this.zoom.from, max: this.zoom.to })
     })
   }
 

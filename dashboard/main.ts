@@ -32,7 +32,10 @@ const state = {
 }
 
 const model = new TimelineModel()
-const charts = new Charts()
+const charts = new Charts(() => {
+  renderZoom()
+  resubscribe()
+})
 const timeline = new TimelineCanvas($('timeline'), model, (startNs, endNs) => requestView(startNs, endNs), () => state.paused,
   (tid, startNs) => [...state.longHolds, ...state.worstHolds].find((h) => h.tid === tid && Math.abs(h.startNs - startNs) < 2000)?.cause ?? null)
 const connection = new Connection(receive, (live) => {
@@ -53,8 +56,32 @@ function subscribe (extra: Record<string, unknown> = {}): void {
     widthPx: timeline.widthPx(),
     longHoldMs: state.longHoldMs,
     chartRangeS: state.chartRangeS,
+    ...(charts.zoom ? { chartFromMs: Math.max(0, charts.zoom.from * 1000), chartToMs: Math.max(1, charts.zoom.to * 1000) } : {}),
     ...extra
   })
+}
+
+// The same view again with a setting changed: a paused or kept view stays as it is.
+function resubscribe (): void {
+  subscribe(state.paused ? { live: false, ...timeline.view, worstHold: state.worstHoldShown } : {})
+}
+
+// The zoom's controls: its span, pan by half of it (within the data), reset.
+function renderZoom (): void {
+  const zoom = charts.zoom
+  $('chart-zoom').hidden = !zoom
+  if (zoom) $('zoom-span').textContent = `${clock(zoom.from * 1000)} – ${clock(zoom.to * 1000)}`
+}
+
+function pan (direction: -1 | 1): void {
+  const zoom = charts.zoom
+  const extent = charts.extent()
+  if (!zoom || !extent) return
+  const span = zoom.to - zoom.from
+  const from = Math.min(Math.max(zoom.from + direction * span / 2, extent.from), Math.max(extent.from, extent.to - span))
+  charts.setZoom({ from, to: from + span })
+  renderZoom()
+  resubscribe()
 }
 
 let viewTimer: ReturnType<typeof setTimeout> | undefined
@@ -79,7 +106,12 @@ function receive (message: DashboardMessage, bytes: number): void {
   if (message.type === 'processes') return renderPicker(message.processes, message.services)
   const full = message.type === 'full' || message.instance !== state.shown
   if (full) {
-    if (message.instance !== state.shown) charts.reset()
+    if (message.instance !== state.shown) {
+      const zoomed = charts.zoom !== null
+      charts.reset()
+      renderZoom()
+      if (zoomed) resubscribe() // the zoom was of the other process
+    }
     state.shown = message.instance
   }
   const spanNs = message.live && !state.paused ? message.windowMs * 1e6 : timeline.view.endNs - timeline.view.startNs
@@ -197,6 +229,7 @@ $<HTMLSelectElement>('process').addEventListener('change', (e) => {
   state.service = value.startsWith('service:') ? value.slice('service:'.length) : null
   state.selected = state.service ? null : value || null
   charts.reset()
+  renderZoom()
   state.paused = false
   state.worstHoldShown = undefined
   $('live').textContent = 'Pause'
@@ -210,10 +243,18 @@ for (const choice of ['holds-latest', 'holds-worst']) {
     renderHolds()
   })
 }
+$('zoom-back').addEventListener('click', () => pan(-1))
+$('zoom-forward').addEventListener('click', () => pan(1))
+$('zoom-reset').addEventListener('click', () => {
+  charts.setZoom(null)
+  renderZoom()
+  resubscribe()
+})
 $<HTMLSelectElement>('chart-range').addEventListener('change', (e) => {
   state.chartRangeS = Number((e.target as HTMLSelectElement).value)
   charts.reset()
-  subscribe(state.paused ? { live: false, ...timeline.view, worstHold: state.worstHoldShown } : {})
+  renderZoom()
+  resubscribe()
 })
 $<HTMLSelectElement>('window').addEventListener('change', (e) => {
   state.windowMs = Number((e.target as HTMLSelectElement).value)
@@ -223,7 +264,7 @@ $<HTMLInputElement>('threshold').addEventListener('change', (e) => {
   const ms = Number((e.target as HTMLInputElement).value)
   if (ms > 0) {
     state.longHoldMs = ms
-    subscribe(state.paused ? { live: false, ...timeline.view, worstHold: state.worstHoldShown } : {})
+    resubscribe()
   }
 })
 window.addEventListener('resize', () => timeline.requestFrame())

@@ -1,22 +1,29 @@
-// The thread table beside the charts: each thread's share of the process's lifetime spent
-// holding and waiting for the GIL, its acquisitions and its longest hold, most held first.
-// Exact figures (the totals the process sends), the same the run summary prints.
+// The thread table beside the charts: each thread's share of the charts' range (or of the
+// part they are zoomed to) spent holding and waiting for the GIL, its acquisitions and its
+// longest hold, most held first. Exact figures (the totals the process sends): over the whole
+// run, those the run summary prints; over a range, their increase in whole slots of the
+// threads' history, whose span the scope line names.
 import { clock, duration, percent } from './format'
 import type { ThreadsView } from '../server/shared/views'
 
 export function renderThreads (body: HTMLElement, scope: HTMLElement, more: HTMLElement, view: ThreadsView): void {
   const lifetime = view.durationNs
-  scope.textContent = `share of the process's lifetime so far (${duration(lifetime)}), most held first`
+  scope.textContent = view.widthS
+    ? `share of ${duration(lifetime)} from ${clock(view.fromMs ?? 0)} (in ${view.widthS} s steps), most held first`
+    : `share of the process's lifetime so far (${duration(lifetime)}), most held first`
+  scope.dataset.fromMs = String(view.fromMs ?? '')
+  scope.dataset.durationNs = String(lifetime)
   body.replaceChildren(...view.threads.map((t) => {
     const row = document.createElement('tr')
-    row.dataset.thread = t.name
+    row.dataset.thread = t.forgottenThreads !== undefined ? '(other threads)' : t.name
     row.dataset.holdNs = String(t.holdNs)
     row.dataset.waitNs = String(t.waitNs)
     row.dataset.acquisitions = String(t.acquisitions)
     row.dataset.longestHoldNs = String(t.longestHoldNs)
     if (t.exited) row.className = 'exited'
+    const forgotten = t.forgottenThreads !== undefined
     const cells = [
-      t.name || `tid ${t.tid}`,
+      forgotten ? 'other threads' : t.name || `tid ${t.tid}`,
       lifetime > 0 ? percent(t.holdNs / lifetime) : '—',
       lifetime > 0 ? percent(t.waitNs / lifetime) : '—',
       t.acquisitions.toLocaleString('en-US')
@@ -32,7 +39,8 @@ export function renderThreads (body: HTMLElement, scope: HTMLElement, more: HTML
     longest.className = 'number longest'
     const hold = document.createElement('span')
     hold.className = 'hold'
-    hold.textContent = t.longestHoldNs ? duration(t.longestHoldNs) : '—'
+    // A range's longest comes from the holds of 1 ms or more seen: shorter ones are not told apart.
+    hold.textContent = t.longestHoldNs ? duration(t.longestHoldNs) : view.widthS && t.acquisitions ? '< 1 ms' : '—'
     longest.append(hold)
     if (t.longestHoldNs) {
       const when = document.createElement('div')
@@ -41,7 +49,9 @@ export function renderThreads (body: HTMLElement, scope: HTMLElement, more: HTML
       longest.append(when)
     }
     row.append(longest)
-    row.cells[0].title = `${t.name || 'unnamed'} (tid ${t.tid}${t.exited ? ', exited' : ''})`
+    row.cells[0].title = forgotten
+      ? `threads no longer listed, together: ${t.forgottenThreads} that exited a while ago (the server keeps their sum, not each), any beyond its thread limit`
+      : `${t.name || 'unnamed'} (tid ${t.tid}${t.exited ? ', exited' : ''})`
     return row
   }))
   const hidden = view.total - view.threads.length

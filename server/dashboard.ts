@@ -51,6 +51,7 @@ interface Subscription {
   view?: { startNs: number, endNs: number } // when paused/zoomed
   worstHold?: number // when showing the timeline kept with one of the worst holds (its id)
   chartRangeS: number // LIVE_CHART_S: the live charts; else that range of the history (0: the whole run)
+  chartZoom?: { fromMs: number, toMs: number } // the charts zoomed in (wall ms): the thread table and worst holds follow
   service?: string // a service's id (/api/services): its newest run shown, its charts across its runs
 }
 
@@ -225,6 +226,7 @@ export class DashboardHub {
     // Hold ids are a process's own: only with the process named.
     s.worstHold = s.live || !s.instance ? undefined : message.worstHold
     if (message.chartRangeS !== undefined) s.chartRangeS = message.chartRangeS
+    s.chartZoom = message.chartFromMs === undefined ? undefined : { fromMs: message.chartFromMs, toMs: message.chartToMs! }
     client.needsFull = true
   }
 
@@ -365,14 +367,25 @@ export class DashboardHub {
         if (main) message.seriesRange = [{ interp: main.interp, columns: main.columns, rows: Array.from(main.rows), widthS: main.widthS }]
       }
       message.longHolds = this.store.longHolds(instance, s.longHoldMs * 1e6, 50)
-      // The worst of the charts' range (the live 5 minutes, an hour, ..., the whole run).
-      const nowNs = this.store.clock(instance)?.nowNs ?? 0
-      const rangeNs = (s.chartRangeS || Infinity) * 1e9
-      message.worstHolds = this.store.worstHolds(instance, 100)?.filter((h) => nowNs - h.endNs <= rangeNs).slice(0, 20) ?? null
-      message.threads = this.store.threads(instance, THREAD_ROWS)
+      // The worst holds and the thread table of the charts' range (the live 5 minutes, an
+      // hour, ..., the whole run), or of the part of it the charts are zoomed to.
+      const range = this.chartSpan(instance, s)
+      message.worstHolds = this.store.worstHolds(instance, 100)
+        ?.filter((h) => !range || (h.endNs >= range.fromNs && h.startNs < range.toNs)).slice(0, 20) ?? null
+      message.threads = range ? this.store.threads(instance, THREAD_ROWS, range.fromNs, range.toNs) : this.store.threads(instance, THREAD_ROWS)
     }
     client.needsFull = false
     this.send(client, message)
+  }
+
+  // The span of the process's clock the charts show; null: its whole run.
+  private chartSpan (instance: string, s: Subscription): { fromNs: number, toNs: number } | null {
+    const clock = this.store.clock(instance)
+    if (!clock) return null
+    const nsOf = (wallMs: number): number => Math.max(0, clock.nowNs + (wallMs - clock.wallMs) * 1e6)
+    if (s.chartZoom) return { fromNs: nsOf(s.chartZoom.fromMs), toNs: nsOf(s.chartZoom.toMs) }
+    if (s.chartRangeS === 0) return null
+    return { fromNs: Math.max(0, clock.nowNs - s.chartRangeS * 1e9), toNs: clock.nowNs }
   }
 
   // In flight until ws hands the frame to the kernel: a client that does not read holds

@@ -9,12 +9,16 @@ const INSTANCE = { type: 'string', pattern: '^[0-9a-f]{16}$' } as const
 
 // The longest chart range a client may ask for (the history's coarsest tier keeps 30 days).
 export const MAX_CHART_RANGE_S = 31 * 86_400
+// Wall times in ms a client may name: up to the year 2286.
+const MAX_WALL_MS = 1e13
 
 // {"type":"subscribe", ...}: which process the dashboard shows and how. Numbers out of their
 // useful range are clamped by the hub (server/dashboard.ts), not refused: a narrow window
 // asks for less than 100 px. `live: false` with startNs and endNs freezes a view of that
 // span (paused, zoomed); `live: false` alone follows the process as live does; `live: false`
 // with worstHold shows the timeline kept around that worst hold (GET .../worst-holds).
+// chartFromMs and chartToMs: the charts zoomed to that span (wall ms) of their range; the
+// thread table and the worst holds follow it.
 export const subscribeSchema = {
   type: 'object',
   additionalProperties: false,
@@ -30,9 +34,11 @@ export const subscribeSchema = {
     endNs: { type: 'number', minimum: 0 },
     worstHold: { type: 'integer', minimum: 1, maximum: 0xffffffff },
     chartRangeS: { type: 'integer', minimum: 0, maximum: MAX_CHART_RANGE_S },
+    chartFromMs: { type: 'number', minimum: 0, maximum: MAX_WALL_MS },
+    chartToMs: { type: 'number', minimum: 0, maximum: MAX_WALL_MS },
     service: INSTANCE
   },
-  dependencies: { startNs: ['endNs'], endNs: ['startNs'] }
+  dependencies: { startNs: ['endNs'], endNs: ['startNs'], chartFromMs: ['chartToMs'], chartToMs: ['chartFromMs'] }
 } as const
 
 export interface SubscribeMessage {
@@ -46,6 +52,8 @@ export interface SubscribeMessage {
   endNs?: number
   worstHold?: number // with live: false, the timeline kept with that worst hold
   chartRangeS?: number // the charts' range: 300 (the live 5 minutes, by default), longer, or 0: the whole run
+  chartFromMs?: number // the charts zoomed in: wall ms, with chartToMs
+  chartToMs?: number
   service?: string // a service's id: its newest run, and its charts across every run
 }
 
@@ -66,6 +74,9 @@ export function parseDashboardMessage (text: string): Parsed<SubscribeMessage> {
   if (!validateSubscribe(message)) return { ok: false, error: describe(validateSubscribe.errors) }
   if (message.startNs !== undefined && !(message.endNs! > message.startNs)) {
     return { ok: false, error: '/endNs must be after /startNs' }
+  }
+  if (message.chartFromMs !== undefined && !(message.chartToMs! > message.chartFromMs)) {
+    return { ok: false, error: '/chartToMs must be after /chartFromMs' }
   }
   return { ok: true, value: message }
 }

@@ -37,7 +37,7 @@ interface NativeStore {
   services(): ServiceEntry[]
   serviceSeries(id: string, maxPoints: number, maxRows: number): ServiceSeries | null
   clock(instance: string): ProcessClock | null
-  threads(instance: string, limit: number): ThreadsView | null
+  threads(instance: string, limit: number, fromNs?: number, toNs?: number): ThreadsView | null
   summary(instance: string, topHolds: number): NativeProcessSummary | null
   preamble(connection: number): Buffer | null
   countOverflow(limit: LimitKind): void
@@ -97,9 +97,17 @@ export interface StoreOptions {
   // The history's tiers, finest first (default 1 s × 3600, 60 s × 1440, 600 s × 4320):
   // shortened by tests, which cannot wait an hour for the second tier.
   seriesTiers?: Array<{ widthS: number, slots: number }>
+  // The threads' history (the thread table of a range): 10 s × 360, 60 s × 1440, 600 s × 4320.
+  threadTiers?: Array<{ widthS: number, slots: number }>
   // A replayed recording, looked at as a whole (gilwatch view): its clock is the recording's,
   // so nothing is retired, forgotten or settled by this machine's.
   frozen?: boolean
+}
+
+// Tiers as the addon's options: seriesTier0WidthS, seriesTier0Slots, ... (whole, at least 1).
+function tierOptions (prefix: string, tiers: Array<{ widthS: number, slots: number }> = []): Record<string, number> {
+  return Object.fromEntries(tiers.slice(0, 3).flatMap((tier, i) => [
+    [`${prefix}${i}WidthS`, Math.max(1, Math.floor(tier.widthS))], [`${prefix}${i}Slots`, Math.max(1, Math.floor(tier.slots))]]))
 }
 
 export class Store {
@@ -119,8 +127,8 @@ export class Store {
       holdMaxWindowMs: options.holdMaxWindowMs,
       keepDefinitions: options.keepDefinitions,
       limits: options.limits,
-      ...Object.fromEntries((options.seriesTiers ?? []).slice(0, 3).flatMap((tier, i) => [
-        [`seriesTier${i}WidthS`, Math.max(1, Math.floor(tier.widthS))], [`seriesTier${i}Slots`, Math.max(1, Math.floor(tier.slots))]]))
+      ...tierOptions('seriesTier', options.seriesTiers),
+      ...tierOptions('threadTier', options.threadTiers)
     })
     this.retireAfterMs = options.retireAfterMs ?? RETIRE_AFTER_MS
     this.forgetAfterMs = options.forgetAfterMs ?? FORGET_AFTER_MS
@@ -211,7 +219,12 @@ export class Store {
   services (): ServiceEntry[] { return this.native.services() }
   serviceSeries (id: string, maxPoints: number, maxRows: number): ServiceSeries | null { return this.native.serviceSeries(id, maxPoints, maxRows) }
   clock (instance: string): ProcessClock | null { return this.native.clock(instance) }
-  threads (instance: string, limit: number): ThreadsView | null { return this.native.threads(instance, limit) }
+  // Since the process came (exact: its totals), or over [fromNs, toNs) of its clock (its
+  // threads' history: whole slots of a tier, ThreadsView.fromMs and widthS say which).
+  threads (instance: string, limit: number, fromNs?: number, toNs?: number): ThreadsView | null {
+    return fromNs === undefined || toNs === undefined ? this.native.threads(instance, limit) : this.native.threads(instance, limit, fromNs, toNs)
+  }
+
   summary (instance: string, topHolds = 10): ProcessSummary | null {
     const native = this.native.summary(instance, topHolds)
     if (!native) return null

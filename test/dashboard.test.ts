@@ -87,7 +87,7 @@ test('the 200 ms hold on "blocker": charts, thread table, long-holds table, time
     assert.ok(tiles.some((t) => /^Threads waitingavg \d+\.\daverage over the last [1-5] s$/.test(t)), tiles.join(' | '))
 
     // The thread table: "blocker" with its one 200 ms hold (exact: from the process's own
-    // totals), rows most held first, the spinners on top.
+    // totals and ranges), rows most held first, the spinners on top.
     const threadRow = p.locator('#threads tr[data-thread="blocker"]')
     await threadRow.waitFor({ timeout: 15_000 })
     const longestNs = Number(await threadRow.getAttribute('data-longest-hold-ns'))
@@ -96,7 +96,9 @@ test('the 200 ms hold on "blocker": charts, thread table, long-holds table, time
     const longest = threadRow.locator('td.longest')
     assert.match(await longest.locator('.hold').textContent() ?? '', /^20\d\.\d ms$/)
     assert.match(await longest.locator('.when').textContent() ?? '', /^at \d\d:\d\d:\d\d\.\d{3}$/)
-    assert.match(await p.locator('#threads-scope').textContent() ?? '', /lifetime so far \(\d+\.\d\d s\)/)
+    // Over the charts' range (the live 5 minutes: all of this young process's life), in the
+    // 10 s steps of the threads' history.
+    assert.match(await p.locator('#threads-scope').textContent() ?? '', /^share of \d+\.\d\d s from \d\d:\d\d:\d\d\.\d{3} \(in 10 s steps\)/)
     const rows = await p.locator('#threads tr').evaluateAll((trs) => trs.map((tr) => ({
       name: (tr as HTMLElement).dataset.thread!,
       holdNs: Number((tr as HTMLElement).dataset.holdNs),

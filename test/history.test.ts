@@ -1,6 +1,7 @@
 // The history in tiers: a run longer than the finest tier (tiers shortened by configuration:
 // 1 s × 4, 2 s × 60, 10 s × 100) is shown whole from the next tier, through the API and the
-// dashboard's range picker in Chromium, and its numbers add up to the process's own totals.
+// dashboard's range picker in Chromium, and its numbers add up to the process's own totals;
+// the thread table follows the range and the charts' zoom.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import type { Browser } from 'playwright-core'
@@ -11,7 +12,8 @@ import { finished, launchBrowser, monitoredEnv, parseExposition, run, script, st
 let server: TestServer
 let browser: Browser
 before(async () => {
-  server = await startTestServer({ seriesTiers: [{ widthS: 1, slots: 4 }, { widthS: 2, slots: 60 }, { widthS: 10, slots: 100 }] })
+  const tiers = [{ widthS: 1, slots: 4 }, { widthS: 2, slots: 60 }, { widthS: 10, slots: 100 }]
+  server = await startTestServer({ seriesTiers: tiers, threadTiers: tiers })
   browser = await launchBrowser()
 })
 after(async () => {
@@ -59,6 +61,50 @@ test('a run longer than the finest tier: the whole of it from the next tier, equ
       return charts.points() === n ? charts.latest(n) : null
     }, rows.length, { timeout: 15_000 }).then((h) => h.jsonValue()) as number[][]
     assert.deepEqual(shown.map((r) => r[SeriesColumn.WALL]), rows.map((r) => r[SeriesColumn.WALL] / 1000))
+
+    // "Last hour": the thread table over that range, from the threads' 2 s tier (the 1 s
+    // one keeps 4 s), adds up to the process's totals exactly.
+    await page.selectOption('#chart-range', '3600')
+    const table = (await page.waitForFunction(() => {
+      const scope = document.getElementById('threads-scope')!
+      if (!/in 2 s steps/.test(scope.textContent ?? '')) return null
+      const rows = [...document.querySelectorAll<HTMLElement>('#threads tr')].map((r) => ({
+        name: r.dataset.thread!, holdNs: Number(r.dataset.holdNs), acquisitions: Number(r.dataset.acquisitions)
+      }))
+      return { rows, durationNs: Number(scope.dataset.durationNs) }
+    }, undefined, { timeout: 15_000 }).then((h) => h.jsonValue()))!
+    const tableHeld = table.rows.reduce((n, r) => n + r.holdNs, 0)
+    assert.equal(table.rows.reduce((n, r) => n + r.acquisitions, 0), acquisitions, 'every acquisition in the table, once')
+    assert.ok(Math.abs(tableHeld / 1e9 - heldSeconds) < 1e-6, `the time held: ${tableHeld / 1e9} s in the table, ${heldSeconds} s in all`)
+    assert.equal(table.rows[0].name, 'steady', 'the holder first')
+    assert.ok(table.durationNs >= 8e9, 'the whole run')
+
+    // A drag across a chart zooms every chart, and the table follows: a part of the run.
+    const over = (await page.locator('#chart-fractions .u-over').boundingBox())!
+    await page.mouse.move(over.x + over.width * 0.3, over.y + over.height / 2)
+    await page.mouse.down()
+    await page.mouse.move(over.x + over.width * 0.6, over.y + over.height / 2, { steps: 5 })
+    await page.mouse.up()
+    assert.equal(await page.locator('#chart-zoom').isVisible(), true, 'the zoom shows its span')
+    const zoomed = (await page.waitForFunction((whole) => {
+      const scope = document.getElementById('threads-scope')!
+      const durationNs = Number(scope.dataset.durationNs)
+      if (!(durationNs < whole)) return null
+      const held = [...document.querySelectorAll<HTMLElement>('#threads tr')].reduce((n, r) => n + Number(r.dataset.holdNs), 0)
+      const zoom = (window as any).__gilwatch.charts.zoom
+      return { durationNs, held, zoom }
+    }, table.durationNs, { timeout: 15_000 }).then((h) => h.jsonValue()))!
+    assert.ok(zoomed.held > 0 && zoomed.held < tableHeld, `a part of the time held: ${zoomed.held} of ${tableHeld} ns`)
+    const scales = await page.evaluate(() => (window as any).__gilwatch.charts.plots.map((p: any) => [p.scales.x.min, p.scales.x.max]))
+    for (const [min, max] of scales) assert.deepEqual([min, max], [zoomed.zoom.from, zoomed.zoom.to], 'every chart zoomed alike')
+    // Pan earlier by half the span, within the run; reset: the whole range again.
+    await page.click('#zoom-back')
+    const panned = await page.evaluate(() => (window as any).__gilwatch.charts.zoom)
+    assert.ok(panned.from < zoomed.zoom.from && Math.abs((panned.to - panned.from) - (zoomed.zoom.to - zoomed.zoom.from)) < 1e-6, 'panned, same span')
+    console.log(`# thread table: ${table.rows.length} rows over ${(table.durationNs / 1e9).toFixed(1)} s; zoomed to ${(zoomed.durationNs / 1e9).toFixed(1)} s: ${(zoomed.held / 1e9).toFixed(3)} of ${(tableHeld / 1e9).toFixed(3)} s held`)
+    await page.click('#zoom-reset')
+    await page.waitForFunction((whole) => Number(document.getElementById('threads-scope')!.dataset.durationNs) === whole, table.durationNs, { timeout: 15_000 })
+    assert.equal(await page.locator('#chart-zoom').isVisible(), false)
     assert.deepEqual(errors, [])
   } finally {
     await page.close()

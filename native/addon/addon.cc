@@ -67,6 +67,14 @@ void eachStoreOption(NativeStoreOptions &o, Visit visit) {
     visit(names[i][0], o.seriesTiers[i].widthS, 1);
     visit(names[i][1], o.seriesTiers[i].slots, 1);
   }
+  // The threads' history's tiers: threadTier0WidthS, threadTier0Slots, ...
+  static const char *const threadNames[kThreadTiers][2] = {{"threadTier0WidthS", "threadTier0Slots"},
+                                                           {"threadTier1WidthS", "threadTier1Slots"},
+                                                           {"threadTier2WidthS", "threadTier2Slots"}};
+  for (size_t i = 0; i < kThreadTiers; i++) {
+    visit(threadNames[i][0], o.threadTiers[i].widthS, 1);
+    visit(threadNames[i][1], o.threadTiers[i].slots, 1);
+  }
 }
 
 Napi::Object limitsObject(Napi::Env env, IngestLimits limits) {
@@ -314,12 +322,16 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
     return o;
   }
 
-  // threads(instance, limit)
+  // threads(instance, limit[, fromNs, toNs]): since the process came, or over that range of its clock
   Napi::Value Threads(const Napi::CallbackInfo &info) {
     uint64_t now = 0;
     const Process *p = processArg(info, now);
     if (!p) return info.Env().Null();
-    return threadsView(info.Env(), *p, now, info[1].As<Napi::Number>().Uint32Value());
+    uint32_t limit = info[1].As<Napi::Number>().Uint32Value();
+    if (info.Length() >= 4 && info[2].IsNumber() && info[3].IsNumber())
+      return threadsRangeView(info.Env(), *p, now, info[2].As<Napi::Number>().DoubleValue(),
+                              info[3].As<Napi::Number>().DoubleValue(), limit);
+    return threadsView(info.Env(), *p, now, limit);
   }
 
   // summary(instance, topHolds)

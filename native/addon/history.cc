@@ -46,36 +46,6 @@ void DensityBins::add(LaneKind kind, uint64_t startNs, uint64_t endNs) {
   }
 }
 
-SeriesSample &SampleRing::at(uint64_t slot) {
-  // Older than the window (a late range, a sender's clock): it would take a live slot's place.
-  if (!samples_.empty() && slot + tier_.slots <= newest_) return discarded_ = SeriesSample{};
-  newest_ = samples_.empty() ? slot : std::max(newest_, slot);
-  if (samples_.empty()) samples_.resize(kInitialSlots);
-  for (;;) {
-    SeriesSample &s = samples_[slot % samples_.size()];
-    if (s.slot == slot) return s;
-    // A full ring, or a place whose slot left the window: reuse it, as a plain ring would.
-    if (samples_.size() >= tier_.slots || !live(s)) {
-      s = SeriesSample{};
-      s.slot = slot;
-      return s;
-    }
-    // Two slots of the window in one place: double and place the live slots again.
-    std::vector<SeriesSample> old = std::move(samples_);
-    for (size_t size = std::min(old.size() * 2, tier_.slots);; size = std::min(size * 2, tier_.slots)) {
-      samples_.assign(size, SeriesSample{});
-      bool collided = false;
-      for (const SeriesSample &o : old) {
-        if (!live(o)) continue;
-        SeriesSample &to = samples_[o.slot % size];
-        if (to.slot != UINT64_MAX) collided = true;
-        to = o;
-      }
-      if (!collided || size == tier_.slots) break;
-    }
-  }
-}
-
 void GilSeries::addTime(bool hold, uint64_t startNs, uint64_t endNs) {
   for (SampleRing &ring : rings_) {
     uint64_t width = ring.widthNs(), first = startNs / width, last = endNs / width;
@@ -84,6 +54,24 @@ void GilSeries::addTime(bool hold, uint64_t startNs, uint64_t endNs) {
       uint64_t from = std::max(startNs, slot * width), to = std::min(endNs, (slot + 1) * width);
       if (to > from) (hold ? ring.at(slot).holdNs : ring.at(slot).waitNs) += to - from;
     }
+  }
+}
+
+void ThreadHistory::add(const ThreadHistory &other) {
+  for (size_t i = 0; i < kThreadTiers; i++) {
+    TierRing<ThreadSample> &into = rings_[i];
+    if (into.tier().widthS != other.rings_[i].tier().widthS) continue; // not configured alike
+    other.rings_[i].forEach([&](const ThreadSample &s) {
+      ThreadSample &t = into.at(s.slot);
+      t.holdNs += s.holdNs;
+      t.waitNs += s.waitNs;
+      t.holds += s.holds;
+      t.waits += s.waits;
+      if (s.longestHoldNs > t.longestHoldNs) {
+        t.longestHoldNs = s.longestHoldNs;
+        t.longestHoldStartNs = s.longestHoldStartNs;
+      }
+    });
   }
 }
 

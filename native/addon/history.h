@@ -1,6 +1,7 @@
 // What the dashboard draws, kept beside the raw recent ranges: long ranges exactly, short
-// ones as 20 ms density bins (30 s), and the GIL series in tiers (1 s for an hour, 1 min for
-// a day, 10 min for 30 days). Bounded per thread and per GIL whatever the event rate.
+// ones as 20 ms density bins (30 s), the GIL series in tiers (1 s for an hour, 1 min for a
+// day, 10 min for 30 days) and each thread's history in tiers (10 s, 1 min, 10 min). Bounded
+// per thread and per GIL whatever the event rate.
 #pragma once
 
 #include <algorithm>
@@ -75,30 +76,70 @@ constexpr std::array<SeriesTier, kSeriesTiers> kDefaultSeriesTiers{{{1, 3600}, {
 // The last `slots` slots of one tier, slot i in place i % size. Like DensityBins it starts
 // small and doubles only when two slots of the window need one place: a process that lives a
 // second costs one sample, not a full ring (a recording of 20 000 short processes took
-// 1.5 GB to replay before).
-class SampleRing {
+// 1.5 GB to replay before). `Sample` has a `slot` member, UINT64_MAX when empty.
+template <typename Sample>
+class TierRing {
  public:
-  SampleRing() = default;
-  explicit SampleRing(SeriesTier tier) : tier_(tier) {}
-  SeriesSample &at(uint64_t slot);
-  const SeriesSample *find(uint64_t slot) const {
+  TierRing() = default;
+  explicit TierRing(SeriesTier tier) : tier_(tier) {}
+  Sample &at(uint64_t slot);
+  const Sample *find(uint64_t slot) const {
     if (samples_.empty()) return nullptr;
-    const SeriesSample &s = samples_[slot % samples_.size()];
+    const Sample &s = samples_[slot % samples_.size()];
     return s.slot == slot ? &s : nullptr;
   }
   SeriesTier tier() const { return tier_; }
   uint64_t widthNs() const { return tier_.widthS * 1'000'000'000; }
   uint64_t newest() const { return newest_; }
   size_t capacity() const { return samples_.size(); }
+  // Whether the window still has the slot that holds `ns` (the ring is empty: nothing yet).
+  bool covers(uint64_t ns) const { return samples_.empty() || ns / widthNs() + tier_.slots > newest_; }
+  template <typename F>
+  void forEach(F f) const {
+    for (const Sample &s : samples_)
+      if (live(s)) f(s);
+  }
 
  private:
   static constexpr size_t kInitialSlots = 4;
-  bool live(const SeriesSample &s) const { return s.slot != UINT64_MAX && s.slot + tier_.slots > newest_; }
+  bool live(const Sample &s) const { return s.slot != UINT64_MAX && s.slot + tier_.slots > newest_; }
   SeriesTier tier_{1, 300};
-  std::vector<SeriesSample> samples_; // allocated on first use
-  uint64_t newest_ = 0;               // the latest slot seen
-  SeriesSample discarded_;            // where writes older than the window go
+  std::vector<Sample> samples_; // allocated on first use
+  uint64_t newest_ = 0;         // the latest slot seen
+  Sample discarded_;            // where writes older than the window go
 };
+using SampleRing = TierRing<SeriesSample>;
+
+template <typename Sample>
+Sample &TierRing<Sample>::at(uint64_t slot) {
+  // Older than the window (a late range, a sender's clock): it would take a live slot's place.
+  if (!samples_.empty() && slot + tier_.slots <= newest_) return discarded_ = Sample{};
+  newest_ = samples_.empty() ? slot : std::max(newest_, slot);
+  if (samples_.empty()) samples_.resize(kInitialSlots);
+  for (;;) {
+    Sample &s = samples_[slot % samples_.size()];
+    if (s.slot == slot) return s;
+    // A full ring, or a place whose slot left the window: reuse it, as a plain ring would.
+    if (samples_.size() >= tier_.slots || !live(s)) {
+      s = Sample{};
+      s.slot = slot;
+      return s;
+    }
+    // Two slots of the window in one place: double and place the live slots again.
+    std::vector<Sample> old = std::move(samples_);
+    for (size_t size = std::min(old.size() * 2, tier_.slots);; size = std::min(size * 2, tier_.slots)) {
+      samples_.assign(size, Sample{});
+      bool collided = false;
+      for (const Sample &o : old) {
+        if (!live(o)) continue;
+        Sample &to = samples_[o.slot % size];
+        if (to.slot != UINT64_MAX) collided = true;
+        to = o;
+      }
+      if (!collided || size == tier_.slots) break;
+    }
+  }
+}
 
 // One GIL's series in every tier: each count goes to the slot of every tier it falls in.
 class GilSeries {
@@ -121,6 +162,45 @@ class GilSeries {
 
  private:
   std::array<SampleRing, kSeriesTiers> rings_;
+};
+
+// One slot of one thread's history: what the process's own totals (GW_FRAME_GIL_TOTALS) said
+// the thread did in it, all GILs together, so a range's sum is exact to the sender's tick.
+struct ThreadSample {
+  uint64_t slot = UINT64_MAX;
+  uint64_t holdNs = 0, waitNs = 0;
+  uint64_t holds = 0, waits = 0;
+  uint64_t longestHoldNs = 0, longestHoldStartNs = 0; // the longest that began in the slot, as far as seen
+};
+
+constexpr size_t kThreadTiers = 3;
+// 10 s for an hour, 1 min for a day, 10 min for 30 days: 56 bytes a slot, 109 KB for a thread
+// busy every slot of 24 hours; a thread that lives a second costs one slot per tier.
+constexpr std::array<SeriesTier, kThreadTiers> kDefaultThreadTiers{{{10, 360}, {60, 1440}, {600, 4320}}};
+
+// A thread's history in tiers, behind the dashboard's thread table over a chosen range.
+class ThreadHistory {
+ public:
+  void configure(const std::array<SeriesTier, kThreadTiers> &tiers) {
+    for (size_t i = 0; i < kThreadTiers; i++)
+      rings_[i] = TierRing<ThreadSample>(
+          SeriesTier{std::max<uint64_t>(tiers[i].widthS, 1), std::max<size_t>(tiers[i].slots, 1)});
+  }
+  // What happened at `ns`: `f` on each tier's slot.
+  template <typename F>
+  void at(uint64_t ns, F f) {
+    for (TierRing<ThreadSample> &ring : rings_) f(ring.at(ns / ring.widthNs()));
+  }
+  // Another history's slots added to this one's (a forgotten thread's, into its process's).
+  void add(const ThreadHistory &other);
+  const TierRing<ThreadSample> &tier(size_t i) const { return rings_[i]; }
+  // A retired process keeps its threads' coarsest tier only.
+  void keepCoarsest() {
+    for (size_t i = 0; i + 1 < kThreadTiers; i++) rings_[i] = TierRing<ThreadSample>(rings_[i].tier());
+  }
+
+ private:
+  std::array<TierRing<ThreadSample>, kThreadTiers> rings_;
 };
 
 // Quantile estimate in ns from per-bucket counts (linear within the bucket).

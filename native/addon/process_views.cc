@@ -14,6 +14,7 @@
 
 #include "long_holds.h"
 #include "series_rows.h"
+#include "thread_table.h"
 #include "timeline.h"
 
 #include <algorithm>
@@ -297,6 +298,36 @@ Napi::Value threadsView(Napi::Env env, const Process &p, uint64_t clientNow, uin
   Napi::Object out = Napi::Object::New(env);
   out.Set("durationNs", static_cast<double>(clientNow > p.helloMonotonicNs ? clientNow - p.helloMonotonicNs : 0));
   out.Set("total", static_cast<double>(used.size()));
+  out.Set("threads", threads);
+  return out;
+}
+
+Napi::Value threadsRangeView(Napi::Env env, const Process &p, uint64_t clientNow, double fromNs, double toNs,
+                             uint32_t limit) {
+  auto clamp = [](double ns) { return ns <= 0 ? uint64_t{0} : ns >= 1.8e19 ? UINT64_MAX : static_cast<uint64_t>(ns); };
+  ThreadTable table = computeThreadTable(p, clientNow, clamp(fromNs), clamp(toNs), limit);
+  Napi::Array threads = Napi::Array::New(env, table.rows.size());
+  for (size_t i = 0; i < table.rows.size(); i++) {
+    const ThreadTableRow &row = table.rows[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("thread", row.thread ? row.thread->id : 0);
+    o.Set("tid", row.thread ? row.thread->tid : 0);
+    o.Set("name", row.thread ? row.thread->name : std::string());
+    o.Set("exited", row.thread ? row.thread->exited : true);
+    if (!row.thread) o.Set("forgottenThreads", p.forgottenThreadCount); // the unlisted threads' row
+    o.Set("holdNs", static_cast<double>(row.sum.holdNs));
+    o.Set("waitNs", static_cast<double>(row.sum.waitNs));
+    o.Set("acquisitions", static_cast<double>(row.sum.holds));
+    o.Set("waits", static_cast<double>(row.sum.waits));
+    o.Set("longestHoldNs", static_cast<double>(row.sum.longestHoldNs));
+    o.Set("longestHoldStartMs", row.sum.longestHoldNs ? p.wallMs(row.sum.longestHoldStartNs) : 0.0);
+    threads.Set(i, o);
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("durationNs", static_cast<double>(table.toNs - table.fromNs));
+  out.Set("fromMs", p.wallMs(table.fromNs));
+  out.Set("widthS", static_cast<double>(table.widthS));
+  out.Set("total", static_cast<double>(table.total));
   out.Set("threads", threads);
   return out;
 }

@@ -27,6 +27,10 @@ Napi::Value seriesRangeView(Napi::Env env, const Process &p, uint64_t clientNow,
 // The `limit` threads that held the GIL longest since the process connected, with how many
 // threads used it in all.
 Napi::Value threadsView(Napi::Env env, const Process &p, uint64_t clientNow, uint32_t limit);
+// The same over [fromNs, toNs) of the process's clock, from its threads' history: whole slots
+// of its tier (widthS), from fromMs (wall) for durationNs; forgotten threads as one row.
+Napi::Value threadsRangeView(Napi::Env env, const Process &p, uint64_t clientNow, double fromNs, double toNs,
+                             uint32_t limit);
 Napi::Value summaryView(Napi::Env env, const NativeStore &store, const Process &p, uint64_t clientNow,
                         uint32_t topHolds);
 

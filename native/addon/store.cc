@@ -58,6 +58,7 @@ Process *NativeStore::attach(const gw_hello &hello, std::string service, std::st
     process = processes_.back().get();
     byInstance_.emplace(hello.instance, process);
     process->strings = strings_;
+    process->unlistedThreads.configure(options_.threadTiers);
     process->instance = hello.instance;
     process->owner = owner;
     process->domainIds.assign(GW_MAX_DOMAINS, Process::kUndefined);
@@ -107,6 +108,7 @@ void NativeStore::detach(Process *process, uint64_t serverNowNs) {
     closeOpenRanges(*process, endNs);
     settleWorstHolds(*process, endNs, true);
   }
+  placeThreadHistory(*process, endNs); // totals that no STATUS followed
   process->reconnecting = false;
   process->state = ProcessState::Disconnected;
   process->disconnectedServerNs = serverNowNs;
@@ -203,6 +205,9 @@ void NativeStore::retire(Process &process, uint64_t serverNowNs) {
     thread->density = DensityBins();
   }
   for (GilSeries &s : process.series) s.dropFinest();
+  placeThreadHistory(process, process.viewNowNs(serverNowNs));
+  for (auto &[id, thread] : process.threads) thread->history.keepCoarsest();
+  process.unlistedThreads.keepCoarsest();
   trimWorstHolds(process);
   // No frame of it comes any more: what was kept to recognize restated threads goes too.
   std::unordered_map<uint32_t, Process::RefusedThread>().swap(process.refusedTotals);
@@ -230,6 +235,11 @@ void NativeStore::defineString(Process &process, const gw_string &header, std::s
 std::map<uint32_t, std::unique_ptr<Thread>>::iterator NativeStore::forgetThread(
     Process &process, std::map<uint32_t, std::unique_ptr<Thread>>::iterator thread) {
   if (thread->second->slot == LabelSlot::Own) process.ownLabels--;
+  // Its history stays in its process's, with every other forgotten thread's.
+  Thread &t = *thread->second;
+  if (t.hasUnplaced) placeThreadHistory(process, process.lastSentNs);
+  process.unlistedThreads.add(t.history);
+  process.forgottenThreadCount++;
   // Until the sender folds it, the thread may be restated (a reconnection): what was counted
   // of it is kept, so that it is not counted again.
   if (!thread->second->folded && !thread->second->gilTotals.empty())
@@ -265,6 +275,7 @@ Thread *NativeStore::defineThread(Process &process, uint32_t id, uint32_t tid, s
       return nullptr;
     }
     found = process.threads.emplace(id, std::make_unique<Thread>(options_.recentPerThread)).first;
+    found->second->history.configure(options_.threadTiers);
     auto parked = process.refusedTotals.find(id); // forgotten before, restated now
     if (parked != process.refusedTotals.end()) {
       found->second->gilTotals = std::move(parked->second.totals);
@@ -297,6 +308,7 @@ void NativeStore::status(Process &process, const gw_status &status, uint64_t ser
   process.lagNs = static_cast<int64_t>(serverRealtimeNs) - sentRealtime;
   if (status.flags & GW_STATUS_FINAL) process.finalStatus = true;
   settleRetired(process, serverNowNs);
+  placeThreadHistory(process, status.sent_ns);
   process.droppedEvents = std::max(process.droppedEvents, status.dropped_events);
   process.unmatchedPops = std::max(process.unmatchedPops, status.unmatched_pops);
   settleWorstHolds(process, status.sent_ns, false);

@@ -156,6 +156,12 @@ struct Thread {
   BoundedRing<RecentRange> significant{4096};
   DensityBins density;
   uint64_t lastEndNs = 0;
+  // Its GIL figures over time (the thread table of a chosen range). `unplaced`: what its
+  // totals rose by since the sender's last STATUS, placed at the next one (NativeStore::
+  // placeThreadHistory): the totals of a tick precede its STATUS, whose time is the tick's.
+  ThreadHistory history;
+  ThreadSample unplaced;
+  bool hasUnplaced = false;
 
   explicit Thread(size_t recentCapacity) : recent(recentCapacity) {}
   // Beyond `maxKeys` keys, totals fold into ("(other)", "(other)").
@@ -320,7 +326,14 @@ struct Process {
     return found == threads.end() ? nullptr : found->second.get();
   }
   GilAccount &gil(int64_t interp) { return entryOf(gils, interp); }
-  std::vector<int64_t> interps; // the GILs counted on their own (NativeStore::admitInterp)
+  std::vector<int64_t> interps;          // the GILs counted on their own (NativeStore::admitInterp)
+  std::vector<uint32_t> unplacedThreads; // threads with Thread::unplaced figures
+  // The history of the threads the store lists no more, together: those it forgot (exited a
+  // while ago: their histories added), those it refused (threadsPerProcess) and those the
+  // sender reaped unseen (its retired totals). A range's thread table adds up to the process's.
+  ThreadHistory unlistedThreads;
+  ThreadSample unplacedUnlisted;
+  uint32_t forgottenThreadCount = 0;
 };
 
 // Where the GILs of a process beyond IngestLimits::gilsPerProcess are counted (interp="-1").
@@ -333,6 +346,7 @@ struct NativeStoreOptions {
   IngestLimits limits;
   bool keepDefinitions = false; // for a recording's rotation (Connection::preamble)
   std::array<SeriesTier, kSeriesTiers> seriesTiers = kDefaultSeriesTiers;
+  std::array<SeriesTier, kThreadTiers> threadTiers = kDefaultThreadTiers;
 };
 
 struct StoreCounters {
@@ -458,6 +472,9 @@ class NativeStore {
   // A process that ended while no server followed it, listed as ended with its region's totals.
   void adoptEnded(std::unique_ptr<SharedRegion> region, uint64_t serverNowNs);
   void addGilIncrease(Process &process, Thread *thread, const gw_gil_totals &increase);
+  void addToThreadHistory(Process &process, Thread *thread, const gw_gil_totals &increase);
+  // The threads' unplaced figures into their histories, at the sender's `clientNs`.
+  void placeThreadHistory(Process &process, uint64_t clientNs);
   void settleRetired(Process &process, uint64_t serverNowNs);
   void retire(Process &process, uint64_t serverNowNs);
   // Ends every range still open (and START ranges never ENDed) at `endNs`: the process left.

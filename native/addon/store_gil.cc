@@ -36,6 +36,7 @@ void NativeStore::addGilIncrease(Process &process, Thread *thread, const gw_gil_
   addTo(gil.hold, d.hold_buckets, d.holds, d.hold_ns, d.longest_hold_ns);
   addTo(gil.wait, d.wait_buckets, d.waits, d.wait_ns, d.longest_wait_ns);
   gil.dropRequests += d.drop_requests;
+  addToThreadHistory(process, thread, d);
   ThreadGil &mine = thread ? threadGil(process, *thread, interp) : entryOf(process.otherThreads, interp);
   mine.holdNs += d.hold_ns;
   mine.waitNs += d.wait_ns;
@@ -47,6 +48,51 @@ void NativeStore::addGilIncrease(Process &process, Thread *thread, const gw_gil_
   if (d.longest_hold_ns > thread->longestHoldNs) {
     thread->longestHoldNs = d.longest_hold_ns;
     thread->longestHoldStartNs = d.longest_hold_start_ns;
+  }
+}
+
+namespace {
+void addSample(ThreadSample &into, const ThreadSample &s) {
+  into.holdNs += s.holdNs;
+  into.waitNs += s.waitNs;
+  into.holds += s.holds;
+  into.waits += s.waits;
+}
+} // namespace
+
+// The increase waits for the next STATUS, whose time it is placed at (placeThreadHistory); a
+// new longest hold of the thread's life goes where it began.
+void NativeStore::addToThreadHistory(Process &process, Thread *thread, const gw_gil_totals &d) {
+  if (d.holds == 0 && d.waits == 0 && d.hold_ns == 0 && d.wait_ns == 0) return;
+  addSample(thread ? thread->unplaced : process.unplacedUnlisted,
+            ThreadSample{0, d.hold_ns, d.wait_ns, d.holds, d.waits, 0, 0});
+  if (!thread) return;
+  if (d.longest_hold_ns)
+    thread->history.at(d.longest_hold_start_ns, [&](ThreadSample &s) {
+      if (d.longest_hold_ns > s.longestHoldNs) {
+        s.longestHoldNs = d.longest_hold_ns;
+        s.longestHoldStartNs = d.longest_hold_start_ns;
+      }
+    });
+  if (!thread->hasUnplaced) {
+    thread->hasUnplaced = true;
+    process.unplacedThreads.push_back(thread->id);
+  }
+}
+
+void NativeStore::placeThreadHistory(Process &process, uint64_t clientNs) {
+  for (uint32_t id : process.unplacedThreads) {
+    Thread *thread = process.thread(id);
+    if (!thread || !thread->hasUnplaced) continue; // forgotten meanwhile: placed then (forgetThread)
+    thread->history.at(clientNs, [&](ThreadSample &s) { addSample(s, thread->unplaced); });
+    thread->unplaced = ThreadSample{};
+    thread->hasUnplaced = false;
+  }
+  process.unplacedThreads.clear();
+  ThreadSample &unlisted = process.unplacedUnlisted;
+  if (unlisted.holds || unlisted.waits || unlisted.holdNs || unlisted.waitNs) {
+    process.unlistedThreads.at(clientNs, [&](ThreadSample &s) { addSample(s, unlisted); });
+    unlisted = ThreadSample{};
   }
 }
 

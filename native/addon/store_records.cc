@@ -94,6 +94,15 @@ void NativeStore::addToGilSeries(Process &process, Thread &thread, const OpenRan
     }
     threadGil(process, thread, interp)
         .holdMax.add(endNs / (options_.metrics.holdMaxWindowNs / WindowMax::kSlots), durationNs);
+    // The thread's longest hold in a range of its history: from the ranges seen (and the
+    // sender's longest of its life, addGilIncrease).
+    if (durationNs >= kSignificantNs)
+      thread.history.at(range.startNs, [&](ThreadSample &s) {
+        if (durationNs > s.longestHoldNs) {
+          s.longestHoldNs = durationNs;
+          s.longestHoldStartNs = range.startNs;
+        }
+      });
   } else if (series) {
     series->at(endNs, [&](SeriesSample &end) {
       end.waitMaxNs = std::max(end.waitMaxNs, durationNs);

@@ -61,7 +61,10 @@ void NativeStore::applyRegion(Process &process, const SharedRegion::Snapshot &sn
     }
     gil.waitersNow = ended ? 0 : c.waiters;
   }
-  if (ended) process.gilOpen.clear();
+  if (ended) {
+    process.gilOpen.clear();
+    placeThreadHistory(process, process.viewNowNs(serverNowNs)); // no STATUS comes after these
+  }
 }
 
 bool NativeStore::finishRegion(Process &process, uint64_t serverNowNs) {
@@ -94,6 +97,7 @@ void NativeStore::adoptEnded(std::unique_ptr<SharedRegion> region, uint64_t serv
   Process &process = *processes_.back();
   byInstance_.emplace(h.instance, &process);
   process.strings = strings_;
+  process.unlistedThreads.configure(options_.threadTiers);
   process.instance = h.instance;
   process.owner = "uid " + std::to_string(geteuid());
   process.domainIds.assign(GW_MAX_DOMAINS, Process::kUndefined);

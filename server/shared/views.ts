@@ -353,9 +353,17 @@ export interface ThreadFigures {
   waitP99Ns: number
 }
 
+// A row of the thread table over a range: what the thread did within it. With
+// `forgottenThreads`, the row of the threads no longer listed, together (those the server
+// forgot, exited a while ago: that many so far; those beyond its thread limit; those the
+// process reaped unseen).
+export type ThreadShare = Pick<ThreadFigures, 'thread' | 'tid' | 'name' | 'exited' | 'holdNs' | 'waitNs' | 'acquisitions' | 'waits' |
+'longestHoldNs' | 'longestHoldStartMs'> & { forgottenThreads?: number }
+
 // The dashboard's thread table: the `limit` threads that held the GIL longest, of `total`
-// threads that used it, over the process's `durationNs` so far.
-export interface ThreadsView { durationNs: number, total: number, threads: ThreadFigures[] }
+// threads that used it, over `durationNs`: the process's life so far, or (with `widthS`) a
+// range of its threads' history from `fromMs`, in whole slots of widthS seconds.
+export interface ThreadsView { durationNs: number, total: number, threads: ThreadShare[], fromMs?: number, widthS?: number }
 
 // ---- What `gilwatch run` and `gilwatch report` print for one process ----
 
