@@ -1,11 +1,12 @@
 // Bench: the server memory a soak's history costs. 10 processes × 50 threads are fed 24 h of
 // their clock, accelerated (a step of 10 s: each thread one 2 ms hold and one 1 ms wait; every
-// minute one long hold, up to 500 ms, so the worst holds fill with their snapshots), once with
-// the default tiers (1 s × 3600, 60 s × 1440, 600 s × 4320) and once with the history cut to a
-// slot per tier. Each in a process of its own: the RSS growth of each, and their difference,
+// minute one long hold, up to 500 ms, so the worst holds fill with their snapshots; its totals
+// for the threads' history), once with the default tiers (series 1 s × 3600, 60 s × 1440,
+// 600 s × 4320; threads 10 s × 360, 60 s × 1440, 600 s × 4320) and once with the history cut to
+// a slot per tier. Each in a process of its own: the RSS growth of each, and their difference,
 // which is the history's cost. Printed, never asserted.
 import { execFileSync } from 'node:child_process'
-import { RecordKind, StringKind, encodeHello, encodeRecords, encodeStatus, encodeString, encodeThread, PayloadType, type WireRecord } from '../server/protocol'
+import { RecordKind, StringKind, encodeGilTotals, encodeHello, encodeRecords, encodeStatus, encodeString, encodeThread, PayloadType, type WireRecord } from '../server/protocol'
 import { Store } from '../server/store'
 import { table } from './stats'
 
@@ -42,6 +43,9 @@ function feed (store: Store, hours: number): void {
           records.push({ kind: RecordKind.RANGE, ...gil, message: 2, startNs: at + 5_000_000_000n, endNs: at + 5_000_000_000n + long })
         }
         frames.push(encodeRecords(t, records))
+        // Its totals (the threads' history): one hold and one wait more each step.
+        const n = BigInt(s + 1)
+        frames.push(encodeGilTotals(t, [{ holds: n, contendedHolds: n, holdNs: n * 2_000_000n, waits: n, waitNs: n * 1_000_000n }]))
       }
       frames.push(encodeStatus(at + STEP_NS - 1n))
       const error = store.feed(c, Buffer.concat(frames))
@@ -55,7 +59,8 @@ function child (tiers: 'default' | 'minimal', hours: number): void {
   const store = new Store({
     retireAfterMs: 1e12,
     frozen: true,
-    seriesTiers: tiers === 'minimal' ? [{ widthS: 1, slots: 1 }, { widthS: 60, slots: 1 }, { widthS: 600, slots: 1 }] : undefined
+    seriesTiers: tiers === 'minimal' ? [{ widthS: 1, slots: 1 }, { widthS: 60, slots: 1 }, { widthS: 600, slots: 1 }] : undefined,
+    threadTiers: tiers === 'minimal' ? [{ widthS: 10, slots: 1 }, { widthS: 60, slots: 1 }, { widthS: 600, slots: 1 }] : undefined
   })
   global.gc?.()
   const before = process.memoryUsage().rss

@@ -4,7 +4,8 @@ import { describeCause, describeLocation } from '../server/shared/cause'
 import { clock, duration } from './format'
 import type { LongHold } from '../server/shared/views'
 
-export function renderLongHolds<Hold extends LongHold> (body: HTMLElement, holds: Hold[], onPick: (hold: Hold) => void): void {
+// A hold with a `pid` is one of a service's (of several runs): its thread is named with it.
+export function renderLongHolds<Hold extends LongHold & { pid?: number }> (body: HTMLElement, holds: Hold[], onPick: (hold: Hold) => void): void {
   body.replaceChildren(...holds.map((hold) => {
     const row = document.createElement('tr')
     row.dataset.thread = hold.name
@@ -18,7 +19,7 @@ export function renderLongHolds<Hold extends LongHold> (body: HTMLElement, holds
       .map((w) => `${w.name} (${duration(w.waitedNs)})`).join(', ')
     const cells = [
       clock(hold.startMs),
-      hold.name,
+      hold.pid === undefined ? hold.name : `${hold.name} (pid ${hold.pid})`,
       `${duration(hold.durationNs)}${hold.ongoing ? ' so far' : ''}`,
       hold.cause ? describeCause(hold.cause) : '—',
       (hold.cause && describeLocation(hold.cause)) || '—',

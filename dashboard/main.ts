@@ -22,7 +22,7 @@ const state = {
   windowMs: 20_000,
   longHoldMs: Number(params.get('longHoldMs') ?? 50),
   longHolds: [] as LongHold[],
-  worstHolds: [] as WorstHold[],
+  worstHolds: [] as Array<WorstHold & { instance?: string }>, // a service's name their run
   holdsShown: 'latest' as 'latest' | 'worst',
   chartRangeS: 300, // 300: the live 5 minutes; else that much of the history (0: the whole run)
   service: null as string | null, // a service's id: its newest run, the charts across its runs
@@ -138,12 +138,13 @@ function renderHolds (): void {
 
 // A worst hold may be long gone from the live data: the timeline kept with it (every thread,
 // a second either side) is shown instead, once the server has taken it.
-function showWorstHold (hold: WorstHold): void {
+function showWorstHold (hold: WorstHold & { instance?: string }): void {
+  // Its id is its process's (a service's hold names its run): pin that process.
+  state.selected = hold.instance ?? state.shown
+  state.service = null
   if (!hold.hasTimeline) return showHold(hold) // not settled yet, or not among the 10 longest
   state.paused = true
   state.worstHoldShown = hold.id
-  state.selected = state.shown // its id is that process's: pin it
-  state.service = null
   $('live').textContent = 'Live'
   $('hint').hidden = false
   const startNs = Math.max(0, hold.startNs - 1e9)

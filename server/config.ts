@@ -8,9 +8,10 @@ export const DEFAULT_HTTP_PORT = 9477
 export const DEFAULT_TCP_PORT = 9478
 
 // How long a process that disconnected stays "disconnected" before it is "retired" (no
-// longer in metrics), and how long a retired one stays inspectable.
+// longer in metrics), and how long a retired one stays inspectable: as long as the history's
+// coarsest tier (600 s × 4320: 30 days), the oldest forgotten first beyond 200.
 export const RETIRE_AFTER_MS = 60_000
-export const FORGET_AFTER_MS = 3_600_000
+export const FORGET_AFTER_MS = 30 * 86_400_000
 export const MAX_RETIRED_PROCESSES = 200
 
 export function defaultSocketPath (env: NodeJS.ProcessEnv = process.env): string {

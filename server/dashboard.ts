@@ -369,23 +369,23 @@ export class DashboardHub {
       message.longHolds = this.store.longHolds(instance, s.longHoldMs * 1e6, 50)
       // The worst holds and the thread table of the charts' range (the live 5 minutes, an
       // hour, ..., the whole run), or of the part of it the charts are zoomed to.
+      // A service's worst holds are of all its runs.
       const range = this.chartSpan(instance, s)
-      message.worstHolds = this.store.worstHolds(instance, 100)
-        ?.filter((h) => !range || (h.endNs >= range.fromNs && h.startNs < range.toNs)).slice(0, 20) ?? null
+      const worst = s.service ? this.store.serviceWorstHolds(s.service, 100) : this.store.worstHolds(instance, 100)
+      message.worstHolds = worst?.filter((h) => !range || (h.startMs + h.durationNs / 1e6 >= range.fromMs && h.startMs < range.toMs)).slice(0, 20) ?? null
       message.threads = range ? this.store.threads(instance, THREAD_ROWS, range.fromNs, range.toNs) : this.store.threads(instance, THREAD_ROWS)
     }
     client.needsFull = false
     this.send(client, message)
   }
 
-  // The span of the process's clock the charts show; null: its whole run.
-  private chartSpan (instance: string, s: Subscription): { fromNs: number, toNs: number } | null {
+  // The span the charts show, in wall ms and in the process's clock; null: the whole run.
+  private chartSpan (instance: string, s: Subscription): { fromMs: number, toMs: number, fromNs: number, toNs: number } | null {
     const clock = this.store.clock(instance)
     if (!clock) return null
     const nsOf = (wallMs: number): number => Math.max(0, clock.nowNs + (wallMs - clock.wallMs) * 1e6)
-    if (s.chartZoom) return { fromNs: nsOf(s.chartZoom.fromMs), toNs: nsOf(s.chartZoom.toMs) }
-    if (s.chartRangeS === 0) return null
-    return { fromNs: Math.max(0, clock.nowNs - s.chartRangeS * 1e9), toNs: clock.nowNs }
+    const span = s.chartZoom ?? (s.chartRangeS === 0 ? null : { fromMs: clock.wallMs - s.chartRangeS * 1000, toMs: clock.wallMs })
+    return span && { ...span, fromNs: nsOf(span.fromMs), toNs: nsOf(span.toMs) }
   }
 
   // In flight until ws hands the frame to the kernel: a client that does not read holds

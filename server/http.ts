@@ -146,6 +146,15 @@ export function createHttp ({
       return { ...series, columns: Object.keys(SeriesColumn), runs: series.runs.map((r) => ({ ...r, rows: Array.from(r.rows) })) }
     })
 
+  // The longest holds of every run of the service, longest first, each with its run's
+  // instance (its timeline: .../processes/:instance/worst-holds/:id/timeline).
+  app.get<{ Params: { id: string }, Querystring: { limit?: number } }>(
+    '/api/services/:id/worst-holds', { schema: { params: serviceParams, querystring: worstHoldsQuery } }, async (request, reply) => {
+      const holds = store.serviceWorstHolds(request.params.id, request.query.limit ?? 100)
+      if (!holds) return reply.code(404).send({ error: `no service ${request.params.id}`, code: apiErrorCodes.noSuchService })
+      return { holds }
+    })
+
   // The longest holds of the process's whole run (at most 100 kept), longest first: the
   // rings above keep the latest ranges only.
   app.get<{ Params: { instance: string }, Querystring: { limit?: number } }>(

@@ -8,7 +8,7 @@ import { namedCause } from './shared/cause'
 import { errors, type DecodeError } from './errors'
 import type { IngestLimits, LimitKind } from './limits'
 import type {
-  CompletedRange, ConnectionProcess, LongHold, MetricsSnapshot, NativeLongHold, NativeWorstHold, ServiceEntry, ServiceSeries, WorstHold, NativeMetrics, NativeProcessSummary,
+  CompletedRange, ConnectionProcess, LongHold, MetricsSnapshot, NativeLongHold, NativeWorstHold, NativeServiceWorstHold, ServiceEntry, ServiceWorstHold, ServiceSeries, WorstHold, NativeMetrics, NativeProcessSummary,
   ProcessClock, ProcessListEntry, ProcessSnapshot, ProcessesView, ProcessSummary, RangeQuery, SeriesView, StoreCounters, ThreadsView,
   TimelineView, ViewLayout
 } from './shared/views'
@@ -36,6 +36,7 @@ interface NativeStore {
   seriesRange(instance: string, rangeS: number, maxPoints: number): SeriesView[] | null
   services(): ServiceEntry[]
   serviceSeries(id: string, maxPoints: number, maxRows: number): ServiceSeries | null
+  serviceWorstHolds(id: string, limit: number): NativeServiceWorstHold[] | null
   clock(instance: string): ProcessClock | null
   threads(instance: string, limit: number, fromNs?: number, toNs?: number): ThreadsView | null
   summary(instance: string, topHolds: number): NativeProcessSummary | null
@@ -131,7 +132,9 @@ export class Store {
       ...tierOptions('threadTier', options.threadTiers)
     })
     this.retireAfterMs = options.retireAfterMs ?? RETIRE_AFTER_MS
-    this.forgetAfterMs = options.forgetAfterMs ?? FORGET_AFTER_MS
+    // As long as the coarsest tier of the history keeps (FORGET_AFTER_MS with the default tiers).
+    const coarsest = options.seriesTiers?.[2]
+    this.forgetAfterMs = options.forgetAfterMs ?? (coarsest ? coarsest.widthS * coarsest.slots * 1000 : FORGET_AFTER_MS)
     this.maxRetired = options.maxRetired ?? MAX_RETIRED_PROCESSES
     this.argvMode = options.argvMode ?? DEFAULT_ARGV_MODE
     if (options.frozen) return
@@ -218,6 +221,12 @@ export class Store {
   // restarted is one history), and one service's history across its runs.
   services (): ServiceEntry[] { return this.native.services() }
   serviceSeries (id: string, maxPoints: number, maxRows: number): ServiceSeries | null { return this.native.serviceSeries(id, maxPoints, maxRows) }
+  // The longest holds of every run of the service, longest first (null: no such service).
+  serviceWorstHolds (id: string, limit: number): ServiceWorstHold[] | null {
+    const holds = this.native.serviceWorstHolds(id, limit)
+    return holds && holds.map((h) => ({ ...h, cause: namedCause(h.cause) }))
+  }
+
   clock (instance: string): ProcessClock | null { return this.native.clock(instance) }
   // Since the process came (exact: its totals), or over [fromNs, toNs) of its clock (its
   // threads' history: whole slots of a tier, ThreadsView.fromMs and widthS say which).

@@ -1,11 +1,12 @@
 // A service restarted during a soak is one history: its runs (processes with the same
 // GILWATCH_SERVICE, started by the same user) in /api/services, and their series stitched in
 // /api/services/:id/series, each run's numbers equal to its own totals, after its process
-// retired too (a retired process keeps its coarser tiers).
+// retired too (a retired process keeps its coarser tiers); its worst holds across its runs in
+// /api/services/:id/worst-holds, each run's kept as long as it is among the service's 100.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { paths } from '../server/config'
-import { SeriesColumn, type ServiceEntry } from '../server/shared/views'
+import { SeriesColumn, type ServiceEntry, type ServiceWorstHold } from '../server/shared/views'
 import { launchBrowser, monitoredEnv, parseExposition, run, script, startTestServer, STOCK_PYTHON, waitFor, type TestServer } from './helpers'
 
 let server: TestServer
@@ -70,8 +71,52 @@ test('a service restarted: one history, each run exact and marked by its start, 
     }, rows, { timeout: 15_000 }).then((h) => h.jsonValue()) as number[]
     assert.deepEqual(restarts, [answer.runs[1].startMs / 1000])
     assert.equal(await page.evaluate(() => (window as any).__gilwatch.state.shown), soak.runs[1].instance, 'its newest run shown')
+    // "Worst of the charts' range": the holds of both runs, each named with its run's pid.
+    await page.check('#holds-worst')
+    const pids = await page.waitForFunction(() => {
+      const cells = [...document.querySelectorAll('#long-holds tr td:nth-child(2)')].map((td) => /\(pid (\d+)\)/.exec(td.textContent ?? '')?.[1])
+      const seen = [...new Set(cells)]
+      return seen.length === 2 ? seen.map(Number).sort() : null
+    }, undefined, { timeout: 15_000 }).then((h) => h.jsonValue())
+    assert.deepEqual(pids, [first.pid, second.pid].sort())
     assert.deepEqual(errors, [])
   } finally {
     await browser.close()
   }
+})
+
+test('a service\'s worst holds: the 100 longest of all its runs, kept after each run retired', async () => {
+  const runOf = async (later: number, worstMs: number): Promise<number> => {
+    const result = await run(STOCK_PYTHON, [script('worst_hold.py'), String(later), 'holder', String(worstMs)],
+      monitoredEnv(server.socket, { LD_PRELOAD: paths.probeLibrary, PYTHONPATH: paths.pythonHook, GILWATCH_SERVICE: 'worst-service' }), 120_000)
+    assert.equal(result.code, 0, result.stderr)
+    return Number(/pid (\d+)/.exec(result.stdout)![1])
+  }
+  // The first run: its 300 ms hold and 150 of about 1.1 ms (it keeps 100); the second: a
+  // 100 ms hold and 20 more.
+  const first = await runOf(150, 300)
+  const second = await runOf(20, 100)
+  await waitFor('both runs to retire', async () => (await server.processes()).filter((p) => [first, second].includes(p.pid) && p.state === 'retired').length === 2 || undefined)
+  const { services } = await (await fetch(`${server.httpUrl}/api/services`)).json() as { services: ServiceEntry[] }
+  const service = services.find((s) => s.service === 'worst-service')!
+  const { holds } = await (await fetch(`${server.httpUrl}/api/services/${service.id}/worst-holds`)).json() as { holds: ServiceWorstHold[] }
+  assert.equal(holds.length, 100, 'the service\'s 100 longest')
+  for (let i = 1; i < holds.length; i++) assert.ok(holds[i - 1].durationNs >= holds[i].durationNs, 'longest first')
+  const worst = holds[0]
+  assert.equal(worst.pid, first, 'the worst of the first run')
+  assert.ok(worst.durationNs >= 300e6 && worst.durationNs < 400e6, `${worst.durationNs / 1e6} ms`)
+  assert.ok(worst.waiters.some((w) => w.name === 'waiter'), 'with its waiter')
+  assert.equal(holds[1].pid, second, 'then the second run\'s 100 ms hold')
+  assert.equal(worst.hasTimeline, true, 'and its timeline')
+  const timeline = await fetch(`${server.httpUrl}/api/processes/${worst.instance}/worst-holds/${worst.id}/timeline`)
+  assert.equal(timeline.status, 200)
+  const fromFirst = holds.filter((h) => h.pid === first).length
+  assert.ok(fromFirst > 10, `${fromFirst} holds of the retired first run: more than the 10 a retired run keeps of its own`)
+  // Every hold the service lists is one its runs keep, shortest included: the list is whole.
+  const kept = [...(await (await fetch(`${server.httpUrl}/api/processes/${service.runs[0].instance}/worst-holds`)).json() as { holds: ServiceWorstHold[] }).holds,
+    ...(await (await fetch(`${server.httpUrl}/api/processes/${service.runs[1].instance}/worst-holds`)).json() as { holds: ServiceWorstHold[] }).holds]
+  kept.sort((a, b) => b.durationNs - a.durationNs)
+  assert.deepEqual(holds.map((h) => h.durationNs), kept.slice(0, 100).map((h) => h.durationNs))
+  assert.equal((await fetch(`${server.httpUrl}/api/services/0123456789abcdef/worst-holds`)).status, 404)
+  console.log(`# service worst holds: ${holds.length}, ${fromFirst} of the first run, the worst ${(worst.durationNs / 1e6).toFixed(1)} ms`)
 })

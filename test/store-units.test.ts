@@ -13,7 +13,7 @@ import { fixturesDir, repoRoot, tempDir } from './helpers'
 
 // The addon's sources that the store's core needs, none of which includes napi.h.
 const ADDON_SOURCES = ['decoder', 'history', 'long_holds', 'shared_region', 'store', 'store_causes', 'store_gil',
-  'store_records', 'store_regions', 'string_table', 'timeline', 'worst_holds']
+  'services', 'store_records', 'store_regions', 'string_table', 'timeline', 'worst_holds']
 const CHECKS = 32
 
 test('store: exact GIL totals, restatement, limits, timeline, long holds, hold causes', async () => {

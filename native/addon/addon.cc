@@ -109,6 +109,7 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
                            InstanceMethod<&NativeStoreWrap::SeriesRange>("seriesRange"),
                            InstanceMethod<&NativeStoreWrap::Services>("services"),
                            InstanceMethod<&NativeStoreWrap::ServiceSeries>("serviceSeries"),
+                           InstanceMethod<&NativeStoreWrap::ServiceWorstHolds>("serviceWorstHolds"),
                            InstanceMethod<&NativeStoreWrap::Clock>("clock"),
                            InstanceMethod<&NativeStoreWrap::Threads>("threads"),
                            InstanceMethod<&NativeStoreWrap::Summary>("summary"),
@@ -360,6 +361,13 @@ class NativeStoreWrap : public Napi::ObjectWrap<NativeStoreWrap> {
   }
 
   Napi::Value Services(const Napi::CallbackInfo &info) { return servicesView(info.Env(), store_, serverNowNs()); }
+
+  // serviceWorstHolds(id as 16 hex digits, limit)
+  Napi::Value ServiceWorstHolds(const Napi::CallbackInfo &info) {
+    if (info.Length() < 2 || !info[0].IsString()) return info.Env().Null();
+    uint64_t id = std::strtoull(info[0].As<Napi::String>().Utf8Value().c_str(), nullptr, 16);
+    return serviceWorstHoldsView(info.Env(), store_, id, info[1].As<Napi::Number>().Uint32Value());
+  }
 
   // serviceSeries(id as 16 hex digits, maxPoints, maxRows)
   Napi::Value ServiceSeries(const Napi::CallbackInfo &info) {

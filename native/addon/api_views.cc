@@ -202,6 +202,26 @@ Napi::Value servicesView(Napi::Env env, const NativeStore &store, uint64_t serve
   return out;
 }
 
+Napi::Value serviceWorstHoldsView(Napi::Env env, const NativeStore &store, uint64_t id, uint32_t limit) {
+  for (const ServiceRuns &service : groupServices(store)) {
+    if (service.id != id) continue;
+    std::vector<std::pair<const WorstHold *, const Process *>> holds;
+    for (const Process *p : service.runs)
+      for (const WorstHold &h : p->worstHolds) holds.emplace_back(&h, p);
+    std::sort(holds.begin(), holds.end(), [](const auto &a, const auto &b) { return longerHold(a.first, b.first); });
+    if (holds.size() > limit) holds.resize(limit);
+    Napi::Array out = Napi::Array::New(env, holds.size());
+    for (size_t i = 0; i < holds.size(); i++) {
+      Napi::Object o = worstHoldObject(env, *holds[i].second, *holds[i].first);
+      o.Set("instance", hex64(holds[i].second->instance));
+      o.Set("pid", holds[i].second->pid);
+      out.Set(i, o);
+    }
+    return out;
+  }
+  return env.Null();
+}
+
 Napi::Value serviceSeriesView(Napi::Env env, const NativeStore &store, uint64_t id, uint32_t maxPoints,
                               uint32_t maxRows, uint64_t serverNowNs) {
   for (const ServiceRuns &service : groupServices(store)) {

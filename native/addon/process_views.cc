@@ -178,43 +178,41 @@ Napi::Value longHoldsView(Napi::Env env, const NativeStore &store, const Process
   return out;
 }
 
+Napi::Object worstHoldObject(Napi::Env env, const Process &p, const WorstHold &hold) {
+  Napi::Array waiters = Napi::Array::New(env, hold.waiters.size());
+  for (size_t w = 0; w < hold.waiters.size(); w++) {
+    Napi::Object wo = Napi::Object::New(env);
+    wo.Set("thread", hold.waiters[w].thread);
+    wo.Set("name", hold.waiters[w].name);
+    wo.Set("waitedNs", static_cast<double>(hold.waiters[w].waitedNs));
+    waiters.Set(w, wo);
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("id", hold.id);
+  o.Set("thread", hold.thread);
+  o.Set("tid", hold.tid);
+  o.Set("name", hold.name);
+  o.Set("interp", static_cast<double>(hold.interp));
+  o.Set("startNs", static_cast<double>(hold.startNs));
+  o.Set("endNs", static_cast<double>(hold.endNs));
+  o.Set("durationNs", static_cast<double>(hold.endNs - hold.startNs));
+  o.Set("startMs", p.wallMs(hold.startNs));
+  o.Set("ongoing", false);
+  o.Set("settled", hold.settled);
+  o.Set("hasTimeline", hold.snapshot != nullptr);
+  o.Set("waiters", waiters);
+  o.Set("waitersOmitted", hold.waitersOmitted);
+  o.Set("cause", causeObject(env, p, hold.hasCause ? &hold.cause : nullptr));
+  return o;
+}
+
 Napi::Value worstHoldsView(Napi::Env env, const Process &p, uint32_t limit) {
   std::vector<const WorstHold *> holds;
   for (const WorstHold &h : p.worstHolds) holds.push_back(&h);
-  std::sort(holds.begin(), holds.end(), [](const WorstHold *a, const WorstHold *b) {
-    uint64_t da = a->endNs - a->startNs, db = b->endNs - b->startNs;
-    return da != db ? da > db : a->startNs < b->startNs;
-  });
+  std::sort(holds.begin(), holds.end(), longerHold);
   if (holds.size() > limit) holds.resize(limit);
   Napi::Array out = Napi::Array::New(env, holds.size());
-  for (size_t h = 0; h < holds.size(); h++) {
-    const WorstHold &hold = *holds[h];
-    Napi::Array waiters = Napi::Array::New(env, hold.waiters.size());
-    for (size_t w = 0; w < hold.waiters.size(); w++) {
-      Napi::Object wo = Napi::Object::New(env);
-      wo.Set("thread", hold.waiters[w].thread);
-      wo.Set("name", hold.waiters[w].name);
-      wo.Set("waitedNs", static_cast<double>(hold.waiters[w].waitedNs));
-      waiters.Set(w, wo);
-    }
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("id", hold.id);
-    o.Set("thread", hold.thread);
-    o.Set("tid", hold.tid);
-    o.Set("name", hold.name);
-    o.Set("interp", static_cast<double>(hold.interp));
-    o.Set("startNs", static_cast<double>(hold.startNs));
-    o.Set("endNs", static_cast<double>(hold.endNs));
-    o.Set("durationNs", static_cast<double>(hold.endNs - hold.startNs));
-    o.Set("startMs", p.wallMs(hold.startNs));
-    o.Set("ongoing", false);
-    o.Set("settled", hold.settled);
-    o.Set("hasTimeline", hold.snapshot != nullptr);
-    o.Set("waiters", waiters);
-    o.Set("waitersOmitted", hold.waitersOmitted);
-    o.Set("cause", causeObject(env, p, hold.hasCause ? &hold.cause : nullptr));
-    out.Set(h, o);
-  }
+  for (size_t h = 0; h < holds.size(); h++) out.Set(h, worstHoldObject(env, p, *holds[h]));
   return out;
 }
 

@@ -19,6 +19,7 @@ Napi::Value longHoldsView(Napi::Env env, const NativeStore &store, const Process
                           double thresholdNs, uint32_t limit);
 // The process's worst holds of its whole run, longest first (store.h: WorstHold).
 Napi::Value worstHoldsView(Napi::Env env, const Process &p, uint32_t limit);
+Napi::Object worstHoldObject(Napi::Env env, const Process &p, const WorstHold &hold); // one of them
 // The timeline snapshot kept with worst hold `id`; null if there is none (yet).
 Napi::Value worstHoldTimelineView(Napi::Env env, const Process &p, uint32_t id);
 Napi::Value seriesView(Napi::Env env, const Process &p, uint64_t clientNow, uint64_t fromSecond);
@@ -48,6 +49,9 @@ Napi::Value processListView(Napi::Env env, const NativeStore &store);
 Napi::Value servicesView(Napi::Env env, const NativeStore &store, uint64_t serverNowNs);
 // One service's history across its runs (its main GIL, at most maxPoints rows a run, maxRows in
 // all, the newest runs first); null for an unknown id.
+// One service's worst holds across its runs, longest first, each with its run's instance and
+// pid; null for an unknown id.
+Napi::Value serviceWorstHoldsView(Napi::Env env, const NativeStore &store, uint64_t id, uint32_t limit);
 Napi::Value serviceSeriesView(Napi::Env env, const NativeStore &store, uint64_t id, uint32_t maxPoints,
                               uint32_t maxRows, uint64_t serverNowNs);
 Napi::Value rangesView(Napi::Env env, const Process &p, int64_t onlyThread, double sinceNs, size_t offset,

@@ -196,17 +196,30 @@ void NativeStore::retire(Process &process, uint64_t serverNowNs) {
   process.state = ProcessState::Retired;
   process.stateChangedServerNs = serverNowNs;
   // A retired process keeps its totals and summary, its history without its seconds (its
-  // service's charts across restarts) and its kWorstKeptRetired worst holds (the timeline of
-  // the first kWorstTimelinesRetired), not its ranges: memory stays bounded however many
-  // processes come and go.
+  // service's charts across restarts), the coarsest tier of its kRetiredThreadHistories
+  // busiest threads' histories (the others' added to its unlisted threads') and its
+  // kWorstKeptRetired worst holds (the timeline of the first kWorstTimelinesRetired), not its
+  // ranges or its threads' causes: memory stays bounded however many processes come and go.
   for (auto &[id, thread] : process.threads) {
     thread->recent = BoundedRing<RecentRange>(options_.recentPerThread);
     thread->significant = BoundedRing<RecentRange>(4096);
     thread->density = DensityBins();
+    std::vector<HoldCause>().swap(thread->causes);
   }
   for (GilSeries &s : process.series) s.dropFinest();
   placeThreadHistory(process, process.viewNowNs(serverNowNs));
-  for (auto &[id, thread] : process.threads) thread->history.keepCoarsest();
+  std::vector<Thread *> busiest;
+  for (auto &[id, thread] : process.threads) busiest.push_back(thread.get());
+  std::sort(busiest.begin(), busiest.end(), [](const Thread *a, const Thread *b) {
+    return a->holds.sumNs != b->holds.sumNs ? a->holds.sumNs > b->holds.sumNs : a->id < b->id;
+  });
+  for (size_t i = 0; i < busiest.size(); i++) {
+    if (i >= kRetiredThreadHistories) {
+      process.unlistedThreads.add(busiest[i]->history);
+      busiest[i]->history.configure(options_.threadTiers); // empty
+    }
+    busiest[i]->history.keepCoarsest();
+  }
   process.unlistedThreads.keepCoarsest();
   trimWorstHolds(process);
   // No frame of it comes any more: what was kept to recognize restated threads goes too.

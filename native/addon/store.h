@@ -184,6 +184,7 @@ struct StartedRange { // nvtxRangeStart waiting for its nvtxRangeEnd
 
 struct Timeline; // timeline.h
 
+constexpr size_t kRetiredThreadHistories = 20;     // threads of a retired process that keep a history of their own
 constexpr size_t kWorstHolds = 100;                // per process, over its whole run
 constexpr uint64_t kWorstSettleNs = 1'000'000'000; // after the hold's end: its waiters, cause and context are in
 constexpr uint64_t kWorstMarginNs = 1'000'000'000; // the snapshot: this long before and after the hold
@@ -220,6 +221,12 @@ struct WorstHold {
   std::shared_ptr<const Timeline> snapshot; // every thread's timeline from kWorstMarginNs before to after
   uint64_t snapshotNowNs = 0;               // the process's clock when it was taken
 };
+
+// Longest first; of equal ones, the earlier.
+inline bool longerHold(const WorstHold *a, const WorstHold *b) {
+  uint64_t da = a->endNs - a->startNs, db = b->endNs - b->startNs;
+  return da != db ? da > db : a->startNs < b->startNs;
+}
 
 struct Process {
   uint64_t instance = 0;

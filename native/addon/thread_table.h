@@ -16,9 +16,9 @@ struct ThreadTableRow {
 };
 
 struct ThreadTable {
-  uint64_t fromNs = 0, toNs = 0; // what the sums cover: whole slots, within the process's life
-  uint64_t widthS = 0;           // the tier's slot
-  size_t total = 0;              // rows with a hold or a wait in the range
+  uint64_t fromNs = 0, toNs = 0;    // what the sums cover: whole slots, within the process's life
+  uint64_t widthS = 0;              // the tier's slot
+  size_t total = 0;                 // rows with a hold or a wait in the range
   std::vector<ThreadTableRow> rows; // the `limit` that held the GIL longest, most first
 };
 

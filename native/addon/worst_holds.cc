@@ -9,9 +9,12 @@
 // (with their names): under 220 KB each. So about 3 MB for a process at the worst; a few KB
 // a hold is typical.
 #include <algorithm>
+#include <functional>
 
 #include "long_holds.h"
 #include "store.h"
+
+#include "services.h"
 #include "timeline.h"
 
 namespace gilwatch {
@@ -129,7 +132,22 @@ void NativeStore::trimWorstHolds(Process &process) {
   std::vector<WorstHold> &worst = process.worstHolds;
   std::sort(worst.begin(), worst.end(),
             [](const WorstHold &a, const WorstHold &b) { return a.endNs - a.startNs > b.endNs - b.startNs; });
-  if (worst.size() > kWorstKeptRetired) worst.resize(kWorstKeptRetired);
+  // Its 10 longest stay, and any hold still among its service's kWorstHolds longest: the
+  // service's worst holds outlive each run's retirement.
+  std::vector<uint64_t> service;
+  uint64_t id = serviceId(process);
+  for (const auto &other : processes_)
+    if (serviceId(*other) == id)
+      for (const WorstHold &h : other->worstHolds) service.push_back(h.endNs - h.startNs);
+  uint64_t serviceShortest = 0; // the service's kWorstHolds-th longest (0: it has fewer)
+  if (service.size() >= kWorstHolds) {
+    std::nth_element(service.begin(), service.begin() + (kWorstHolds - 1), service.end(), std::greater<uint64_t>());
+    serviceShortest = service[kWorstHolds - 1];
+  }
+  size_t keep = std::min(worst.size(), kWorstKeptRetired);
+  while (keep < worst.size() && worst[keep].endNs - worst[keep].startNs >= std::max<uint64_t>(serviceShortest, 1))
+    keep++;
+  worst.resize(keep);
   for (size_t i = kWorstTimelinesRetired; i < worst.size(); i++) worst[i].snapshot.reset();
   for (WorstHold &h : worst) {
     if (h.waiters.size() > kWorstWaitersRetired) {

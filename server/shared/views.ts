@@ -313,6 +313,9 @@ export type LongHold = LongHoldWith<HoldCause>
 type WorstHoldWith<Cause> = LongHoldWith<Cause> & { id: number, settled: boolean, hasTimeline: boolean, waitersOmitted: number }
 export type NativeWorstHold = WorstHoldWith<NativeHoldCause>
 export type WorstHold = WorstHoldWith<HoldCause>
+// One of a service's worst holds: of which run (process) it is.
+export type NativeServiceWorstHold = NativeWorstHold & { instance: string, pid: number }
+export type ServiceWorstHold = WorstHold & { instance: string, pid: number }
 
 // The processes of one service (its name and the credentials that started them), oldest first.
 export interface ServiceRun { instance: string, pid: number, state: ProcessState, totals: TotalsState, startMs: number, endMs: number | null }
@@ -410,7 +413,7 @@ export interface DashboardUpdate {
   seriesRange?: SeriesMessage[] // a longer range (subscribe chartRangeS): the whole of it, to replace
   restartsMs?: number[] // with a service's seriesRange: when each run after the first started
   longHolds?: LongHold[] | null
-  worstHolds?: WorstHold[] | null // the longest of the run, longest first (at most 20)
+  worstHolds?: Array<WorstHold & { instance?: string, pid?: number }> | null // the longest of the charts' range, longest first (at most 20); a service's: of its runs
   threads?: ThreadsView | null
 }
 
