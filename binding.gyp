@@ -44,6 +44,7 @@
       "type": "shared_library",
       "sources": [
         "native/layout/cpython_layout.c",
+        "native/injection/clock.c",
         "native/injection/config.c",
         "native/injection/frame_reader.c",
         "native/injection/frames.c",
@@ -62,8 +63,8 @@
       ],
       "include_dirs": ["<(nvtx_include)"],
       "defines": ["_GNU_SOURCE"],
-      "cflags": ["-std=gnu11", "-O2", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra"],
-      "ldflags": ["-pthread", "-Wl,--no-undefined", "-Wl,-z,nodelete"],
+      "cflags": ["-std=gnu11", "-O2", "-flto", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra"],
+      "ldflags": ["-pthread", "-O2", "-flto", "-flto-partition=one", "-Wl,--no-undefined", "-Wl,-z,nodelete"],
       "libraries": ["-ldl", "-lpthread"]
     },
     {
@@ -79,8 +80,8 @@
       ],
       "include_dirs": ["<(nvtx_include)"],
       "defines": ["_GNU_SOURCE"],
-      "cflags": ["-std=gnu11", "-O2", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra"],
-      "ldflags": ["-pthread", "-Wl,--no-undefined", "-Wl,-z,nodelete"],
+      "cflags": ["-std=gnu11", "-O2", "-flto", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra"],
+      "ldflags": ["-pthread", "-O2", "-flto", "-flto-partition=one", "-Wl,--no-undefined", "-Wl,-z,nodelete"],
       "libraries": ["-ldl", "-lpthread"]
     }
   ]

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process'
 import { paths } from '../server/config'
 import { STOCK_PYTHON, monitoredEnv, startServeProcess } from '../test/helpers'
-import { fmt, summarize, table } from './stats'
+import { fmt, medianInterval, summarize, table } from './stats'
 
 function timeRuns (env: NodeJS.ProcessEnv, runs: number): number {
   const started = process.hrtime.bigint()
@@ -24,7 +24,7 @@ export async function benchStartExit (quick: boolean): Promise<string> {
     const plain = { ...process.env, NVTX_INJECTION64_PATH: '', LD_PRELOAD: '', PYTHONPATH: '' }
     const monitored = (socket: string) => monitoredEnv(socket, { LD_PRELOAD: paths.probeLibrary, PYTHONPATH: paths.pythonHook })
     stalled.signal('SIGSTOP')
-    const rounds = quick ? 5 : 21
+    const rounds = quick ? 5 : 41
     const runs = 10
     const base: number[] = []
     const added = { reading: [] as number[], stopped: [] as number[] }
@@ -37,12 +37,13 @@ export async function benchStartExit (quick: boolean): Promise<string> {
     const b = summarize(base)
     const row = (name: string, values: number[]) => {
       const s = summarize(values)
-      return [name, `+${fmt(s.median, 2)}`, `[${fmt(s.min, 2)}, ${fmt(s.max, 2)}]`]
+      const ci = medianInterval(values)
+      return [name, `+${fmt(s.median, 2)}`, `[${fmt(ci.low, 2)}, ${fmt(ci.high, 2)}]`, `[${fmt(s.min, 2)}, ${fmt(s.max, 2)}]`]
     }
     return [
       `Start + exit of a monitored process (python3.11 -c 'import threading'; ${rounds} interleaved rounds of ${runs} runs)`,
       `  plain: ${fmt(b.median, 2)} ms per process [${fmt(b.min, 2)}–${fmt(b.max, 2)}]`,
-      table(['monitored', 'added ms (median)', 'spread'], [
+      table(['monitored', 'added ms (median)', '95 % interval of the median', 'min, max'], [
         row('server reading', added.reading),
         row('server stopped (SIGSTOP)', added.stopped)
       ]),

@@ -7,6 +7,16 @@ export function summarize (values: number[]): Summary {
   return { median: sorted[Math.floor(sorted.length / 2)], min: sorted[0], max: sorted[sorted.length - 1], n: sorted.length }
 }
 
+// The 95 % confidence interval of the median, from order statistics (no assumption about the
+// distribution): the ranks n/2 ∓ 0.98·√n. What "the spread is smaller than the goal" means
+// for a median of paired differences; min–max only grows with more rounds.
+export function medianInterval (values: number[]): { low: number, high: number } {
+  const sorted = [...values].sort((a, b) => a - b)
+  const n = sorted.length
+  const k = Math.max(0, Math.floor(n / 2 - 0.98 * Math.sqrt(n)))
+  return { low: sorted[k], high: sorted[Math.min(n - 1, n - 1 - k)] }
+}
+
 export const fmt = (value: number, digits = 1) => value.toFixed(digits)
 export const spread = (s: Summary, digits = 1) => `${fmt(s.median, digits)} [${fmt(s.min, digits)}–${fmt(s.max, digits)}]`
 

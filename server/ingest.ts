@@ -5,7 +5,6 @@
 // (docs/security.md, "Ingest" and "Sockets and ingest authentication").
 import fs from 'node:fs'
 import net from 'node:net'
-import path from 'node:path'
 import type { ClientErrors } from './client-errors'
 import { errors, type DecodeError } from './errors'
 import { isSocket, prepareSocketDirectory, removeStaleSocket } from './socket-path'
@@ -14,7 +13,7 @@ import { OverflowLog, resolveIngestLimits, type IngestLimits } from './limits'
 import type { Logger, RateLimitedLog } from './log'
 import { credentialOf, peerOf } from './peer'
 import type { Recorder } from './recording'
-import type { Store } from './store'
+import { regionDirectory, type Store } from './store'
 
 export interface IngestAddress { kind: 'unix' | 'tcp', address: string }
 
@@ -22,6 +21,8 @@ export class Ingest {
   private readonly servers: net.Server[] = []
   private readonly sockets = new Set<net.Socket>()
   private readonly unixPaths: string[] = []
+  // Per Unix socket: where its processes keep their totals files (store.ts: regionDirectory).
+  private readonly regionDirectories = new Map<string, string>()
   private readonly overflowReporter: NodeJS.Timeout
   // Connections holding an incomplete frame (their store connection and its bytes), and
   // those bytes in all (IngestLimits.bufferedBytes, frameTimeoutMs).
@@ -55,7 +56,9 @@ export class Ingest {
     fs.chmodSync(socketPath, 0o600)
     this.unixPaths.push(socketPath)
     // Totals left by processes that ended while no server was here (docs/protocol.md).
-    this.store.scanRegions(path.dirname(socketPath), process.geteuid ? process.geteuid() : 0)
+    const regions = regionDirectory(socketPath)
+    this.regionDirectories.set(socketPath, regions)
+    this.store.scanRegions(regions, process.geteuid ? process.geteuid() : 0)
     return { kind: 'unix', address: socketPath }
   }
 
@@ -95,8 +98,8 @@ export class Ingest {
     // A Unix peer's process keeps its totals in a file beside the socket (its user's).
     const peer = peerOf(socket)
     const owner = credentialOf(peer, gate.required)
-    const regionDirectory = unixPath === null ? undefined : path.dirname(unixPath)
-    const connection = this.store.openConnection(owner, peer.uid ?? -1, regionDirectory)
+    const regions = unixPath === null ? undefined : this.regionDirectories.get(unixPath)
+    const connection = this.store.openConnection(owner, peer.uid ?? -1, regions)
     this.recorder?.opened(connection, owner, Number(process.hrtime.bigint()))
     this.sockets.add(socket)
     let helloTimer: NodeJS.Timeout | undefined = setTimeout(() => {

@@ -2,6 +2,7 @@
 // NativeStore (native/addon/store.cc does the aggregation), names causes and redacts command
 // lines. The shapes it returns are in server/shared/views.ts.
 import fs from 'node:fs'
+import path from 'node:path'
 import { DEFAULT_ARGV_MODE, redactArgv, type ArgvMode } from './argv'
 import { FORGET_AFTER_MS, MAX_RETIRED_PROCESSES, RETIRE_AFTER_MS, paths } from './config'
 import { namedCause } from './shared/cause'
@@ -66,6 +67,14 @@ interface NativeAddon {
   storeDefaults(): StoreDefaults // NativeStoreOptions' (native/addon/store.h, gil_metrics.h)
   unixPeerUid(fd: number): number // native/addon/peer.h; -1: unknown
   tcpPeerUid(localAddress: string, localPort: number, peerAddress: string, peerPort: number): number
+  regionDirectory(socketPath: string): string | null // native/protocol/region_directory.h
+}
+
+// Where the processes that report to `socketPath` keep their totals files: beside it, or on
+// tmpfs when its directory is on a disk (native/protocol/region_directory.h, which the
+// processes run too).
+export function regionDirectory (socketPath: string): string {
+  return loadAddon().regionDirectory(socketPath) ?? path.dirname(socketPath)
 }
 
 // The defaults of the numbers `gilwatch serve` can set, as the addon has them.

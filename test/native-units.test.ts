@@ -1,6 +1,6 @@
 // Unit tier, native side: the injection library's interning table and record ring
 // (native_units.c), its exact GIL totals and their shared region (totals_units.c), and the
-// long-hold sampler's time split (sampler_units.c), each built from the library's real sources
+// long-hold sampler's time split (sampler_units.c) and the TSC clock (clock_units.c), each built from the library's real sources
 // with the real NVTX headers, each check reported by name. Compiled fresh every run: they
 // include the library's sources.
 import assert from 'node:assert/strict'
@@ -31,9 +31,13 @@ test('interning and the record ring, single-threaded and under concurrency', () 
 })
 
 test('exact GIL totals: counting, snapshots, folds, the shared region, the wait union, also under concurrency', () => {
-  runUnits('totals_units', 32)
+  runUnits('totals_units', 33)
 })
 
 test('the long-hold sampler: its time split, the readings it splits between, a hold sampled from /proc', () => {
   runUnits('sampler_units', 16)
+})
+
+test('the TSC clock: calibrated, re-anchored and never back, always within CLOCK_MONOTONIC\'s bracket', () => {
+  runUnits('clock_units', 4)
 })

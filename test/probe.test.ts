@@ -150,6 +150,22 @@ describe('stock interpreters under the probe', () => {
   }
 })
 
+// The probe hands its transitions to gilwatch's injection directly (native/protocol/
+// gil_direct.h); with any other NVTX tool it speaks NVTX. The NVTX path, forced: the same
+// ground truth, the same thread names.
+test('through NVTX instead of the direct calls: one 200 ms hold on "blocker", no overlapping holds', async () => {
+  const result = await run(stockPythons[0], [script('ground_truth.py')], probeEnv({ GILWATCH_PROBE_VIA_NVTX: '1' }))
+  assert.equal(result.code, 0, result.stderr)
+  const [, tid] = /blocker (\d+)/.exec(result.stdout)!.map(Number)
+  const process = await finished(server, Number(/pid (\d+)/.exec(result.stdout)![1]))
+  const holds = (await server.ranges(process.instance)).filter((r) => r.domain === 'GIL NVTX Domain' && r.message === 'Holding GIL')
+  const long = holds.filter((r) => r.tid === tid && r.durationNs >= 200e6)
+  assert.equal(long.length, 1)
+  assertBlockerHold(long[0].durationNs, result.stdout, 'via NVTX')
+  assertNoOverlap(holds, 'via NVTX')
+  assert.equal(process.unmatchedPops, 0)
+})
+
 test('an unsupported CPython gets one warning line and runs normally', async () => {
   const old = ['3.9', '3.8', '3.7'].map(pyenvPython).find(Boolean)
   assert.ok(old, 'a CPython older than 3.10 (pyenv) to try')

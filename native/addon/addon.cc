@@ -1,5 +1,6 @@
 // JavaScript bindings: the ingest sockets live in Node; decoding and aggregation live here.
 #include <napi.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstddef>
@@ -7,6 +8,7 @@
 #include <map>
 #include <memory>
 
+#include "../protocol/region_directory.h"
 #include "metrics_view.h"
 #include "process_views.h"
 #include "decoder.h"
@@ -445,6 +447,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
                     info[2].As<Napi::String>(), static_cast<uint16_t>(info[3].As<Napi::Number>().Uint32Value()));
                 return Napi::Number::New(info.Env(), static_cast<double>(uid));
               }));
+  // Where processes of this user keep their totals files for a socket (region_directory.h).
+  exports.Set(
+      "regionDirectory", Napi::Function::New(env, [](const Napi::CallbackInfo &info) -> Napi::Value {
+        std::string socketPath = info[0].As<Napi::String>().Utf8Value();
+        char directory[PATH_MAX];
+        if (!gw_region_directory(socketPath.c_str(), static_cast<unsigned>(geteuid()), directory, sizeof directory))
+          return info.Env().Null();
+        return Napi::String::New(info.Env(), directory);
+      }));
   exports.Set("storeDefaults", Napi::Function::New(env, [](const Napi::CallbackInfo &info) -> Napi::Value {
                 Napi::Object o = Napi::Object::New(info.Env());
                 NativeStoreOptions defaults;

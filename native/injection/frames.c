@@ -197,7 +197,9 @@ int gw_thread_name_refresh(gw_thread *thread, uint64_t now) {
     changed = version != thread->sender.name_version;
   } else if (!thread->sender.name[0] || now - thread->sender.name_checked_ns >= GW_NAME_REFRESH_NS) {
     gw_copy_string(name, sizeof name, thread->sender.name[0] ? thread->sender.name : thread->start_name);
-    os_name(thread->tid, name, sizeof name);
+    /* An exited thread has no /proc entry left: its last name stands (a thread per request
+     * has usually ended by the first tick that sees it). */
+    if (!gw_load_acquire(&thread->exited)) os_name(thread->tid, name, sizeof name);
     thread->sender.name_checked_ns = now;
     changed = strcmp(name, thread->sender.name) != 0;
   }

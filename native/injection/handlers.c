@@ -10,6 +10,7 @@
 #include <string.h>
 #include <wchar.h>
 
+#include "../protocol/gil_direct.h"
 #include "../protocol/gil_names.h"
 #include "nvtx_api.h"
 #include "runtime.h"
@@ -157,6 +158,7 @@ static int pop_range(uint32_t domain) {
   gw_store_release(&stack->depth, depth);
   if (GW_UNLIKELY(depth >= GW_STACK_DEPTH)) return (int)depth; /* its push was counted as dropped */
   const gw_stack_entry *entry = &stack->entries[depth];
+  if (GW_UNLIKELY(end_ns < entry->start_ns)) end_ns = entry->start_ns; /* read on another core's counter */
   int gil = domain == gw_rt.gil_domain && (entry->message == gw_rt.gil_holding || entry->message == gw_rt.gil_waiting);
   if (gil) {
     gw_gil_count_range(thread, entry->message, entry->payload_type, entry->payload, entry->start_ns, end_ns);
@@ -407,3 +409,45 @@ void gw_name_thread(uint32_t tid, const char *name) {
 }
 
 void gw_nvtx_NameOsThreadA(uint32_t tid, const char *name) { gw_name_thread(tid, name); }
+
+/* ---- the probe's direct calls (gil_direct.h) ---- */
+
+static inline event_attributes gil_attributes(uint32_t message, int64_t interp) {
+  event_attributes attrs = {.message = message};
+  if (interp >= 0) {
+    attrs.payload_type = GW_PAYLOAD_INT64;
+    attrs.payload = (uint64_t)interp;
+  }
+  return attrs;
+}
+
+static void direct_hold_begins(int64_t interp) {
+  uint32_t domain = gw_rt.gil_domain;
+  if (!domain_enabled(domain)) return;
+  event_attributes attrs = gil_attributes(gw_rt.gil_holding, interp);
+  push_range(domain, &attrs);
+}
+
+static void direct_wait_begins(int64_t interp) {
+  uint32_t domain = gw_rt.gil_domain;
+  if (!domain_enabled(domain)) return;
+  event_attributes attrs = gil_attributes(gw_rt.gil_waiting, interp);
+  push_range(domain, &attrs);
+}
+
+static void direct_range_ends(void) {
+  uint32_t domain = gw_rt.gil_domain;
+  if (domain_enabled(domain)) pop_range(domain);
+}
+
+static void direct_drop_requested(int64_t interp) {
+  uint32_t domain = gw_rt.gil_domain;
+  if (!domain_enabled(domain)) return;
+  event_attributes attrs = gil_attributes(gw_rt.gil_drop_request, interp);
+  mark(domain, &attrs);
+}
+
+static const gw_gil_direct direct_calls = {GW_GIL_DIRECT_VERSION, direct_hold_begins, direct_wait_begins,
+                                           direct_range_ends, direct_drop_requested};
+
+const gw_gil_direct *gw_gil_direct_calls(void) { return gw_load_relaxed(&gw_rt.gil_domain) ? &direct_calls : NULL; }

@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../protocol/gil_direct.h"
 #include "../protocol/gil_names.h"
 #include "frame_reader.h"
 #include "nvtx_api.h"
@@ -166,6 +167,10 @@ GW_EXPORT int InitializeInjectionNvtx2(NvtxGetExportTableFunc_t get_export_table
 /* For the Python thread-name hook: gives thread `tid` a name, like nvtxNameOsThreadA.
  * Works before NVTX starts the runtime (the table is static), so early names are kept. */
 GW_EXPORT void gilwatch_name_thread(uint32_t tid, const char *name) { gw_name_thread(tid, name); }
+
+/* The probe's shortcut (gil_direct.h): its GIL transitions as plain calls, once the runtime
+ * runs and the probe has created the GIL domain through NVTX. */
+GW_EXPORT const gw_gil_direct *gilwatch_gil_direct(void) { return runtime_ok ? gw_gil_direct_calls() : NULL; }
 
 /* 1 once an NVTX client has started the runtime in this process. */
 GW_EXPORT int gilwatch_active(void) { return runtime_ok; }

@@ -32,4 +32,8 @@ void gw_nvtx_DomainNameCategoryA(nvtxDomainHandle_t domain, uint32_t category, c
 /* Also exported for the Python thread-name hook (ctypes), which has no NVTX binding. */
 void gw_name_thread(uint32_t tid, const char *name);
 
+/* The probe's direct calls (gil_direct.h); NULL until the GIL domain exists. */
+struct gw_gil_direct;
+const struct gw_gil_direct *gw_gil_direct_calls(void);
+
 #endif

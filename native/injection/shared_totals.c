@@ -3,7 +3,8 @@
  * threads count their GIL holds and waits, readable by the server without the connection.
  *
  * The file lives beside the Unix socket, in a directory that the same checks as the socket's
- * (socket_path.c) prove is this user's alone. It is made unnamed (O_TMPFILE) and mapped
+ * (socket_path.c) prove is this user's alone, or, when that directory is on a disk, in a
+ * directory of this user's on tmpfs named after the socket (region_directory.h). It is made unnamed (O_TMPFILE) and mapped
  * shared; the sender thread takes its descriptor into its own table at start (the program's
  * copy is closed at once: the program never sees one), and names the file when it first
  * connects to a server (gw_region_publish), which then finds it by that name. So a process
@@ -25,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../protocol/region_directory.h"
 #include "runtime.h"
 #include "socket_path.h"
 
@@ -73,13 +75,16 @@ static gw_shared_header *map_file(char *path, size_t path_size, int *fd_out) {
    * made (0700) so that a server started later finds the totals of processes that ran. */
   if (gw_socket_path_check(gw_rt.config.unix_path, why, sizeof why) < 0) return NULL;
   const char *slash = strrchr(gw_rt.config.unix_path, '/');
-  size_t directory_length = slash == gw_rt.config.unix_path ? 1 : (size_t)(slash - gw_rt.config.unix_path);
-  char directory[128];
-  if (directory_length >= sizeof directory) return NULL;
-  memcpy(directory, gw_rt.config.unix_path, directory_length);
-  directory[directory_length] = 0;
-  if (mkdir(directory, 0700) != 0 && errno != EEXIST) return NULL;
+  size_t socket_directory_length = slash == gw_rt.config.unix_path ? 1 : (size_t)(slash - gw_rt.config.unix_path);
+  char socket_directory[128];
+  if (socket_directory_length >= sizeof socket_directory) return NULL;
+  memcpy(socket_directory, gw_rt.config.unix_path, socket_directory_length);
+  socket_directory[socket_directory_length] = 0;
+  if (mkdir(socket_directory, 0700) != 0 && errno != EEXIST) return NULL;
   if (gw_socket_path_check(gw_rt.config.unix_path, why, sizeof why) < 0) return NULL; /* what now exists */
+  /* On tmpfs: beside the socket, or a directory of ours in /dev/shm (region_directory.h). */
+  char directory[128];
+  if (!gw_region_directory(gw_rt.config.unix_path, (unsigned)geteuid(), directory, sizeof directory)) return NULL;
   int written =
       snprintf(path, path_size, "%s/%016llx%s", directory, (unsigned long long)gw_rt.instance, GW_SHARED_SUFFIX);
   if (written < 0 || (size_t)written >= path_size) {

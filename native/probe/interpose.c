@@ -57,10 +57,12 @@ static pid_t own_pid;
 static void (*injection_flush)(void);
 static void remember_pid(void) { own_pid = getpid(); }
 
-void probe_find_injection(void) {
+gw_gil_direct_fn probe_find_injection(void) {
   const char *path = getenv("NVTX_INJECTION64_PATH");
   void *library = path && *path ? dlopen(path, RTLD_NOW | RTLD_NOLOAD) : NULL;
-  if (library) injection_flush = (void (*)(void))dlsym(library, "gilwatch_flush");
+  if (!library) return NULL;
+  injection_flush = (void (*)(void))dlsym(library, "gilwatch_flush");
+  return (gw_gil_direct_fn)dlsym(library, GW_GIL_DIRECT_SYMBOL);
 }
 
 static void flush_before_exit(void) {

@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "gil_direct.h"
+
 #define PROBE_MAX_GILS 64
 
 /* CPython's struct _gil_runtime_state keeps these four in this order (3.10-3.15, every
@@ -32,9 +34,9 @@ typedef struct probe_gil {
   void *switch_mutex;
   long long interp_id;
   /* Written only by the thread that owns `mutex` (all transitions happen under it). */
-  uint64_t hold_seq; /* holds started on this GIL */
-  uint64_t switches; /* holder changes: CPython's switch_number */
-  pid_t last_holder;
+  uint64_t hold_seq;       /* holds started on this GIL */
+  uint64_t switches;       /* holder changes: CPython's switch_number */
+  const void *last_holder; /* the holder's probe state (its address): who held it last */
   int held;
   uint64_t drop_marked_hold; /* hold_seq of the hold that already got a drop-request mark */
   pid_t created_by;          /* the process that created it last */
@@ -75,8 +77,10 @@ static inline probe_gil *probe_find(const void *address, enum probe_object *whic
   return NULL;
 }
 
-void probe_start(void);                 /* constructor: version check, real functions */
-void probe_find_injection(void);        /* once NVTX has loaded its tool: its flush for _exit */
+void probe_start(void); /* constructor: version check, real functions */
+/* Once NVTX has loaded its tool: its flush for _exit, and its direct calls when it is
+ * gilwatch's (gil_direct.h), else NULL. */
+gw_gil_direct_fn probe_find_injection(void);
 void probe_saw_mutex_init(void *mutex); /* create_gil signature */
 void probe_saw_cond_init(void *cond);
 

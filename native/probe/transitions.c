@@ -19,9 +19,9 @@
 #include <errno.h>
 #include <nvtx3/nvToolsExt.h>
 #include <stdlib.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "gil_direct.h"
 #include "gil_names.h"
 #include "probe.h"
 
@@ -29,6 +29,8 @@ enum { NONE, WAITING, HOLDING };
 
 static nvtxDomainHandle_t domain;
 static nvtxStringHandle_t waiting_message, holding_message, drop_message;
+/* gilwatch's injection, when it is the NVTX tool: the transitions as plain calls (gil_direct.h). */
+static const gw_gil_direct *direct;
 
 static __thread struct {
   probe_gil *owned; /* the GIL whose mutex this thread holds */
@@ -37,7 +39,6 @@ static __thread struct {
   int pending_hold; /* lock(SM) while owning M: the hold starts at unlock(SM) */
   int timed_out;
   uint64_t saved_switches;
-  pid_t tid;
 } T __attribute__((tls_model("initial-exec")));
 
 /* Called when the first GIL is found (inside create_gil, before anyone can wait on it), so
@@ -45,12 +46,15 @@ static __thread struct {
 void probe_nvtx_init(void) {
   if (domain) return;
   const char *name = getenv("GILWATCH_PROBE_DOMAIN"); /* tests run the probe beside the patch */
-  nvtxDomainHandle_t d = nvtxDomainCreateA(name && *name ? name : GW_GIL_DOMAIN);
+  int own_domain = name && *name;
+  nvtxDomainHandle_t d = nvtxDomainCreateA(own_domain ? name : GW_GIL_DOMAIN);
   waiting_message = nvtxDomainRegisterStringA(d, GW_GIL_WAITING);
   holding_message = nvtxDomainRegisterStringA(d, GW_GIL_HOLDING);
   drop_message = nvtxDomainRegisterStringA(d, GW_GIL_DROP_REQUEST);
   domain = d;
-  probe_find_injection();
+  gw_gil_direct_fn find_direct = probe_find_injection();
+  const gw_gil_direct *calls = find_direct && !own_domain && !getenv("GILWATCH_PROBE_VIA_NVTX") ? find_direct() : NULL;
+  if (calls && calls->version == GW_GIL_DIRECT_VERSION) direct = calls;
 }
 
 static void attributes(nvtxEventAttributes_t *attr, nvtxStringHandle_t message, const probe_gil *gil) {
@@ -66,13 +70,24 @@ static void attributes(nvtxEventAttributes_t *attr, nvtxStringHandle_t message, 
 }
 
 static void push(nvtxStringHandle_t message, const probe_gil *gil) {
+  if (direct) {
+    (message == holding_message ? direct->hold_begins : direct->wait_begins)(gil->interp_id);
+    return;
+  }
   nvtxEventAttributes_t attr;
   attributes(&attr, message, gil);
   nvtxDomainRangePushEx(domain, &attr);
 }
 
+static void pop(void) {
+  if (direct)
+    direct->range_ends();
+  else
+    nvtxDomainRangePop(domain);
+}
+
 static void end_range(void) {
-  nvtxDomainRangePop(domain);
+  pop();
   T.state = NONE;
   T.gil = NULL;
 }
@@ -84,14 +99,13 @@ static void end_hold(probe_gil *gil) {
 }
 
 static void begin_hold(probe_gil *gil) {
-  if (T.state == WAITING) nvtxDomainRangePop(domain);
+  if (T.state == WAITING) pop();
   push(holding_message, gil);
   T.state = HOLDING;
   T.gil = gil;
-  if (!T.tid) T.tid = (pid_t)syscall(SYS_gettid);
   gil->hold_seq++;
-  if (gil->last_holder != T.tid) {
-    gil->last_holder = T.tid;
+  if (gil->last_holder != (const void *)&T) { /* the thread's own state: unique while it lives, no syscall */
+    gil->last_holder = &T;
     gil->switches++;
   }
   gil->held = 1;
@@ -128,9 +142,13 @@ void probe_before_timedwait(probe_gil *gil) {
   } else if (T.state == WAITING && T.timed_out && gil->held && gil->switches == T.saved_switches &&
              gil->drop_marked_hold != gil->hold_seq) {
     /* CPython timed out, saw no switch and set the drop request before waiting again. */
-    nvtxEventAttributes_t attr;
-    attributes(&attr, drop_message, gil);
-    nvtxDomainMarkEx(domain, &attr);
+    if (direct) {
+      direct->drop_requested(gil->interp_id);
+    } else {
+      nvtxEventAttributes_t attr;
+      attributes(&attr, drop_message, gil);
+      nvtxDomainMarkEx(domain, &attr);
+    }
     gil->drop_marked_hold = gil->hold_seq;
   }
   T.saved_switches = gil->switches;
@@ -159,9 +177,8 @@ void probe_gil_created(probe_gil *gil, int recreated) {
     }
     T.owned = NULL;
     T.pending_hold = 0;
-    T.tid = 0;
     gil->held = 0;
-    gil->last_holder = 0;
+    gil->last_holder = NULL;
   }
   gil->created_by = pid;
 }

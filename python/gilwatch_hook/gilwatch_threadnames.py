@@ -71,9 +71,14 @@ class _AfterThreadingImport:
         if name != "threading":
             return None
         sys.meta_path.remove(self)
-        import importlib.util
-
-        spec = importlib.util.find_spec(name)
+        # The finders after this one, asked as the import system would (importlib.util's
+        # find_spec would cost an import at the program's first import of threading).
+        spec = None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            spec = find(name, path, target) if find is not None else None
+            if spec is not None:
+                break
         if spec is None or spec.loader is None:
             return spec
         loader = spec.loader
