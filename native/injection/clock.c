@@ -31,8 +31,8 @@ gw_tsc_clock gw_clock;
 
 static struct {
   int decided, usable;
-  uint64_t first_tsc, first_ns;     /* the first reading: the long-run rate is measured from it */
-  uint64_t anchor_tsc, anchor_ns;   /* the current line's start, and when it was set */
+  uint64_t first_tsc, first_ns;   /* the first reading: the long-run rate is measured from it */
+  uint64_t anchor_tsc, anchor_ns; /* the current line's start, and when it was set */
 } K;
 
 static int invariant_tsc(void) {

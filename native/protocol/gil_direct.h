@@ -21,9 +21,9 @@
 /* `interp`: the GIL's interpreter id, the ranges' int64 payload; negative: no payload. */
 typedef struct gw_gil_direct {
   uint32_t version;
-  void (*hold_begins)(int64_t interp);  /* push "Holding GIL" */
-  void (*wait_begins)(int64_t interp);  /* push "Waiting for GIL" */
-  void (*range_ends)(void);             /* pop the thread's innermost GIL-domain range */
+  void (*hold_begins)(int64_t interp);    /* push "Holding GIL" */
+  void (*wait_begins)(int64_t interp);    /* push "Waiting for GIL" */
+  void (*range_ends)(void);               /* pop the thread's innermost GIL-domain range */
   void (*drop_requested)(int64_t interp); /* mark "GIL drop request" */
 } gw_gil_direct;
 

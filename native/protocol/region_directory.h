@@ -25,7 +25,7 @@
 #include <sys/types.h>
 #include <sys/vfs.h>
 
-#define GW_REGION_SHM_ROOT   "/dev/shm"
+#define GW_REGION_SHM_ROOT    "/dev/shm"
 #define GW_REGION_TMPFS_MAGIC 0x01021994 /* linux/magic.h: TMPFS_MAGIC */
 
 static inline int gw_on_tmpfs(const char *path) {
