@@ -20,6 +20,10 @@ before(async () => {
 })
 after(async () => { await server.close() })
 
+// How far a timestamp may be from CLOCK_MONOTONIC read around it (the TSC clock's bound,
+// which clock_units.c checks over 3.5 s of re-anchors).
+const CLOCK_SLACK_NS = 2000
+
 function compareWithTruth (truth: TruthRange[], ranges: CompletedRange[], what: string) {
   const key = (r: { tid: number, domain: string, message: string }) => `${r.tid}/${r.domain}/${r.message}`
   const expected = groupBy(truth, key)
@@ -33,16 +37,19 @@ function compareWithTruth (truth: TruthRange[], ranges: CompletedRange[], what: 
     const a = [...wanted].sort((x, y) => x.startNs - y.startNs)
     const b = [...got].sort((x, y) => x.startNs - y.startNs)
     a.forEach((t, i) => {
-      // Each push and pop happened between the fixture's clock readings around it: exact,
-      // however loaded the machine.
+      // Each push and pop happened between the fixture's CLOCK_MONOTONIC readings around it,
+      // however loaded the machine; the library reads the TSC, kept on CLOCK_MONOTONIC within
+      // CLOCK_SLACK_NS (native/injection/clock.c), and clock_gettime before it is calibrated.
       startDiffs.push(Math.abs(b[i].startNs - t.startNs))
-      assert.ok(b[i].startNs >= t.startNs && b[i].startNs <= t.innerStartNs, `${k} #${i}: start ${b[i].startNs} outside [${t.startNs}, ${t.innerStartNs}]`)
+      assert.ok(b[i].startNs >= t.startNs - CLOCK_SLACK_NS && b[i].startNs <= t.innerStartNs + CLOCK_SLACK_NS,
+        `${k} #${i}: start ${b[i].startNs} outside [${t.startNs}, ${t.innerStartNs}] by more than ${CLOCK_SLACK_NS} ns`)
       if (t.exited) {
         assert.equal(b[i].closedBy, 'thread-exit', `${k}: a range left open at thread exit is closed by it`)
         assert.ok(b[i].endNs >= t.startNs)
       } else {
         endDiffs.push(Math.abs(t.endNs - b[i].endNs))
-        assert.ok(b[i].endNs >= t.innerEndNs && b[i].endNs <= t.endNs, `${k} #${i}: end ${b[i].endNs} outside [${t.innerEndNs}, ${t.endNs}]`)
+        assert.ok(b[i].endNs >= t.innerEndNs - CLOCK_SLACK_NS && b[i].endNs <= t.endNs + CLOCK_SLACK_NS,
+          `${k} #${i}: end ${b[i].endNs} outside [${t.innerEndNs}, ${t.endNs}] by more than ${CLOCK_SLACK_NS} ns`)
         assert.equal(b[i].closedBy, 'pop')
       }
     })

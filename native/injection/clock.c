@@ -9,10 +9,11 @@
  *
  * Each re-anchor starts the new line where the old one is at that instant, so a timestamp
  * never goes back, and sets its slope so that it meets CLOCK_MONOTONIC one period later: the
- * two differ by at most what the TSC's rate drifted within a period (well under a
- * microsecond), or by an NTP slew's share. An error beyond kStepNs (a suspended VM, a clock
- * step) is not slewed away: the line jumps forward to CLOCK_MONOTONIC, or, behind it, waits
- * (a slope of a tenth) until it has caught up.
+ * two differ by the anchor's reading error (tens of ns) and what the TSC's rate drifted
+ * within a period, or by an NTP slew's share; the tests hold it to 2 µs. So a timestamp is
+ * not ns-exact CLOCK_MONOTONIC, but durations between two of them are the TSC's. An error
+ * beyond STEP_NS (a suspended VM, a clock step) is not slewed away: the line jumps forward to
+ * CLOCK_MONOTONIC, or, behind it, waits (a slope of a tenth) until it has caught up.
  */
 #include <fcntl.h>
 #include <string.h>
