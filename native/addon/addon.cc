@@ -61,21 +61,20 @@ void eachStoreOption(NativeStoreOptions &o, Visit visit) {
   visit("maxThreadLabels", o.metrics.maxThreads, 1);
   visit("maxRangeKeys", o.metrics.maxRangeKeys, 1);
   visit("holdMaxWindowMs", o.metrics.holdMaxWindowNs, 1e6); // ns inside
-  // The history's tiers (history.h): seriesTier0WidthS, seriesTier0Slots, ...
-  static const char *const names[kSeriesTiers][2] = {{"seriesTier0WidthS", "seriesTier0Slots"},
-                                                     {"seriesTier1WidthS", "seriesTier1Slots"},
-                                                     {"seriesTier2WidthS", "seriesTier2Slots"}};
-  for (size_t i = 0; i < kSeriesTiers; i++) {
-    visit(names[i][0], o.seriesTiers[i].widthS, 1);
-    visit(names[i][1], o.seriesTiers[i].slots, 1);
-  }
-  // The threads' history's tiers: threadTier0WidthS, threadTier0Slots, ...
-  static const char *const threadNames[kThreadTiers][2] = {{"threadTier0WidthS", "threadTier0Slots"},
-                                                           {"threadTier1WidthS", "threadTier1Slots"},
-                                                           {"threadTier2WidthS", "threadTier2Slots"}};
-  for (size_t i = 0; i < kThreadTiers; i++) {
-    visit(threadNames[i][0], o.threadTiers[i].widthS, 1);
-    visit(threadNames[i][1], o.threadTiers[i].slots, 1);
+  // The tiers (history.h): seriesTier0WidthS, seriesTier0Slots, ..., threadTier2Slots.
+  static_assert(kSeriesTiers == 3 && kThreadTiers == 3, "a name per tier below");
+  static const char *const names[2][3][2] = {{{"seriesTier0WidthS", "seriesTier0Slots"},
+                                              {"seriesTier1WidthS", "seriesTier1Slots"},
+                                              {"seriesTier2WidthS", "seriesTier2Slots"}},
+                                             {{"threadTier0WidthS", "threadTier0Slots"},
+                                              {"threadTier1WidthS", "threadTier1Slots"},
+                                              {"threadTier2WidthS", "threadTier2Slots"}}};
+  SeriesTier *tiers[2] = {o.seriesTiers.data(), o.threadTiers.data()};
+  for (size_t kind = 0; kind < 2; kind++) {
+    for (size_t i = 0; i < 3; i++) {
+      visit(names[kind][i][0], tiers[kind][i].widthS, 1);
+      visit(names[kind][i][1], tiers[kind][i].slots, 1);
+    }
   }
 }
 

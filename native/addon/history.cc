@@ -61,17 +61,7 @@ void ThreadHistory::add(const ThreadHistory &other) {
   for (size_t i = 0; i < kThreadTiers; i++) {
     TierRing<ThreadSample> &into = rings_[i];
     if (into.tier().widthS != other.rings_[i].tier().widthS) continue; // not configured alike
-    other.rings_[i].forEach([&](const ThreadSample &s) {
-      ThreadSample &t = into.at(s.slot);
-      t.holdNs += s.holdNs;
-      t.waitNs += s.waitNs;
-      t.holds += s.holds;
-      t.waits += s.waits;
-      if (s.longestHoldNs > t.longestHoldNs) {
-        t.longestHoldNs = s.longestHoldNs;
-        t.longestHoldStartNs = s.longestHoldStartNs;
-      }
-    });
+    other.rings_[i].forEach([&](const ThreadSample &s) { addSample(into.at(s.slot), s); });
   }
 }
 

@@ -173,6 +173,18 @@ struct ThreadSample {
   uint64_t longestHoldNs = 0, longestHoldStartNs = 0; // the longest that began in the slot, as far as seen
 };
 
+// `s` added into `into`: its sums, and its longest hold if longer.
+inline void addSample(ThreadSample &into, const ThreadSample &s) {
+  into.holdNs += s.holdNs;
+  into.waitNs += s.waitNs;
+  into.holds += s.holds;
+  into.waits += s.waits;
+  if (s.longestHoldNs > into.longestHoldNs) {
+    into.longestHoldNs = s.longestHoldNs;
+    into.longestHoldStartNs = s.longestHoldStartNs;
+  }
+}
+
 constexpr size_t kThreadTiers = 3;
 // 10 s for an hour, 1 min for a day, 10 min for 30 days: 56 bytes a slot, 109 KB for a thread
 // busy every slot of 24 hours; a thread that lives a second costs one slot per tier.

@@ -51,15 +51,6 @@ void NativeStore::addGilIncrease(Process &process, Thread *thread, const gw_gil_
   }
 }
 
-namespace {
-void addSample(ThreadSample &into, const ThreadSample &s) {
-  into.holdNs += s.holdNs;
-  into.waitNs += s.waitNs;
-  into.holds += s.holds;
-  into.waits += s.waits;
-}
-} // namespace
-
 // The increase waits for the next STATUS, whose time it is placed at (placeThreadHistory); a
 // new longest hold of the thread's life goes where it began.
 void NativeStore::addToThreadHistory(Process &process, Thread *thread, const gw_gil_totals &d) {

@@ -27,15 +27,7 @@ ThreadTable computeThreadTable(const Process &p, uint64_t clientNow, uint64_t fr
   auto sum = [&](const ThreadHistory &history) {
     ThreadSample total;
     history.tier(t).forEach([&](const ThreadSample &s) {
-      if (s.slot < first || s.slot > last) return;
-      total.holdNs += s.holdNs;
-      total.waitNs += s.waitNs;
-      total.holds += s.holds;
-      total.waits += s.waits;
-      if (s.longestHoldNs > total.longestHoldNs) {
-        total.longestHoldNs = s.longestHoldNs;
-        total.longestHoldStartNs = s.longestHoldStartNs;
-      }
+      if (s.slot >= first && s.slot <= last) addSample(total, s);
     });
     return total;
   };
