@@ -373,19 +373,17 @@ export class DashboardHub {
       const range = this.chartSpan(instance, s)
       const worst = s.service ? this.store.serviceWorstHolds(s.service, 100) : this.store.worstHolds(instance, 100)
       message.worstHolds = worst?.filter((h) => !range || (h.startMs + h.durationNs / 1e6 >= range.fromMs && h.startMs < range.toMs)).slice(0, 20) ?? null
-      message.threads = range ? this.store.threads(instance, THREAD_ROWS, range.fromNs, range.toNs) : this.store.threads(instance, THREAD_ROWS)
+      message.threads = this.store.threads(instance, THREAD_ROWS, range ?? undefined)
     }
     client.needsFull = false
     this.send(client, message)
   }
 
-  // The span the charts show, in wall ms and in the process's clock; null: the whole run.
-  private chartSpan (instance: string, s: Subscription): { fromMs: number, toMs: number, fromNs: number, toNs: number } | null {
+  // The span the charts show, in wall ms; null: the whole run.
+  private chartSpan (instance: string, s: Subscription): { fromMs: number, toMs: number } | null {
     const clock = this.store.clock(instance)
     if (!clock) return null
-    const nsOf = (wallMs: number): number => Math.max(0, clock.nowNs + (wallMs - clock.wallMs) * 1e6)
-    const span = s.chartZoom ?? (s.chartRangeS === 0 ? null : { fromMs: clock.wallMs - s.chartRangeS * 1000, toMs: clock.wallMs })
-    return span && { ...span, fromNs: nsOf(span.fromMs), toNs: nsOf(span.toMs) }
+    return s.chartZoom ?? (s.chartRangeS === 0 ? null : { fromMs: clock.wallMs - s.chartRangeS * 1000, toMs: clock.wallMs })
   }
 
   // In flight until ws hands the frame to the kernel: a client that does not read holds

@@ -11,7 +11,7 @@ import { apiErrorCodes } from './errors'
 import { HttpConnections } from './http-connections'
 import { RateLimitedLog, createLogger } from './log'
 import type { MetricsEndpoint } from './metrics'
-import { DEFAULT_RANGES, SERIES_ROWS, instanceParams, longHoldsQuery, rangesQuery, seriesQuery, serviceParams, serviceSeriesQuery, worstHoldParams, worstHoldsQuery } from './schemas'
+import { DEFAULT_RANGES, SERIES_ROWS, instanceParams, longHoldsQuery, rangesQuery, seriesQuery, serviceParams, serviceSeriesQuery, threadsQuery, worstHoldParams, worstHoldsQuery } from './schemas'
 import { registerDashboardAssets } from './static'
 import type { Store } from './store'
 import { SeriesColumn } from './shared/views'
@@ -144,6 +144,20 @@ export function createHttp ({
       const series = store.serviceSeries(request.params.id, request.query.points ?? 4400, SERIES_ROWS)
       if (!series) return reply.code(404).send({ error: `no service ${request.params.id}`, code: apiErrorCodes.noSuchService })
       return { ...series, columns: Object.keys(SeriesColumn), runs: series.runs.map((r) => ({ ...r, rows: Array.from(r.rows) })) }
+    })
+
+  // Each thread's held and waited time, acquisitions and longest hold, most held first: since
+  // the process came, or over a wall-clock span of its threads' history (the dashboard's
+  // thread table). At most `limit` rows (default 50) of `total`.
+  app.get<{ Params: { instance: string }, Querystring: { limit?: number, fromMs?: number, toMs?: number } }>(
+    '/api/processes/:instance/threads', { schema: { params: instanceParams, querystring: threadsQuery } }, async (request, reply) => {
+      const { fromMs, toMs, limit } = request.query
+      if (fromMs !== undefined && !(toMs! > fromMs)) {
+        return reply.code(400).send({ error: 'toMs must be after fromMs', code: apiErrorCodes.badQuery })
+      }
+      const threads = store.threads(request.params.instance, limit ?? 50, fromMs === undefined ? undefined : { fromMs, toMs: toMs! })
+      if (!threads) return reply.code(404).send(noSuchProcess(request.params.instance))
+      return threads
     })
 
   // The longest holds of every run of the service, longest first, each with its run's

@@ -143,6 +143,18 @@ export const worstHoldsQuery = {
   properties: { limit: { type: 'integer', minimum: 1, maximum: 100 } }
 } as const
 
+// /api/processes/:instance/threads: the table over a wall-clock span (both, toMs after
+// fromMs), or since the process came (neither).
+export const threadsQuery = {
+  type: 'object',
+  properties: {
+    limit: { type: 'integer', minimum: 1, maximum: 1000 },
+    fromMs: { type: 'number', minimum: 0, maximum: MAX_WALL_MS },
+    toMs: { type: 'number', minimum: 0, maximum: MAX_WALL_MS }
+  },
+  dependencies: { fromMs: ['toMs'], toMs: ['fromMs'] }
+} as const
+
 // /api/processes/:instance/worst-holds/:id/timeline
 export const worstHoldParams = {
   type: 'object',

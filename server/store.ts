@@ -237,10 +237,13 @@ export class Store {
   }
 
   clock (instance: string): ProcessClock | null { return this.native.clock(instance) }
-  // Since the process came (exact: its totals), or over [fromNs, toNs) of its clock (its
-  // threads' history: whole slots of a tier, ThreadsView.fromMs and widthS say which).
-  threads (instance: string, limit: number, fromNs?: number, toNs?: number): ThreadsView | null {
-    return fromNs === undefined || toNs === undefined ? this.native.threads(instance, limit) : this.native.threads(instance, limit, fromNs, toNs)
+  // Since the process came (exact: its totals), or over the wall-clock span [fromMs, toMs)
+  // (its threads' history: whole slots of a tier, ThreadsView.fromMs and widthS say which).
+  threads (instance: string, limit: number, span?: { fromMs: number, toMs: number }): ThreadsView | null {
+    const clock = span && this.native.clock(instance)
+    if (!span || !clock) return this.native.threads(instance, limit)
+    const nsOf = (wallMs: number): number => Math.max(0, clock.nowNs + (wallMs - clock.wallMs) * 1e6)
+    return this.native.threads(instance, limit, nsOf(span.fromMs), nsOf(span.toMs))
   }
 
   summary (instance: string, topHolds = 10): ProcessSummary | null {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import type { Browser } from 'playwright-core'
 import { paths } from '../server/config'
-import { SERIES_COLUMNS, SeriesColumn } from '../server/shared/views'
+import { SERIES_COLUMNS, SeriesColumn, type ThreadsView } from '../server/shared/views'
 import { finished, launchBrowser, monitoredEnv, parseExposition, run, script, startTestServer, STOCK_PYTHON, type TestServer } from './helpers'
 
 let server: TestServer
@@ -78,6 +78,15 @@ test('a run longer than the finest tier: the whole of it from the next tier, equ
     assert.ok(Math.abs(tableHeld / 1e9 - heldSeconds) < 1e-6, `the time held: ${tableHeld / 1e9} s in the table, ${heldSeconds} s in all`)
     assert.equal(table.rows[0].name, 'steady', 'the holder first')
     assert.ok(table.durationNs >= 8e9, 'the whole run')
+    // The same table from the API, over the run's wall-clock span, and its schema's refusals.
+    const span = `fromMs=${rows[0][SeriesColumn.WALL] - 10_000}&toMs=${rows[rows.length - 1][SeriesColumn.WALL] + 10_000}`
+    const api = await (await fetch(`${server.httpUrl}/api/processes/${process.instance}/threads?${span}`)).json() as ThreadsView
+    assert.equal(api.widthS, 2, 'from the threads\' 2 s tier')
+    assert.equal(api.threads.reduce((n, t) => n + t.acquisitions, 0), acquisitions, 'the API\'s table: every acquisition')
+    assert.ok(Math.abs(api.threads.reduce((n, t) => n + t.holdNs, 0) / 1e9 - heldSeconds) < 1e-6)
+    for (const bad of ['fromMs=5', 'fromMs=10&toMs=5', 'toMs=-1&fromMs=0']) {
+      assert.equal((await fetch(`${server.httpUrl}/api/processes/${process.instance}/threads?${bad}`)).status, 400, bad)
+    }
 
     // A drag across a chart zooms every chart, and the table follows: a part of the run.
     const over = (await page.locator('#chart-fractions .u-over').boundingBox())!

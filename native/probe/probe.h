@@ -34,9 +34,9 @@ typedef struct probe_gil {
   void *switch_mutex;
   long long interp_id;
   /* Written only by the thread that owns `mutex` (all transitions happen under it). */
-  uint64_t hold_seq;       /* holds started on this GIL */
-  uint64_t switches;       /* holder changes: CPython's switch_number */
-  const void *last_holder; /* the holder's probe state (its address): who held it last */
+  uint64_t hold_seq;    /* holds started on this GIL */
+  uint64_t switches;    /* holder changes: CPython's switch_number */
+  uint64_t last_holder; /* the number of the thread that held it last (transitions.c), 0: none */
   int held;
   uint64_t drop_marked_hold; /* hold_seq of the hold that already got a drop-request mark */
   pid_t created_by;          /* the process that created it last */

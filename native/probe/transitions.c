@@ -29,6 +29,7 @@ enum { NONE, WAITING, HOLDING };
 
 static nvtxDomainHandle_t domain;
 static nvtxStringHandle_t waiting_message, holding_message, drop_message;
+static uint64_t next_thread_id;
 /* gilwatch's injection, when it is the NVTX tool: the transitions as plain calls (gil_direct.h). */
 static const gw_gil_direct *direct;
 
@@ -39,6 +40,7 @@ static __thread struct {
   int pending_hold; /* lock(SM) while owning M: the hold starts at unlock(SM) */
   int timed_out;
   uint64_t saved_switches;
+  uint64_t id; /* the thread's number, from 1: who held a GIL last, without a syscall */
 } T __attribute__((tls_model("initial-exec")));
 
 /* Called when the first GIL is found (inside create_gil, before anyone can wait on it), so
@@ -104,8 +106,11 @@ static void begin_hold(probe_gil *gil) {
   T.state = HOLDING;
   T.gil = gil;
   gil->hold_seq++;
-  if (gil->last_holder != (const void *)&T) { /* the thread's own state: unique while it lives, no syscall */
-    gil->last_holder = &T;
+  /* A number of its own, never reused (a new thread may get an exited one's TLS address or,
+   * later, its tid). */
+  if (!T.id) T.id = __atomic_add_fetch(&next_thread_id, 1, __ATOMIC_RELAXED);
+  if (gil->last_holder != T.id) {
+    gil->last_holder = T.id;
     gil->switches++;
   }
   gil->held = 1;
@@ -178,7 +183,7 @@ void probe_gil_created(probe_gil *gil, int recreated) {
     T.owned = NULL;
     T.pending_hold = 0;
     gil->held = 0;
-    gil->last_holder = NULL;
+    gil->last_holder = 0;
   }
   gil->created_by = pid;
 }
